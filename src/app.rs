@@ -1,0 +1,94 @@
+//! The running process: which roles run, on what, and how they stop together.
+//!
+//! `serve` and `dev` both end up here; tests start it in-process too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::ingress::{self, State};
+use crate::kafka::producer;
+use crate::routes::Routes;
+use crate::shutdown::Shutdown;
+
+/// Which halves of Switchyard this process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Ingress,
+    Dispatch,
+    All,
+}
+
+impl Role {
+    pub fn ingress(self) -> bool {
+        matches!(self, Role::Ingress | Role::All)
+    }
+    pub fn dispatch(self) -> bool {
+        matches!(self, Role::Dispatch | Role::All)
+    }
+}
+
+/// Everything `start` needs.
+pub struct AppConfig {
+    pub routes: Arc<Routes>,
+    pub role: Role,
+    pub listen: SocketAddr,
+    /// How long open work may take to finish once shutdown begins.
+    pub grace: Duration,
+}
+
+/// A started process.
+pub struct Running {
+    /// The bound ingress address (when the ingress role runs).
+    pub addr: Option<SocketAddr>,
+    pub state: Option<Arc<State>>,
+    supervisor: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until every role has stopped and the producer is flushed.
+    pub async fn wait(self) {
+        let _ = self.supervisor.await;
+    }
+}
+
+/// Starts the roles of `cfg`; they run until `shutdown` trips.
+pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running> {
+    let producer = producer::producer(&cfg.routes.kafka).context("cannot create the Kafka producer")?;
+    let mut roles = JoinSet::new();
+    let mut addr = None;
+    let mut state = None;
+    if cfg.role.ingress() {
+        let listener =
+            TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+        addr = Some(listener.local_addr()?);
+        tracing::info!(addr = %listener.local_addr()?, sources = cfg.routes.sources.len(), "ingress listening");
+        let shared = Arc::new(State::new(cfg.routes.clone(), producer.clone()));
+        state = Some(shared.clone());
+        let (shutdown, grace) = (shutdown.clone(), cfg.grace);
+        roles.spawn(async move { ingress::serve(listener, shared, shutdown, grace).await });
+    }
+    if cfg.role.dispatch() {
+        for index in 0..cfg.routes.dispatchers.len() {
+            let routes = cfg.routes.clone();
+            let (producer, shutdown, grace) = (producer.clone(), shutdown.clone(), cfg.grace);
+            roles.spawn(async move {
+                if let Err(e) = crate::dispatch::run(&routes, index, producer, shutdown.clone(), grace).await {
+                    tracing::error!(error = format!("{e:#}"), "dispatcher failed; stopping");
+                    shutdown.trigger();
+                }
+            });
+        }
+    }
+    let grace = cfg.grace;
+    let supervisor = tokio::spawn(async move {
+        while roles.join_next().await.is_some() {}
+        // Whatever the producer still holds (dead letters, late publishes) is delivered now.
+        producer::flush(producer, grace).await;
+    });
+    Ok(Running { addr, state, supervisor })
+}

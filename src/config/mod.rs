@@ -1,0 +1,83 @@
+//! Config: read `routes.yaml`, parse it into the [`model`], report problems as [`Diagnostics`].
+//!
+//! Parsing is strict (unknown keys, wrong types and duplicate keys are errors with
+//! `file:line:col`); interpretation of values is left to [`crate::routes::compile`].
+
+pub mod diagnostic;
+pub mod env;
+pub mod model;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use model::RoutesFile;
+use serde_saphyr::Location;
+
+/// A parsed config file and where it came from (relative paths in it resolve against `dir`).
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub file: RoutesFile,
+}
+
+/// Reads and parses the config at `path`.
+pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut diags = Diagnostics::default();
+        diags.error(path, Location::UNKNOWN, format!("cannot read config: {e}"));
+        diags
+    })?;
+    let file = parse(path, &text)?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    Ok(Loaded { path: path.to_path_buf(), dir, file })
+}
+
+/// Parses config text; `path` only names the file in diagnostics.
+pub fn parse(path: &Path, text: &str) -> Result<RoutesFile, Diagnostics> {
+    serde_saphyr::from_str::<RoutesFile>(text).map_err(|e| {
+        let mut diags = Diagnostics::default();
+        let at = e.location().unwrap_or(Location::UNKNOWN);
+        diags.error(path, at, humanize(&e.without_snippet().to_string()));
+        diags
+    })
+}
+
+/// Turns serde's wording into the one diagnostics use: quotes instead of backticks, no
+/// trailing position (the diagnostic carries it), no library hints.
+fn humanize(raw: &str) -> String {
+    let msg = match raw.rfind(" at line ") {
+        Some(at) => &raw[..at],
+        None => raw,
+    };
+    let msg = msg.replace('`', "'");
+    if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(',').next().unwrap_or(key);
+        return format!("duplicate key '{key}': each key may appear once in a mapping");
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first(text: &str) -> String {
+        parse(Path::new("routes.yaml"), text).unwrap_err().list[0].to_string()
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_col_and_the_right_keys() {
+        let msg = first("sources:\n  - name: s\n    paht: /x\n");
+        assert!(msg.starts_with("routes.yaml:3:5: unknown field 'paht', expected one of"), "{msg}");
+        assert!(msg.contains("path"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_and_duplicate_key() {
+        let msg = first("kafka:\n  publish_timeout_ms: soon\n");
+        assert!(msg.starts_with("routes.yaml:2:23: "), "{msg}");
+        let msg = first("kafka: {}\nkafka: {}\n");
+        assert_eq!(msg, "routes.yaml:2:1: duplicate key 'kafka': each key may appear once in a mapping");
+    }
+}

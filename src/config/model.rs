@@ -1,0 +1,273 @@
+//! The `routes.yaml` model: plain serde types, unknown keys rejected, every user string spanned.
+//!
+//! Nothing here is interpreted: env interpolation, JSONPath parsing and schema loading happen
+//! when [`crate::routes::compile`] turns this model into compiled routes.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value as Json;
+use serde_saphyr::Spanned;
+
+/// A string from the config with the place it was written.
+pub type Text = Spanned<String>;
+
+/// The whole `routes.yaml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesFile {
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub ingress: IngressConfig,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub dispatch: Vec<DispatcherConfig>,
+}
+
+/// Broker connection and producer settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`; default `localhost:9092`.
+    pub brokers: Option<Text>,
+    /// How long a webhook waits for the broker's acknowledgement before answering 503.
+    pub publish_timeout_ms: Option<Spanned<u64>>,
+    /// librdkafka properties passed through as they are (they win over Switchyard's defaults).
+    #[serde(default)]
+    pub properties: IndexMap<String, Spanned<Scalar>>,
+}
+
+/// A YAML scalar written where librdkafka wants a string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+/// HTTP server limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressConfig {
+    /// Largest accepted request body; default 1 MiB.
+    pub max_body_bytes: Option<Spanned<u64>>,
+    /// Time allowed to read a request's headers and body; default 10 s.
+    pub read_timeout_ms: Option<Spanned<u64>>,
+    /// Most webhooks waiting on the broker at once; more are answered 503; default 4096.
+    pub max_in_flight: Option<Spanned<u64>>,
+}
+
+/// One webhook sender: where it posts, how it signs, what it sends, what it becomes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: Text,
+    /// The HTTP path, e.g. `/webhooks/stripe`.
+    pub path: Text,
+    pub verify: VerifyConfig,
+    /// JSON Schema every inbound payload must satisfy (path relative to this file).
+    pub schema: Option<Text>,
+    /// JSONPath of the event type, used by rules' `when.event_type`; e.g. `$.type`.
+    pub event_type: Option<Text>,
+    /// JSONPath of the sender's event id, for logs; e.g. `$.id`.
+    pub event_id: Option<Text>,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// Signature verification. `kind` is one of `stripe`, `hmac-sha256`, `standard-webhooks`, `none`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    pub kind: Text,
+    /// Accepted secrets (several during a rotation); empty values are skipped.
+    #[serde(default)]
+    pub secrets: Vec<Text>,
+    /// Largest accepted clock difference for timestamped schemes; default 300 s.
+    pub tolerance_secs: Option<Spanned<u64>>,
+    /// `hmac-sha256`: the header carrying the signature; default `X-Hub-Signature-256`.
+    pub header: Option<Text>,
+    /// `hmac-sha256`: text before the digest; default `sha256=`.
+    pub prefix: Option<Text>,
+    /// `hmac-sha256`: `hex` (default) or `base64`.
+    pub encoding: Option<Text>,
+}
+
+/// A rule: when an inbound event matches, map it to one canonical event.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: Text,
+    #[serde(default)]
+    pub when: WhenConfig,
+    pub emit: EmitConfig,
+}
+
+/// Filters; all must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhenConfig {
+    /// The event type (via the source's `event_type` path) is this, or one of these.
+    pub event_type: Option<Spanned<OneOrMany>>,
+    /// JSONPath conditions.
+    #[serde(default)]
+    pub all: Vec<ConditionConfig>,
+}
+
+/// One string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// `path` plus exactly one of `equals`, `in`, `exists`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    pub path: Text,
+    pub equals: Option<Json>,
+    #[serde(rename = "in")]
+    pub one_of: Option<Vec<Json>>,
+    pub exists: Option<bool>,
+}
+
+/// The canonical event a rule publishes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmitConfig {
+    pub topic: Text,
+    /// The canonical JSON Schema every published value must satisfy.
+    pub schema: Text,
+    /// The Kafka key; `field:` may name a property of the value.
+    pub key: Option<ExprConfig>,
+    #[serde(default)]
+    pub headers: IndexMap<String, ExprConfig>,
+    pub value: IndexMap<String, ExprConfig>,
+}
+
+/// How one output value is produced: a source (`const`, `path`, `template` or `field`),
+/// a `default` when the source finds nothing, then `then` steps in order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExprConfig {
+    #[serde(rename = "const")]
+    pub constant: Option<Spanned<Json>>,
+    /// A JSONPath, or a list tried in order until one finds a non-null value.
+    pub path: Option<Spanned<OneOrMany>>,
+    /// A string with `{$.json.path}` placeholders.
+    pub template: Option<Text>,
+    /// In `key` and `headers`: a property of the produced value.
+    pub field: Option<Text>,
+    pub default: Option<Spanned<Json>>,
+    /// Leave the property out when the source finds nothing (instead of rejecting with 422).
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default)]
+    pub then: Vec<Spanned<StepConfig>>,
+}
+
+/// A transform step.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepConfig {
+    Upper,
+    Lower,
+    /// Map a value through a table; `default` for values not in it (else 422).
+    Lookup {
+        table: IndexMap<String, Json>,
+        default: Option<Json>,
+    },
+    /// Integer minor units to a decimal in major units, by the ISO 4217 currency found at `currency` (a JSONPath).
+    MinorUnits {
+        currency: Text,
+    },
+    /// Unix epoch seconds to an RFC 3339 UTC timestamp.
+    EpochToRfc3339,
+    /// Any scalar to its string form.
+    ToString,
+}
+
+/// A dispatcher: consume a topic in a group, turn matching events into HTTP calls.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatcherConfig {
+    pub name: Text,
+    pub topic: Text,
+    pub group: Text,
+    /// The canonical schema of the events on `topic` (checks templates statically).
+    pub schema: Option<Text>,
+    /// Where events go when their call fails for good; default `<topic>.dlq`.
+    pub dead_letter_topic: Option<Text>,
+    /// Most events in flight at once across keys; default 64.
+    pub max_in_flight: Option<Spanned<u64>>,
+    pub rules: Vec<DispatchRuleConfig>,
+}
+
+/// One HTTP call made for each matching event.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchRuleConfig {
+    pub name: Text,
+    #[serde(default)]
+    pub when: DispatchWhenConfig,
+    pub request: RequestConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+/// Filters on the canonical event.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchWhenConfig {
+    /// The value's `event_type` is this, or one of these.
+    pub event_type: Option<Spanned<OneOrMany>>,
+    #[serde(default)]
+    pub all: Vec<ConditionConfig>,
+}
+
+/// The call: `url` may hold `{property}` placeholders, each filled as one encoded path segment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestConfig {
+    pub method: Text,
+    pub url: Text,
+    /// Query parameters; values are templates.
+    #[serde(default)]
+    pub query: IndexMap<String, Text>,
+    /// Header templates: `{property}` from the value, `{header.NAME}` from the Kafka headers.
+    #[serde(default)]
+    pub headers: IndexMap<String, Text>,
+    /// The JSON body; property expressions run against the canonical event.
+    #[serde(default)]
+    pub body: IndexMap<String, ExprConfig>,
+    /// A bearer token (use `${ENV}`).
+    pub bearer_token: Option<Text>,
+    /// Per-call timeout; default 10 s.
+    pub timeout_ms: Option<Spanned<u64>>,
+}
+
+/// Retry policy for one dispatch rule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// First backoff delay; default 200 ms.
+    pub initial_delay_ms: Option<Spanned<u64>>,
+    /// Largest backoff delay; default 30 s.
+    pub max_delay_ms: Option<Spanned<u64>>,
+    /// Retry for this long before dead-lettering; default 15 min.
+    pub max_elapsed_secs: Option<Spanned<u64>>,
+}

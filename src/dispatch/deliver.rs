@@ -1,0 +1,184 @@
+//! One event's HTTP call, retried by policy: 2xx done; 408, 429, 5xx, connection errors and
+//! timeouts retried with exponential backoff and full jitter (honouring `Retry-After`)
+//! until the time budget is spent; any other status dead-letters at once.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use http::StatusCode;
+use http::header::RETRY_AFTER;
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::plan::PlannedCall;
+use crate::routes::dispatch::RetryPolicy;
+
+/// How a call ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Done {
+        status: u16,
+        attempts: u32,
+    },
+    /// Failed for good: to the dead-letter topic.
+    Failed {
+        status: Option<u16>,
+        error: String,
+        attempts: u32,
+    },
+    /// Stopped by revocation or shutdown: not finished, not committed.
+    Abandoned,
+}
+
+/// What one attempt says about the next.
+enum Verdict {
+    Done(u16),
+    Retry { status: Option<u16>, error: String, after: Option<Duration> },
+    Fail { status: u16, error: String },
+}
+
+/// Makes the call until it is done, fails for good, or `cancel` trips.
+pub async fn deliver(
+    client: &reqwest::Client,
+    call: &PlannedCall,
+    timeout: Duration,
+    policy: &RetryPolicy,
+    permits: &tokio::sync::Semaphore,
+    cancel: &CancellationToken,
+) -> Delivery {
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    loop {
+        if cancel.is_cancelled() {
+            return Delivery::Abandoned;
+        }
+        attempts += 1;
+        let verdict = {
+            let Ok(_permit) = permits.acquire().await else { return Delivery::Abandoned };
+            attempt(client, call, timeout).await
+        };
+        let (status, error, after) = match verdict {
+            Verdict::Done(status) => return Delivery::Done { status, attempts },
+            Verdict::Fail { status, error } => return Delivery::Failed { status: Some(status), error, attempts },
+            Verdict::Retry { status, error, after } => (status, error, after),
+        };
+        let delay = after.unwrap_or_else(|| full_jitter(policy, attempts)).min(policy.max_delay);
+        if started.elapsed() + delay > policy.max_elapsed {
+            let error = format!("gave up after {attempts} attempts over {:?}: {error}", started.elapsed());
+            return Delivery::Failed { status, error, attempts };
+        }
+        tracing::info!(attempt = attempts, status, %error, delay_ms = delay.as_millis() as u64, "call failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = cancel.cancelled() => return Delivery::Abandoned,
+        }
+    }
+}
+
+async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration) -> Verdict {
+    let Ok(method) = reqwest::Method::from_bytes(call.method.as_bytes()) else {
+        return Verdict::Fail { status: 0, error: format!("bad method {}", call.method) };
+    };
+    let mut req = client.request(method, &call.url).timeout(timeout);
+    for (k, v) in &call.headers {
+        req = req.header(k, v);
+    }
+    if let Some(body) = &call.body {
+        req = req.body(serde_json::to_vec(body).unwrap_or_default());
+    }
+    match req.send().await {
+        Ok(res) => classify(res.status(), res.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok())),
+        Err(e) if e.is_timeout() => Verdict::Retry { status: None, error: "timed out".into(), after: None },
+        Err(e) => Verdict::Retry { status: None, error: error_chain(&e), after: None },
+    }
+}
+
+/// The policy's reading of a status.
+fn classify(status: StatusCode, retry_after: Option<&str>) -> Verdict {
+    let code = status.as_u16();
+    if status.is_success() {
+        Verdict::Done(code)
+    } else if code == 408 || code == 429 || status.is_server_error() {
+        let after = if code == 429 || code == 503 { retry_after.and_then(parse_retry_after) } else { None };
+        Verdict::Retry { status: Some(code), error: format!("HTTP {code}"), after }
+    } else {
+        Verdict::Fail { status: code, error: format!("HTTP {code}") }
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value.trim()).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// The ceiling of the delay before attempt `attempts + 1`: initial × 2^(attempts-1), capped.
+pub fn backoff_ceiling(policy: &RetryPolicy, attempts: u32) -> Duration {
+    let factor = 1u32.checked_shl(attempts.saturating_sub(1).min(30)).unwrap_or(u32::MAX);
+    policy.initial_delay.saturating_mul(factor).min(policy.max_delay)
+}
+
+/// Full jitter: a uniform delay between zero and the ceiling.
+fn full_jitter(policy: &RetryPolicy, attempts: u32) -> Duration {
+    let ceiling = backoff_ceiling(policy, attempts);
+    ceiling.mul_f64(rand::random::<f64>())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            max_elapsed: Duration::from_secs(900),
+        }
+    }
+
+    #[test]
+    fn ceilings_grow_exponentially_up_to_the_cap() {
+        let p = policy();
+        let ceilings: Vec<u128> = (1..=10).map(|n| backoff_ceiling(&p, n).as_millis()).collect();
+        assert_eq!(ceilings, [200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]);
+        assert_eq!(backoff_ceiling(&p, 1000), Duration::from_secs(30));
+        for n in 1..20 {
+            assert!(full_jitter(&p, n) <= backoff_ceiling(&p, n));
+        }
+    }
+
+    #[test]
+    fn statuses_are_classified_by_the_policy() {
+        assert!(matches!(classify(StatusCode::OK, None), Verdict::Done(200)));
+        assert!(matches!(classify(StatusCode::NO_CONTENT, None), Verdict::Done(204)));
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), None), Verdict::Retry { .. }), "{s}");
+        }
+        for s in [301, 400, 401, 403, 404, 409, 422] {
+            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), None), Verdict::Fail { .. }), "{s}");
+        }
+        match classify(StatusCode::TOO_MANY_REQUESTS, Some("3")) {
+            Verdict::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(3))),
+            _ => panic!("429 must retry"),
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,268 @@
+//! The dispatcher: consume canonical events, make the HTTP calls their rules plan, retry,
+//! dead-letter, and store offsets only for events that are done.
+//!
+//! Events of one key (within a partition) run in order on a *lane*; lanes run
+//! concurrently, at most `max_in_flight` calls at once. A partition with too much
+//! unfinished work is paused rather than the poll loop blocked, so the consumer never
+//! leaves its group while a key is stuck in retries.
+
+pub mod dead_letter;
+pub mod deliver;
+pub mod offsets;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Message, TopicPartitionList};
+use serde_json::Value as Json;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::kafka::consumer::{self, GroupConsumer, GroupContext, lock};
+use crate::pipeline::map;
+use crate::pipeline::plan::{self, Delivered};
+use crate::routes::dispatch::DispatchRule;
+use crate::routes::{Dispatcher, Routes};
+use crate::shutdown::Shutdown;
+use deliver::Delivery;
+use offsets::{Ticket, Tracker};
+
+/// A partition with this many unfinished events is paused until it drains to half.
+const PAUSE_AT: usize = 1024;
+
+/// One consumed event on its way through a lane.
+struct Job {
+    msg: OwnedMessage,
+    ticket: Ticket,
+}
+
+/// What every lane shares.
+struct Shared {
+    dispatcher_index: usize,
+    routes: Arc<Routes>,
+    consumer: Arc<GroupConsumer>,
+    tracker: Arc<Mutex<Tracker>>,
+    producer: FutureProducer,
+    client: reqwest::Client,
+    permits: Semaphore,
+    /// Stop starting new events (shutdown began).
+    stopping: CancellationToken,
+    /// Give up on calls in flight (shutdown grace is over).
+    abandon: CancellationToken,
+    finished: Notify,
+}
+
+impl Shared {
+    fn dispatcher(&self) -> &Dispatcher {
+        &self.routes.dispatchers[self.dispatcher_index]
+    }
+}
+
+/// A lane: its queue, and how many of its jobs are not finished.
+struct Lane {
+    tx: mpsc::UnboundedSender<Job>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Runs dispatcher `index` of `routes` until `shutdown`; then finishes in-flight calls
+/// within `grace`, commits what is done and leaves the group.
+pub async fn run(
+    routes: &Arc<Routes>,
+    index: usize,
+    producer: FutureProducer,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let d = &routes.dispatchers[index];
+    let abandon = CancellationToken::new();
+    let tracker = Arc::new(Mutex::new(Tracker::new(abandon.clone())));
+    let max_call = d.rules.iter().map(|r| r.timeout).max().unwrap_or(Duration::from_secs(10));
+    let context = GroupContext { tracker: tracker.clone(), revoke_wait: max_call.min(grace) };
+    let consumer = Arc::new(consumer::create(&routes.kafka, d, context).context("cannot create the consumer")?);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .context("cannot create the HTTP client")?;
+    let shared = Arc::new(Shared {
+        dispatcher_index: index,
+        routes: routes.clone(),
+        consumer: consumer.clone(),
+        tracker: tracker.clone(),
+        producer,
+        client,
+        permits: Semaphore::new(d.max_in_flight),
+        stopping: CancellationToken::new(),
+        abandon,
+        finished: Notify::new(),
+    });
+    tracing::info!(dispatcher = %d.name, topic = %d.topic, group = %d.group, "dispatcher consuming");
+    let mut lanes: HashMap<(i32, Option<Vec<u8>>), Lane> = HashMap::new();
+    let mut workers = JoinSet::new();
+    let mut paused: HashSet<i32> = HashSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            received = consumer.recv() => match received {
+                Ok(m) => {
+                    let msg = m.detach();
+                    let ticket = lock(&tracker).received(msg.partition(), msg.offset());
+                    let partition = msg.partition();
+                    let lane_key = (partition, msg.key().map(<[u8]>::to_vec));
+                    let lane = lanes.entry(lane_key).or_insert_with(|| spawn_lane(&shared, &mut workers));
+                    lane.queued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = lane.tx.send(Job { msg, ticket });
+                    if lock(&tracker).pending(partition) >= PAUSE_AT && paused.insert(partition) {
+                        set_paused(&consumer, &d.topic, partition, true);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = shared.finished.notified() => {
+                paused.retain(|&p| {
+                    let still = lock(&tracker).pending(p) > PAUSE_AT / 2;
+                    if !still {
+                        set_paused(&consumer, &d.topic, p, false);
+                    }
+                    still
+                });
+                // Lanes with nothing queued are closed; their tasks end.
+                lanes.retain(|_, lane| lane.queued.load(std::sync::atomic::Ordering::SeqCst) > 0);
+            }
+        }
+    }
+    tracing::info!(dispatcher = %d.name, "dispatcher stopping: finishing in-flight calls");
+    shared.stopping.cancel();
+    drop(lanes);
+    if tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!("in-flight calls did not finish within {grace:?}; abandoning them (they will be redelivered)");
+        shared.abandon.cancel();
+        while workers.join_next().await.is_some() {}
+    }
+    drop(shared);
+    // Commit what is done and leave the group, off the async workers (both can block).
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "final commit");
+        }
+        consumer.unsubscribe();
+        drop(consumer);
+    })
+    .await
+    .ok();
+    tracing::info!("dispatcher stopped; left the group");
+    Ok(())
+}
+
+fn set_paused(consumer: &GroupConsumer, topic: &str, partition: i32, pause: bool) {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let result = if pause { consumer.pause(&tpl) } else { consumer.resume(&tpl) };
+    match result {
+        Ok(()) => tracing::debug!(partition, pause, "partition flow changed"),
+        Err(e) => tracing::warn!(partition, error = %e, "cannot pause/resume partition"),
+    }
+}
+
+fn spawn_lane(shared: &Arc<Shared>, workers: &mut JoinSet<()>) -> Lane {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (shared, count) = (shared.clone(), queued.clone());
+    workers.spawn(async move {
+        while let Some(job) = rx.recv().await {
+            let done = !shared.stopping.is_cancelled() && lock(&shared.tracker).start(&job.ticket) && {
+                let done = process(&shared, &job).await;
+                let stored = lock(&shared.tracker).finish(&job.ticket, done);
+                if let Some(offset) = stored
+                    && let Err(e) = shared.consumer.store_offset(job.msg.topic(), job.ticket.partition, offset)
+                {
+                    tracing::debug!(error = %e, "offset not stored (partition revoked)");
+                }
+                done
+            };
+            if !done {
+                tracing::debug!(
+                    partition = job.ticket.partition,
+                    offset = job.ticket.offset,
+                    "event left for redelivery"
+                );
+            }
+            count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            shared.finished.notify_one();
+        }
+    });
+    Lane { tx, queued }
+}
+
+/// Runs every matching rule for one event. True when the event is done (delivered,
+/// dead-lettered or matched by no rule); false when abandoned.
+async fn process(shared: &Shared, job: &Job) -> bool {
+    let d = shared.dispatcher();
+    let cancel = &job.ticket.cancel;
+    let value: Json = match job.msg.payload().map(serde_json::from_slice) {
+        Some(Ok(v)) => v,
+        _ => {
+            let failure = dead_letter::Failure {
+                rule: "",
+                reason: "unroutable",
+                status: None,
+                error: "value is not JSON",
+                attempts: 0,
+            };
+            return dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await;
+        }
+    };
+    let headers: Vec<(&str, &str)> = job
+        .msg
+        .headers()
+        .map(|h| h.iter().filter_map(|h| Some((h.key, std::str::from_utf8(h.value?).ok()?))).collect())
+        .unwrap_or_default();
+    let key = job.msg.key().and_then(|k| std::str::from_utf8(k).ok());
+    let event = Delivered { key, headers, value: &value };
+    for rule in d.rules.iter().filter(|r| map::matches(&r.when, &value)) {
+        let span = tracing::info_span!("dispatch", rule = %rule.name, partition = job.ticket.partition, offset = job.ticket.offset);
+        if !run_rule(shared, d, rule, &event, job, cancel).instrument(span).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// Plans and makes one rule's call; dead-letters it when it fails for good. False when abandoned.
+async fn run_rule(
+    shared: &Shared,
+    d: &Dispatcher,
+    rule: &DispatchRule,
+    event: &Delivered<'_>,
+    job: &Job,
+    cancel: &CancellationToken,
+) -> bool {
+    let (reason, status, error, attempts) = match plan::plan(rule, event) {
+        Err(e) => ("unroutable", None, e, 0),
+        Ok(call) => {
+            match deliver::deliver(&shared.client, &call, rule.timeout, &rule.retry, &shared.permits, cancel).await {
+                Delivery::Done { status, attempts } => {
+                    tracing::info!(status, attempts, "delivered");
+                    return true;
+                }
+                Delivery::Abandoned => return false,
+                Delivery::Failed { status, error, attempts } => {
+                    let permanent = status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
+                    (if permanent { "http_status" } else { "retries_exhausted" }, status, error, attempts)
+                }
+            }
+        }
+    };
+    let failure = dead_letter::Failure { rule: &rule.name, reason, status, error: &error, attempts };
+    dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await
+}

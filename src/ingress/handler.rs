@@ -1,0 +1,122 @@
+//! One request: route by path, check method, type and size, run the pipeline, publish,
+//! answer. Only here do HTTP statuses meet pipeline outcomes.
+
+use std::sync::Arc;
+
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+use tracing::{Instrument, field};
+
+use super::State;
+use super::body::{self, BodyError};
+use super::response::{Body, json, rejected};
+use crate::kafka::producer::{self, PublishError};
+use crate::pipeline::{self, Inbound, Outcome};
+
+/// Answers one request; never fails (every problem becomes a status).
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    match req.uri().path() {
+        "/healthz" => return json(StatusCode::OK, &json!({"status": "ok"})),
+        "/readyz" => return super::ready::answer(&state).await,
+        _ => {}
+    }
+    let routes = state.routes.load_full();
+    let Some(source) = routes.source_at(req.uri().path()) else {
+        return rejected(StatusCode::NOT_FOUND, "not_found", "no webhook source is served at this path");
+    };
+    if req.method() != Method::POST {
+        let mut res = rejected(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
+        res.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+        return res;
+    }
+    if let Some(ct) = req.headers().get(CONTENT_TYPE)
+        && !is_json(ct)
+    {
+        return rejected(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_type",
+            "the body must be JSON (application/json)",
+        );
+    }
+    let limit = routes.ingress.max_body_bytes;
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large(limit);
+    }
+    let span = tracing::info_span!("webhook", source = %source.name, event_id = field::Empty);
+    async {
+        let (parts, incoming) = req.into_parts();
+        let bytes = match body::read(incoming, limit, routes.ingress.read_timeout).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge) => return too_large(limit),
+            Err(BodyError::Timeout) => {
+                return close(rejected(StatusCode::REQUEST_TIMEOUT, "timeout", "the body was not received in time"));
+            }
+            Err(BodyError::Broken(e)) => return close(rejected(StatusCode::BAD_REQUEST, "body", &e)),
+        };
+        let inbound = Inbound { headers: &parts.headers, body: &bytes, now: (state.clock)(), verify: true };
+        let (event_id, result) = pipeline::ingest(source, &inbound);
+        if let Some(id) = &event_id {
+            tracing::Span::current().record("event_id", id.as_str());
+        }
+        let events = match result {
+            Ok(Outcome::Publish(events)) => events,
+            Ok(Outcome::Ignored(reason)) => {
+                tracing::info!(%reason, "ignored");
+                return json(StatusCode::OK, &json!({"status": "ignored", "event_id": event_id, "reason": reason}));
+            }
+            Err(rejection) => {
+                let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if status.is_server_error() {
+                    tracing::error!(reason = rejection.reason.as_str(), message = %rejection.message, violations = ?rejection.violations, "mapping produced an invalid canonical event");
+                } else {
+                    tracing::info!(status = status.as_u16(), reason = rejection.reason.as_str(), message = %rejection.message, "rejected");
+                }
+                let mut body = serde_json::to_value(&rejection).unwrap_or_default();
+                body["status"] = json!("rejected");
+                return json(status, &body);
+            }
+        };
+        // Back-pressure: a bounded number of webhooks wait on the broker at once.
+        let Ok(_permit) = state.in_flight.try_acquire() else {
+            return rejected(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many webhooks in flight; retry later");
+        };
+        let payloads: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(&e.value).unwrap_or_default()).collect();
+        match producer::publish_all(&state.producer, &events, &payloads, routes.kafka.publish_timeout).await {
+            Ok(published) => {
+                tracing::info!(events = published.len(), "published");
+                json(StatusCode::OK, &json!({"status": "accepted", "event_id": event_id, "events": published}))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "publish failed");
+                let message = match e {
+                    PublishError::Timeout(_) => "the broker did not acknowledge in time; retry later".to_string(),
+                    PublishError::Kafka(e) => format!("the broker did not take the event: {e}; retry later"),
+                };
+                rejected(StatusCode::SERVICE_UNAVAILABLE, "broker", &message)
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// `application/json`, or any `+json` type; parameters such as `charset` are allowed.
+fn is_json(value: &HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else { return false };
+    let mime = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+fn too_large(limit: usize) -> Response<Body> {
+    let message = format!("the body is larger than the limit of {limit} bytes");
+    close(rejected(StatusCode::PAYLOAD_TOO_LARGE, "size", &message))
+}
+
+/// Ends the connection after this answer, so an unread body is never drained.
+fn close(mut res: Response<Body>) -> Response<Body> {
+    res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    res
+}

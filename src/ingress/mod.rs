@@ -1,0 +1,87 @@
+//! The ingress: a hyper server that turns webhooks into acknowledged Kafka events.
+//!
+//! Thin by design: [`handler`] reads the request and calls the pure [`crate::pipeline`];
+//! the only IO is the socket and the producer.
+
+pub mod body;
+pub mod handler;
+pub mod ready;
+pub mod response;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rdkafka::producer::FutureProducer;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::routes::Routes;
+use crate::shutdown::Shutdown;
+
+/// What every request handler shares.
+pub struct State {
+    /// Swapped whole on reload; a request keeps the routes it started with.
+    pub routes: ArcSwap<Routes>,
+    pub producer: FutureProducer,
+    /// Webhooks waiting on the broker.
+    pub in_flight: Semaphore,
+    /// Unix seconds now (a function so tests can pin the clock).
+    pub clock: fn() -> i64,
+}
+
+impl State {
+    pub fn new(routes: Arc<Routes>, producer: FutureProducer) -> State {
+        let in_flight = Semaphore::new(routes.ingress.max_in_flight);
+        State { routes: ArcSwap::new(routes), producer, in_flight, clock: unix_now }
+    }
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Serves until `shutdown`, then stops accepting and lets open requests finish (up to `grace`).
+pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: Shutdown, grace: Duration) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let read_timeout = state.routes.load().ingress.read_timeout;
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout).max_buf_size(256 * 1024);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handler::handle(state, req).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("ingress stopped accepting; finishing open requests");
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("open requests did not finish within {grace:?}");
+    }
+}

@@ -1,0 +1,102 @@
+//! The dispatcher's consumer: group membership, manual offset storing, and a rebalance
+//! hook that lets revoked partitions finish their in-flight calls and commit first, so
+//! per-key order holds across rebalances.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, ClientContext};
+
+use crate::dispatch::offsets::Tracker;
+use crate::routes::{Dispatcher, KafkaSettings};
+
+/// How long a member may be silent before the group moves its partitions. librdkafka's
+/// default is 45 s; a killed dispatcher would hold payments that long. 10 s trades a few
+/// more rebalances on a flaky network for delivery resuming within ~15 s of a crash.
+pub const SESSION_TIMEOUT_MS: u32 = 10_000;
+
+pub type GroupConsumer = StreamConsumer<GroupContext>;
+
+/// Shared with the consumer so rebalances can see the work in flight.
+pub struct GroupContext {
+    pub tracker: Arc<Mutex<Tracker>>,
+    /// Longest wait for in-flight calls of revoked partitions.
+    pub revoke_wait: Duration,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else { return };
+        let partitions: Vec<i32> = list.elements().iter().map(|e| e.partition()).collect();
+        tracing::info!(?partitions, "partitions revoked: finishing in-flight calls");
+        lock(&self.tracker).revoke(&partitions);
+        let deadline = Instant::now() + self.revoke_wait;
+        while lock(&self.tracker).active(&partitions) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+            && !matches!(e, KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset))
+        {
+            tracing::warn!(error = %e, "commit on revoke failed");
+        }
+        lock(&self.tracker).forget(&partitions);
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            let partitions: Vec<i32> = list.elements().iter().map(|e| e.partition()).collect();
+            tracing::info!(?partitions, "partitions assigned");
+        }
+    }
+}
+
+pub fn lock(tracker: &Mutex<Tracker>) -> std::sync::MutexGuard<'_, Tracker> {
+    tracker.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Creates the consumer of `dispatcher` and subscribes it to its topic.
+pub fn create(
+    kafka: &KafkaSettings,
+    dispatcher: &Dispatcher,
+    context: GroupContext,
+) -> Result<GroupConsumer, KafkaError> {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", &dispatcher.group)
+        .set("client.id", format!("switchyard-{}", dispatcher.name))
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        // Offsets are stored by hand, only for events that are done or dead-lettered.
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
+        .set("heartbeat.interval.ms", "2000")
+        .set("enable.partition.eof", "false");
+    for (k, v) in &kafka.properties {
+        if is_consumer_property(k) {
+            cfg.set(k, v);
+        }
+    }
+    let consumer: GroupConsumer = cfg.create_with_context(context)?;
+    consumer.subscribe(&[&dispatcher.topic])?;
+    Ok(consumer)
+}
+
+/// Producer-only properties would make librdkafka warn on a consumer; pass the rest.
+fn is_consumer_property(key: &str) -> bool {
+    !matches!(
+        key,
+        "linger.ms"
+            | "compression.type"
+            | "acks"
+            | "enable.idempotence"
+            | "message.timeout.ms"
+            | "batch.size"
+            | "batch.num.messages"
+            | "queue.buffering.max.ms"
+    )
+}

@@ -1,0 +1,91 @@
+//! The one shared producer: idempotent, acks=all, bounded delivery time; and publishing a
+//! webhook's events so that the answer waits for the broker's acknowledgement of each.
+
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use rdkafka::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use serde::Serialize;
+
+use crate::pipeline::Event;
+use crate::routes::KafkaSettings;
+
+/// Where the broker stored one event.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Published {
+    pub rule: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Builds the producer. Switchyard's settings come first; `kafka.properties` win.
+pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &settings.brokers)
+        .set("client.id", "switchyard")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        // librdkafka gives up on a message when the webhook has stopped waiting for it.
+        .set("message.timeout.ms", settings.publish_timeout.as_millis().max(1).to_string());
+    for (k, v) in &settings.properties {
+        cfg.set(k, v);
+    }
+    cfg.create()
+}
+
+/// Why a webhook's events are not all on the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the broker did not acknowledge within {0:?}")]
+    Timeout(Duration),
+    #[error("the broker refused the event: {0}")]
+    Kafka(KafkaError),
+}
+
+/// Publishes every event and waits until the broker acknowledged all of them, or `timeout`.
+pub async fn publish_all(
+    producer: &FutureProducer,
+    events: &[Event],
+    payloads: &[Vec<u8>],
+    timeout: Duration,
+) -> Result<Vec<Published>, PublishError> {
+    let sends = events.iter().zip(payloads).map(|(event, payload)| async move {
+        let mut headers = OwnedHeaders::new_with_capacity(event.headers.len());
+        for (k, v) in &event.headers {
+            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+        }
+        let mut record = FutureRecord::to(&event.topic).payload(payload.as_slice()).headers(headers);
+        if let Some(key) = &event.key {
+            record = record.key(key.as_str());
+        }
+        // A full local queue is answered at once (back-pressure → 503), not waited on.
+        match producer.send(record, Duration::ZERO).await {
+            Ok(delivery) => Ok(Published {
+                rule: event.rule.clone(),
+                topic: event.topic.clone(),
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Err((e, _)) => Err(PublishError::Kafka(e)),
+        }
+    });
+    match tokio::time::timeout(timeout, try_join_all(sends)).await {
+        Ok(result) => result,
+        Err(_) => Err(PublishError::Timeout(timeout)),
+    }
+}
+
+/// Waits (off the async workers) until queued messages are delivered or `within` passes.
+pub async fn flush(producer: FutureProducer, within: Duration) {
+    let outcome = tokio::task::spawn_blocking(move || producer.flush(within)).await;
+    match outcome {
+        Ok(Ok(())) => tracing::info!("producer flushed"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "producer flush incomplete"),
+        Err(e) => tracing::warn!(error = %e, "producer flush task failed"),
+    }
+}

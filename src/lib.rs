@@ -1,0 +1,33 @@
+//! Switchyard: a declarative event-routing gateway. Signed webhooks in, canonical events on
+//! Kafka, HTTP calls to downstream services out — all described in `routes.yaml`.
+//!
+//! # Layout
+//!
+//! The data path reads top to bottom:
+//!
+//! - [`config`]: the `routes.yaml` model, `${VAR}` interpolation, diagnostics with `file:line:col`.
+//! - [`routes`]: compiles a config once into what runs: schemas, JSONPaths, verifiers,
+//!   transforms, dispatch rules.
+//! - [`pipeline`]: the pure pipeline `verify → parse → validate → match → map → validate
+//!   canonical`, and dispatch call planning. No IO: the server and the CLI share it.
+//! - [`ingress`]: the hyper server; reads bodies, runs the pipeline, publishes, answers.
+//! - [`kafka`]: producer and consumer setup, and the embedded broker of `switchyard dev`.
+//! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
+//!   dead letters, committing offsets only for finished events.
+//! - [`app`]: starts the roles (ingress, dispatch) of one process and stops them together.
+//! - [`dev`]: `switchyard dev`, the whole flow on an embedded broker.
+//! - [`cli`]: the `switchyard` commands.
+//! - [`shutdown`]: graceful shutdown in one small type.
+//!
+//! See `ARCHITECTURE.md` for the code map and the invariants.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dev;
+pub mod dispatch;
+pub mod ingress;
+pub mod kafka;
+pub mod pipeline;
+pub mod routes;
+pub mod shutdown;

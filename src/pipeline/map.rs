@@ -1,0 +1,103 @@
+//! Stages 4–5: match rules against an inbound document and map it to output values.
+
+use serde_json::{Map, Value as Json};
+
+use super::transform::{self, scalar_text};
+use crate::routes::expr::{Expr, Filter, Source, Test};
+use crate::routes::template::Part;
+
+/// Why a value could not be produced; shown to the sender as a 422.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MapError {
+    /// The output being produced, e.g. `value.order_id`.
+    pub field: String,
+    pub message: String,
+}
+
+/// True when every part of the filter holds for `doc`.
+pub fn matches(filter: &Filter, doc: &Json) -> bool {
+    if let Some((path, types)) = &filter.event_type {
+        match path.find(doc).and_then(Json::as_str) {
+            Some(t) if types.iter().any(|x| x == t) => {}
+            _ => return false,
+        }
+    }
+    filter.conditions.iter().all(|c| {
+        let found = c.path.find(doc);
+        match &c.test {
+            Test::Exists(want) => found.is_some() == *want,
+            Test::Equals(v) => found == Some(v),
+            Test::In(vs) => found.is_some_and(|f| vs.contains(f)),
+        }
+    })
+}
+
+/// Evaluates an expression against `doc`; `produced` is the value built so far (for
+/// `field:`). `Ok(None)` means an optional value that is absent; the error is a sentence
+/// the caller prefixes with the output's name.
+pub fn eval(expr: &Expr, doc: &Json, produced: Option<&Map<String, Json>>) -> Result<Option<Json>, String> {
+    let found = match &expr.source {
+        Source::Const(v) => Some(v.clone()),
+        Source::Paths(paths) => paths.iter().find_map(|p| p.find(doc)).cloned(),
+        Source::Field(name) => produced.and_then(|m| m.get(name)).filter(|v| !v.is_null()).cloned(),
+        Source::Template(parts) => render(parts, doc).map(Json::String),
+    };
+    let value = match (found, &expr.default) {
+        (Some(v), _) => v,
+        (None, Some(d)) => d.clone(),
+        (None, None) if expr.optional => return Ok(None),
+        (None, None) => return Err(missing(&expr.source)),
+    };
+    let mut value = value;
+    for step in &expr.steps {
+        value = transform::apply(step, value, doc)?;
+    }
+    Ok(Some(value))
+}
+
+fn render(parts: &[Part<crate::routes::jsonpath::Path>], doc: &Json) -> Option<String> {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            Part::Lit(s) => out.push_str(s),
+            Part::Var(p) => {
+                let v = p.find(doc)?;
+                out.push_str(&scalar_text(v).unwrap_or_else(|| v.to_string()));
+            }
+        }
+    }
+    Some(out)
+}
+
+fn missing(source: &Source) -> String {
+    match source {
+        Source::Paths(paths) => {
+            let list: Vec<_> = paths.iter().map(|p| p.as_str()).collect();
+            format!("required data is missing: no value at {}", list.join(" or "))
+        }
+        Source::Template(parts) => {
+            let list: Vec<_> = parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Var(path) => Some(path.as_str()),
+                    Part::Lit(_) => None,
+                })
+                .collect();
+            format!("required data is missing for the template: {}", list.join(", "))
+        }
+        Source::Field(name) => format!("the value has no property '{name}'"),
+        Source::Const(_) => "constant is missing".into(),
+    }
+}
+
+/// Builds a JSON object from named expressions; stops at the first failure.
+pub fn object(fields: &[(String, Expr)], doc: &Json, prefix: &str) -> Result<Map<String, Json>, MapError> {
+    let mut out = Map::with_capacity(fields.len());
+    for (name, expr) in fields {
+        let found = eval(expr, doc, None).map_err(|message| MapError { field: format!("{prefix}.{name}"), message })?;
+        if let Some(v) = found {
+            out.insert(name.clone(), v);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,155 @@
+//! The pure pipeline: `verify → parse → validate → match → map → validate canonical`.
+//!
+//! No IO, no clock, no globals: the same inputs give the same answer, which is why the
+//! server, `switchyard check` and `switchyard test` all call [`ingest`] and [`plan::plan`].
+
+pub mod map;
+pub mod plan;
+pub mod transform;
+pub mod verify;
+
+use http::HeaderMap;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::routes::schema::Violation;
+use crate::routes::{Rule, Source};
+use transform::scalar_text;
+
+/// One inbound webhook as the server received it.
+pub struct Inbound<'a> {
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// Unix seconds, for signature freshness.
+    pub now: i64,
+    /// False only for dry runs that skip signatures (`check` without `--verify`).
+    pub verify: bool,
+}
+
+/// A canonical event ready to publish.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    pub rule: String,
+    pub topic: String,
+    pub key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub value: Json,
+}
+
+/// What a webhook turns into.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// Events to publish; the sender is answered after the broker holds all of them.
+    Publish(Vec<Event>),
+    /// Validly signed and valid, but no rule wants it: answered 200 `ignored`.
+    Ignored(String),
+}
+
+/// Why a webhook was refused, with the HTTP status the server answers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rejection {
+    #[serde(skip)]
+    pub status: u16,
+    pub reason: Reason,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Signature,
+    Json,
+    Schema,
+    Mapping,
+    Canonical,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Signature => "signature",
+            Reason::Json => "json",
+            Reason::Schema => "schema",
+            Reason::Mapping => "mapping",
+            Reason::Canonical => "canonical",
+        }
+    }
+}
+
+fn reject(status: u16, reason: Reason, message: impl Into<String>) -> Rejection {
+    Rejection { status, reason, message: message.into(), violations: Vec::new() }
+}
+
+/// Runs one webhook through the whole pipeline. Returns the parsed event id (for logs)
+/// when the body parsed, and the outcome.
+pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outcome, Rejection>) {
+    if input.verify
+        && let Err(why) = verify::verify(&source.verifier, input.headers, input.body, input.now)
+    {
+        return (None, Err(reject(401, Reason::Signature, format!("signature verification failed: {why}"))));
+    }
+    let doc: Json = match serde_json::from_slice(input.body) {
+        Ok(doc) => doc,
+        Err(e) => return (None, Err(reject(400, Reason::Json, format!("body is not valid JSON: {e}")))),
+    };
+    let event_id = source.event_id.as_ref().and_then(|p| p.find(&doc)).and_then(scalar_text);
+    (event_id, route(source, &doc))
+}
+
+/// Stages after parsing: validate, match, map, validate canonical.
+pub fn route(source: &Source, doc: &Json) -> Result<Outcome, Rejection> {
+    if let Some(schema) = &source.schema {
+        let violations = schema.violations(doc);
+        if !violations.is_empty() {
+            let message = format!("payload does not match the schema of source '{}'", source.name);
+            return Err(Rejection { violations, ..reject(422, Reason::Schema, message) });
+        }
+    }
+    let mut events = Vec::new();
+    for rule in source.rules.iter().filter(|r| map::matches(&r.when, doc)) {
+        events.push(emit(rule, doc)?);
+    }
+    if events.is_empty() {
+        let kind = source.event_type.as_ref().and_then(|p| p.find(doc)).and_then(scalar_text);
+        let why = match kind {
+            Some(t) => format!("no rule of source '{}' matches this '{t}' event", source.name),
+            None => format!("no rule of source '{}' matches this event", source.name),
+        };
+        return Ok(Outcome::Ignored(why));
+    }
+    Ok(Outcome::Publish(events))
+}
+
+fn emit(rule: &Rule, doc: &Json) -> Result<Event, Rejection> {
+    let mapping = |e: map::MapError| {
+        let message = format!("rule '{}' cannot map this payload: {}: {}", rule.name, e.field, e.message);
+        reject(422, Reason::Mapping, message)
+    };
+    let value = map::object(&rule.emit.value, doc, "value").map_err(mapping)?;
+    let text = |expr, field: String| -> Result<Option<String>, Rejection> {
+        let v = map::eval(expr, doc, Some(&value)).map_err(|message| mapping(map::MapError { field, message }))?;
+        Ok(v.as_ref().map(|v| scalar_text(v).unwrap_or_else(|| v.to_string())))
+    };
+    let key = match &rule.emit.key {
+        Some(k) => text(k, "key".into())?,
+        None => None,
+    };
+    let mut headers = Vec::with_capacity(rule.emit.headers.len());
+    for (name, expr) in &rule.emit.headers {
+        if let Some(v) = text(expr, format!("headers.{name}"))? {
+            headers.push((name.clone(), v));
+        }
+    }
+    let value = Json::Object(value);
+    let violations = rule.emit.schema.violations(&value);
+    if !violations.is_empty() {
+        let message = format!(
+            "rule '{}' produced an event that violates its canonical schema '{}': the routes need fixing; nothing was published",
+            rule.name, rule.emit.schema.name
+        );
+        return Err(Rejection { violations, ..reject(500, Reason::Canonical, message) });
+    }
+    Ok(Event { rule: rule.name.clone(), topic: rule.emit.topic.clone(), key, headers, value })
+}

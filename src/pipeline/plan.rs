@@ -1,0 +1,103 @@
+//! Dispatch planning: one canonical event + one dispatch rule → the exact HTTP call.
+//!
+//! Event values enter the URL only as percent-encoded path segments or query components,
+//! so no order id can change the path, the query or the host.
+
+use http::HeaderValue;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::map;
+use super::transform::scalar_text;
+use crate::routes::dispatch::{DispatchRule, Var};
+use crate::routes::template::Part;
+
+/// Everything except RFC 3986 unreserved characters is encoded.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A consumed event, as the dispatcher sees it.
+#[derive(Clone, Debug, Default)]
+pub struct Delivered<'a> {
+    pub key: Option<&'a str>,
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub value: &'a Json,
+}
+
+/// The HTTP call a rule makes for an event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlannedCall {
+    pub rule: String,
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Json>,
+}
+
+/// Plans `rule`'s call for `event`. An error means the event cannot be sent (dead letter).
+pub fn plan(rule: &DispatchRule, event: &Delivered) -> Result<PlannedCall, String> {
+    let mut url = rule.origin.clone();
+    fill(&mut url, &rule.path, event, true)?;
+    for (i, (k, v)) in rule.query.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        url.extend(utf8_percent_encode(k, COMPONENT));
+        url.push('=');
+        fill(&mut url, v, event, true)?;
+    }
+    let body = if rule.body.is_empty() {
+        None
+    } else {
+        let obj = map::object(&rule.body, event.value, "body").map_err(|e| format!("{}: {}", e.field, e.message))?;
+        Some(Json::Object(obj))
+    };
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(rule.headers.len() + 2);
+    if body.is_some() && !rule.headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    for (name, parts) in &rule.headers {
+        let mut value = String::new();
+        fill(&mut value, parts, event, false)?;
+        HeaderValue::from_str(&value)
+            .map_err(|_| format!("header {name} would hold characters not allowed in a header"))?;
+        headers.push((name.as_str().to_owned(), value));
+    }
+    if let Some(token) = &rule.bearer_token {
+        headers.push(("authorization".into(), format!("Bearer {}", String::from_utf8_lossy(&token.0))));
+    }
+    Ok(PlannedCall { rule: rule.name.clone(), method: rule.method.to_string(), url, headers, body })
+}
+
+fn fill(out: &mut String, parts: &[Part<Var>], event: &Delivered, encode: bool) -> Result<(), String> {
+    for part in parts {
+        match part {
+            Part::Lit(s) => out.push_str(s),
+            Part::Var(var) => {
+                let text = resolve(var, event)?;
+                if encode {
+                    out.extend(utf8_percent_encode(&text, COMPONENT));
+                } else {
+                    out.push_str(&text);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn resolve(var: &Var, event: &Delivered) -> Result<String, String> {
+    match var {
+        Var::Property(name) => event
+            .value
+            .get(name)
+            .and_then(scalar_text)
+            .ok_or_else(|| format!("the event has no scalar property '{name}'")),
+        Var::Header(name) => event
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_string())
+            .ok_or_else(|| format!("the event has no Kafka header '{name}'")),
+        Var::Key => event.key.map(str::to_owned).ok_or_else(|| "the event has no key".to_string()),
+    }
+}

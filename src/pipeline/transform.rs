@@ -1,0 +1,141 @@
+//! Transform steps applied to one value: case, lookup, minor units → decimal, epoch → RFC 3339.
+
+use serde_json::{Number, Value as Json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::routes::expr::Step;
+
+/// Applies `step` to `value`; `input` is the whole inbound document (for `minor_units`).
+pub fn apply(step: &Step, value: Json, input: &Json) -> Result<Json, String> {
+    match step {
+        Step::Upper => string(&value, "upper").map(|s| Json::String(s.to_uppercase())),
+        Step::Lower => string(&value, "lower").map(|s| Json::String(s.to_lowercase())),
+        Step::ToString => Ok(Json::String(scalar_text(&value).ok_or("to_string needs a scalar value")?)),
+        Step::Lookup { table, default } => {
+            let key = scalar_text(&value).ok_or("lookup needs a scalar value")?;
+            match (table.get(&key), default) {
+                (Some(found), _) => Ok(found.clone()),
+                (None, Some(d)) => Ok(d.clone()),
+                (None, None) => Err(format!("'{key}' is not in the lookup table and no default is given")),
+            }
+        }
+        Step::MinorUnits { currency } => {
+            let code = currency
+                .find(input)
+                .and_then(Json::as_str)
+                .ok_or_else(|| format!("minor_units: no currency code at {currency}"))?;
+            let amount = value.as_i64().ok_or("minor_units needs an integer amount")?;
+            minor_to_major(amount, code)
+        }
+        Step::EpochToRfc3339 => {
+            let secs = value.as_i64().ok_or("epoch_to_rfc3339 needs integer seconds")?;
+            epoch_to_rfc3339(secs).map(Json::String)
+        }
+    }
+}
+
+fn string<'v>(value: &'v Json, step: &str) -> Result<&'v str, String> {
+    value.as_str().ok_or_else(|| format!("{step} needs a string"))
+}
+
+/// The text of a string, number or boolean.
+pub fn scalar_text(value: &Json) -> Option<String> {
+    match value {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// ISO 4217 minor-unit exponent of a currency code (case-insensitive); 2 for any other
+/// well-formed code, as ISO 4217 assigns to the great majority of currencies.
+pub fn currency_exponent(code: &str) -> Option<u32> {
+    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let upper = code.to_ascii_uppercase();
+    Some(match upper.as_str() {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "CLF" | "UYW" => 4,
+        _ => 2,
+    })
+}
+
+/// `amount` minor units of `code` as a JSON number in major units (an integer for
+/// zero-decimal currencies).
+pub fn minor_to_major(amount: i64, code: &str) -> Result<Json, String> {
+    let exp = currency_exponent(code).ok_or_else(|| format!("'{code}' is not an ISO 4217 currency code"))?;
+    if exp == 0 {
+        return Ok(Json::Number(amount.into()));
+    }
+    if amount.unsigned_abs() > (1u64 << 53) {
+        return Err(format!("amount {amount} is too large to convert exactly"));
+    }
+    // Dividing an exactly representable integer by a power of ten gives the double closest to
+    // the decimal, which prints as that decimal.
+    let major = amount as f64 / 10f64.powi(exp as i32);
+    Number::from_f64(major).map(Json::Number).ok_or_else(|| "amount is not finite".to_string())
+}
+
+/// Unix seconds as RFC 3339 UTC, e.g. `2023-11-06T14:30:00Z`.
+pub fn epoch_to_rfc3339(secs: i64) -> Result<String, String> {
+    let at = OffsetDateTime::from_unix_timestamp(secs).map_err(|_| format!("{secs} is out of the timestamp range"))?;
+    at.format(&Rfc3339).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn minor_units_follow_iso_4217() {
+        assert_eq!(minor_to_major(10000, "usd").unwrap().to_string(), "100.0");
+        assert_eq!(minor_to_major(1234, "EUR").unwrap().to_string(), "12.34");
+        assert_eq!(minor_to_major(5000, "jpy").unwrap(), json!(5000));
+        assert_eq!(minor_to_major(1000, "KWD").unwrap().to_string(), "1.0");
+        assert_eq!(minor_to_major(1234, "kwd").unwrap().to_string(), "1.234");
+        assert_eq!(minor_to_major(1, "usd").unwrap().to_string(), "0.01");
+        assert_eq!(minor_to_major(-250, "gbp").unwrap().to_string(), "-2.5");
+        assert_eq!(minor_to_major(12345, "CLF").unwrap().to_string(), "1.2345");
+        assert!(minor_to_major(1, "US").is_err());
+        assert!(minor_to_major(1, "U$D").is_err());
+        assert!(minor_to_major(i64::MAX, "usd").is_err());
+    }
+
+    #[test]
+    fn epoch_seconds_become_rfc3339_utc() {
+        assert_eq!(epoch_to_rfc3339(1699281000).unwrap(), "2023-11-06T14:30:00Z");
+        assert_eq!(epoch_to_rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+        assert!(epoch_to_rfc3339(i64::MAX).is_err());
+    }
+
+    #[test]
+    fn case_lookup_and_to_string() {
+        let input = json!({});
+        assert_eq!(apply(&Step::Upper, json!("usd"), &input).unwrap(), json!("USD"));
+        assert_eq!(apply(&Step::Lower, json!("USD"), &input).unwrap(), json!("usd"));
+        assert!(apply(&Step::Upper, json!(5), &input).is_err());
+        assert_eq!(apply(&Step::ToString, json!(5), &input).unwrap(), json!("5"));
+        let table = [("card".to_string(), json!("Credit Card"))].into_iter().collect();
+        let lookup = Step::Lookup { table, default: None };
+        assert_eq!(apply(&lookup, json!("card"), &input).unwrap(), json!("Credit Card"));
+        assert!(apply(&lookup, json!("cash"), &input).unwrap_err().contains("'cash'"));
+        let table = [("card".to_string(), json!("Credit Card"))].into_iter().collect();
+        let with_default = Step::Lookup { table, default: Some(json!("Other")) };
+        assert_eq!(apply(&with_default, json!("cash"), &input).unwrap(), json!("Other"));
+    }
+
+    #[test]
+    fn minor_units_reads_the_currency_from_the_input() {
+        let path = crate::routes::jsonpath::Path::parse("$.c").unwrap();
+        let step = Step::MinorUnits { currency: path };
+        assert_eq!(apply(&step, json!(1234), &json!({"c": "eur"})).unwrap().to_string(), "12.34");
+        assert!(apply(&step, json!(1234), &json!({})).unwrap_err().contains("no currency code at $.c"));
+        assert!(apply(&step, json!("12"), &json!({"c": "eur"})).is_err());
+    }
+}

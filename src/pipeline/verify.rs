@@ -1,0 +1,127 @@
+//! Stage 1: signature verification over the raw body, before anything parses it.
+//!
+//! Every comparison is constant-time (`Mac::verify_slice`); the HMAC over the body is
+//! computed once per secret and cloned for each candidate signature.
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use http::HeaderMap;
+use sha2::Sha256;
+
+use crate::routes::verify::{Encoding, Secret, Verifier};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Most signatures one header may carry; more is treated as malformed.
+const MAX_SIGNATURES: usize = 16;
+
+/// Checks `body` against the source's scheme; the error is safe to show the sender.
+pub fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
+    match verifier {
+        Verifier::None => Ok(()),
+        Verifier::Stripe { secrets, tolerance_secs } => stripe(secrets, *tolerance_secs, headers, body, now),
+        Verifier::HmacSha256 { secrets, header, prefix, encoding } => {
+            let value = header_str(headers, header.as_str())?;
+            let digest = value
+                .strip_prefix(prefix.as_str())
+                .ok_or_else(|| format!("{header} does not start with '{prefix}'"))?;
+            let candidate = match encoding {
+                Encoding::Hex => hex::decode(digest.trim()).ok(),
+                Encoding::Base64 => base64::engine::general_purpose::STANDARD.decode(digest.trim()).ok(),
+            }
+            .ok_or_else(|| format!("{header} is not a valid digest"))?;
+            matches_any(secrets, &[body], &[candidate])
+        }
+        Verifier::StandardWebhooks { secrets, tolerance_secs } => {
+            let id = header_str(headers, "webhook-id")?;
+            let ts = header_str(headers, "webhook-timestamp")?;
+            let t: i64 = ts.trim().parse().map_err(|_| "webhook-timestamp is not a unix timestamp".to_string())?;
+            fresh(t, now, *tolerance_secs)?;
+            let sigs = header_str(headers, "webhook-signature")?;
+            let candidates: Vec<Vec<u8>> = sigs
+                .split(' ')
+                .filter_map(|s| s.strip_prefix("v1,"))
+                .take(MAX_SIGNATURES + 1)
+                .filter_map(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+                .collect();
+            check_count(candidates.len(), "webhook-signature")?;
+            matches_any(secrets, &[id.as_bytes(), b".", ts.as_bytes(), b".", body], &candidates)
+        }
+    }
+}
+
+fn stripe(secrets: &[Secret], tolerance: u64, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
+    let header = header_str(headers, "stripe-signature")?;
+    let mut t: Option<&str> = None;
+    let mut candidates = Vec::new();
+    for item in header.split(',') {
+        let Some((k, v)) = item.trim().split_once('=') else {
+            return Err("Stripe-Signature is malformed: expected t=<timestamp>,v1=<signature>".into());
+        };
+        match k {
+            "t" if t.is_none() => t = Some(v),
+            "t" => return Err("Stripe-Signature has more than one t".into()),
+            "v1" => {
+                if candidates.len() == MAX_SIGNATURES {
+                    return Err(format!("Stripe-Signature has more than {MAX_SIGNATURES} v1 signatures"));
+                }
+                // A v1 that is not hex can never match; keep looking at the others.
+                if let Ok(bytes) = hex::decode(v) {
+                    candidates.push(bytes);
+                }
+            }
+            _ => {} // other schemes (v0, future ones) are ignored, as Stripe's libraries do
+        }
+    }
+    let t = t.ok_or("Stripe-Signature has no timestamp (t=)")?;
+    let ts: i64 = t.parse().map_err(|_| "Stripe-Signature timestamp is not a unix timestamp".to_string())?;
+    check_count(candidates.len(), "Stripe-Signature")?;
+    fresh(ts, now, tolerance)?;
+    matches_any(secrets, &[t.as_bytes(), b".", body], &candidates)
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, String> {
+    let value = headers.get(name).ok_or_else(|| format!("missing {name} header"))?;
+    value.to_str().map_err(|_| format!("{name} header is not visible ASCII"))
+}
+
+fn check_count(n: usize, header: &str) -> Result<(), String> {
+    match n {
+        0 => Err(format!("{header} has no v1 signature")),
+        n if n > MAX_SIGNATURES => Err(format!("{header} has more than {MAX_SIGNATURES} signatures")),
+        _ => Ok(()),
+    }
+}
+
+fn fresh(t: i64, now: i64, tolerance: u64) -> Result<(), String> {
+    if now.abs_diff(t) > tolerance {
+        return Err(format!("signature timestamp is outside the {tolerance} s tolerance"));
+    }
+    Ok(())
+}
+
+/// True when any candidate equals HMAC(secret, parts…) for any secret.
+fn matches_any(secrets: &[Secret], parts: &[&[u8]], candidates: &[Vec<u8>]) -> Result<(), String> {
+    for secret in secrets {
+        let Ok(mut mac) = HmacSha256::new_from_slice(&secret.0) else { continue };
+        for part in parts {
+            mac.update(part);
+        }
+        if candidates.iter().any(|c| mac.clone().verify_slice(c).is_ok()) {
+            return Ok(());
+        }
+    }
+    Err("no signature matches".into())
+}
+
+/// Signs like Stripe does: the `Stripe-Signature` header value for `body` at time `t`.
+pub fn stripe_signature(secret: &[u8], t: i64, body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests;

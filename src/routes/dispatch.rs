@@ -1,0 +1,219 @@
+//! Compiled dispatchers: which topic and group, which events, which HTTP call, what retry.
+//!
+//! URL templates are checked here so that event data can only ever fill path segments and
+//! query values: scheme, host and port come from the config alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+
+use super::expr::{self, Expr, Filter};
+use super::template::{self, Part};
+use super::{Ctx, Schema, verify::Secret};
+use crate::config::model::{DispatchRuleConfig, DispatcherConfig, Text};
+
+#[derive(Debug)]
+pub struct Dispatcher {
+    pub name: String,
+    pub topic: String,
+    pub group: String,
+    pub schema: Option<Arc<Schema>>,
+    pub dead_letter_topic: String,
+    pub max_in_flight: usize,
+    pub rules: Vec<DispatchRule>,
+}
+
+#[derive(Debug)]
+pub struct DispatchRule {
+    pub name: String,
+    pub when: Filter,
+    pub method: Method,
+    /// Fixed `scheme://host[:port]` written in the config.
+    pub origin: String,
+    /// The path after the origin; placeholders become single encoded segments.
+    pub path: Vec<Part<Var>>,
+    pub query: Vec<(String, Vec<Part<Var>>)>,
+    pub headers: Vec<(HeaderName, Vec<Part<Var>>)>,
+    pub body: Vec<(String, Expr)>,
+    pub bearer_token: Option<Secret>,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// What a request placeholder names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Var {
+    /// A top-level property of the canonical event, `{order_id}`.
+    Property(String),
+    /// A Kafka header of the event, `{header.event_id}`.
+    Header(String),
+    /// The Kafka key, `{key}`.
+    Key,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    pub max_elapsed: Duration,
+}
+
+pub(super) fn compile(ctx: &mut Ctx, cfg: &DispatcherConfig) -> Option<Dispatcher> {
+    let topic = ctx.text(&cfg.topic);
+    let group = ctx.text(&cfg.group);
+    let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
+    let dead_letter_topic = match &cfg.dead_letter_topic {
+        Some(t) => ctx.text(t),
+        None => topic.as_ref().map(|t| format!("{t}.dlq")),
+    };
+    let mut rules = Vec::new();
+    let mut ok = true;
+    for r in &cfg.rules {
+        match compile_rule(ctx, r, schema.as_deref()) {
+            Some(rule) => rules.push(rule),
+            None => ok = false,
+        }
+    }
+    ok.then_some(())?;
+    Some(Dispatcher {
+        name: cfg.name.value.clone(),
+        topic: topic?,
+        group: group?,
+        schema,
+        dead_letter_topic: dead_letter_topic?,
+        max_in_flight: cfg.max_in_flight.as_ref().map_or(64, |v| v.value.max(1) as usize),
+        rules,
+    })
+}
+
+fn compile_rule(ctx: &mut Ctx, cfg: &DispatchRuleConfig, schema: Option<&Schema>) -> Option<DispatchRule> {
+    let name = cfg.name.value.clone();
+    let event_type = super::jsonpath::Path::parse("$.event_type").ok();
+    let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
+    let req = &cfg.request;
+    let method = match Method::from_bytes(req.method.value.to_ascii_uppercase().as_bytes()) {
+        Ok(m) => Some(m),
+        Err(_) => {
+            ctx.error(req.method.referenced, format!("'{}' is not an HTTP method", req.method.value));
+            None
+        }
+    };
+    let url = ctx.text(&req.url).and_then(|u| split_url(ctx, &req.url, &u, schema));
+    let mut ok = true;
+    let mut query = Vec::new();
+    for (k, v) in &req.query {
+        match vars(ctx, v, schema) {
+            Some(parts) => query.push((k.clone(), parts)),
+            None => ok = false,
+        }
+    }
+    let mut headers = Vec::new();
+    for (k, v) in &req.headers {
+        let Ok(h) = HeaderName::from_bytes(k.as_bytes()) else {
+            ctx.error(v.referenced, format!("'{k}' is not a valid header name"));
+            ok = false;
+            continue;
+        };
+        match vars(ctx, v, schema) {
+            Some(parts) => headers.push((h, parts)),
+            None => ok = false,
+        }
+    }
+    let mut body = Vec::new();
+    for (k, e) in &req.body {
+        match expr::compile(ctx, e, &format!("dispatch rule '{name}', body.{k}"), false) {
+            Some(x) => body.push((k.clone(), x)),
+            None => ok = false,
+        }
+    }
+    // An empty token (an unset `${TOKEN:-}`) means no Authorization header.
+    let bearer_token = match &req.bearer_token {
+        Some(t) => Some(ctx.text(t)?).filter(|t| !t.is_empty()).map(|t| Secret(t.into_bytes())),
+        None => None,
+    };
+    let r = &cfg.retry;
+    let retry = RetryPolicy {
+        initial_delay: Duration::from_millis(r.initial_delay_ms.as_ref().map_or(200, |v| v.value)),
+        max_delay: Duration::from_millis(r.max_delay_ms.as_ref().map_or(30_000, |v| v.value)),
+        max_elapsed: Duration::from_secs(r.max_elapsed_secs.as_ref().map_or(900, |v| v.value)),
+    };
+    ok.then_some(())?;
+    let (origin, path) = url?;
+    Some(DispatchRule {
+        name,
+        when: when?,
+        method: method?,
+        origin,
+        path,
+        query,
+        headers,
+        body,
+        bearer_token,
+        timeout: Duration::from_millis(req.timeout_ms.as_ref().map_or(10_000, |v| v.value)),
+        retry,
+    })
+}
+
+/// Splits an expanded URL template into its fixed origin and its path template.
+fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schema: Option<&Schema>) -> Option<(String, Vec<Part<Var>>)> {
+    let after_scheme = url
+        .strip_prefix("http://")
+        .map(|rest| ("http://", rest))
+        .or_else(|| url.strip_prefix("https://").map(|rest| ("https://", rest)));
+    let Some((scheme, rest)) = after_scheme else {
+        ctx.error(text.referenced, format!("url '{url}' must start with http:// or https://"));
+        return None;
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if authority.is_empty() || authority.contains(['{', '}', '@', '?', '#']) {
+        ctx.error(
+            text.referenced,
+            format!("url '{url}': the host must be written in the config, not taken from the event (no placeholders, '@', '?' or '#' before the path)"),
+        );
+        return None;
+    }
+    let path_text = &rest[authority_end..];
+    if path_text.contains(['?', '#']) {
+        ctx.error(text.referenced, format!("url '{url}': put query parameters under 'query:' so they are encoded"));
+        return None;
+    }
+    let path = parse_vars(ctx, text, path_text, schema)?;
+    Some((format!("{scheme}{authority}"), path))
+}
+
+fn vars(ctx: &mut Ctx, text: &Text, schema: Option<&Schema>) -> Option<Vec<Part<Var>>> {
+    let expanded = ctx.text(text)?;
+    parse_vars(ctx, text, &expanded, schema)
+}
+
+fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schema: Option<&Schema>) -> Option<Vec<Part<Var>>> {
+    let parts = template::parse(expanded).map_err(|e| ctx.error(text.referenced, e)).ok()?;
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        out.push(match part {
+            Part::Lit(s) => Part::Lit(s),
+            Part::Var(v) if v == "key" => Part::Var(Var::Key),
+            Part::Var(v) => match v.strip_prefix("header.") {
+                Some(h) => Part::Var(Var::Header(h.to_owned())),
+                None => {
+                    if let Some(schema) = schema
+                        && schema.document.pointer(&format!("/properties/{v}")).is_none()
+                    {
+                        ctx.error(
+                            text.referenced,
+                            format!(
+                                "template variable '{{{v}}}' is not a property of the canonical event in '{}'",
+                                schema.name
+                            ),
+                        );
+                        return None;
+                    }
+                    Part::Var(Var::Property(v))
+                }
+            },
+        });
+    }
+    Some(out)
+}

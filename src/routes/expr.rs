@@ -1,0 +1,169 @@
+//! Compiled value expressions (source → default → transform steps) and filters.
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+use serde_saphyr::Location;
+
+use super::Ctx;
+use super::jsonpath::Path;
+use super::template::{self, Part};
+use crate::config::model::{ConditionConfig, ExprConfig, OneOrMany, StepConfig, Text};
+
+/// How one output value is produced.
+#[derive(Clone, Debug)]
+pub struct Expr {
+    pub source: Source,
+    pub default: Option<Json>,
+    pub optional: bool,
+    pub steps: Vec<Step>,
+    /// Where the expression was written (for the static contract check).
+    pub at: Location,
+}
+
+/// Where an expression's value comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    Const(Json),
+    /// Tried in order; the first that finds a non-null value wins.
+    Paths(Vec<Path>),
+    /// Literal text with JSONPath placeholders.
+    Template(Vec<Part<Path>>),
+    /// A property of the value being produced (keys and headers only).
+    Field(String),
+}
+
+/// A transform step.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Upper,
+    Lower,
+    Lookup { table: IndexMap<String, Json>, default: Option<Json> },
+    MinorUnits { currency: Path },
+    EpochToRfc3339,
+    ToString,
+}
+
+/// A filter: an optional event-type test plus JSONPath conditions, all of which must hold.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub event_type: Option<(Path, Vec<String>)>,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Condition {
+    pub path: Path,
+    pub test: Test,
+}
+
+#[derive(Clone, Debug)]
+pub enum Test {
+    Equals(Json),
+    In(Vec<Json>),
+    Exists(bool),
+}
+
+/// Compiles one expression; `allow_field` is true where `field:` may be used.
+pub(super) fn compile(ctx: &mut Ctx, cfg: &ExprConfig, what: &str, allow_field: bool) -> Option<Expr> {
+    let mut sources = Vec::new();
+    let mut at = Location::UNKNOWN;
+    if let Some(c) = &cfg.constant {
+        at = c.referenced;
+        sources.push(Source::Const(c.value.clone()));
+    }
+    if let Some(p) = &cfg.path {
+        at = p.referenced;
+        let paths: Option<Vec<Path>> = p.value.to_vec().iter().map(|text| ctx.path_at(text, p.referenced)).collect();
+        sources.push(Source::Paths(paths?));
+    }
+    if let Some(t) = &cfg.template {
+        at = t.referenced;
+        sources.push(Source::Template(compile_template(ctx, t)?));
+    }
+    if let Some(f) = &cfg.field {
+        at = f.referenced;
+        if !allow_field {
+            ctx.error(at, format!("{what}: 'field' is only allowed in 'key' and 'headers'; use 'path' here"));
+            return None;
+        }
+        sources.push(Source::Field(f.value.clone()));
+    }
+    let source = match sources.len() {
+        1 => sources.pop()?,
+        0 => {
+            let hint = if allow_field { ", 'template' or 'field'" } else { " or 'template'" };
+            ctx.error(at, format!("{what}: give exactly one source: 'const', 'path'{hint}"));
+            return None;
+        }
+        _ => {
+            ctx.error(at, format!("{what}: give only one of 'const', 'path', 'template', 'field'"));
+            return None;
+        }
+    };
+    let steps = cfg.then.iter().map(|s| compile_step(ctx, &s.value)).collect::<Option<Vec<_>>>()?;
+    Some(Expr { source, default: cfg.default.as_ref().map(|d| d.value.clone()), optional: cfg.optional, steps, at })
+}
+
+fn compile_step(ctx: &mut Ctx, step: &StepConfig) -> Option<Step> {
+    Some(match step {
+        StepConfig::Upper => Step::Upper,
+        StepConfig::Lower => Step::Lower,
+        StepConfig::Lookup { table, default } => Step::Lookup { table: table.clone(), default: default.clone() },
+        StepConfig::MinorUnits { currency } => Step::MinorUnits { currency: ctx.path(currency)? },
+        StepConfig::EpochToRfc3339 => Step::EpochToRfc3339,
+        StepConfig::ToString => Step::ToString,
+    })
+}
+
+fn compile_template(ctx: &mut Ctx, text: &Text) -> Option<Vec<Part<Path>>> {
+    let parts = match template::parse(&text.value) {
+        Ok(parts) => parts,
+        Err(e) => {
+            ctx.error(text.referenced, e);
+            return None;
+        }
+    };
+    parts
+        .into_iter()
+        .map(|part| match part {
+            Part::Lit(s) => Some(Part::Lit(s)),
+            Part::Var(v) => ctx.path_at(&v, text.referenced).map(Part::Var),
+        })
+        .collect()
+}
+
+/// Compiles a rule's filter. `event_type_path` is where the event type is read from.
+pub(super) fn compile_filter(
+    ctx: &mut Ctx,
+    event_type: Option<&serde_saphyr::Spanned<OneOrMany>>,
+    event_type_path: Option<Path>,
+    conditions: &[ConditionConfig],
+) -> Option<Filter> {
+    let mut filter = Filter::default();
+    if let Some(types) = event_type {
+        match event_type_path {
+            Some(path) => filter.event_type = Some((path, types.value.to_vec())),
+            None => {
+                ctx.error(
+                    types.referenced,
+                    "'when.event_type' needs the source to say where the type is: add 'event_type: $.type' to the source",
+                );
+                return None;
+            }
+        }
+    }
+    for c in conditions {
+        let path = ctx.path(&c.path)?;
+        let test = match (&c.equals, &c.one_of, c.exists) {
+            (Some(v), None, None) => Test::Equals(v.clone()),
+            (None, Some(vs), None) => Test::In(vs.clone()),
+            (None, None, Some(b)) => Test::Exists(b),
+            _ => {
+                ctx.error(c.path.referenced, "a condition needs exactly one of 'equals', 'in', 'exists'");
+                return None;
+            }
+        };
+        filter.conditions.push(Condition { path, test });
+    }
+    Some(filter)
+}

@@ -1,0 +1,305 @@
+//! Compiled routes: the config turned, once, into everything the pipeline needs — env
+//! expanded, JSONPaths parsed, schemas compiled, verifiers and transforms built.
+//!
+//! [`compile`] never stops at the first problem: it gathers every diagnostic it can.
+
+pub mod dispatch;
+pub mod expr;
+pub mod jsonpath;
+pub mod schema;
+pub mod template;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_saphyr::Location;
+
+use crate::config::model::{EmitConfig, RuleConfig, Scalar, SourceConfig, Text};
+use crate::config::{Diagnostics, Loaded, env};
+pub use dispatch::Dispatcher;
+pub use expr::{Expr, Filter};
+pub use schema::Schema;
+pub use verify::Verifier;
+
+/// Everything one config file says, ready to run.
+#[derive(Debug)]
+pub struct Routes {
+    pub kafka: KafkaSettings,
+    pub ingress: IngressSettings,
+    pub sources: Vec<Source>,
+    pub dispatchers: Vec<Dispatcher>,
+}
+
+impl Routes {
+    /// The source served at `path`, if any.
+    pub fn source_at(&self, path: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.path == path)
+    }
+
+    pub fn source_named(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub publish_timeout: Duration,
+    /// librdkafka properties from the config, applied over Switchyard's defaults.
+    pub properties: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct IngressSettings {
+    pub max_body_bytes: usize,
+    pub read_timeout: Duration,
+    pub max_in_flight: usize,
+}
+
+/// One webhook sender.
+#[derive(Debug)]
+pub struct Source {
+    pub name: String,
+    pub path: String,
+    pub verifier: Verifier,
+    pub schema: Option<Arc<Schema>>,
+    pub event_type: Option<jsonpath::Path>,
+    pub event_id: Option<jsonpath::Path>,
+    pub rules: Vec<Rule>,
+}
+
+/// A rule: filter, then one canonical event.
+#[derive(Debug)]
+pub struct Rule {
+    pub name: String,
+    pub when: Filter,
+    pub emit: Emit,
+}
+
+#[derive(Debug)]
+pub struct Emit {
+    pub topic: String,
+    pub schema: Arc<Schema>,
+    pub key: Option<Expr>,
+    pub headers: Vec<(String, Expr)>,
+    pub value: Vec<(String, Expr)>,
+}
+
+/// How unset environment variables count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvMode {
+    /// `serve`, `dev`: an unset variable without default is an error.
+    Strict,
+    /// `validate`, `check`, `test`: reported as a warning.
+    Lenient,
+}
+
+/// Paths that the server answers itself.
+pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+
+/// Compiles a loaded config. `Ok` carries the routes and any warnings.
+pub fn compile(
+    loaded: &Loaded,
+    env: &dyn Fn(&str) -> Option<String>,
+    mode: EnvMode,
+) -> Result<(Routes, Diagnostics), Diagnostics> {
+    let mut ctx =
+        Ctx { file: &loaded.path, dir: &loaded.dir, env, mode, diags: Diagnostics::default(), schemas: HashMap::new() };
+    let cfg = &loaded.file;
+    let kafka = KafkaSettings {
+        brokers: cfg.kafka.brokers.as_ref().and_then(|b| ctx.text(b)).unwrap_or_else(|| "localhost:9092".into()),
+        publish_timeout: Duration::from_millis(cfg.kafka.publish_timeout_ms.as_ref().map_or(10_000, |t| t.value)),
+        properties: cfg
+            .kafka
+            .properties
+            .iter()
+            .filter_map(|(k, v)| {
+                let value = match &v.value {
+                    Scalar::Str(s) => {
+                        ctx.text(&Text { value: s.clone(), referenced: v.referenced, defined: v.defined })?
+                    }
+                    Scalar::Int(i) => i.to_string(),
+                    Scalar::Float(f) => f.to_string(),
+                    Scalar::Bool(b) => b.to_string(),
+                };
+                Some((k.clone(), value))
+            })
+            .collect(),
+    };
+    let ingress = IngressSettings {
+        max_body_bytes: cfg.ingress.max_body_bytes.as_ref().map_or(1 << 20, |v| v.value as usize),
+        read_timeout: Duration::from_millis(cfg.ingress.read_timeout_ms.as_ref().map_or(10_000, |v| v.value)),
+        max_in_flight: cfg.ingress.max_in_flight.as_ref().map_or(4096, |v| v.value.max(1) as usize),
+    };
+
+    let mut sources: Vec<Source> = Vec::new();
+    for s in &cfg.sources {
+        if let Some(source) = compile_source(&mut ctx, s) {
+            if let Some(other) = sources.iter().find(|o| o.path == source.path) {
+                let msg = format!("duplicate route path '{}': source '{}' already serves it", source.path, other.name);
+                ctx.error(s.path.referenced, msg);
+            } else if let Some(other) = sources.iter().find(|o| o.name == source.name) {
+                let msg = format!("duplicate source name '{}'", other.name);
+                ctx.error(s.name.referenced, msg);
+            } else {
+                sources.push(source);
+            }
+        }
+    }
+    let dispatchers = cfg.dispatch.iter().filter_map(|d| dispatch::compile(&mut ctx, d)).collect();
+    if ctx.diags.has_errors() {
+        return Err(ctx.diags);
+    }
+    Ok((Routes { kafka, ingress, sources, dispatchers }, ctx.diags))
+}
+
+fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
+    let name = cfg.name.value.clone();
+    let path = cfg.path.value.clone();
+    if !path.starts_with('/') {
+        ctx.error(cfg.path.referenced, format!("path '{path}' must start with '/'"));
+    } else if RESERVED_PATHS.contains(&path.as_str()) {
+        ctx.error(cfg.path.referenced, format!("path '{path}' is reserved for the server's own endpoint"));
+    }
+    let verifier = verify::compile(ctx, &cfg.verify, &name);
+    let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
+    let event_type = cfg.event_type.as_ref().and_then(|p| ctx.path(p));
+    let event_id = cfg.event_id.as_ref().and_then(|p| ctx.path(p));
+    let mut rules: Vec<Rule> = Vec::new();
+    for r in &cfg.rules {
+        if rules.iter().any(|o| o.name == r.name.value) {
+            ctx.error(r.name.referenced, format!("duplicate rule name '{}' in source '{name}'", r.name.value));
+        }
+        if let Some(rule) = compile_rule(ctx, r, event_type.clone()) {
+            rules.push(rule);
+        }
+    }
+    Some(Source { name, path, verifier: verifier?, schema, event_type, event_id, rules })
+}
+
+fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: Option<jsonpath::Path>) -> Option<Rule> {
+    let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
+    let emit = compile_emit(ctx, &cfg.emit, &cfg.name.value);
+    Some(Rule { name: cfg.name.value.clone(), when: when?, emit: emit? })
+}
+
+fn compile_emit(ctx: &mut Ctx, cfg: &EmitConfig, rule: &str) -> Option<Emit> {
+    let topic = ctx.text(&cfg.topic);
+    if topic.as_deref() == Some("") {
+        ctx.error(cfg.topic.referenced, "topic is empty");
+    }
+    let schema = ctx.schema(&cfg.schema);
+    let mut ok = true;
+    let mut value = Vec::new();
+    for (name, e) in &cfg.value {
+        match expr::compile(ctx, e, &format!("rule '{rule}', value.{name}"), false) {
+            Some(x) => value.push((name.clone(), x)),
+            None => ok = false,
+        }
+    }
+    let field_ok = |ctx: &mut Ctx, x: &Expr, what: &str| {
+        if let expr::Source::Field(f) = &x.source
+            && !value.iter().any(|(n, _)| n == f)
+        {
+            let known: Vec<_> = value.iter().map(|(n, _)| n.as_str()).collect();
+            ctx.error(
+                x.at,
+                format!("{what}: 'field: {f}' is not a property of the value (it has: {})", known.join(", ")),
+            );
+            return false;
+        }
+        true
+    };
+    let key = match &cfg.key {
+        Some(k) => match expr::compile(ctx, k, &format!("rule '{rule}', key"), true) {
+            Some(x) => {
+                ok &= field_ok(ctx, &x, &format!("rule '{rule}', key"));
+                Some(x)
+            }
+            None => {
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
+    let mut headers = Vec::new();
+    for (name, e) in &cfg.headers {
+        let what = format!("rule '{rule}', headers.{name}");
+        match expr::compile(ctx, e, &what, true) {
+            Some(x) => {
+                ok &= field_ok(ctx, &x, &what);
+                headers.push((name.clone(), x));
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(())?;
+    Some(Emit { topic: topic?, schema: schema?, key, headers, value })
+}
+
+/// State shared while compiling one file: where it is, the environment, what was found.
+pub(crate) struct Ctx<'a> {
+    file: &'a Path,
+    dir: &'a Path,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    mode: EnvMode,
+    diags: Diagnostics,
+    schemas: HashMap<PathBuf, Arc<Schema>>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn error(&mut self, at: Location, message: impl Into<String>) {
+        self.diags.error(self.file, at, message);
+    }
+
+    pub(crate) fn warning(&mut self, at: Location, message: impl Into<String>) {
+        self.diags.warning(self.file, at, message);
+    }
+
+    /// The string with `${VAR}` expanded; `None` (and a diagnostic) when it cannot be.
+    pub(crate) fn text(&mut self, text: &Text) -> Option<String> {
+        match env::expand(&text.value, self.env) {
+            Ok(s) => Some(s),
+            Err(e @ env::ExpandError::Unset(_)) if self.mode == EnvMode::Lenient => {
+                self.warning(text.referenced, e.to_string());
+                None
+            }
+            Err(e) => {
+                self.error(text.referenced, e.to_string());
+                None
+            }
+        }
+    }
+
+    pub(crate) fn path(&mut self, text: &Text) -> Option<jsonpath::Path> {
+        self.path_at(&text.value, text.referenced)
+    }
+
+    pub(crate) fn path_at(&mut self, text: &str, at: Location) -> Option<jsonpath::Path> {
+        jsonpath::Path::parse(text).map_err(|e| self.error(at, e)).ok()
+    }
+
+    /// The compiled schema at `text` (relative to the config's folder), loaded once per file.
+    pub(crate) fn schema(&mut self, text: &Text) -> Option<Arc<Schema>> {
+        let name = self.text(text)?;
+        let file = self.dir.join(&name);
+        if let Some(s) = self.schemas.get(&file) {
+            return Some(s.clone());
+        }
+        match Schema::load(&name, &file) {
+            Ok(s) => {
+                let s = Arc::new(s);
+                self.schemas.insert(file, s.clone());
+                Some(s)
+            }
+            Err(e) => {
+                self.error(text.referenced, e);
+                None
+            }
+        }
+    }
+}

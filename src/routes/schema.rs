@@ -1,0 +1,93 @@
+//! JSON Schemas from `schemas/`: loaded once, compiled to validators (draft 2020-12 by
+//! default, formats checked, `$ref` between files resolved from disk at compile time).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+/// A compiled schema and the file it came from.
+pub struct Schema {
+    /// The path as written in the config (for messages).
+    pub name: String,
+    pub file: PathBuf,
+    /// The schema document itself (read by the static contract check).
+    pub document: Json,
+    validator: jsonschema::Validator,
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schema").field("file", &self.file).finish()
+    }
+}
+
+/// One reason an instance does not satisfy a schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// JSON Pointer into the instance, e.g. `/data/object/amount_total` (empty for the root).
+    pub path: String,
+    pub message: String,
+}
+
+impl Schema {
+    /// Reads and compiles the schema at `file`; `name` is how the config wrote it.
+    pub fn load(name: &str, file: &Path) -> Result<Schema, String> {
+        let text =
+            std::fs::read_to_string(file).map_err(|e| format!("cannot read schema '{}': {e}", file.display()))?;
+        let document: Json =
+            serde_json::from_str(&text).map_err(|e| format!("schema '{}' is not valid JSON: {e}", file.display()))?;
+        let absolute = std::path::absolute(file).map_err(|e| format!("schema '{}': {e}", file.display()))?;
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .with_base_uri(format!("file://{}", absolute.display()))
+            .build(&document)
+            .map_err(|e| format!("schema '{}' is invalid: {e}", file.display()))?;
+        Ok(Schema { name: name.to_owned(), file: file.to_path_buf(), document, validator })
+    }
+
+    /// Every violation of `instance`, in the validator's order.
+    pub fn violations(&self, instance: &Json) -> Vec<Violation> {
+        self.validator
+            .iter_errors(instance)
+            .map(|e| Violation { path: e.instance_path().to_string(), message: e.masked().to_string() })
+            .collect()
+    }
+
+    pub fn is_valid(&self, instance: &Json) -> bool {
+        self.validator.is_valid(instance)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reports_every_violation_with_its_path_and_resolves_refs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("money.json"), r#"{"type": "integer", "minimum": 0}"#).unwrap();
+        std::fs::write(
+            dir.path().join("main.json"),
+            r#"{"type": "object", "required": ["id"],
+                "properties": {"amount": {"$ref": "money.json"}, "at": {"type": "string", "format": "date-time"}}}"#,
+        )
+        .unwrap();
+        let schema = Schema::load("main.json", &dir.path().join("main.json")).unwrap();
+        let found = schema.violations(&json!({"amount": "x", "at": "yesterday"}));
+        let paths: Vec<_> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(paths.contains(&"") && paths.contains(&"/amount") && paths.contains(&"/at"), "{paths:?}");
+        assert!(schema.is_valid(&json!({"id": 1, "amount": 5, "at": "2023-11-06T14:30:00Z"})));
+    }
+
+    #[test]
+    fn missing_ref_target_is_a_load_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.json"), r#"{"$ref": "nowhere.json"}"#).unwrap();
+        let err = Schema::load("main.json", &dir.path().join("main.json")).unwrap_err();
+        assert!(err.contains("invalid"), "{err}");
+    }
+}

@@ -1,0 +1,165 @@
+//! Compiled signature verifiers, one per source: which scheme, which secrets, what tolerance.
+//!
+//! The checking itself is [`crate::pipeline::verify`]; this file only holds the settings.
+
+use http::HeaderName;
+
+/// A secret's bytes; never printed.
+#[derive(Clone)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How a digest is written in its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Hex,
+    Base64,
+}
+
+/// A source's signature scheme.
+#[derive(Clone, Debug)]
+pub enum Verifier {
+    /// Explicitly unsigned (`kind: none`); `validate` warns about it.
+    None,
+    /// `Stripe-Signature: t=<unix>,v1=<hex>…`, HMAC-SHA256 over `<t>.<body>`.
+    Stripe { secrets: Vec<Secret>, tolerance_secs: u64 },
+    /// HMAC-SHA256 of the raw body in one header, e.g. GitHub's `X-Hub-Signature-256: sha256=<hex>`.
+    HmacSha256 { secrets: Vec<Secret>, header: HeaderName, prefix: String, encoding: Encoding },
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64> …`.
+    StandardWebhooks { secrets: Vec<Secret>, tolerance_secs: u64 },
+}
+
+/// The verifier kinds a config may name.
+pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "none"];
+
+use super::Ctx;
+use crate::config::model::VerifyConfig;
+use base64::Engine;
+
+const DEFAULT_TOLERANCE_SECS: u64 = 300;
+
+/// Compiles a source's `verify` block. Secrets are taken after env expansion; empty ones
+/// (an unset `${OLD_SECRET:-}` during rotation) are skipped.
+pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, source: &str) -> Option<Verifier> {
+    let kind = cfg.kind.value.as_str();
+    let tolerance_secs = cfg.tolerance_secs.as_ref().map_or(DEFAULT_TOLERANCE_SECS, |t| t.value);
+    let only = |ctx: &mut Ctx, allowed: &[&str]| {
+        let given = [
+            ("secrets", !cfg.secrets.is_empty(), cfg.kind.referenced),
+            (
+                "tolerance_secs",
+                cfg.tolerance_secs.is_some(),
+                cfg.tolerance_secs.as_ref().map_or(cfg.kind.referenced, |t| t.referenced),
+            ),
+            ("header", cfg.header.is_some(), cfg.header.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
+            ("prefix", cfg.prefix.is_some(), cfg.prefix.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
+            ("encoding", cfg.encoding.is_some(), cfg.encoding.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
+        ];
+        let mut ok = true;
+        for (key, present, at) in given {
+            if present && !allowed.contains(&key) {
+                ctx.error(at, format!("'{key}' does not apply to verifier kind '{kind}'"));
+                ok = false;
+            }
+        }
+        ok
+    };
+    match kind {
+        "none" => {
+            only(ctx, &[]).then_some(())?;
+            ctx.warning(
+                cfg.kind.referenced,
+                format!("source '{source}' accepts unsigned webhooks (verify: none): anyone who can reach it can publish events"),
+            );
+            Some(Verifier::None)
+        }
+        "stripe" => {
+            only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
+            let secrets = secrets(ctx, cfg, source, |s| Some(s.as_bytes().to_vec()))?;
+            Some(Verifier::Stripe { secrets, tolerance_secs })
+        }
+        "standard-webhooks" => {
+            only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
+            let secrets = secrets(ctx, cfg, source, |s| {
+                let raw = s.strip_prefix("whsec_").unwrap_or(s);
+                base64::engine::general_purpose::STANDARD.decode(raw).ok()
+            })?;
+            Some(Verifier::StandardWebhooks { secrets, tolerance_secs })
+        }
+        "hmac-sha256" => {
+            only(ctx, &["secrets", "header", "prefix", "encoding"]).then_some(())?;
+            let header_text = cfg.header.as_ref().map_or("X-Hub-Signature-256", |h| h.value.as_str());
+            let header = match HeaderName::from_bytes(header_text.as_bytes()) {
+                Ok(h) => h,
+                Err(_) => {
+                    ctx.error(cfg.header.as_ref()?.referenced, format!("'{header_text}' is not a valid header name"));
+                    return None;
+                }
+            };
+            let encoding = match cfg.encoding.as_ref().map(|e| (e.value.as_str(), e.referenced)) {
+                None | Some(("hex", _)) => Encoding::Hex,
+                Some(("base64", _)) => Encoding::Base64,
+                Some((other, at)) => {
+                    ctx.error(at, format!("unknown encoding '{other}', expected 'hex' or 'base64'"));
+                    return None;
+                }
+            };
+            let prefix = match &cfg.prefix {
+                Some(p) => ctx.text(p)?,
+                None if cfg.header.is_none() => "sha256=".to_owned(),
+                None => String::new(),
+            };
+            let secrets = secrets(ctx, cfg, source, |s| Some(s.as_bytes().to_vec()))?;
+            Some(Verifier::HmacSha256 { secrets, header, prefix, encoding })
+        }
+        other => {
+            ctx.error(
+                cfg.kind.referenced,
+                format!("unknown verifier kind '{other}', expected one of {}", KINDS.join(", ")),
+            );
+            None
+        }
+    }
+}
+
+fn secrets(
+    ctx: &mut Ctx,
+    cfg: &VerifyConfig,
+    source: &str,
+    decode: impl Fn(&str) -> Option<Vec<u8>>,
+) -> Option<Vec<Secret>> {
+    let mut out = Vec::new();
+    let mut unresolved = false;
+    for text in &cfg.secrets {
+        if !text.value.contains("${") {
+            ctx.warning(
+                text.referenced,
+                "this secret is written in the file: read it from the environment instead, e.g. \"${WEBHOOK_SECRET}\"",
+            );
+        }
+        let Some(value) = ctx.text(text) else {
+            unresolved = true;
+            continue;
+        };
+        if value.is_empty() {
+            continue;
+        }
+        match decode(&value) {
+            Some(bytes) => out.push(Secret(bytes)),
+            None => ctx.error(
+                text.referenced,
+                "secret is not valid base64 (Standard Webhooks secrets look like whsec_<base64>)",
+            ),
+        }
+    }
+    if out.is_empty() && !unresolved {
+        ctx.error(cfg.kind.referenced, format!("source '{source}' has no non-empty secret in 'secrets'"));
+        return None;
+    }
+    Some(out)
+}
