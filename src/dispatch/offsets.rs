@@ -56,7 +56,8 @@ impl Tracker {
                 cancel: parent.child_token(),
                 pending: BTreeSet::new(),
                 next: offset,
-                stored: None,
+                // Everything before the first event received is already committed.
+                stored: Some(offset - 1),
                 active: 0,
             }
         });
