@@ -153,10 +153,10 @@ pub struct EmitConfig {
     /// The canonical JSON Schema every published value must satisfy.
     pub schema: Text,
     /// The Kafka key; `field:` may name a property of the value.
-    pub key: Option<ExprConfig>,
+    pub key: Option<Spanned<ExprConfig>>,
     #[serde(default)]
-    pub headers: IndexMap<String, ExprConfig>,
-    pub value: IndexMap<String, ExprConfig>,
+    pub headers: IndexMap<String, Spanned<ExprConfig>>,
+    pub value: IndexMap<String, Spanned<ExprConfig>>,
 }
 
 /// How one output value is produced: a source (`const`, `path`, `template` or `field`),
@@ -164,7 +164,7 @@ pub struct EmitConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExprConfig {
-    #[serde(rename = "const")]
+    #[serde(rename = "const", default, deserialize_with = "present")]
     pub constant: Option<Spanned<Json>>,
     /// A JSONPath, or a list tried in order until one finds a non-null value.
     pub path: Option<Spanned<OneOrMany>>,
@@ -172,6 +172,7 @@ pub struct ExprConfig {
     pub template: Option<Text>,
     /// In `key` and `headers`: a property of the produced value.
     pub field: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
     pub default: Option<Spanned<Json>>,
     /// Leave the property out when the source finds nothing (instead of rejecting with 422).
     #[serde(default)]
@@ -253,7 +254,7 @@ pub struct RequestConfig {
     pub headers: IndexMap<String, Text>,
     /// The JSON body; property expressions run against the canonical event.
     #[serde(default)]
-    pub body: IndexMap<String, ExprConfig>,
+    pub body: IndexMap<String, Spanned<ExprConfig>>,
     /// A bearer token (use `${ENV}`).
     pub bearer_token: Option<Text>,
     /// Per-call timeout; default 10 s.
@@ -270,4 +271,10 @@ pub struct RetryConfig {
     pub max_delay_ms: Option<Spanned<u64>>,
     /// Retry for this long before dead-lettering; default 15 min.
     pub max_elapsed_secs: Option<Spanned<u64>>,
+}
+
+/// Deserializes a value that is present, keeping an explicit `null` as `Some(null)`
+/// (a plain `Option` would turn it into "absent").
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<Json>>, D::Error> {
+    Spanned::<Json>::deserialize(d).map(Some)
 }

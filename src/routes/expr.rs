@@ -2,7 +2,7 @@
 
 use indexmap::IndexMap;
 use serde_json::Value as Json;
-use serde_saphyr::Location;
+use serde_saphyr::{Location, Spanned};
 
 use super::Ctx;
 use super::jsonpath::Path;
@@ -64,9 +64,10 @@ pub enum Test {
 }
 
 /// Compiles one expression; `allow_field` is true where `field:` may be used.
-pub(super) fn compile(ctx: &mut Ctx, cfg: &ExprConfig, what: &str, allow_field: bool) -> Option<Expr> {
+pub(super) fn compile(ctx: &mut Ctx, spanned: &Spanned<ExprConfig>, what: &str, allow_field: bool) -> Option<Expr> {
+    let cfg = &spanned.value;
     let mut sources = Vec::new();
-    let mut at = Location::UNKNOWN;
+    let mut at = spanned.referenced;
     if let Some(c) = &cfg.constant {
         at = c.referenced;
         sources.push(Source::Const(c.value.clone()));

@@ -1,0 +1,321 @@
+//! Test helpers: one embedded broker per test binary, gateways started in-process from a
+//! config with their own environment, Stripe signing, reading topics back, and a recording
+//! HTTP server that plays the order service.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::Value as Json;
+use switchyard::app::{self, AppConfig, Role, Running};
+use switchyard::kafka::EmbeddedBroker;
+use switchyard::routes::{self, EnvMode, Routes};
+use switchyard::shutdown::Shutdown;
+
+pub const SECRET: &str = "whsec_integration_test_secret";
+pub const PARTITIONS: i32 = 4;
+
+static BROKER: OnceLock<EmbeddedBroker> = OnceLock::new();
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn broker() -> &'static EmbeddedBroker {
+    BROKER.get_or_init(|| EmbeddedBroker::start(1).expect("embedded broker"))
+}
+
+/// A fresh name, so tests sharing the broker never see each other's records.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn unix_now() -> i64 {
+    switchyard::ingress::unix_now()
+}
+
+/// Compiles the config at `path` with `vars` as its whole environment (plus the broker).
+pub fn compile(path: &Path, vars: &[(&str, &str)]) -> Routes {
+    let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.entry("KAFKA_BROKERS".into()).or_insert_with(|| broker().bootstrap_servers().to_owned());
+    let loaded = switchyard::config::load(path).unwrap_or_else(|d| panic!("{d}"));
+    let (routes, _) =
+        routes::compile(&loaded, &|k| env.get(k).cloned(), EnvMode::Strict).unwrap_or_else(|d| panic!("{d}"));
+    routes
+}
+
+/// Writes `yaml` as a config file in a temp dir; `schemas/` resolves to the repo's.
+pub fn config_file(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let schemas = repo().join("schemas");
+    std::os::unix::fs::symlink(&schemas, dir.path().join("schemas")).unwrap();
+    let path = dir.path().join("routes.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    (dir, path)
+}
+
+/// The shipped routes.yaml with some text replaced.
+pub fn shipped_with(replacements: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let mut text = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    for (from, to) in replacements {
+        assert!(text.contains(from), "routes.yaml no longer contains {from:?}");
+        text = text.replace(from, to);
+    }
+    config_file(&text)
+}
+
+/// A process's worth of Switchyard, started in this test.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub shutdown: Shutdown,
+    pub running: Option<Running>,
+    pub topic: String,
+    pub dlq: String,
+}
+
+impl Gateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        if let Some(r) = self.running.take() {
+            r.wait().await;
+        }
+    }
+}
+
+/// Starts the shipped routes with fresh topics and the given role and extra env.
+pub async fn start(role: Role, extra: &[(&str, &str)]) -> Gateway {
+    let topic = unique("payments");
+    start_with(&repo().join("routes.yaml"), role, &topic, extra).await
+}
+
+pub async fn start_with(config: &Path, role: Role, topic: &str, extra: &[(&str, &str)]) -> Gateway {
+    let dlq = format!("{topic}.dlq");
+    broker().create_topic(topic, PARTITIONS).unwrap();
+    broker().create_topic(&dlq, 1).unwrap();
+    let mut vars = vec![("STRIPE_WEBHOOK_SECRET", SECRET), ("PAYMENTS_TOPIC", topic), ("PAYMENTS_DLQ_TOPIC", &dlq)];
+    vars.extend_from_slice(extra);
+    let routes = Arc::new(compile(config, &vars));
+    let shutdown = Shutdown::new();
+    let cfg = AppConfig { routes, role, listen: "127.0.0.1:0".parse().unwrap(), grace: Duration::from_secs(5) };
+    let running = app::start(cfg, shutdown.clone()).await.expect("gateway starts");
+    let addr = running.addr.unwrap_or_else(|| "127.0.0.1:1".parse().unwrap());
+    Gateway { addr, shutdown, running: Some(running), topic: topic.to_owned(), dlq }
+}
+
+/// The `Stripe-Signature` header for `body`, as Stripe computes it.
+pub fn stripe_header(secret: &str, t: i64, body: &[u8]) -> String {
+    switchyard::pipeline::verify::stripe_signature(secret.as_bytes(), t, body)
+}
+
+/// The shipped sample checkout, with `edit` applied and a unique event id.
+pub fn checkout(edit: impl FnOnce(&mut Json)) -> Json {
+    let text = std::fs::read_to_string(repo().join("samples/stripe/checkout_session_completed.json")).unwrap();
+    let mut doc: Json = serde_json::from_str(&text).unwrap();
+    doc["id"] = Json::String(unique("evt_test"));
+    edit(&mut doc);
+    doc
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: Json,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+/// POSTs `body` signed with `SECRET`, now.
+pub async fn post_signed(url: &str, body: &[u8]) -> Answer {
+    let sig = stripe_header(SECRET, unix_now(), body);
+    post(url, &[("content-type", "application/json"), ("stripe-signature", &sig)], body.to_vec()).await
+}
+
+pub async fn post(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
+    let client = reqwest::Client::new();
+    let mut req = client.post(url).body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    answer(req.send().await.expect("request sent")).await
+}
+
+pub async fn answer(res: reqwest::Response) -> Answer {
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = res.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("answer is not JSON: {bytes:?}"));
+    Answer { status, body, headers }
+}
+
+/// A consumed record, decoded for assertions.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub headers: HashMap<String, String>,
+    pub value: Json,
+}
+
+impl Record {
+    fn from(m: &OwnedMessage) -> Record {
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Record {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            headers,
+            value: m.payload().and_then(|p| serde_json::from_slice(p).ok()).unwrap_or(Json::Null),
+        }
+    }
+}
+
+/// Reads `topic` from the beginning until `want` records arrived or `wait` passed.
+pub fn read_topic(topic: &str, want: usize, wait: Duration) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker().bootstrap_servers())
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + wait;
+    while out.len() < want && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(Record::from(&m.detach()));
+        }
+    }
+    out
+}
+
+/// Asserts `topic` stays empty (what a rejection must leave behind).
+pub fn assert_empty(topic: &str) {
+    let found = read_topic(topic, 1, Duration::from_millis(1500));
+    assert!(found.is_empty(), "expected nothing on {topic}, found {found:?}");
+}
+
+/// One request the order service received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Json,
+    pub at: Instant,
+}
+
+type Reply = Arc<dyn Fn(&Seen, usize) -> (u16, Vec<(String, String)>) + Send + Sync>;
+
+/// A real local HTTP server playing the order service: records every request and answers
+/// with `reply(request, index)`.
+pub struct OrderService {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OrderService {
+    pub async fn start(
+        reply: impl Fn(&Seen, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
+    ) -> OrderService {
+        use http_body_util::BodyExt;
+        let reply: Reply = Arc::new(reply);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let log = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let (log, reply) = (log.clone(), reply.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (log, reply) = (log.clone(), reply.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                            let seen = Seen {
+                                method: parts.method.to_string(),
+                                path: parts.uri.to_string(),
+                                headers: parts
+                                    .headers
+                                    .iter()
+                                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                                    .collect(),
+                                body: serde_json::from_slice(&bytes).unwrap_or(Json::Null),
+                                at: Instant::now(),
+                            };
+                            let index = {
+                                let mut log = log.lock().unwrap();
+                                log.push(seen.clone());
+                                log.len() - 1
+                            };
+                            let (status, headers) = reply(&seen, index);
+                            let mut res =
+                                hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")));
+                            *res.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            for (k, v) in headers {
+                                res.headers_mut().insert(
+                                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                                    v.parse().unwrap(),
+                                );
+                            }
+                            Ok::<_, std::convert::Infallible>(res)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        OrderService { addr, seen, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests arrived (or `wait` passed) and returns them all.
+    pub async fn wait_for(&self, n: usize, wait: Duration) -> Vec<Seen> {
+        let deadline = Instant::now() + wait;
+        while self.seen.lock().unwrap().len() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.requests()
+    }
+}
+
+impl Drop for OrderService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

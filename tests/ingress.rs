@@ -1,0 +1,337 @@
+//! Issue 2: the ingress end to end over real HTTP, with the embedded Kafka broker. Every
+//! answer is checked with its status and body, and the topic is read back: accepted
+//! webhooks are there exactly as mapped, rejected ones are not.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value as Json, json};
+use switchyard::app::Role;
+
+const READ: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paid_checkout_lands_on_kafka_as_the_canonical_event() {
+    let gw = start(Role::Ingress, &[]).await;
+    let event = checkout(|_| {});
+    let body = serde_json::to_vec(&event).unwrap();
+    let res = post_signed(&gw.url("/webhooks/stripe"), &body).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body["status"], "accepted");
+    assert_eq!(res.body["event_id"], event["id"]);
+    let listed = &res.body["events"][0];
+    assert_eq!(listed["topic"], gw.topic.as_str());
+    assert_eq!(listed["rule"], "checkout_paid");
+
+    let records = read_topic(&gw.topic, 1, READ);
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!((json!(r.partition), json!(r.offset)), (listed["partition"].clone(), listed["offset"].clone()));
+    assert_eq!(r.key.as_deref(), Some("12345"));
+    assert_eq!(r.headers["event_id"], event["id"].as_str().unwrap());
+    assert_eq!(r.headers["event_type"], "payment_successful");
+    assert_eq!(
+        r.value,
+        json!({
+            "event_type": "payment_successful",
+            "event_timestamp": "2023-11-06T14:30:00Z",
+            "order_id": "12345",
+            "customer_id": "789",
+            "payment_amount": 100.0,
+            "payment_method": "Credit Card",
+            "transaction_id": "ABC123XYZ",
+            "currency": "USD",
+            "payment_status": "Success"
+        })
+    );
+    // The amount is a JSON number, not a string.
+    assert!(r.value["payment_amount"].is_f64());
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallbacks_currencies_and_lookup_defaults() {
+    let gw = start(Role::Ingress, &[]).await;
+    let cases = [
+        // No metadata order id: falls back to client_reference_id; JPY has no minor unit.
+        (
+            checkout(|e| {
+                let o = &mut e["data"]["object"];
+                o["metadata"] = json!({});
+                o["client_reference_id"] = json!("ref-77");
+                o["currency"] = json!("jpy");
+                o["amount_total"] = json!(5000);
+                o["payment_method_types"] = json!(["paypal"]);
+                o["customer"] = Json::Null;
+            }),
+            json!({"order_id": "ref-77", "payment_amount": 5000, "currency": "JPY", "payment_method": "PayPal", "customer_id": null}),
+        ),
+        (
+            checkout(|e| {
+                let o = &mut e["data"]["object"];
+                o["currency"] = json!("kwd");
+                o["amount_total"] = json!(1000);
+                o["payment_method_types"] = json!(["some_new_method"]);
+            }),
+            json!({"order_id": "12345", "payment_amount": 1.0, "currency": "KWD", "payment_method": "Other", "customer_id": "789"}),
+        ),
+        (
+            checkout(|e| {
+                let o = &mut e["data"]["object"];
+                o["currency"] = json!("eur");
+                o["amount_total"] = json!(1234);
+            }),
+            json!({"order_id": "12345", "payment_amount": 12.34, "currency": "EUR", "payment_method": "Credit Card", "customer_id": "789"}),
+        ),
+    ];
+    for (event, _) in &cases {
+        let res = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(event).unwrap()).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+    }
+    let records = read_topic(&gw.topic, cases.len(), READ);
+    assert_eq!(records.len(), cases.len());
+    for (event, want) in &cases {
+        let r = records.iter().find(|r| r.headers["event_id"] == event["id"].as_str().unwrap()).expect("record");
+        for (k, v) in want.as_object().unwrap() {
+            assert_eq!(&r.value[k], v, "{k} of {}", event["id"]);
+        }
+        assert_eq!(r.key.as_deref(), want["order_id"].as_str());
+    }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_intent_succeeded_is_a_second_rule_to_the_same_event() {
+    let gw = start(Role::Ingress, &[]).await;
+    let intent = json!({
+        "id": unique("evt_pi"), "object": "event", "type": "payment_intent.succeeded", "created": 1699281000,
+        "data": {"object": {"id": "pi_3Abc", "object": "payment_intent", "amount_received": 2599, "currency": "gbp",
+            "status": "succeeded", "customer": "cus_9", "metadata": {"order_id": "A-1"}, "payment_method_types": ["card"]}}
+    });
+    let res = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(&intent).unwrap()).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body["events"][0]["rule"], "payment_intent_succeeded");
+    let r = &read_topic(&gw.topic, 1, READ)[0];
+    assert_eq!(
+        r.value,
+        json!({"event_type": "payment_successful", "event_timestamp": "2023-11-06T14:30:00Z", "order_id": "A-1",
+               "customer_id": "cus_9", "payment_amount": 25.99, "payment_method": "Credit Card",
+               "transaction_id": "pi_3Abc", "currency": "GBP", "payment_status": "Success"})
+    );
+    assert_eq!(r.key.as_deref(), Some("A-1"));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmapped_and_unpaid_events_are_ignored_with_200() {
+    let gw = start(Role::Ingress, &[]).await;
+    let unpaid = checkout(|e| e["data"]["object"]["payment_status"] = json!("unpaid"));
+    let other = json!({"id": unique("evt_c"), "object": "event", "type": "customer.created", "created": 1, "data": {"object": {}}});
+    let intent_without_order = json!({
+        "id": unique("evt_pi"), "object": "event", "type": "payment_intent.succeeded", "created": 1,
+        "data": {"object": {"id": "pi_1", "amount_received": 1, "currency": "usd", "status": "succeeded", "metadata": {}}}
+    });
+    for event in [unpaid, other, intent_without_order] {
+        let res = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(&event).unwrap()).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        assert_eq!(res.body["status"], "ignored");
+        assert!(res.body["reason"].as_str().unwrap().contains(event["type"].as_str().unwrap()), "{}", res.body);
+    }
+    assert_empty(&gw.topic);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_signatures_get_401_and_publish_nothing() {
+    let gw = start(Role::Ingress, &[]).await;
+    let url = gw.url("/webhooks/stripe");
+    let body = serde_json::to_vec(&checkout(|_| {})).unwrap();
+    let now = unix_now();
+    let wrong = stripe_header("whsec_not_the_secret", now, &body);
+    let stale = stripe_header(SECRET, now - 301, &body);
+    let future = stripe_header(SECRET, now + 330, &body);
+    let other_body = stripe_header(SECRET, now, b"{}");
+    let cases: Vec<(&str, Option<&str>)> = vec![
+        ("missing", None),
+        ("empty", Some("")),
+        ("malformed", Some("not-a-signature")),
+        ("no timestamp", Some("v1=abcdef")),
+        ("non-numeric t", Some("t=soon,v1=abcdef")),
+        ("overflowing t", Some("t=99999999999999999999999999,v1=ab")),
+        ("wrong secret", Some(&wrong)),
+        ("stale", Some(&stale)),
+        ("future", Some(&future)),
+        ("signature of another body", Some(&other_body)),
+    ];
+    for (name, sig) in cases {
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(s) = sig {
+            headers.push(("stripe-signature", s));
+        }
+        let res = post(&url, &headers, body.clone()).await;
+        assert_eq!(res.status, 401, "{name}: {}", res.body);
+        assert_eq!(res.body["status"], "rejected", "{name}");
+        assert_eq!(res.body["reason"], "signature", "{name}");
+        // The answer never echoes the secret or the signature it was sent.
+        let text = res.body.to_string();
+        assert!(!text.contains(SECRET), "{name}: {text}");
+        if let Some(s) = sig.filter(|s| s.len() > 20) {
+            assert!(!text.contains(&s[s.len() - 20..]), "{name}: {text}");
+        }
+    }
+    assert_empty(&gw.topic);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_secrets_are_all_accepted() {
+    let gw = start(Role::Ingress, &[("STRIPE_WEBHOOK_SECRET_PREVIOUS", "whsec_previous")]).await;
+    let body = serde_json::to_vec(&checkout(|_| {})).unwrap();
+    let sig = stripe_header("whsec_previous", unix_now(), &body);
+    let res = post(&gw.url("/webhooks/stripe"), &[("stripe-signature", &sig)], body).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_schema_violations_and_missing_data_are_refused() {
+    let gw = start(Role::Ingress, &[]).await;
+    let url = gw.url("/webhooks/stripe");
+
+    let res = post_signed(&url, b"{\"id\": \"evt_1\", ").await;
+    assert_eq!((res.status, res.body["reason"].as_str()), (400, Some("json")), "{}", res.body);
+
+    // Two violations at once, each listed with its instance path.
+    let bad = checkout(|e| {
+        e["data"]["object"]["amount_total"] = json!("100.00");
+        e["data"]["object"]["currency"] = json!("US Dollar");
+    });
+    let res = post_signed(&url, &serde_json::to_vec(&bad).unwrap()).await;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert_eq!(res.body["reason"], "schema");
+    let violations = res.body["violations"].as_array().unwrap();
+    let paths: Vec<&str> = violations.iter().map(|v| v["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"/data/object/amount_total"), "{paths:?}");
+    assert!(paths.contains(&"/data/object/currency"), "{paths:?}");
+    assert!(violations.iter().all(|v| !v["message"].as_str().unwrap().is_empty()));
+
+    // Valid per schema, but no order id anywhere: 422 naming the paths it looked at.
+    let no_order = checkout(|e| {
+        e["data"]["object"]["metadata"] = json!({});
+        e["data"]["object"]["client_reference_id"] = Json::Null;
+    });
+    let res = post_signed(&url, &serde_json::to_vec(&no_order).unwrap()).await;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert_eq!(res.body["reason"], "mapping");
+    let msg = res.body["message"].as_str().unwrap();
+    assert!(msg.contains("value.order_id") && msg.contains("$.data.object.metadata.order_id"), "{msg}");
+    assert!(msg.contains("$.data.object.client_reference_id"), "{msg}");
+    assert_empty(&gw.topic);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_level_refusals() {
+    let gw = start(Role::Ingress, &[]).await;
+    let client = reqwest::Client::new();
+    let health = answer(client.get(gw.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!((health.status, health.body["status"].as_str()), (200, Some("ok")));
+
+    let res = post_signed(&gw.url("/webhooks/nope"), b"{}").await;
+    assert_eq!((res.status, res.body["reason"].as_str()), (404, Some("not_found")));
+
+    let res = answer(client.get(gw.url("/webhooks/stripe")).send().await.unwrap()).await;
+    assert_eq!((res.status, res.body["reason"].as_str()), (405, Some("method")));
+    assert_eq!(res.headers["allow"], "POST");
+
+    let body = serde_json::to_vec(&checkout(|_| {})).unwrap();
+    let sig = stripe_header(SECRET, unix_now(), &body);
+    let res =
+        post(&gw.url("/webhooks/stripe"), &[("content-type", "text/plain"), ("stripe-signature", &sig)], body.clone())
+            .await;
+    assert_eq!((res.status, res.body["reason"].as_str()), (415, Some("content_type")));
+    // No content type at all is accepted, and so is JSON with a charset.
+    let res = post(&gw.url("/webhooks/stripe"), &[("stripe-signature", &sig)], body.clone()).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let res = post(
+        &gw.url("/webhooks/stripe"),
+        &[("content-type", "application/json; charset=utf-8"), ("stripe-signature", &sig)],
+        body,
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+
+    // Over the 1 MiB limit: declared, and streamed without a length.
+    let big = vec![b' '; (1 << 20) + 1];
+    let res = post_signed(&gw.url("/webhooks/stripe"), &big).await;
+    assert_eq!((res.status, res.body["reason"].as_str()), (413, Some("size")));
+    let chunks = futures::stream::iter((0..17).map(|_| Ok::<_, std::io::Error>(vec![b' '; 64 * 1024])));
+    let res = client
+        .post(gw.url("/webhooks/stripe"))
+        .header("stripe-signature", "t=1,v1=00")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_that_breaks_the_canonical_schema_is_refused_loudly() {
+    // Drop the upper-casing of the currency: "usd" violates the canonical pattern.
+    let (_dir, path) = shipped_with(&[(
+        "currency: { path: $.data.object.currency, then: [upper] }\n            payment_status: { const: Success }\n\n      # Payments",
+        "currency: { path: $.data.object.currency }\n            payment_status: { const: Success }\n\n      # Payments",
+    )]);
+    let gw = start_with(&path, Role::Ingress, &unique("payments"), &[]).await;
+    let res = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(&checkout(|_| {})).unwrap()).await;
+    assert_eq!(res.status, 500, "{}", res.body);
+    assert_eq!(res.body["reason"], "canonical");
+    assert!(res.body["message"].as_str().unwrap().contains("checkout_paid"));
+    assert_eq!(res.body["violations"][0]["path"], "/currency");
+    assert_empty(&gw.topic);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_webhook_fans_out_to_several_topics() {
+    let audit = unique("audit");
+    broker().create_topic(&audit, 1).unwrap();
+    let extra_rule = format!(
+        r#"
+      - name: audit_copy
+        when:
+          event_type: checkout.session.completed
+        emit:
+          topic: {audit}
+          schema: schemas/payment_successful.schema.json
+          value:
+            event_type: {{ const: payment_successful }}
+            event_timestamp: {{ path: $.created, then: [epoch_to_rfc3339] }}
+            order_id: {{ template: "stripe-{{$.data.object.id}}" }}
+            customer_id: {{ const: null }}
+            payment_amount: {{ const: 0 }}
+            payment_method: {{ const: audit }}
+            transaction_id: {{ path: $.id }}
+            currency: {{ path: $.data.object.currency, then: [upper] }}
+            payment_status: {{ const: Success }}
+
+dispatch:"#
+    );
+    let (_dir, path) = shipped_with(&[("\ndispatch:", &extra_rule)]);
+    let gw = start_with(&path, Role::Ingress, &unique("payments"), &[]).await;
+    let event = checkout(|_| {});
+    let res = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(&event).unwrap()).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let topics: Vec<&str> =
+        res.body["events"].as_array().unwrap().iter().map(|e| e["topic"].as_str().unwrap()).collect();
+    assert_eq!(topics, [gw.topic.as_str(), audit.as_str()]);
+    assert_eq!(read_topic(&gw.topic, 1, READ).len(), 1);
+    let copy = &read_topic(&audit, 1, READ)[0];
+    assert_eq!(copy.value["order_id"], format!("stripe-{}", event["data"]["object"]["id"].as_str().unwrap()));
+    assert_eq!(copy.key, None);
+    gw.stop().await;
+}
