@@ -75,6 +75,9 @@ pub fn create(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
         .set("heartbeat.interval.ms", "2000")
+        // Incremental rebalancing: members keep the partitions that do not move, so a
+        // member joining or leaving does not stop (and replay) the whole group.
+        .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.partition.eof", "false");
     for (k, v) in &kafka.properties {
         if is_consumer_property(k) {

@@ -74,6 +74,11 @@ fn fill(out: &mut String, parts: &[Part<Var>], event: &Delivered, encode: bool) 
             Part::Lit(s) => out.push_str(s),
             Part::Var(var) => {
                 let text = resolve(var, event)?;
+                // URL parsers resolve "." and ".." segments (even percent-encoded), which
+                // would move the call to another path.
+                if encode && (text.is_empty() || text == "." || text == "..") {
+                    return Err(format!("{text:?} cannot be used as a URL path segment or query value"));
+                }
                 if encode {
                     out.extend(utf8_percent_encode(&text, COMPONENT));
                 } else {

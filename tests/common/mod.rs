@@ -101,9 +101,10 @@ pub async fn start(role: Role, extra: &[(&str, &str)]) -> Gateway {
 }
 
 pub async fn start_with(config: &Path, role: Role, topic: &str, extra: &[(&str, &str)]) -> Gateway {
+    init_logs();
     let dlq = format!("{topic}.dlq");
-    broker().create_topic(topic, PARTITIONS).unwrap();
-    broker().create_topic(&dlq, 1).unwrap();
+    create_topic(topic, PARTITIONS);
+    create_topic(&dlq, 1);
     let mut vars = vec![("STRIPE_WEBHOOK_SECRET", SECRET), ("PAYMENTS_TOPIC", topic), ("PAYMENTS_DLQ_TOPIC", &dlq)];
     vars.extend_from_slice(extra);
     let routes = Arc::new(compile(config, &vars));
@@ -318,4 +319,60 @@ impl Drop for OrderService {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Produces canonical events straight onto `topic` (as the ingress would), in order.
+pub async fn produce(topic: &str, events: &[(String, Json)]) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker().bootstrap_servers())
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    for (key, value) in events {
+        let payload = serde_json::to_vec(value).unwrap();
+        let event_id = format!("evt_{}", value["transaction_id"].as_str().unwrap_or("x"));
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: "event_id", value: Some(event_id.as_str()) })
+            .insert(Header { key: "event_type", value: Some("payment_successful") });
+        let record = FutureRecord::to(topic).key(key.as_str()).payload(&payload).headers(headers);
+        producer.send(record, Duration::from_secs(5)).await.expect("produced");
+    }
+}
+
+/// A canonical `payment_successful` for `order_id`, numbered by `seq` in its transaction id.
+pub fn payment(order_id: &str, seq: usize) -> (String, Json) {
+    let value = serde_json::json!({
+        "event_type": "payment_successful", "event_timestamp": "2023-11-06T14:30:00Z",
+        "order_id": order_id, "customer_id": "789", "payment_amount": 100.0, "payment_method": "Credit Card",
+        "transaction_id": format!("{order_id}#{seq}"), "currency": "USD", "payment_status": "Success"
+    });
+    (order_id.to_owned(), value)
+}
+
+/// The sequence numbers each order id was delivered with, in arrival order.
+pub fn sequences(seen: &[Seen]) -> HashMap<String, Vec<usize>> {
+    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+    for s in seen {
+        let tx = s.body["transaction_id"].as_str().unwrap_or_default();
+        if let Some((order, seq)) = tx.rsplit_once('#') {
+            out.entry(order.to_owned()).or_default().push(seq.parse().unwrap());
+        }
+    }
+    out
+}
+
+/// Creates a topic on the shared broker; one that exists already is fine.
+pub fn create_topic(name: &str, partitions: i32) {
+    if let Err(e) = broker().create_topic(name, partitions) {
+        assert!(e.contains("already exists"), "{e}");
+    }
+}
+
+/// Logs of the code under test, captured per test and shown when it fails (RUST_LOG filters).
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }

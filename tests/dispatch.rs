@@ -1,0 +1,196 @@
+//! Issue 3: the dispatcher against a real local HTTP server playing the order service, with
+//! the shipped dispatch rule, on the embedded broker.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use switchyard::app::Role;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn dispatcher(orders: &OrderService, topic: &str) -> Gateway {
+    let url = orders.url();
+    start_with(
+        &repo().join("routes.yaml"),
+        Role::Dispatch,
+        topic,
+        &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &unique("group"))],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_checkout_ends_as_the_exact_patch_on_the_order_service() {
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let topic = unique("payments");
+    let url = orders.url();
+    let gw = start_with(
+        &repo().join("routes.yaml"),
+        Role::All,
+        &topic,
+        &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &unique("g"))],
+    )
+    .await;
+    let event = checkout(|_| {});
+    let res = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(&event).unwrap()).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let seen = orders.wait_for(1, WAIT).await;
+    assert_eq!(seen.len(), 1);
+    let call = &seen[0];
+    assert_eq!(call.method, "PATCH");
+    assert_eq!(call.path, "/orders/12345");
+    assert_eq!(call.headers["content-type"], "application/json");
+    assert_eq!(call.headers["idempotency-key"], event["id"].as_str().unwrap());
+    assert!(!call.headers.contains_key("authorization"), "no token configured");
+    assert_eq!(
+        call.body,
+        json!({"order_status": "processing", "transaction_id": "ABC123XYZ", "payment_amount": 100.0,
+               "currency": "USD", "payment_method": "Credit Card", "paid_at": "2023-11-06T14:30:00Z"})
+    );
+    // Exactly once here: nothing more arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(orders.requests().len(), 1);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_5xx_then_200_is_four_attempts_with_backoff() {
+    let orders = OrderService::start(|_, i| (if i < 3 { 503 } else { 200 }, vec![])).await;
+    let topic = unique("payments");
+    let gw = dispatcher(&orders, &topic).await;
+    produce(&topic, &[payment("ord-1", 0)]).await;
+    let seen = orders.wait_for(4, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen_after = orders.requests();
+    assert_eq!(seen_after.len(), 4, "exactly four attempts: {seen:?}");
+    // Full jitter: each gap is at most its ceiling (200, 400, 800 ms), which doubles.
+    for (i, pair) in seen_after.windows(2).enumerate() {
+        let gap = pair[1].at - pair[0].at;
+        let ceiling = Duration::from_millis(200 << i) + Duration::from_millis(250);
+        assert!(gap <= ceiling, "gap {i} was {gap:?}, over {ceiling:?}");
+    }
+    assert!(seen_after.iter().all(|s| s.path == "/orders/ord-1"));
+    assert_empty(&gw.dlq);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_400_is_dead_lettered_at_once_and_later_events_still_flow() {
+    let orders = OrderService::start(|s, _| (if s.path.ends_with("/bad") { 400 } else { 200 }, vec![])).await;
+    let topic = unique("payments");
+    let gw = dispatcher(&orders, &topic).await;
+    produce(&topic, &[payment("bad", 0), payment("bad", 1), payment("good", 0)]).await;
+    let dead = read_topic(&gw.dlq, 2, WAIT);
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    let d = &dead[0];
+    assert_eq!(d.key.as_deref(), Some("bad"));
+    assert_eq!(d.value["transaction_id"], "bad#0");
+    assert_eq!(d.headers["event_id"], "evt_bad#0");
+    assert_eq!(d.headers["switchyard.dlq.status"], "400");
+    assert_eq!(d.headers["switchyard.dlq.reason"], "http_status");
+    assert_eq!(d.headers["switchyard.dlq.attempts"], "1");
+    assert_eq!(d.headers["switchyard.dlq.rule"], "mark_order_processing");
+    assert_eq!(d.headers["switchyard.dlq.topic"], topic);
+    assert_eq!(d.headers["switchyard.dlq.offset"], "0");
+    assert_eq!(dead[1].value["transaction_id"], "bad#1", "the key's next event is processed after it");
+    let seen = orders.wait_for(3, WAIT).await;
+    let bad_calls = seen.iter().filter(|s| s.path == "/orders/bad").count();
+    assert_eq!(bad_calls, 2, "one attempt each, no retry");
+    assert!(seen.iter().any(|s| s.path == "/orders/good"));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_one_key_arrive_in_publish_order() {
+    // A slow service, so that keys overlap in time.
+    let orders = OrderService::start(|_, i| {
+        std::thread::sleep(Duration::from_millis(if i % 3 == 0 { 30 } else { 5 }));
+        (200, vec![])
+    })
+    .await;
+    let topic = unique("payments");
+    let gw = dispatcher(&orders, &topic).await;
+    let keys = ["k-a", "k-b", "k-c", "k-d"];
+    let events: Vec<_> = (0..6).flat_map(|seq| keys.iter().map(move |k| payment(k, seq))).collect();
+    produce(&topic, &events).await;
+    let seen = orders.wait_for(24, WAIT).await;
+    assert_eq!(seen.len(), 24);
+    for (key, seqs) in sequences(&seen) {
+        assert_eq!(seqs, (0..6).collect::<Vec<_>>(), "order of {key}");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_characters_stay_in_one_path_segment() {
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let topic = unique("payments");
+    let gw = dispatcher(&orders, &topic).await;
+    let events = [payment("A/B 7?x", 0), payment("../admin#frag", 0), payment("@evil.example:80", 0), payment("..", 0)];
+    produce(&topic, &events).await;
+    let seen = orders.wait_for(3, WAIT).await;
+    let mut paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/orders/%40evil.example%3A80", "/orders/..%2Fadmin%23frag", "/orders/A%2FB%207%3Fx"]);
+    // ".." would be resolved away by URL parsers: never sent, dead-lettered instead.
+    let dead = read_topic(&gw.dlq, 1, WAIT);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].headers["switchyard.dlq.reason"], "unroutable");
+    assert_eq!(dead[0].key.as_deref(), Some(".."));
+    // Every call went to the configured host.
+    assert!(seen.iter().all(|s| s.headers["host"] == orders.addr.to_string()));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_in_one_group_share_the_work_and_keep_order_across_the_rebalance() {
+    let orders = OrderService::start(|_, _| {
+        std::thread::sleep(Duration::from_millis(10));
+        (200, vec![])
+    })
+    .await;
+    let topic = unique("payments");
+    let group = unique("group");
+    let url = orders.url();
+    let env = [("ORDER_SERVICE_URL", url.as_str()), ("DISPATCH_GROUP", group.as_str())];
+    let config = repo().join("routes.yaml");
+    let first = start_with(&config, Role::Dispatch, &topic, &env).await;
+    let second = start_with(&config, Role::Dispatch, &topic, &env).await;
+    let keys: Vec<String> = (0..8).map(|k| format!("key-{k}")).collect();
+    let batch = |range: std::ops::Range<usize>| -> Vec<_> {
+        range.flat_map(|seq| keys.iter().map(move |k| payment(k, seq))).collect()
+    };
+    produce(&topic, &batch(0..10)).await;
+    orders.wait_for(30, WAIT).await;
+    // One member leaves mid-stream: the other takes its partitions.
+    first.stop().await;
+    produce(&topic, &batch(10..20)).await;
+    let all_delivered = || {
+        let seqs = sequences(&orders.requests());
+        seqs.len() == 8 && seqs.values().all(|s| (0..20).all(|n| s.contains(&n)))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while !all_delivered() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = orders.requests();
+    let mut duplicates = 0;
+    for (key, seqs) in sequences(&seen) {
+        // First deliveries come in publish order; a redelivery repeats an earlier event.
+        let mut first_seen = Vec::new();
+        for n in &seqs {
+            if first_seen.contains(n) {
+                duplicates += 1;
+            } else {
+                first_seen.push(*n);
+            }
+        }
+        assert_eq!(first_seen, (0..20).collect::<Vec<_>>(), "order of {key}: {seqs:?}");
+    }
+    // A graceful leave commits before handing over: nothing is delivered twice.
+    assert_eq!(duplicates, 0, "redelivered after a graceful rebalance");
+    second.stop().await;
+}
