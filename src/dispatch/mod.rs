@@ -52,8 +52,6 @@ struct Shared {
     producer: FutureProducer,
     client: reqwest::Client,
     permits: Semaphore,
-    /// Stop starting new events (shutdown began).
-    stopping: CancellationToken,
     /// Give up on calls in flight (shutdown grace is over).
     abandon: CancellationToken,
     finished: Notify,
@@ -99,7 +97,6 @@ pub async fn run(
         producer,
         client,
         permits: Semaphore::new(d.max_in_flight),
-        stopping: CancellationToken::new(),
         abandon,
         finished: Notify::new(),
     });
@@ -141,8 +138,9 @@ pub async fn run(
             }
         }
     }
-    tracing::info!(dispatcher = %d.name, "dispatcher stopping: finishing in-flight calls");
-    shared.stopping.cancel();
+    // Stop fetching; finish the events already received (so nothing is replayed), and
+    // abandon what is left when the grace period ends (it will be redelivered).
+    tracing::info!(dispatcher = %d.name, "dispatcher stopping: finishing the events already received");
     drop(lanes);
     if tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await.is_err() {
         tracing::warn!("in-flight calls did not finish within {grace:?}; abandoning them (they will be redelivered)");
@@ -153,7 +151,7 @@ pub async fn run(
     // Commit what is done and leave the group, off the async workers (both can block).
     tokio::task::spawn_blocking(move || {
         if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(error = %e, "final commit");
+            tracing::warn!(error = %e, "final commit failed");
         }
         consumer.unsubscribe();
         drop(consumer);
@@ -180,7 +178,7 @@ fn spawn_lane(shared: &Arc<Shared>, workers: &mut JoinSet<()>) -> Lane {
     let (shared, count) = (shared.clone(), queued.clone());
     workers.spawn(async move {
         while let Some(job) = rx.recv().await {
-            let done = !shared.stopping.is_cancelled() && lock(&shared.tracker).start(&job.ticket) && {
+            let done = lock(&shared.tracker).start(&job.ticket) && {
                 let done = process(&shared, &job).await;
                 let stored = lock(&shared.tracker).finish(&job.ticket, done);
                 if let Some(offset) = stored

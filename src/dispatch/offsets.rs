@@ -101,6 +101,11 @@ impl Tracker {
         self.parts.get(&partition).map_or(0, |p| p.pending.len())
     }
 
+    /// Unfinished events of any of `partitions`.
+    pub fn pending_in(&self, partitions: &[i32]) -> usize {
+        partitions.iter().map(|p| self.pending(*p)).sum()
+    }
+
     /// Started, unfinished work on any of `partitions`.
     pub fn active(&self, partitions: &[i32]) -> usize {
         partitions.iter().filter_map(|p| self.parts.get(p)).map(|p| p.active).sum()

@@ -32,11 +32,17 @@ impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(list) = rebalance else { return };
         let partitions: Vec<i32> = list.elements().iter().map(|e| e.partition()).collect();
-        tracing::info!(?partitions, "partitions revoked: finishing in-flight calls");
-        lock(&self.tracker).revoke(&partitions);
+        tracing::info!(?partitions, "partitions revoked: finishing the events already received");
+        // Drain what was received, so the next owner starts after it (no replays); what
+        // is left at the deadline is cancelled and will be redelivered to the next owner.
         let deadline = Instant::now() + self.revoke_wait;
+        while lock(&self.tracker).pending_in(&partitions) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        lock(&self.tracker).revoke(&partitions);
+        let deadline = Instant::now() + Duration::from_secs(1);
         while lock(&self.tracker).active(&partitions) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         }
         if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
             && !matches!(e, KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset))
