@@ -1,4 +1,4 @@
-//! The `switchyard` command line: `serve`, `dev`, `validate`.
+//! The `switchyard` command line: `serve`, `dev`, `validate`, `health`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,12 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Probe a running gateway's /healthz (for container health checks); exit 0 when healthy.
+    Health {
+        /// The address the gateway listens on.
+        #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
     /// Parse and compile the config without touching the network; exit 1 on any error.
     Validate {
         #[arg(short, long, default_value = "routes.yaml")]
@@ -63,6 +69,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_json);
     match cli.command {
         Command::Validate { config } => validate(&config),
+        Command::Health { addr } => health(addr),
         Command::Serve { run, role } => match load_strict(&run.config, &|k| std::env::var(k).ok()) {
             Some(routes) => block_on(serve(Arc::new(routes), role, &run, None)),
             None => ExitCode::FAILURE,
@@ -154,4 +161,29 @@ fn print_diagnostics(diags: &Diagnostics) {
     print!("{diags}");
     let errors = diags.errors().count();
     println!("{errors} error{}", if errors == 1 { "" } else { "s" });
+}
+
+/// A plain HTTP/1.1 GET of `/healthz` with a short timeout; no client library needed.
+fn health(addr: SocketAddr) -> ExitCode {
+    use std::io::{Read, Write};
+    let addr = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
+    let probe = || -> std::io::Result<bool> {
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.1 200"))
+    };
+    match probe() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("{addr}: not healthy");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
