@@ -1,4 +1,4 @@
-//! The `switchyard` command line: `serve`, `dev`, `validate`, `health`.
+//! The `switchyard` command line: `serve`, `dev`, `validate`, `check`, `test`, `health`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,28 @@ enum Command {
         #[arg(short, long, default_value = "routes.yaml")]
         config: PathBuf,
     },
+    /// Send one payload through the same pipeline the server runs and print what would happen.
+    Check {
+        #[arg(short, long, default_value = "routes.yaml")]
+        config: PathBuf,
+        /// The source (by name) the payload is posted to.
+        #[arg(long)]
+        source: String,
+        /// A file holding the raw request body.
+        #[arg(long)]
+        payload: PathBuf,
+        /// A request header, `'Name: value'`; repeatable.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// Verify the signature too (headers from --header, secrets from the environment).
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Run the config's own test cases (its `tests:` section); exit 1 on any failure.
+    Test {
+        #[arg(short, long, default_value = "routes.yaml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -70,6 +92,10 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::Health { addr } => health(addr),
+        Command::Check { config, source, payload, headers, verify } => {
+            check(&config, &source, &payload, &headers, verify)
+        }
+        Command::Test { config } => test(&config),
         Command::Serve { run, role } => match load_strict(&run.config, &|k| std::env::var(k).ok()) {
             Some(routes) => block_on(serve(Arc::new(routes), role, &run, None)),
             None => ExitCode::FAILURE,
@@ -186,4 +212,94 @@ fn health(addr: SocketAddr) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn check(config: &Path, source: &str, payload: &Path, headers: &[String], verify: bool) -> ExitCode {
+    let mode = if verify { EnvMode::Strict } else { EnvMode::Lenient };
+    let result = config::load(config).and_then(|l| routes::compile(&l, &|k| std::env::var(k).ok(), mode));
+    let routes = match result {
+        Ok((routes, warnings)) => {
+            eprint!("{warnings}");
+            routes
+        }
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(src) = routes.source_named(source) else {
+        let names: Vec<_> = routes.sources.iter().map(|s| s.name.as_str()).collect();
+        eprintln!("no source named '{source}' (the config has: {})", names.join(", "));
+        return ExitCode::FAILURE;
+    };
+    let body = match std::fs::read(payload) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", payload.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let headers = match crate::dry_run::parse_headers(headers) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = crate::dry_run::run(&routes, src, &headers, &body, verify);
+    println!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
+    match outcome {
+        crate::dry_run::DryRun::Rejected { .. } => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// Runs the `tests:` cases. The environment is ignored (defaults only), so a case gives the
+/// same answer on every machine; signatures are not checked.
+fn test(config: &Path) -> ExitCode {
+    let loaded = match config::load(config) {
+        Ok(l) => l,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::FAILURE;
+        }
+    };
+    let routes = match routes::compile(&loaded, &|_| None, EnvMode::Lenient) {
+        Ok((routes, _)) => routes,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for case in &loaded.file.tests {
+        let at = format!("{}:{}", config.display(), case.name.referenced.line());
+        let problems = match routes.source_named(&case.source.value) {
+            None => vec![format!("no source named '{}'", case.source.value)],
+            Some(source) => match (crate::dry_run::case_payload(case, &loaded.dir), header_map(&case.headers)) {
+                (Ok(body), Ok(headers)) => {
+                    let got = crate::dry_run::run(&routes, source, &headers, &body, false);
+                    crate::dry_run::compare(&got, &case.expect)
+                }
+                (Err(e), _) | (_, Err(e)) => vec![e],
+            },
+        };
+        if problems.is_empty() {
+            passed += 1;
+            println!("ok   {}", case.name.value);
+        } else {
+            failed += 1;
+            println!("FAIL {}  ({at})", case.name.value);
+            for p in problems {
+                println!("     {p}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn header_map(headers: &indexmap::IndexMap<String, String>) -> Result<http::HeaderMap, String> {
+    let args: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    crate::dry_run::parse_headers(&args)
 }

@@ -16,6 +16,7 @@
 //!   dead letters, committing offsets only for finished events.
 //! - [`app`]: starts the roles (ingress, dispatch) of one process and stops them together.
 //! - [`dev`]: `switchyard dev`, the whole flow on an embedded broker.
+//! - [`dry_run`]: `check` and `test`: payloads through the same pipeline and planner, compared with expectations.
 //! - [`cli`]: the `switchyard` commands.
 //! - [`shutdown`]: graceful shutdown in one small type.
 //!
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod dispatch;
+pub mod dry_run;
 pub mod ingress;
 pub mod kafka;
 pub mod pipeline;

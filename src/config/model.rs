@@ -23,6 +23,9 @@ pub struct RoutesFile {
     pub sources: Vec<SourceConfig>,
     #[serde(default)]
     pub dispatch: Vec<DispatcherConfig>,
+    /// The config's own unit tests, run by `switchyard test`.
+    #[serde(default)]
+    pub tests: Vec<TestCaseConfig>,
 }
 
 /// Broker connection and producer settings.
@@ -277,4 +280,63 @@ pub struct RetryConfig {
 /// (a plain `Option` would turn it into "absent").
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<Json>>, D::Error> {
     Spanned::<Json>::deserialize(d).map(Some)
+}
+
+/// One config unit test: a payload through a source, and what must come out.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCaseConfig {
+    pub name: Text,
+    pub source: Text,
+    /// A JSON file (relative to the config) holding the payload.
+    pub payload: Option<Text>,
+    /// The payload written inline instead.
+    pub body: Option<Json>,
+    /// JSON Pointer → value, applied to the payload before it is sent (`null` removes).
+    #[serde(default)]
+    pub set: IndexMap<String, Json>,
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    pub expect: ExpectConfig,
+}
+
+/// What a test case expects. Omitted parts are not checked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectConfig {
+    /// `accepted`, `ignored` or `rejected`.
+    pub status: String,
+    /// For rejections: the HTTP status the server would answer.
+    pub http_status: Option<u16>,
+    pub reason: Option<String>,
+    /// Instance paths that must be among the schema violations.
+    #[serde(default)]
+    pub violations: Vec<String>,
+    /// Text the rejection message must contain.
+    pub message_contains: Option<String>,
+    pub events: Option<Vec<ExpectedEvent>>,
+    pub calls: Option<Vec<ExpectedCall>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedEvent {
+    pub topic: Option<String>,
+    pub key: Option<String>,
+    /// Each listed header must be present with this value.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// The whole value, exactly.
+    pub value: Option<Json>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedCall {
+    pub method: Option<String>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// The whole body, exactly.
+    pub body: Option<Json>,
 }

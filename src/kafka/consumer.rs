@@ -13,9 +13,10 @@ use crate::dispatch::offsets::Tracker;
 use crate::routes::{Dispatcher, KafkaSettings};
 
 /// How long a member may be silent before the group moves its partitions. librdkafka's
-/// default is 45 s; a killed dispatcher would hold payments that long. 10 s trades a few
-/// more rebalances on a flaky network for delivery resuming within ~15 s of a crash.
-pub const SESSION_TIMEOUT_MS: u32 = 10_000;
+/// default is 45 s: a killed dispatcher would hold payments that long. 6 s (the smallest a
+/// broker accepts by default, `group.min.session.timeout.ms`) trades an extra rebalance
+/// after a 6 s network stall for delivery resuming well within 15 s of a crash.
+pub const SESSION_TIMEOUT_MS: u32 = 6_000;
 
 pub type GroupConsumer = StreamConsumer<GroupContext>;
 

@@ -32,6 +32,7 @@ pub struct Event {
     pub rule: String,
     pub topic: String,
     pub key: Option<String>,
+    #[serde(serialize_with = "pairs_as_map")]
     pub headers: Vec<(String, String)>,
     pub value: Json,
 }
@@ -152,4 +153,14 @@ fn emit(rule: &Rule, doc: &Json) -> Result<Event, Rejection> {
         return Err(Rejection { violations, ..reject(500, Reason::Canonical, message) });
     }
     Ok(Event { rule: rule.name.clone(), topic: rule.emit.topic.clone(), key, headers, value })
+}
+
+/// Serializes name/value pairs as a JSON object (readable output for `check`).
+pub fn pairs_as_map<S: serde::Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
 }

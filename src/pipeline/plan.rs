@@ -30,6 +30,7 @@ pub struct PlannedCall {
     pub rule: String,
     pub method: String,
     pub url: String,
+    #[serde(serialize_with = "super::pairs_as_map")]
     pub headers: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Json>,

@@ -1,0 +1,250 @@
+//! Issue 4 through the binary: `validate` diagnostics (one minimal broken config per class,
+//! with its line:column), `check` and `test`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn switchyard(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    cmd.args(args).current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("switchyard runs")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A directory with `routes.yaml` = `yaml` and the repo's schemas.
+fn config(yaml: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo().join("schemas"), dir.path().join("schemas")).unwrap();
+    std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+    dir
+}
+
+/// Validates `yaml`, expects failure, and returns the output.
+fn invalid(yaml: &str) -> String {
+    let dir = config(yaml);
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    text(&out)
+}
+
+const SOURCE: &str = "sources:
+  - name: s
+    path: /hooks/s
+    verify: { kind: stripe, secrets: [\"${S}\"] }
+    event_type: $.type
+    rules:
+      - name: r
+        emit:
+          topic: t
+          schema: schemas/payment_successful.schema.json
+          value:
+            order_id: { path: $.id }
+";
+
+#[test]
+fn the_shipped_config_is_valid() {
+    let out = switchyard(&["validate", "-c", "routes.yaml"], &repo(), &[("STRIPE_WEBHOOK_SECRET", "whsec_x")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("routes.yaml: valid"));
+}
+
+#[test]
+fn unknown_keys_name_the_key_the_place_and_the_right_keys() {
+    let out = invalid(&SOURCE.replace("          topic: t", "          topc: t"));
+    assert!(out.contains("routes.yaml:9:11: unknown field 'topc', expected one of"), "{out}");
+    assert!(out.contains("topic"), "{out}");
+}
+
+#[test]
+fn wrong_types_point_at_the_value() {
+    let out = invalid("kafka:\n  publish_timeout_ms: ten\n");
+    assert!(out.contains("routes.yaml:2:23: "), "{out}");
+}
+
+#[test]
+fn malformed_jsonpath_points_at_its_string() {
+    let out = invalid(&SOURCE.replace("path: $.id }", "path: \"$.id[\" }"));
+    assert!(out.contains("routes.yaml:12:31: invalid JSONPath \"$.id[\""), "{out}");
+}
+
+#[test]
+fn unknown_verifier_kinds_list_the_known_ones() {
+    let out = invalid(&SOURCE.replace("kind: stripe", "kind: strype"));
+    assert!(
+        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, none"),
+        "{out}"
+    );
+}
+
+#[test]
+fn missing_and_broken_schema_files_are_named() {
+    let out = invalid(&SOURCE.replace("schemas/payment_successful.schema.json", "schemas/nope.json"));
+    assert!(out.contains("routes.yaml:10:19: cannot read schema"), "{out}");
+    assert!(out.contains("nope.json"), "{out}");
+
+    let dir = config(&SOURCE.replace("schemas/payment_successful.schema.json", "local/broken.json"));
+    std::fs::create_dir(dir.path().join("local")).unwrap();
+    std::fs::write(dir.path().join("local/broken.json"), r#"{"$ref": "missing.json"}"#).unwrap();
+    let out = switchyard(&["validate"], dir.path(), &[("S", "x")]);
+    let out = text(&out);
+    assert!(
+        out.contains("routes.yaml:10:19: schema") && out.contains("broken.json") && out.contains("missing.json"),
+        "{out}"
+    );
+}
+
+#[test]
+fn duplicate_route_paths_are_refused() {
+    let second = SOURCE.replace("sources:\n", "").replace("name: s\n", "name: s2\n");
+    let out = invalid(&format!("{SOURCE}{second}"));
+    assert!(out.contains("routes.yaml:14:11: duplicate route path '/hooks/s': source 's' already serves it"), "{out}");
+}
+
+#[test]
+fn template_variables_must_be_properties_of_the_canonical_event() {
+    let yaml = format!(
+        "{SOURCE}dispatch:
+  - name: d
+    topic: t
+    group: g
+    schema: schemas/payment_successful.schema.json
+    rules:
+      - name: call
+        request:
+          method: PATCH
+          url: http://orders/orders/{{order_idd}}
+"
+    );
+    let out = invalid(&yaml);
+    assert!(
+        out.contains("routes.yaml:22:16: template variable '{order_idd}' is not a property of the canonical event"),
+        "{out}"
+    );
+}
+
+#[test]
+fn event_data_cannot_choose_the_host() {
+    let yaml = format!(
+        "{SOURCE}dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+        request: {{ method: POST, url: \"http://{{host}}/x\" }}
+"
+    );
+    let out = invalid(&yaml);
+    assert!(out.contains("routes.yaml:19:39: url 'http://{host}/x': the host must be written in the config"), "{out}");
+}
+
+#[test]
+fn unset_variables_are_reported_with_their_line_but_only_serve_refuses() {
+    let dir = config(SOURCE);
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("routes.yaml:4:39: warning: environment variable 'S' is not set"), "{}", text(&out));
+    let out = switchyard(&["serve", "--listen", "127.0.0.1:0"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("routes.yaml:4:39: environment variable 'S' is not set"), "{}", text(&out));
+}
+
+#[test]
+fn unsigned_sources_are_warned_about() {
+    let dir = config(&SOURCE.replace("{ kind: stripe, secrets: [\"${S}\"] }", "{ kind: none }"));
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("routes.yaml:4:21: warning: source 's' accepts unsigned webhooks"), "{}", text(&out));
+}
+
+#[test]
+fn check_prints_events_and_planned_calls() {
+    let out = switchyard(
+        &["check", "--source", "stripe", "--payload", "samples/stripe/checkout_session_completed.json"],
+        &repo(),
+        &[("ORDER_SERVICE_URL", "http://orders.internal:9000")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "accepted");
+    assert_eq!(doc["events"][0]["topic"], "payments");
+    assert_eq!(doc["events"][0]["key"], "12345");
+    assert_eq!(doc["events"][0]["headers"]["event_type"], "payment_successful");
+    assert_eq!(doc["events"][0]["value"]["payment_amount"], 100.0);
+    assert_eq!(doc["calls"][0]["method"], "PATCH");
+    assert_eq!(doc["calls"][0]["url"], "http://orders.internal:9000/orders/12345");
+    assert_eq!(doc["calls"][0]["headers"]["idempotency-key"], "evt_1OJ5kZ2eZvKYlo2CsH9XkQ7u");
+    assert_eq!(doc["calls"][0]["body"]["order_status"], "processing");
+}
+
+#[test]
+fn check_reports_rejections_like_the_server_and_verifies_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"id": "evt_1", "object": "event", "type": "x", "created": "yesterday", "data": {"object": {}}}"#,
+    )
+    .unwrap();
+    let out = switchyard(&["check", "--source", "stripe", "--payload", bad.to_str().unwrap()], &repo(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((doc["status"].as_str(), doc["http_status"].as_u64()), (Some("rejected"), Some(422)));
+    assert_eq!(doc["violations"][0]["path"], "/created");
+
+    // --verify checks the signature with the secret from the environment.
+    let payload = repo().join("samples/stripe/checkout_session_completed.json");
+    let body = std::fs::read(&payload).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let sig = switchyard::pipeline::verify::stripe_signature(b"whsec_cli", now, &body);
+    let args = ["check", "--source", "stripe", "--payload", payload.to_str().unwrap(), "--verify"];
+    let header = format!("Stripe-Signature: {sig}");
+    let mut with_header = args.to_vec();
+    with_header.extend(["--header", header.as_str()]);
+    let ok = switchyard(&with_header, &repo(), &[("STRIPE_WEBHOOK_SECRET", "whsec_cli")]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let wrong = switchyard(&with_header, &repo(), &[("STRIPE_WEBHOOK_SECRET", "whsec_other")]);
+    assert_eq!(wrong.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&wrong.stdout).unwrap();
+    assert_eq!((doc["http_status"].as_u64(), doc["reason"].as_str()), (Some(401), Some("signature")));
+}
+
+#[test]
+fn test_runs_the_shipped_cases() {
+    let out = switchyard(&["test", "-c", "routes.yaml"], &repo(), &[("ORDER_SERVICE_URL", "http://elsewhere")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = text(&out);
+    assert!(out.lines().any(|l| l.starts_with("ok   a paid checkout")), "{out}");
+    let summary = out.lines().last().unwrap();
+    let passed: usize = summary.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 9 && summary.ends_with(" passed, 0 failed"), "{summary}");
+}
+
+#[test]
+fn test_reports_each_failing_case_and_exits_1() {
+    let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    let broken =
+        shipped.replacen("url: http://localhost:8081/orders/12345", "url: http://localhost:8081/orders/999", 1);
+    let dir = config(&broken);
+    std::fs::create_dir_all(dir.path().join("samples")).unwrap();
+    std::os::unix::fs::symlink(repo().join("samples/stripe"), dir.path().join("samples/stripe")).unwrap();
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = text(&out);
+    assert!(out.contains("FAIL a paid checkout becomes payment_successful and a PATCH on the order service"), "{out}");
+    assert!(
+        out.contains("expected url http://localhost:8081/orders/999, got http://localhost:8081/orders/12345"),
+        "{out}"
+    );
+    assert!(out.lines().last().unwrap().ends_with(" passed, 1 failed"), "{out}");
+}
