@@ -194,3 +194,22 @@ async fn two_dispatchers_in_one_group_share_the_work_and_keep_order_across_the_r
     assert_eq!(duplicates, 0, "redelivered after a graceful rebalance: {:?}", sequences(&seen));
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_stuck_in_retries_does_not_stall_other_keys() {
+    let orders = OrderService::start(|s, _| (if s.path.ends_with("/stuck") { 503 } else { 200 }, vec![])).await;
+    let topic = unique("payments");
+    let gw = dispatcher(&orders, &topic).await;
+    let mut events = vec![payment("stuck", 0)];
+    events.extend((0..5).flat_map(|seq| ["free-a", "free-b", "free-c"].map(|k| payment(k, seq))));
+    produce(&topic, &events).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while sequences(&orders.requests()).iter().filter(|(k, s)| k.starts_with("free") && s.len() == 5).count() < 3 {
+        assert!(std::time::Instant::now() < deadline, "free keys stalled: {:?}", sequences(&orders.requests()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stuck_attempts = orders.requests().iter().filter(|s| s.path == "/orders/stuck").count();
+    assert!(stuck_attempts >= 1, "the stuck key is still being retried");
+    assert_empty(&gw.dlq);
+    gw.stop().await;
+}

@@ -276,6 +276,9 @@ async fn http_level_refusals() {
         .await
         .unwrap();
     assert_eq!(res.status(), 413);
+    // Only the two accepted webhooks reached the topic; every refusal left nothing.
+    let records = read_topic(&gw.topic, 3, Duration::from_secs(3));
+    assert_eq!(records.len(), 2, "{records:?}");
     gw.stop().await;
 }
 

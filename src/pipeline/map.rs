@@ -101,3 +101,33 @@ pub fn object(fields: &[(String, Expr)], doc: &Json, prefix: &str) -> Result<Map
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::expr::Condition;
+    use crate::routes::jsonpath::Path;
+    use serde_json::json;
+
+    fn filter(path: &str, test: Test) -> Filter {
+        Filter { event_type: None, conditions: vec![Condition { path: Path::parse(path).unwrap(), test }] }
+    }
+
+    #[test]
+    fn equals_in_and_exists_conditions() {
+        let doc = json!({"type": "a", "status": "paid", "meta": {"order": "1"}, "gone": null});
+        assert!(matches(&filter("$.status", Test::Equals(json!("paid"))), &doc));
+        assert!(!matches(&filter("$.status", Test::Equals(json!("unpaid"))), &doc));
+        assert!(matches(&filter("$.status", Test::In(vec![json!("x"), json!("paid")])), &doc));
+        assert!(!matches(&filter("$.status", Test::In(vec![json!("x")])), &doc));
+        assert!(matches(&filter("$.meta.order", Test::Exists(true)), &doc));
+        assert!(matches(&filter("$.gone", Test::Exists(false)), &doc), "null counts as absent");
+        assert!(!matches(&filter("$.missing", Test::Exists(true)), &doc));
+        let typed = Filter {
+            event_type: Some((Path::parse("$.type").unwrap(), vec!["b".into(), "a".into()])),
+            conditions: vec![],
+        };
+        assert!(matches(&typed, &doc));
+        assert!(!matches(&typed, &json!({"type": "c"})));
+    }
+}

@@ -107,3 +107,60 @@ fn resolve(var: &Var, event: &Delivered) -> Result<String, String> {
         Var::Key => event.key.map(str::to_owned).ok_or_else(|| "the event has no key".to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::dispatch::RetryPolicy;
+    use crate::routes::verify::Secret;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn rule(path: Vec<Part<Var>>, query: Vec<(String, Vec<Part<Var>>)>, token: Option<&str>) -> DispatchRule {
+        DispatchRule {
+            name: "r".into(),
+            when: Default::default(),
+            method: http::Method::POST,
+            origin: "https://orders.example".into(),
+            path,
+            query,
+            headers: vec![(http::HeaderName::from_static("x-event"), vec![Part::Var(Var::Header("event_id".into()))])],
+            body: vec![],
+            bearer_token: token.map(|t| Secret(t.as_bytes().to_vec())),
+            timeout: Duration::from_secs(1),
+            retry: RetryPolicy {
+                initial_delay: Duration::ZERO,
+                max_delay: Duration::ZERO,
+                max_elapsed: Duration::ZERO,
+            },
+        }
+    }
+
+    #[test]
+    fn query_values_and_path_segments_are_encoded_and_headers_filled() {
+        let r = rule(
+            vec![Part::Lit("/o/".into()), Part::Var(Var::Property("id".into()))],
+            vec![("q".into(), vec![Part::Var(Var::Property("note".into()))]), ("k".into(), vec![Part::Var(Var::Key)])],
+            Some("tok"),
+        );
+        let value = json!({"id": "a b/c", "note": "x=1&y=2#z"});
+        let event = Delivered { key: Some("K 1"), headers: vec![("event_id", "evt_1")], value: &value };
+        let call = plan(&r, &event).unwrap();
+        assert_eq!(call.url, "https://orders.example/o/a%20b%2Fc?q=x%3D1%26y%3D2%23z&k=K%201");
+        assert!(call.headers.contains(&("x-event".into(), "evt_1".into())));
+        assert!(call.headers.contains(&("authorization".into(), "Bearer tok".into())));
+        assert_eq!(call.body, None);
+    }
+
+    #[test]
+    fn missing_values_and_header_injection_cannot_be_planned() {
+        let r = rule(vec![Part::Lit("/o/".into()), Part::Var(Var::Property("id".into()))], vec![], None);
+        let value = json!({});
+        assert!(plan(&r, &Delivered { key: None, headers: vec![("event_id", "e")], value: &value }).is_err());
+        let value = json!({"id": "1"});
+        let event = Delivered { key: None, headers: vec![("event_id", "a\r\nx-admin: 1")], value: &value };
+        assert!(plan(&r, &event).unwrap_err().contains("not allowed in a header"));
+        let value = json!({"id": "."});
+        assert!(plan(&r, &Delivered { key: None, headers: vec![("event_id", "e")], value: &value }).is_err());
+    }
+}
