@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::ingress::{self, State};
 use crate::kafka::producer;
+use crate::reload::Reload;
 use crate::routes::Routes;
 use crate::shutdown::Shutdown;
 
@@ -39,6 +41,8 @@ pub struct AppConfig {
     pub listen: SocketAddr,
     /// How long open work may take to finish once shutdown begins.
     pub grace: Duration,
+    /// Hot reload (`serve`, `dev`); `None` keeps the routes fixed.
+    pub reload: Option<Reload>,
 }
 
 /// A started process.
@@ -59,6 +63,7 @@ impl Running {
 /// Starts the roles of `cfg`; they run until `shutdown` trips.
 pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running> {
     let producer = producer::producer(&cfg.routes.kafka).context("cannot create the Kafka producer")?;
+    let live = Arc::new(ArcSwap::new(cfg.routes.clone()));
     let mut roles = JoinSet::new();
     let mut addr = None;
     let mut state = None;
@@ -67,22 +72,26 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
             TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
         addr = Some(listener.local_addr()?);
         tracing::info!(addr = %listener.local_addr()?, sources = cfg.routes.sources.len(), "ingress listening");
-        let shared = Arc::new(State::new(cfg.routes.clone(), producer.clone()));
+        let shared = Arc::new(State::new(live.clone(), producer.clone()));
         state = Some(shared.clone());
         let (shutdown, grace) = (shutdown.clone(), cfg.grace);
         roles.spawn(async move { ingress::serve(listener, shared, shutdown, grace).await });
     }
     if cfg.role.dispatch() {
         for index in 0..cfg.routes.dispatchers.len() {
-            let routes = cfg.routes.clone();
+            let (routes, live) = (cfg.routes.clone(), live.clone());
             let (producer, shutdown, grace) = (producer.clone(), shutdown.clone(), cfg.grace);
             roles.spawn(async move {
-                if let Err(e) = crate::dispatch::run(&routes, index, producer, shutdown.clone(), grace).await {
+                if let Err(e) = crate::dispatch::run(&routes, live, index, producer, shutdown.clone(), grace).await {
                     tracing::error!(error = format!("{e:#}"), "dispatcher failed; stopping");
                     shutdown.trigger();
                 }
             });
         }
+    }
+    if let Some(reload) = cfg.reload {
+        let (live, shutdown) = (live.clone(), shutdown.clone());
+        roles.spawn(async move { crate::reload::run(reload, live, shutdown, |_| {}).await });
     }
     let grace = cfg.grace;
     let supervisor = tokio::spawn(async move {

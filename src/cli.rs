@@ -97,7 +97,11 @@ pub fn main() -> ExitCode {
         }
         Command::Test { config } => test(&config),
         Command::Serve { run, role } => match load_strict(&run.config, &|k| std::env::var(k).ok()) {
-            Some(routes) => block_on(serve(Arc::new(routes), role, &run, None)),
+            Some(routes) => {
+                let reload =
+                    crate::reload::for_config(run.config.clone(), &routes, Arc::new(|k| std::env::var(k).ok()));
+                block_on(serve(Arc::new(routes), role, &run, None, Some(reload)))
+            }
             None => ExitCode::FAILURE,
         },
         Command::Dev { run } => crate::dev::main(&run),
@@ -148,9 +152,10 @@ pub(crate) async fn serve(
     role: Role,
     run: &RunArgs,
     ready: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
+    reload: Option<crate::reload::Reload>,
 ) -> ExitCode {
     let shutdown = Shutdown::on_signals();
-    let cfg = AppConfig { routes, role, listen: run.listen, grace: Duration::from_secs(run.grace_secs) };
+    let cfg = AppConfig { routes, role, listen: run.listen, grace: Duration::from_secs(run.grace_secs), reload };
     match app::start(cfg, shutdown).await {
         Ok(running) => {
             if let (Some(addr), Some(ready)) = (running.addr, ready) {

@@ -20,17 +20,24 @@ const STRIPE_SAMPLE: &str = include_str!("../samples/stripe/checkout_session_com
 
 pub(crate) fn main(run: &RunArgs) -> ExitCode {
     let dev_secret = format!("whsec_dev_{}", hex::encode(rand::random::<[u8; 16]>()));
-    let generated_for = Mutex::new(Vec::<String>::new());
+    let generated_for = Arc::new(Mutex::new(Vec::<String>::new()));
     // Unset secret variables get the dev secret, so `dev` starts with no setup at all.
-    let env = |name: &str| {
-        std::env::var(name).ok().or_else(|| {
-            name.ends_with("_SECRET").then(|| {
-                generated_for.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_owned());
-                dev_secret.clone()
+    let env = {
+        let (dev_secret, generated_for) = (dev_secret.clone(), generated_for.clone());
+        Arc::new(move |name: &str| {
+            std::env::var(name).ok().or_else(|| {
+                name.ends_with("_SECRET").then(|| {
+                    let mut generated = generated_for.lock().unwrap_or_else(|e| e.into_inner());
+                    if !generated.iter().any(|n| n == name) {
+                        generated.push(name.to_owned());
+                    }
+                    dev_secret.clone()
+                })
             })
         })
     };
-    let Some(mut routes) = load_strict(&run.config, &env) else { return ExitCode::FAILURE };
+    let Some(mut routes) = load_strict(&run.config, &*env) else { return ExitCode::FAILURE };
+    let reload = crate::reload::for_config(run.config.clone(), &routes, env);
     let broker = match EmbeddedBroker::start(1) {
         Ok(b) => b,
         Err(e) => {
@@ -46,12 +53,12 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
     }
     routes.kafka.brokers = broker.bootstrap_servers().to_owned();
     let routes = Arc::new(routes);
-    let generated = generated_for.into_inner().unwrap_or_default();
+    let generated = generated_for.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let banner_routes = routes.clone();
     let bootstrap = broker.bootstrap_servers().to_owned();
     let ready =
         Box::new(move |addr: SocketAddr| print_banner(&banner_routes, addr, &bootstrap, &generated, &dev_secret));
-    let code = block_on(serve(routes, Role::All, run, Some(ready)));
+    let code = block_on(serve(routes, Role::All, run, Some(ready), Some(reload)));
     drop(broker);
     code
 }

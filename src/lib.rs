@@ -14,6 +14,7 @@
 //! - [`kafka`]: producer and consumer setup, and the embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
 //!   dead letters, committing offsets only for finished events.
+//! - [`reload`]: hot reload on SIGHUP or file change: compile again, swap if valid.
 //! - [`app`]: starts the roles (ingress, dispatch) of one process and stops them together.
 //! - [`dev`]: `switchyard dev`, the whole flow on an embedded broker.
 //! - [`dry_run`]: `check` and `test`: payloads through the same pipeline and planner, compared with expectations.
@@ -31,5 +32,6 @@ pub mod dry_run;
 pub mod ingress;
 pub mod kafka;
 pub mod pipeline;
+pub mod reload;
 pub mod routes;
 pub mod shutdown;

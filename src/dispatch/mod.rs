@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::producer::FutureProducer;
@@ -46,7 +47,10 @@ struct Job {
 /// What every lane shares.
 struct Shared {
     dispatcher_index: usize,
+    /// The routes this dispatcher started with (topic and group come from them).
     routes: Arc<Routes>,
+    /// The current routes: rule changes apply from the next event on.
+    live: Arc<ArcSwap<Routes>>,
     consumer: Arc<GroupConsumer>,
     tracker: Arc<Mutex<Tracker>>,
     producer: FutureProducer,
@@ -61,6 +65,21 @@ impl Shared {
     fn dispatcher(&self) -> &Dispatcher {
         &self.routes.dispatchers[self.dispatcher_index]
     }
+
+    /// The current version of this dispatcher: the same name, topic and group in the live
+    /// routes, or the one it started with if a reload removed or moved it.
+    fn current(&self) -> (Arc<Routes>, usize) {
+        let live = self.live.load_full();
+        let start = self.dispatcher();
+        match live
+            .dispatchers
+            .iter()
+            .position(|d| d.name == start.name && d.topic == start.topic && d.group == start.group)
+        {
+            Some(i) => (live, i),
+            None => (self.routes.clone(), self.dispatcher_index),
+        }
+    }
 }
 
 /// A lane: its queue, and how many of its jobs are not finished.
@@ -73,6 +92,7 @@ struct Lane {
 /// within `grace`, commits what is done and leaves the group.
 pub async fn run(
     routes: &Arc<Routes>,
+    live: Arc<ArcSwap<Routes>>,
     index: usize,
     producer: FutureProducer,
     shutdown: Shutdown,
@@ -92,6 +112,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         dispatcher_index: index,
         routes: routes.clone(),
+        live,
         consumer: consumer.clone(),
         tracker: tracker.clone(),
         producer,
@@ -205,7 +226,8 @@ fn spawn_lane(shared: &Arc<Shared>, workers: &mut JoinSet<()>) -> Lane {
 /// Runs every matching rule for one event. True when the event is done (delivered,
 /// dead-lettered or matched by no rule); false when abandoned.
 async fn process(shared: &Shared, job: &Job) -> bool {
-    let d = shared.dispatcher();
+    let (routes, index) = shared.current();
+    let d = &routes.dispatchers[index];
     let cancel = &job.ticket.cancel;
     let value: Json = match job.msg.payload().map(serde_json::from_slice) {
         Some(Ok(v)) => v,

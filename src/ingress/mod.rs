@@ -27,7 +27,7 @@ use crate::shutdown::Shutdown;
 /// What every request handler shares.
 pub struct State {
     /// Swapped whole on reload; a request keeps the routes it started with.
-    pub routes: ArcSwap<Routes>,
+    pub routes: Arc<ArcSwap<Routes>>,
     pub producer: FutureProducer,
     /// Webhooks waiting on the broker.
     pub in_flight: Semaphore,
@@ -36,9 +36,9 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(routes: Arc<Routes>, producer: FutureProducer) -> State {
-        let in_flight = Semaphore::new(routes.ingress.max_in_flight);
-        State { routes: ArcSwap::new(routes), producer, in_flight, clock: unix_now }
+    pub fn new(routes: Arc<ArcSwap<Routes>>, producer: FutureProducer) -> State {
+        let in_flight = Semaphore::new(routes.load().ingress.max_in_flight);
+        State { routes, producer, in_flight, clock: unix_now }
     }
 }
 

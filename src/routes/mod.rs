@@ -42,6 +42,18 @@ impl Routes {
     pub fn source_named(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
     }
+
+    /// Every schema file the routes use (entry points; `$ref` targets live beside them).
+    pub fn schema_files(&self) -> Vec<PathBuf> {
+        let sources = self.sources.iter().flat_map(|s| {
+            s.schema.iter().map(|x| x.file.clone()).chain(s.rules.iter().map(|r| r.emit.schema.file.clone()))
+        });
+        let dispatchers = self.dispatchers.iter().flat_map(|d| d.schema.iter().map(|x| x.file.clone()));
+        let mut files: Vec<PathBuf> = sources.chain(dispatchers).collect();
+        files.sort();
+        files.dedup();
+        files
+    }
 }
 
 #[derive(Clone, Debug)]

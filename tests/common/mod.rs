@@ -101,15 +101,26 @@ pub async fn start(role: Role, extra: &[(&str, &str)]) -> Gateway {
 }
 
 pub async fn start_with(config: &Path, role: Role, topic: &str, extra: &[(&str, &str)]) -> Gateway {
+    start_full(config, role, topic, extra, false).await
+}
+
+/// Like `start_with`; with `reload`, the config is watched and reloaded as `serve` does.
+pub async fn start_full(config: &Path, role: Role, topic: &str, extra: &[(&str, &str)], reload: bool) -> Gateway {
     init_logs();
     let dlq = format!("{topic}.dlq");
     create_topic(topic, PARTITIONS);
     create_topic(&dlq, 1);
     let mut vars = vec![("STRIPE_WEBHOOK_SECRET", SECRET), ("PAYMENTS_TOPIC", topic), ("PAYMENTS_DLQ_TOPIC", &dlq)];
     vars.extend_from_slice(extra);
-    let routes = Arc::new(compile(config, &vars));
+    let routes = compile(config, &vars);
+    let reload = reload.then(|| {
+        let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.insert("KAFKA_BROKERS".into(), broker().bootstrap_servers().to_owned());
+        switchyard::reload::for_config(config.to_path_buf(), &routes, Arc::new(move |k: &str| env.get(k).cloned()))
+    });
+    let routes = Arc::new(routes);
     let shutdown = Shutdown::new();
-    let cfg = AppConfig { routes, role, listen: "127.0.0.1:0".parse().unwrap(), grace: Duration::from_secs(5) };
+    let cfg = AppConfig { routes, role, listen: "127.0.0.1:0".parse().unwrap(), grace: Duration::from_secs(5), reload };
     let running = app::start(cfg, shutdown.clone()).await.expect("gateway starts");
     let addr = running.addr.unwrap_or_else(|| "127.0.0.1:1".parse().unwrap());
     Gateway { addr, shutdown, running: Some(running), topic: topic.to_owned(), dlq }

@@ -1,0 +1,141 @@
+//! Hot reload: on SIGHUP or a change under the config's folder (debounced), compile the
+//! config again; if it is valid, swap it in atomically (requests in flight keep the routes
+//! they started with), otherwise log every diagnostic and keep serving the old routes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use notify_debouncer_full::new_debouncer;
+use notify_debouncer_full::notify::RecursiveMode;
+use tokio::sync::mpsc;
+
+use crate::config::Diagnostics;
+use crate::routes::Routes;
+use crate::shutdown::Shutdown;
+
+/// The environment a config is compiled with (the process's, or `dev`'s with its secret).
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Compiles the config again (with the same environment as at startup).
+pub type Compile = Arc<dyn Fn() -> Result<Routes, Diagnostics> + Send + Sync>;
+
+/// What to watch and how to rebuild.
+#[derive(Clone)]
+pub struct Reload {
+    /// Paths whose changes trigger a reload, and whether to watch below them: the config's
+    /// folder (not recursively: it may be a whole repository) and the schemas' folders.
+    pub watch: Vec<(PathBuf, bool)>,
+    pub compile: Compile,
+}
+
+/// Outcome of one reload, for logs, metrics and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reloaded {
+    Ok,
+    Failed,
+}
+
+/// Reloads until `shutdown`. `on_reload` sees every outcome.
+pub async fn run(reload: Reload, live: Arc<ArcSwap<Routes>>, shutdown: Shutdown, on_reload: impl Fn(Reloaded) + Send) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
+    let file_tx = tx.clone();
+    let debouncer =
+        new_debouncer(Duration::from_millis(300), None, move |result: notify_debouncer_full::DebounceEventResult| {
+            let relevant =
+                |p: &std::path::Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"));
+            if let Ok(events) = result
+                && events.iter().any(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p)))
+            {
+                let _ = file_tx.send("file change");
+            }
+        });
+    let _debouncer = match debouncer {
+        Ok(mut d) => {
+            for (path, recursive) in &reload.watch {
+                let mode = if *recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+                if let Err(e) = d.watch(path, mode) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot watch for config changes; SIGHUP still reloads");
+                }
+            }
+            Some(d)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "file watching unavailable; SIGHUP still reloads");
+            None
+        }
+    };
+    spawn_sighup(tx);
+    loop {
+        let why = tokio::select! {
+            why = rx.recv() => match why { Some(w) => w, None => return },
+            _ = shutdown.wait() => return,
+        };
+        // Coalesce a burst (an editor writing several files) into one reload.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        while rx.try_recv().is_ok() {}
+        let compile = reload.compile.clone();
+        match tokio::task::spawn_blocking(move || compile()).await {
+            Ok(Ok(routes)) => {
+                live.store(Arc::new(routes));
+                tracing::info!(trigger = why, "config reloaded");
+                on_reload(Reloaded::Ok);
+            }
+            Ok(Err(diags)) => {
+                for d in diags.errors() {
+                    tracing::error!("{d}");
+                }
+                tracing::error!(trigger = why, "config reload refused: still serving the previous routes");
+                on_reload(Reloaded::Failed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "config reload failed");
+                on_reload(Reloaded::Failed);
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    if tx.send("SIGHUP").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+    }
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
+
+/// A reload of the config at `path`, compiled with `env`, watching it and its schemas.
+pub fn for_config(path: PathBuf, routes: &Routes, env: Env) -> Reload {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).to_path_buf();
+    let mut watch = vec![(dir, false)];
+    for file in routes.schema_files() {
+        if let Some(parent) = file.parent() {
+            let entry = (parent.to_path_buf(), true);
+            if !watch.contains(&entry) {
+                watch.push(entry);
+            }
+        }
+    }
+    let compile: Compile = Arc::new(move || {
+        let loaded = crate::config::load(&path)?;
+        let (routes, warnings) = crate::routes::compile(&loaded, &*env, crate::routes::EnvMode::Strict)?;
+        for w in &warnings.list {
+            tracing::warn!("{w}");
+        }
+        Ok(routes)
+    });
+    Reload { watch, compile }
+}

@@ -1,0 +1,109 @@
+//! Hot reload with a running server: a valid edit takes effect, a broken edit is refused
+//! (the old routes keep serving), and traffic is never interrupted. SIGHUP through the binary.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use switchyard::app::Role;
+
+/// Replaces the file the way editors and Kubernetes ConfigMaps do: write aside, rename over.
+fn replace_file(path: &std::path::Path, text: &str) {
+    let aside = path.with_extension("yaml.tmp");
+    std::fs::write(&aside, text).unwrap();
+    std::fs::rename(&aside, path).unwrap();
+}
+
+/// True once the newest record on `topic` carries `want` as its payment method.
+async fn latest_method_is(topic: &str, want: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let records = read_topic(topic, usize::MAX, Duration::from_millis(700));
+        // Every sample checkout has the same key, so one partition holds them in order.
+        if records.iter().max_by_key(|r| r.offset).is_some_and(|r| r.value["payment_method"] == want) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_edits_apply_broken_edits_are_refused_and_traffic_flows_throughout() {
+    let (_dir, path) = shipped_with(&[]);
+    let topic = unique("payments");
+    let gw = start_full(&path, Role::Ingress, &topic, &[], true).await;
+    let url = gw.url("/webhooks/stripe");
+
+    // Traffic all along: every webhook must be accepted.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (stop, url) = (stop.clone(), url.clone());
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let body = serde_json::to_vec(&checkout(|_| {})).unwrap();
+                statuses.push(post_signed(&url, &body).await.status);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            statuses
+        })
+    };
+    assert!(latest_method_is(&topic, "Credit Card").await);
+
+    let original = std::fs::read_to_string(&path).unwrap();
+    replace_file(&path, &original.replace("card: Credit Card,", "card: Card,"));
+    assert!(latest_method_is(&topic, "Card").await, "the valid edit did not take effect");
+
+    replace_file(
+        &path,
+        &original
+            .replace("card: Credit Card,", "card: Card,")
+            .replace("    path: /webhooks/stripe", "    paht: /webhooks/stripe"),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(latest_method_is(&topic, "Card").await, "a broken edit must leave the last good routes serving");
+
+    stop.store(true, Ordering::SeqCst);
+    let statuses = traffic.await.unwrap();
+    assert!(statuses.len() > 20, "{} requests", statuses.len());
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    gw.stop().await;
+}
+
+#[test]
+fn sighup_reloads_the_binary() {
+    let (dir, _path) = shipped_with(&[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["dev", "-c", "routes.yaml", "--listen", &listen])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(Instant::now() < deadline, "dev did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SIGHUP: reload (the handler is installed before the listener is).
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(std::net::TcpStream::connect(&listen).is_ok(), "a reload never drops the process");
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "SIGTERM exits 0");
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("config reloaded") && logs.contains("SIGHUP"), "{logs}");
+}
