@@ -1,0 +1,98 @@
+//! Hostile input over real HTTP: every case gets a precise 4xx (or a 2xx), never a 5xx and
+//! never a panic, and nothing reaches the topic.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::*;
+use switchyard::app::Role;
+
+fn signed(body: &[u8]) -> Vec<(String, String)> {
+    vec![
+        ("stripe-signature".into(), stripe_header(SECRET, unix_now(), body)),
+        ("content-type".into(), "application/json".into()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_get_precise_client_errors() {
+    let gw = start(Role::Ingress, &[]).await;
+    let url = gw.url("/webhooks/stripe");
+    let deep = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000)).into_bytes();
+    let deep_object = format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000)).into_bytes();
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("nested 200 000 deep", deep, 400),
+        ("objects nested 100 000 deep", deep_object, 400),
+        ("invalid UTF-8", b"{\"id\": \"\xff\xfe\"}".to_vec(), 400),
+        ("number out of range", b"{\"id\": 1e400}".to_vec(), 400),
+        ("NaN", b"{\"created\": NaN}".to_vec(), 400),
+        ("empty body", Vec::new(), 400),
+        ("not JSON", b"hello".to_vec(), 400),
+        ("null", b"null".to_vec(), 422),
+        ("top-level array", b"[1, 2, 3]".to_vec(), 422),
+        ("a string", b"\"evt\"".to_vec(), 422),
+        ("huge integer", br#"{"id": "evt_1", "object": "event", "type": "checkout.session.completed", "created": 100000000000000000000000, "data": {"object": {}}}"#.to_vec(), 422),
+    ];
+    for (name, body, want) in cases {
+        let headers = signed(&body);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let res = post(&url, &headers, body).await;
+        assert_eq!(res.status, want, "{name}: {}", res.body);
+        assert_eq!(res.body["status"], "rejected", "{name}");
+    }
+    // Duplicate keys: the last one wins (as in JavaScript); still a valid, mapped event.
+    let mut text = serde_json::to_string(&checkout(|_| {})).unwrap();
+    text = text.replacen("{", "{\"type\":\"customer.created\",", 1);
+    let res = post(
+        &url,
+        &signed(text.as_bytes()).iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
+        text.into_bytes(),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    // The server is still healthy after all of that.
+    let health = reqwest::get(gw.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let records = read_topic(&gw.topic, 2, Duration::from_secs(3));
+    assert_eq!(records.len(), 1, "only the duplicate-key checkout was published");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_headers_and_thousands_of_signatures_are_refused_without_a_5xx() {
+    let gw = start(Role::Ingress, &[]).await;
+    let url = gw.url("/webhooks/stripe");
+    let body = serde_json::to_vec(&checkout(|_| {})).unwrap();
+    let filler = "x".repeat(100 * 1024);
+    let client = reqwest::Client::new();
+    let res = client.post(&url).header("x-filler", filler).body(body.clone()).send().await.unwrap();
+    assert!(res.status().is_client_error(), "100 KB header: {}", res.status());
+    let many = format!("t={}{}", unix_now(), ",v1=00".repeat(5000));
+    let res = post(&url, &[("stripe-signature", &many)], body).await;
+    assert_eq!(res.status, 401, "{}", res.body);
+    assert_empty(&gw.topic);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_time_out_with_408() {
+    let (_dir, path) = shipped_with(&[("read_timeout_ms: 10000", "read_timeout_ms: 1000")]);
+    let gw = start_with(&path, Role::Ingress, &unique("payments"), &[]).await;
+    let addr = gw.addr;
+    let started = Instant::now();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":").unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    gw.stop().await;
+}
