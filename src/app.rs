@@ -63,6 +63,15 @@ impl Running {
 /// Starts the roles of `cfg`; they run until `shutdown` trips.
 pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running> {
     let producer = producer::producer(&cfg.routes.kafka).context("cannot create the Kafka producer")?;
+    if crate::metrics::install().is_some() {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = crate::metrics::upkeep() => {}
+                _ = shutdown.wait() => {}
+            }
+        });
+    }
     let live = Arc::new(ArcSwap::new(cfg.routes.clone()));
     let mut roles = JoinSet::new();
     let mut addr = None;
@@ -91,7 +100,8 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     }
     if let Some(reload) = cfg.reload {
         let (live, shutdown) = (live.clone(), shutdown.clone());
-        roles.spawn(async move { crate::reload::run(reload, live, shutdown, |_| {}).await });
+        let count = |r| crate::metrics::reload(r == crate::reload::Reloaded::Ok);
+        roles.spawn(async move { crate::reload::run(reload, live, shutdown, count).await });
     }
     let grace = cfg.grace;
     let supervisor = tokio::spawn(async move {

@@ -14,12 +14,14 @@
 //! - [`kafka`]: producer and consumer setup, and the embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
 //!   dead letters, committing offsets only for finished events.
+//! - [`metrics`]: metric names and the Prometheus exporter.
 //! - [`reload`]: hot reload on SIGHUP or file change: compile again, swap if valid.
 //! - [`app`]: starts the roles (ingress, dispatch) of one process and stops them together.
 //! - [`dev`]: `switchyard dev`, the whole flow on an embedded broker.
 //! - [`dry_run`]: `check` and `test`: payloads through the same pipeline and planner, compared with expectations.
 //! - [`cli`]: the `switchyard` commands.
 //! - [`shutdown`]: graceful shutdown in one small type.
+//! - [`trace`]: W3C `traceparent` parsing and propagation.
 //!
 //! See `ARCHITECTURE.md` for the code map and the invariants.
 
@@ -31,7 +33,9 @@ pub mod dispatch;
 pub mod dry_run;
 pub mod ingress;
 pub mod kafka;
+pub mod metrics;
 pub mod pipeline;
 pub mod reload;
 pub mod routes;
 pub mod shutdown;
+pub mod trace;

@@ -8,6 +8,7 @@ use http::StatusCode;
 use http::header::RETRY_AFTER;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics;
 use crate::pipeline::plan::PlannedCall;
 use crate::routes::dispatch::RetryPolicy;
 
@@ -37,6 +38,7 @@ enum Verdict {
 
 /// Makes the call until it is done, fails for good, or `cancel` trips.
 pub async fn deliver(
+    dispatcher: &str,
     client: &reqwest::Client,
     call: &PlannedCall,
     timeout: Duration,
@@ -53,12 +55,24 @@ pub async fn deliver(
         attempts += 1;
         let verdict = {
             let Ok(_permit) = permits.acquire().await else { return Delivery::Abandoned };
-            attempt(client, call, timeout).await
+            metrics::in_flight(dispatcher, 1.0);
+            let verdict = attempt(client, call, timeout).await;
+            metrics::in_flight(dispatcher, -1.0);
+            verdict
         };
         let (status, error, after) = match verdict {
-            Verdict::Done(status) => return Delivery::Done { status, attempts },
-            Verdict::Fail { status, error } => return Delivery::Failed { status: Some(status), error, attempts },
-            Verdict::Retry { status, error, after } => (status, error, after),
+            Verdict::Done(status) => {
+                metrics::dispatch_attempt(dispatcher, &call.rule, "success");
+                return Delivery::Done { status, attempts };
+            }
+            Verdict::Fail { status, error } => {
+                metrics::dispatch_attempt(dispatcher, &call.rule, "failed");
+                return Delivery::Failed { status: Some(status), error, attempts };
+            }
+            Verdict::Retry { status, error, after } => {
+                metrics::dispatch_attempt(dispatcher, &call.rule, "retry");
+                (status, error, after)
+            }
         };
         let delay = after.unwrap_or_else(|| full_jitter(policy, attempts)).min(policy.max_delay);
         if started.elapsed() + delay > policy.max_elapsed {

@@ -32,6 +32,7 @@ use crate::pipeline::plan::{self, Delivered};
 use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Dispatcher, Routes};
 use crate::shutdown::Shutdown;
+use crate::trace::TraceParent;
 use deliver::Delivery;
 use offsets::{Ticket, Tracker};
 
@@ -102,7 +103,8 @@ pub async fn run(
     let abandon = CancellationToken::new();
     let tracker = Arc::new(Mutex::new(Tracker::new(abandon.clone())));
     let max_call = d.rules.iter().map(|r| r.timeout).max().unwrap_or(Duration::from_secs(10));
-    let context = GroupContext { tracker: tracker.clone(), revoke_wait: max_call.min(grace) };
+    let context =
+        GroupContext { dispatcher: d.name.clone(), tracker: tracker.clone(), revoke_wait: max_call.min(grace) };
     let consumer = Arc::new(consumer::create(&routes.kafka, d, context).context("cannot create the consumer")?);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -249,9 +251,16 @@ async fn process(shared: &Shared, job: &Job) -> bool {
         .unwrap_or_default();
     let key = job.msg.key().and_then(|k| std::str::from_utf8(k).ok());
     let event = Delivered { key, headers, value: &value };
+    let trace = TraceParent::from_header(event.headers.iter().find(|(k, _)| *k == "traceparent").map(|(_, v)| *v));
     for rule in d.rules.iter().filter(|r| map::matches(&r.when, &value)) {
-        let span = tracing::info_span!("dispatch", rule = %rule.name, partition = job.ticket.partition, offset = job.ticket.offset);
-        if !run_rule(shared, d, rule, &event, job, cancel).instrument(span).await {
+        let span = tracing::info_span!(
+            "dispatch",
+            rule = %rule.name,
+            trace_id = %trace.trace_id,
+            partition = job.ticket.partition,
+            offset = job.ticket.offset
+        );
+        if !run_rule(shared, d, rule, &event, job, &trace, cancel).instrument(span).await {
             return false;
         }
     }
@@ -265,12 +274,18 @@ async fn run_rule(
     rule: &DispatchRule,
     event: &Delivered<'_>,
     job: &Job,
+    trace: &TraceParent,
     cancel: &CancellationToken,
 ) -> bool {
     let (reason, status, error, attempts) = match plan::plan(rule, event) {
         Err(e) => ("unroutable", None, e, 0),
-        Ok(call) => {
-            match deliver::deliver(&shared.client, &call, rule.timeout, &rule.retry, &shared.permits, cancel).await {
+        Ok(mut call) => {
+            // The trace goes on: the call's parent is this hop.
+            call.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("traceparent"));
+            call.headers.push(("traceparent".into(), trace.child().to_string()));
+            match deliver::deliver(&d.name, &shared.client, &call, rule.timeout, &rule.retry, &shared.permits, cancel)
+                .await
+            {
                 Delivery::Done { status, attempts } => {
                     tracing::info!(status, attempts, "delivered");
                     return true;
@@ -284,5 +299,9 @@ async fn run_rule(
         }
     };
     let failure = dead_letter::Failure { rule: &rule.name, reason, status, error: &error, attempts };
-    dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await
+    let published = dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await;
+    if published {
+        crate::metrics::dead_letter(&d.name, &rule.name, reason);
+    }
+    published
 }

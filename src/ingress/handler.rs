@@ -13,59 +13,99 @@ use super::State;
 use super::body::{self, BodyError};
 use super::response::{Body, json, rejected};
 use crate::kafka::producer::{self, PublishError};
+use crate::metrics;
 use crate::pipeline::{self, Inbound, Outcome};
+use crate::routes::{Routes, Source};
+use crate::trace::TraceParent;
 
 /// Answers one request; never fails (every problem becomes a status).
 pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     match req.uri().path() {
         "/healthz" => return json(StatusCode::OK, &json!({"status": "ok"})),
         "/readyz" => return super::ready::answer(&state).await,
+        "/metrics" => return metrics_text(),
         _ => {}
     }
     let routes = state.routes.load_full();
     let Some(source) = routes.source_at(req.uri().path()) else {
+        metrics::webhook("none", "rejected", 404, Some("not_found"));
         return rejected(StatusCode::NOT_FOUND, "not_found", "no webhook source is served at this path");
     };
+    let res = webhook(&state, &routes, source, req).await;
+    let status = res.status().as_u16();
+    let (outcome, reason) = match res.extensions().get::<Answered>() {
+        Some(Answered::Accepted) => ("accepted", None),
+        Some(Answered::Ignored) => ("ignored", None),
+        Some(Answered::Rejected(reason)) => ("rejected", Some(*reason)),
+        None => ("rejected", Some("other")),
+    };
+    metrics::webhook(&source.name, outcome, status, reason);
+    res
+}
+
+/// What a webhook answer was, for metrics (kept in the response's extensions).
+#[derive(Clone, Copy, Debug)]
+enum Answered {
+    Accepted,
+    Ignored,
+    Rejected(&'static str),
+}
+
+fn mark(mut res: Response<Body>, answered: Answered) -> Response<Body> {
+    res.extensions_mut().insert(answered);
+    res
+}
+
+fn refuse(status: StatusCode, reason: &'static str, message: &str) -> Response<Body> {
+    mark(rejected(status, reason, message), Answered::Rejected(reason))
+}
+
+fn metrics_text() -> Response<Body> {
+    let mut res = Response::new(Body::from(metrics::render()));
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    res
+}
+
+async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>) -> Response<Body> {
     if req.method() != Method::POST {
-        let mut res = rejected(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
+        let mut res = refuse(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
         res.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
         return res;
     }
     if let Some(ct) = req.headers().get(CONTENT_TYPE)
         && !is_json(ct)
     {
-        return rejected(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content_type",
-            "the body must be JSON (application/json)",
-        );
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", "the body must be JSON (application/json)");
     }
     let limit = routes.ingress.max_body_bytes;
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    let span = tracing::info_span!("webhook", source = %source.name, event_id = field::Empty);
+    let trace = TraceParent::from_header(req.headers().get("traceparent").and_then(|v| v.to_str().ok()));
+    let span =
+        tracing::info_span!("webhook", source = %source.name, trace_id = %trace.trace_id, event_id = field::Empty);
     async {
         let (parts, incoming) = req.into_parts();
         let bytes = match body::read(incoming, limit, routes.ingress.read_timeout).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => return too_large(limit),
             Err(BodyError::Timeout) => {
-                return close(rejected(StatusCode::REQUEST_TIMEOUT, "timeout", "the body was not received in time"));
+                return close(refuse(StatusCode::REQUEST_TIMEOUT, "timeout", "the body was not received in time"));
             }
-            Err(BodyError::Broken(e)) => return close(rejected(StatusCode::BAD_REQUEST, "body", &e)),
+            Err(BodyError::Broken(e)) => return close(refuse(StatusCode::BAD_REQUEST, "body", &e)),
         };
         let inbound = Inbound { headers: &parts.headers, body: &bytes, now: (state.clock)(), verify: true };
         let (event_id, result) = pipeline::ingest(source, &inbound);
         if let Some(id) = &event_id {
             tracing::Span::current().record("event_id", id.as_str());
         }
-        let events = match result {
+        let mut events = match result {
             Ok(Outcome::Publish(events)) => events,
             Ok(Outcome::Ignored(reason)) => {
                 tracing::info!(%reason, "ignored");
-                return json(StatusCode::OK, &json!({"status": "ignored", "event_id": event_id, "reason": reason}));
+                let body = json!({"status": "ignored", "event_id": event_id, "reason": reason});
+                return mark(json(StatusCode::OK, &body), Answered::Ignored);
             }
             Err(rejection) => {
                 let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -76,18 +116,28 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
                 }
                 let mut body = serde_json::to_value(&rejection).unwrap_or_default();
                 body["status"] = json!("rejected");
-                return json(status, &body);
+                return mark(json(status, &body), Answered::Rejected(rejection.reason.as_str()));
             }
         };
         // Back-pressure: a bounded number of webhooks wait on the broker at once.
         let Ok(_permit) = state.in_flight.try_acquire() else {
-            return rejected(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many webhooks in flight; retry later");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many webhooks in flight; retry later");
         };
+        // The trace goes on with the events: each carries this hop's span as its parent.
+        let traceparent = trace.child().to_string();
+        for event in &mut events {
+            event.headers.retain(|(k, _)| k != "traceparent");
+            event.headers.push(("traceparent".into(), traceparent.clone()));
+        }
         let payloads: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(&e.value).unwrap_or_default()).collect();
-        match producer::publish_all(&state.producer, &events, &payloads, routes.kafka.publish_timeout).await {
+        let started = std::time::Instant::now();
+        let result = producer::publish_all(&state.producer, &events, &payloads, routes.kafka.publish_timeout).await;
+        metrics::publish(&source.name, started.elapsed(), result.is_ok());
+        match result {
             Ok(published) => {
                 tracing::info!(events = published.len(), "published");
-                json(StatusCode::OK, &json!({"status": "accepted", "event_id": event_id, "events": published}))
+                let body = json!({"status": "accepted", "event_id": event_id, "events": published});
+                mark(json(StatusCode::OK, &body), Answered::Accepted)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "publish failed");
@@ -95,7 +145,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
                     PublishError::Timeout(_) => "the broker did not acknowledge in time; retry later".to_string(),
                     PublishError::Kafka(e) => format!("the broker did not take the event: {e}; retry later"),
                 };
-                rejected(StatusCode::SERVICE_UNAVAILABLE, "broker", &message)
+                refuse(StatusCode::SERVICE_UNAVAILABLE, "broker", &message)
             }
         }
     }
@@ -112,7 +162,7 @@ fn is_json(value: &HeaderValue) -> bool {
 
 fn too_large(limit: usize) -> Response<Body> {
     let message = format!("the body is larger than the limit of {limit} bytes");
-    close(rejected(StatusCode::PAYLOAD_TOO_LARGE, "size", &message))
+    close(refuse(StatusCode::PAYLOAD_TOO_LARGE, "size", &message))
 }
 
 /// Ends the connection after this answer, so an unread body is never drained.

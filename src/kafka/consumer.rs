@@ -22,12 +22,25 @@ pub type GroupConsumer = StreamConsumer<GroupContext>;
 
 /// Shared with the consumer so rebalances can see the work in flight.
 pub struct GroupContext {
+    /// The dispatcher's name (a metrics label).
+    pub dispatcher: String,
     pub tracker: Arc<Mutex<Tracker>>,
     /// Longest wait for in-flight calls of revoked partitions.
     pub revoke_wait: Duration,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    /// librdkafka's periodic statistics: export the lag of every assigned partition.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    crate::metrics::consumer_lag(&self.dispatcher, topic, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -85,7 +98,8 @@ pub fn create(
         // Incremental rebalancing: members keep the partitions that do not move, so a
         // member joining or leaving does not stop (and replay) the whole group.
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", "5000");
     for (k, v) in &kafka.properties {
         if is_consumer_property(k) {
             cfg.set(k, v);

@@ -1,0 +1,92 @@
+//! Metrics: names, labels and the Prometheus exporter, so call sites are one line each.
+//!
+//! Label values are bounded: source, rule and dispatcher names from the config, reasons and
+//! outcomes from fixed lists, HTTP status codes. Never order ids, paths or secrets.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Publish latency buckets, in seconds.
+const PUBLISH_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Installs the exporter once per process (later calls reuse it).
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new().set_buckets(PUBLISH_BUCKETS).ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> String {
+    install().map(|h| h.render()).unwrap_or_default()
+}
+
+/// Keeps histograms from growing without bound; runs until the process ends.
+pub async fn upkeep() {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        if let Some(h) = install() {
+            h.run_upkeep();
+        }
+    }
+}
+
+/// One webhook answered: `outcome` is accepted, ignored or rejected.
+pub fn webhook(source: &str, outcome: &'static str, status: u16, reason: Option<&'static str>) {
+    counter!("switchyard_webhooks_total", "source" => source.to_owned(), "outcome" => outcome, "status" => status.to_string())
+        .increment(1);
+    if let Some(reason) = reason {
+        counter!("switchyard_rejections_total", "source" => source.to_owned(), "reason" => reason).increment(1);
+    }
+}
+
+/// How long the broker took to acknowledge a webhook's events (or to fail).
+pub fn publish(source: &str, took: Duration, ok: bool) {
+    histogram!("switchyard_publish_duration_seconds", "source" => source.to_owned()).record(took.as_secs_f64());
+    if !ok {
+        counter!("switchyard_publish_failures_total", "source" => source.to_owned()).increment(1);
+    }
+}
+
+/// One HTTP attempt of a dispatch rule: `outcome` is success, retry or failed.
+pub fn dispatch_attempt(dispatcher: &str, rule: &str, outcome: &'static str) {
+    counter!("switchyard_dispatch_attempts_total", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned(), "outcome" => outcome)
+        .increment(1);
+    if outcome == "retry" {
+        counter!("switchyard_dispatch_retries_total", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned())
+            .increment(1);
+    }
+}
+
+pub fn dead_letter(dispatcher: &str, rule: &str, reason: &'static str) {
+    counter!("switchyard_dead_letters_total", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// Calls in flight right now (`delta` +1 when one starts, -1 when it ends).
+pub fn in_flight(dispatcher: &str, delta: f64) {
+    gauge!("switchyard_dispatch_in_flight", "dispatcher" => dispatcher.to_owned()).increment(delta);
+}
+
+pub fn consumer_lag(dispatcher: &str, topic: &str, partition: i32, lag: i64) {
+    gauge!("switchyard_consumer_lag", "dispatcher" => dispatcher.to_owned(), "topic" => topic.to_owned(), "partition" => partition.to_string())
+        .set(lag as f64);
+}
+
+pub fn reload(ok: bool) {
+    counter!("switchyard_config_reloads_total", "result" => if ok { "ok" } else { "failed" }).increment(1);
+}
