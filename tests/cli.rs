@@ -26,6 +26,11 @@ fn config(yaml: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(repo().join("schemas"), dir.path().join("schemas")).unwrap();
     std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+    std::fs::write(
+        dir.path().join("min.json"),
+        r#"{"type": "object", "properties": {"order_id": {"type": "string"}}}"#,
+    )
+    .unwrap();
     dir
 }
 
@@ -46,7 +51,7 @@ const SOURCE: &str = "sources:
       - name: r
         emit:
           topic: t
-          schema: schemas/payment_successful.schema.json
+          schema: min.json
           value:
             order_id: { path: $.id }
 ";
@@ -88,11 +93,11 @@ fn unknown_verifier_kinds_list_the_known_ones() {
 
 #[test]
 fn missing_and_broken_schema_files_are_named() {
-    let out = invalid(&SOURCE.replace("schemas/payment_successful.schema.json", "schemas/nope.json"));
+    let out = invalid(&SOURCE.replace("min.json", "schemas/nope.json"));
     assert!(out.contains("routes.yaml:10:19: cannot read schema"), "{out}");
     assert!(out.contains("nope.json"), "{out}");
 
-    let dir = config(&SOURCE.replace("schemas/payment_successful.schema.json", "local/broken.json"));
+    let dir = config(&SOURCE.replace("min.json", "local/broken.json"));
     std::fs::create_dir(dir.path().join("local")).unwrap();
     std::fs::write(dir.path().join("local/broken.json"), r#"{"$ref": "missing.json"}"#).unwrap();
     let out = switchyard(&["validate"], dir.path(), &[("S", "x")]);
@@ -247,4 +252,112 @@ fn test_reports_each_failing_case_and_exits_1() {
         "{out}"
     );
     assert!(out.lines().last().unwrap().ends_with(" passed, 1 failed"), "{out}");
+}
+
+/// A config with its own inbound and canonical schemas, for the static contract check.
+fn contract(value: &str, dispatch: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.json"),
+        r#"{"type": "object", "additionalProperties": false, "required": ["id", "amount", "currency", "kind"],
+            "properties": {"id": {"type": "string"}, "amount": {"type": "integer"}, "currency": {"type": "string"},
+                           "kind": {"type": "string"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("out.json"),
+        r#"{"type": "object", "additionalProperties": false, "required": ["id", "cents", "kind"],
+            "properties": {"id": {"type": "string"}, "cents": {"type": "integer"}, "kind": {"const": "payment"},
+                           "label": {"type": "string"}}}"#,
+    )
+    .unwrap();
+    let yaml = format!(
+        "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: in.json
+    rules:
+      - name: r
+        emit:
+          topic: t
+          schema: out.json
+          value:
+{value}{dispatch}"
+    );
+    std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    text(&out)
+}
+
+const GOOD: &str = "            id: { path: $.id }
+            cents: { path: $.amount }
+            kind: { const: payment }
+";
+
+#[test]
+fn the_contract_check_accepts_a_mapping_that_fits() {
+    let out = contract(GOOD, "");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+}
+
+#[test]
+fn the_contract_check_names_a_required_property_that_is_never_produced() {
+    let out = contract(&GOOD.replace("            kind: { const: payment }\n", ""), "");
+    assert!(out.contains("rule 'r' never produces 'kind', which its canonical schema 'out.json' requires"), "{out}");
+    assert!(out.contains("routes.yaml:"), "{out}");
+}
+
+#[test]
+fn the_contract_check_refuses_decimals_and_strings_in_integer_fields() {
+    let minor = GOOD.replace(
+        "cents: { path: $.amount }",
+        "cents: { path: $.amount, then: [{ minor_units: { currency: $.currency } }] }",
+    );
+    let out = contract(&minor, "");
+    assert!(out.contains("routes.yaml:13:28: rule 'r', value.cents: produces number but the canonical schema 'out.json' wants integer"), "{out}");
+    let lookup =
+        GOOD.replace("cents: { path: $.amount }", "cents: { path: $.kind, then: [{ lookup: { table: { a: one } } }] }");
+    let out = contract(&lookup, "");
+    assert!(out.contains("value.cents: produces string but the canonical schema 'out.json' wants integer"), "{out}");
+    let wrong_source = GOOD.replace("cents: { path: $.amount }", "cents: { path: $.currency }");
+    let out = contract(&wrong_source, "");
+    assert!(out.contains("value.cents: produces string"), "{out}");
+}
+
+#[test]
+fn the_contract_check_refuses_paths_the_inbound_schema_does_not_allow_and_wrong_constants() {
+    let out = contract(&GOOD.replace("id: { path: $.id }", "id: { path: $.identifier }"), "");
+    assert!(
+        out.contains(
+            "routes.yaml:12:25: rule 'r', value.id: $.identifier cannot exist in payloads valid for 'in.json'"
+        ),
+        "{out}"
+    );
+    let out = contract(&GOOD.replace("kind: { const: payment }", "kind: { const: refund }"), "");
+    assert!(
+        out.contains("value.kind: the constant \"refund\" is not the \"payment\" that 'out.json' requires"),
+        "{out}"
+    );
+    let out = contract(&format!("{GOOD}            extra: {{ const: x }}\n"), "");
+    assert!(out.contains("value.extra: 'extra' is not a property of the canonical schema 'out.json'"), "{out}");
+}
+
+#[test]
+fn dispatch_variables_are_checked_against_what_is_published_on_the_topic() {
+    let dispatch = "dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+        request: { method: POST, url: \"http://orders/x/{order}\" }
+";
+    let out = contract(GOOD, dispatch);
+    assert!(
+        out.contains("template variable '{order}' is not a property of the canonical event in 'out.json'"),
+        "{out}"
+    );
+    let out = contract(GOOD, &dispatch.replace("{order}", "{id}"));
+    assert!(out.contains("routes.yaml: valid"), "{out}");
 }

@@ -59,10 +59,17 @@ pub struct RetryPolicy {
     pub max_elapsed: Duration,
 }
 
-pub(super) fn compile(ctx: &mut Ctx, cfg: &DispatcherConfig) -> Option<Dispatcher> {
+pub(super) fn compile(
+    ctx: &mut Ctx,
+    cfg: &DispatcherConfig,
+    published: &std::collections::HashMap<String, Arc<Schema>>,
+) -> Option<Dispatcher> {
     let topic = ctx.text(&cfg.topic);
     let group = ctx.text(&cfg.group);
-    let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
+    let schema = match &cfg.schema {
+        Some(s) => ctx.schema(s),
+        None => topic.as_ref().and_then(|t| published.get(t).cloned()),
+    };
     let dead_letter_topic = match &cfg.dead_letter_topic {
         Some(t) => ctx.text(t),
         None => topic.as_ref().map(|t| format!("{t}.dlq")),

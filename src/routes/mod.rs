@@ -3,6 +3,7 @@
 //!
 //! [`compile`] never stops at the first problem: it gathers every diagnostic it can.
 
+pub mod contract;
 pub mod dispatch;
 pub mod expr;
 pub mod jsonpath;
@@ -161,7 +162,15 @@ pub fn compile(
             }
         }
     }
-    let dispatchers = cfg.dispatch.iter().filter_map(|d| dispatch::compile(&mut ctx, d)).collect();
+    for source in &sources {
+        for rule in &source.rules {
+            contract::check_rule(&mut ctx, rule, source.schema.as_deref());
+        }
+    }
+    // A dispatcher without its own `schema` is checked against what is published to its topic.
+    let published: HashMap<String, Arc<Schema>> =
+        sources.iter().flat_map(|s| s.rules.iter().map(|r| (r.emit.topic.clone(), r.emit.schema.clone()))).collect();
+    let dispatchers = cfg.dispatch.iter().filter_map(|d| dispatch::compile(&mut ctx, d, &published)).collect();
     if ctx.diags.has_errors() {
         return Err(ctx.diags);
     }

@@ -1,0 +1,367 @@
+//! The static contract check: from the inbound schema and a rule's mapping, prove that every
+//! event the rule can publish satisfies its canonical schema — required properties are
+//! always produced, JSONPaths point where the inbound schema allows, and produced types fit
+//! the canonical types. Anything the schemas do not pin down is given the benefit of the doubt.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use super::expr::{Expr, Filter, Source, Step, Test};
+use super::{Ctx, Rule, Schema};
+
+/// A JSON type as JSON Schema names it (`Integer` is also a `Number`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ty {
+    Null,
+    Bool,
+    Integer,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+/// The types a value may have; `None` when nothing is known.
+type Types = Option<BTreeSet<Ty>>;
+
+fn ty(v: &Json) -> Ty {
+    match v {
+        Json::Null => Ty::Null,
+        Json::Bool(_) => Ty::Bool,
+        Json::Number(n) if n.is_i64() || n.is_u64() => Ty::Integer,
+        Json::Number(_) => Ty::Number,
+        Json::String(_) => Ty::String,
+        Json::Array(_) => Ty::Array,
+        Json::Object(_) => Ty::Object,
+    }
+}
+
+fn name(t: Ty) -> &'static str {
+    match t {
+        Ty::Null => "null",
+        Ty::Bool => "boolean",
+        Ty::Integer => "integer",
+        Ty::Number => "number",
+        Ty::String => "string",
+        Ty::Array => "array",
+        Ty::Object => "object",
+    }
+}
+
+/// A schema node and the file it lives in (for relative `$ref`s).
+#[derive(Clone, Debug)]
+struct Node {
+    schema: Json,
+    file: PathBuf,
+}
+
+/// Checks every rule of a source against its canonical schema.
+pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, inbound: Option<&Schema>) {
+    let canonical = &rule.emit.schema;
+    let root = Node { schema: canonical.document.clone(), file: canonical.file.clone() };
+    let props = expand(&root);
+    let what = |field: &str| format!("rule '{}', value.{field}", rule.name);
+    let at_rule = rule.emit.value.first().map(|(_, e)| e.at).unwrap_or(serde_saphyr::Location::UNKNOWN);
+
+    // Every required property is always produced.
+    for node in &props {
+        for req in node.schema.get("required").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str) {
+            match rule.emit.value.iter().find(|(n, _)| n == req) {
+                None => ctx.error(
+                    at_rule,
+                    format!(
+                        "rule '{}' never produces '{req}', which its canonical schema '{}' requires",
+                        rule.name, canonical.name
+                    ),
+                ),
+                Some((_, e)) if e.optional && e.default.is_none() => ctx.error(
+                    e.at,
+                    format!(
+                        "{}: may be left out ('optional: true' without a default), but '{}' requires it",
+                        what(req),
+                        canonical.name
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
+    for (field, expr) in &rule.emit.value {
+        let target: Vec<Node> = props.iter().filter_map(|n| child(n, field)).flat_map(|n| expand(&n)).collect();
+        let closed = props.iter().any(|n| n.schema.get("additionalProperties") == Some(&Json::Bool(false)));
+        if target.is_empty() && closed {
+            ctx.error(
+                expr.at,
+                format!("{}: '{field}' is not a property of the canonical schema '{}'", what(field), canonical.name),
+            );
+            continue;
+        }
+        let produced = produced_types(ctx, expr, inbound, &rule.when, &what(field));
+        let allowed = intersect_all(target.iter().map(|n| types_of(&n.schema)));
+        if let (Some(produced), Some(allowed)) = (&produced, &allowed) {
+            let fits = |t: &Ty| allowed.contains(t) || (*t == Ty::Integer && allowed.contains(&Ty::Number));
+            let bad: Vec<&str> = produced.iter().filter(|t| !fits(t)).map(|t| name(*t)).collect();
+            if !bad.is_empty() {
+                let want: Vec<&str> = allowed.iter().map(|t| name(*t)).collect();
+                ctx.error(
+                    expr.at,
+                    format!(
+                        "{}: produces {} but the canonical schema '{}' wants {}",
+                        what(field),
+                        bad.join(" or "),
+                        canonical.name,
+                        want.join(" or ")
+                    ),
+                );
+            }
+        }
+        if let Source::Const(v) = &expr.source
+            && expr.steps.is_empty()
+        {
+            for n in &target {
+                if let Some(c) = n.schema.get("const")
+                    && c != v
+                {
+                    ctx.error(
+                        expr.at,
+                        format!("{}: the constant {v} is not the {c} that '{}' requires", what(field), canonical.name),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The types an expression can produce (after its steps).
+fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Schema>, when: &Filter, what: &str) -> Types {
+    let mut types: Types = match &expr.source {
+        Source::Const(v) => Some([ty(v)].into()),
+        Source::Template(_) => Some([Ty::String].into()),
+        Source::Field(_) => None,
+        Source::Paths(paths) => {
+            let mut all: Types = Some(BTreeSet::new());
+            for p in paths {
+                let found = match inbound {
+                    Some(schema) => resolve(schema, p.as_str(), when),
+                    None => Resolved::Unknown,
+                };
+                let t = match found {
+                    Resolved::Found(nodes) => intersect_all(nodes.iter().map(|n| types_of(&n.schema))),
+                    Resolved::NotAllowed(why) => {
+                        let schema = inbound.map(|s| s.name.as_str()).unwrap_or("");
+                        ctx.error(expr.at, format!("{what}: {p} cannot exist in payloads valid for '{schema}': {why}"));
+                        None
+                    }
+                    Resolved::Unknown => None,
+                };
+                // A path that finds null counts as not found.
+                all = match (all, t) {
+                    (Some(mut a), Some(t)) => {
+                        a.extend(t.into_iter().filter(|t| *t != Ty::Null));
+                        Some(a)
+                    }
+                    _ => None,
+                };
+            }
+            all
+        }
+    };
+    if let (Some(t), Some(d)) = (&mut types, &expr.default) {
+        t.insert(ty(d));
+    }
+    for step in &expr.steps {
+        types = match step {
+            Step::Upper | Step::Lower | Step::ToString | Step::EpochToRfc3339 => Some([Ty::String].into()),
+            Step::MinorUnits { .. } => Some([Ty::Integer, Ty::Number].into()),
+            Step::Lookup { table, default } => Some(table.values().chain(default).map(ty).collect()),
+        };
+    }
+    types
+}
+
+enum Resolved {
+    Found(Vec<Node>),
+    NotAllowed(String),
+    Unknown,
+}
+
+/// Walks a simple JSONPath (`$.a.b[0]`, `$['a']`, `[*]`) through the inbound schema.
+fn resolve(schema: &Schema, path: &str, when: &Filter) -> Resolved {
+    let Some(segments) = segments(path) else { return Resolved::Unknown };
+    let mut nodes = vec![Node { schema: schema.document.clone(), file: schema.file.clone() }];
+    for seg in segments {
+        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, when)).collect();
+        let mut next = Vec::new();
+        let (mut open, mut closed) = (false, false);
+        for n in &expanded {
+            let found = match &seg {
+                Seg::Key(k) => child(n, k),
+                Seg::Index => n
+                    .schema
+                    .get("items")
+                    .filter(|i| i.is_object())
+                    .map(|i| Node { schema: i.clone(), file: n.file.clone() }),
+            };
+            match found {
+                Some(c) => next.push(c),
+                None if matches!(seg, Seg::Key(_))
+                    && n.schema.get("additionalProperties") == Some(&Json::Bool(false)) =>
+                {
+                    closed = true
+                }
+                None => open = true,
+            }
+        }
+        if next.is_empty() {
+            return match (&seg, closed && !open) {
+                (Seg::Key(k), true) => {
+                    Resolved::NotAllowed(format!("'{k}' is not one of the properties the schema allows there"))
+                }
+                _ => Resolved::Unknown,
+            };
+        }
+        nodes = next;
+    }
+    Resolved::Found(nodes.iter().flat_map(|n| expand_when(n, when)).collect())
+}
+
+enum Seg {
+    Key(String),
+    Index,
+}
+
+fn segments(path: &str) -> Option<Vec<Seg>> {
+    let mut rest = path.strip_prefix('$')?;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let key = &r[..end];
+            if key.is_empty() || key == "*" {
+                return None;
+            }
+            out.push(Seg::Key(key.to_owned()));
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            let inner = r[..end].trim();
+            if inner == "*" || inner.parse::<usize>().is_ok() {
+                out.push(Seg::Index);
+            } else if let Some(k) = inner.strip_prefix('\'').and_then(|k| k.strip_suffix('\'')) {
+                out.push(Seg::Key(k.to_owned()));
+            } else {
+                return None;
+            }
+            rest = &r[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// The sub-schema for property `key`: `properties.key`, else a schema-valued `additionalProperties`.
+fn child(n: &Node, key: &str) -> Option<Node> {
+    let s = &n.schema;
+    let sub = s
+        .get("properties")
+        .and_then(|p| p.get(key))
+        .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))?;
+    Some(Node { schema: sub.clone(), file: n.file.clone() })
+}
+
+/// A node with its `$ref`s and `allOf` branches, all of which hold.
+fn expand(n: &Node) -> Vec<Node> {
+    expand_when(n, &Filter::default())
+}
+
+/// Like `expand`, also taking the `then` of every `if` the rule's filter does not rule out.
+fn expand_when(n: &Node, when: &Filter) -> Vec<Node> {
+    let mut out = Vec::new();
+    expand_into(n, when, &mut out, 0);
+    out
+}
+
+fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    if let Some(r) = n.schema.get("$ref").and_then(Json::as_str)
+        && let Some(target) = follow_ref(n, r)
+    {
+        expand_into(&target, when, out, depth + 1);
+    }
+    for branch in n.schema.get("allOf").and_then(Json::as_array).into_iter().flatten() {
+        expand_into(&Node { schema: branch.clone(), file: n.file.clone() }, when, out, depth + 1);
+    }
+    if let (Some(cond), Some(then)) = (n.schema.get("if"), n.schema.get("then"))
+        && may_hold(cond, when)
+    {
+        expand_into(&Node { schema: then.clone(), file: n.file.clone() }, when, out, depth + 1);
+    }
+    out.push(n.clone());
+}
+
+/// False only when the rule's filter proves the `if` cannot hold (a `const` it contradicts).
+fn may_hold(cond: &Json, when: &Filter) -> bool {
+    let Some(props) = cond.get("properties").and_then(Json::as_object) else { return true };
+    props.iter().all(|(prop, sub)| {
+        let Some(c) = sub.get("const") else { return true };
+        let path = format!("$.{prop}");
+        if let Some((p, types)) = &when.event_type
+            && p.as_str() == path
+        {
+            return c.as_str().is_some_and(|c| types.iter().any(|t| t == c));
+        }
+        when.conditions.iter().filter(|x| x.path.as_str() == path).all(|x| match &x.test {
+            Test::Equals(v) => v == c,
+            Test::In(vs) => vs.contains(c),
+            Test::Exists(_) => true,
+        })
+    })
+}
+
+fn follow_ref(n: &Node, r: &str) -> Option<Node> {
+    let (file_part, pointer) = r.split_once('#').unwrap_or((r, ""));
+    let (doc, file) = if file_part.is_empty() {
+        (n.schema.clone(), n.file.clone())
+    } else {
+        let file = n.file.parent().unwrap_or(Path::new(".")).join(file_part);
+        let doc: Json = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
+        (doc, file)
+    };
+    let schema = if pointer.is_empty() { doc } else { doc.pointer(pointer)?.clone() };
+    Some(Node { schema, file })
+}
+
+/// What one schema node says about the type; `None` when it says nothing.
+fn types_of(s: &Json) -> Types {
+    if let Some(c) = s.get("const") {
+        return Some([ty(c)].into());
+    }
+    if let Some(e) = s.get("enum").and_then(Json::as_array) {
+        return Some(e.iter().map(ty).collect());
+    }
+    let named = |t: &str| match t {
+        "null" => vec![Ty::Null],
+        "boolean" => vec![Ty::Bool],
+        "integer" => vec![Ty::Integer],
+        "number" => vec![Ty::Integer, Ty::Number],
+        "string" => vec![Ty::String],
+        "array" => vec![Ty::Array],
+        "object" => vec![Ty::Object],
+        _ => vec![],
+    };
+    match s.get("type")? {
+        Json::String(t) => Some(named(t).into_iter().collect()),
+        Json::Array(ts) => Some(ts.iter().filter_map(Json::as_str).flat_map(named).collect()),
+        _ => None,
+    }
+}
+
+/// Every known constraint holds at once.
+fn intersect_all(all: impl Iterator<Item = Types>) -> Types {
+    all.flatten().reduce(|a, b| a.intersection(&b).copied().collect())
+}
