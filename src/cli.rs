@@ -66,6 +66,8 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Print the JSON Schema of routes.yaml (generated from the types; committed as schemas/routes.schema.json).
+    ConfigSchema,
     /// Run the config's own test cases (its `tests:` section); exit 1 on any failure.
     Test {
         #[arg(short, long, default_value = "routes.yaml")]
@@ -96,6 +98,10 @@ pub fn main() -> ExitCode {
             check(&config, &source, &payload, &headers, verify)
         }
         Command::Test { config } => test(&config),
+        Command::ConfigSchema => {
+            println!("{}", crate::config::json_schema());
+            ExitCode::SUCCESS
+        }
         Command::Serve { run, role } => match load_strict(&run.config, &|k| std::env::var(k).ok()) {
             Some(routes) => {
                 let reload =

@@ -361,3 +361,48 @@ fn dispatch_variables_are_checked_against_what_is_published_on_the_topic() {
     let out = contract(GOOD, &dispatch.replace("{order}", "{id}"));
     assert!(out.contains("routes.yaml: valid"), "{out}");
 }
+
+#[test]
+fn the_committed_routes_schema_matches_the_types() {
+    let out = switchyard(&["config-schema"], &repo(), &[]);
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(repo().join("schemas/routes.schema.json")).unwrap();
+    assert!(
+        generated.trim() == committed.trim(),
+        "schemas/routes.schema.json is stale: run `cargo run -q -- config-schema > schemas/routes.schema.json`"
+    );
+    let routes = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    assert!(routes.starts_with("# yaml-language-server: $schema=./schemas/routes.schema.json"));
+}
+
+#[test]
+fn the_readme_documents_every_routes_yaml_key() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("schemas/routes.schema.json")).unwrap()).unwrap();
+    let mut names: Vec<String> = schema["properties"].as_object().unwrap().keys().cloned().collect();
+    for def in schema["$defs"].as_object().unwrap().values() {
+        let variants = def.get("oneOf").or(def.get("anyOf")).and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        for node in std::iter::once(def).chain(variants.iter()) {
+            if let Some(props) = node.get("properties").and_then(|p| p.as_object()) {
+                names.extend(props.keys().cloned());
+            }
+            if let Some(c) = node.get("const").and_then(|c| c.as_str()) {
+                names.push(c.to_owned());
+            }
+            for e in node.get("enum").and_then(|e| e.as_array()).into_iter().flatten() {
+                names.extend(e.as_str().map(str::to_owned));
+            }
+        }
+    }
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let documented = |name: &str| {
+        readme.match_indices(name).any(|(i, _)| {
+            let before = readme[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+            let after = readme[i + name.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+            before && after
+        })
+    };
+    let missing: Vec<&String> = names.iter().filter(|n| !documented(n)).collect();
+    assert!(missing.is_empty(), "README.md does not document these routes.yaml keys: {missing:?}");
+}

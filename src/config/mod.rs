@@ -21,6 +21,14 @@ pub struct Loaded {
     pub file: RoutesFile,
 }
 
+/// The JSON Schema of `routes.yaml`, generated from the model (for editors; committed as
+/// `schemas/routes.schema.json`, and a test keeps the two equal).
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(RoutesFile);
+    schema.insert("title".into(), "Switchyard routes.yaml".into());
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
 /// Reads and parses the config at `path`.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     let text = std::fs::read_to_string(path).map_err(|e| {

@@ -4,15 +4,40 @@
 //! when [`crate::routes::compile`] turns this model into compiled routes.
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value as Json;
-use serde_saphyr::Spanned;
+
+/// A value with the place it was written (line:col); derefs to serde-saphyr's `Spanned`, and
+/// describes itself in the config's JSON Schema as the plain value.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Spanned<T>(pub serde_saphyr::Spanned<T>);
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = serde_saphyr::Spanned<T>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
 
 /// A string from the config with the place it was written.
 pub type Text = Spanned<String>;
 
 /// The whole `routes.yaml`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutesFile {
     #[serde(default)]
@@ -29,7 +54,7 @@ pub struct RoutesFile {
 }
 
 /// Broker connection and producer settings.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`; default `localhost:9092`.
@@ -42,7 +67,7 @@ pub struct KafkaConfig {
 }
 
 /// A YAML scalar written where librdkafka wants a string.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Scalar {
     Bool(bool),
@@ -52,7 +77,7 @@ pub enum Scalar {
 }
 
 /// HTTP server limits.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngressConfig {
     /// Largest accepted request body; default 1 MiB.
@@ -64,7 +89,7 @@ pub struct IngressConfig {
 }
 
 /// One webhook sender: where it posts, how it signs, what it sends, what it becomes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub name: Text,
@@ -82,7 +107,7 @@ pub struct SourceConfig {
 }
 
 /// Signature verification. `kind` is one of `stripe`, `hmac-sha256`, `standard-webhooks`, `none`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyConfig {
     pub kind: Text,
@@ -100,7 +125,7 @@ pub struct VerifyConfig {
 }
 
 /// A rule: when an inbound event matches, map it to one canonical event.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub name: Text,
@@ -110,7 +135,7 @@ pub struct RuleConfig {
 }
 
 /// Filters; all must hold.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhenConfig {
     /// The event type (via the source's `event_type` path) is this, or one of these.
@@ -121,7 +146,7 @@ pub struct WhenConfig {
 }
 
 /// One string or a list of strings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -138,7 +163,7 @@ impl OneOrMany {
 }
 
 /// `path` plus exactly one of `equals`, `in`, `exists`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionConfig {
     pub path: Text,
@@ -149,7 +174,7 @@ pub struct ConditionConfig {
 }
 
 /// The canonical event a rule publishes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmitConfig {
     pub topic: Text,
@@ -164,7 +189,7 @@ pub struct EmitConfig {
 
 /// How one output value is produced: a source (`const`, `path`, `template` or `field`),
 /// a `default` when the source finds nothing, then `then` steps in order.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExprConfig {
     #[serde(rename = "const", default, deserialize_with = "present")]
@@ -185,7 +210,7 @@ pub struct ExprConfig {
 }
 
 /// A transform step.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StepConfig {
     Upper,
@@ -206,7 +231,7 @@ pub enum StepConfig {
 }
 
 /// A dispatcher: consume a topic in a group, turn matching events into HTTP calls.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DispatcherConfig {
     pub name: Text,
@@ -222,7 +247,7 @@ pub struct DispatcherConfig {
 }
 
 /// One HTTP call made for each matching event.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DispatchRuleConfig {
     pub name: Text,
@@ -234,7 +259,7 @@ pub struct DispatchRuleConfig {
 }
 
 /// Filters on the canonical event.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DispatchWhenConfig {
     /// The value's `event_type` is this, or one of these.
@@ -244,7 +269,7 @@ pub struct DispatchWhenConfig {
 }
 
 /// The call: `url` may hold `{property}` placeholders, each filled as one encoded path segment.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestConfig {
     pub method: Text,
@@ -265,7 +290,7 @@ pub struct RequestConfig {
 }
 
 /// Retry policy for one dispatch rule.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// First backoff delay; default 200 ms.
@@ -279,11 +304,11 @@ pub struct RetryConfig {
 /// Deserializes a value that is present, keeping an explicit `null` as `Some(null)`
 /// (a plain `Option` would turn it into "absent").
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<Json>>, D::Error> {
-    Spanned::<Json>::deserialize(d).map(Some)
+    serde_saphyr::Spanned::<Json>::deserialize(d).map(|s| Some(Spanned(s)))
 }
 
 /// One config unit test: a payload through a source, and what must come out.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestCaseConfig {
     pub name: Text,
@@ -301,7 +326,7 @@ pub struct TestCaseConfig {
 }
 
 /// What a test case expects. Omitted parts are not checked.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectConfig {
     /// `accepted`, `ignored` or `rejected`.
@@ -318,7 +343,7 @@ pub struct ExpectConfig {
     pub calls: Option<Vec<ExpectedCall>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedEvent {
     pub topic: Option<String>,
@@ -330,7 +355,7 @@ pub struct ExpectedEvent {
     pub value: Option<Json>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedCall {
     pub method: Option<String>,

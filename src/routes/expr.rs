@@ -2,12 +2,12 @@
 
 use indexmap::IndexMap;
 use serde_json::Value as Json;
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::Ctx;
 use super::jsonpath::Path;
 use super::template::{self, Part};
-use crate::config::model::{ConditionConfig, ExprConfig, OneOrMany, StepConfig, Text};
+use crate::config::model::{ConditionConfig, ExprConfig, OneOrMany, Spanned, StepConfig, Text};
 
 /// How one output value is produced.
 #[derive(Clone, Debug)]
@@ -136,7 +136,7 @@ fn compile_template(ctx: &mut Ctx, text: &Text) -> Option<Vec<Part<Path>>> {
 /// Compiles a rule's filter. `event_type_path` is where the event type is read from.
 pub(super) fn compile_filter(
     ctx: &mut Ctx,
-    event_type: Option<&serde_saphyr::Spanned<OneOrMany>>,
+    event_type: Option<&Spanned<OneOrMany>>,
     event_type_path: Option<Path>,
     conditions: &[ConditionConfig],
 ) -> Option<Filter> {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_saphyr::Location;
 
-use crate::config::model::{EmitConfig, RuleConfig, Scalar, SourceConfig, Text};
+use crate::config::model::{EmitConfig, RuleConfig, Scalar, SourceConfig, Spanned, Text};
 use crate::config::{Diagnostics, Loaded, env};
 pub use dispatch::Dispatcher;
 pub use expr::{Expr, Filter};
@@ -131,9 +131,11 @@ pub fn compile(
             .iter()
             .filter_map(|(k, v)| {
                 let value = match &v.value {
-                    Scalar::Str(s) => {
-                        ctx.text(&Text { value: s.clone(), referenced: v.referenced, defined: v.defined })?
-                    }
+                    Scalar::Str(s) => ctx.text(&Spanned(serde_saphyr::Spanned {
+                        value: s.clone(),
+                        referenced: v.referenced,
+                        defined: v.defined,
+                    }))?,
                     Scalar::Int(i) => i.to_string(),
                     Scalar::Float(f) => f.to_string(),
                     Scalar::Bool(b) => b.to_string(),
