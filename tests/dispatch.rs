@@ -12,12 +12,12 @@ use switchyard::app::Role;
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn dispatcher(orders: &OrderService, topic: &str) -> Gateway {
-    let url = orders.url();
+    let (url, group) = (orders.url(), unique("group"));
     start_with(
         &repo().join("routes.yaml"),
         Role::Dispatch,
         topic,
-        &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &unique("group"))],
+        &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &group)],
     )
     .await
 }
@@ -25,15 +25,7 @@ async fn dispatcher(orders: &OrderService, topic: &str) -> Gateway {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_checkout_ends_as_the_exact_patch_on_the_order_service() {
     let orders = OrderService::start(|_, _| (200, vec![])).await;
-    let topic = unique("payments");
-    let url = orders.url();
-    let gw = start_with(
-        &repo().join("routes.yaml"),
-        Role::All,
-        &topic,
-        &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &unique("g"))],
-    )
-    .await;
+    let gw = start_for(&orders, Role::All).await;
     let event = checkout(|_| {});
     let res = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(&event).unwrap()).await;
     assert_eq!(res.status, 200, "{}", res.body);

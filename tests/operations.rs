@@ -26,15 +26,7 @@ async fn scrape(gw: &Gateway) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_the_traffic() {
     let orders = OrderService::start(|s, _| (if s.path.ends_with("/dead") { 404 } else { 200 }, vec![])).await;
-    let url = orders.url();
-    let topic = unique("payments");
-    let gw = start_with(
-        &repo().join("routes.yaml"),
-        Role::All,
-        &topic,
-        &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &unique("g"))],
-    )
-    .await;
+    let gw = start_for(&orders, Role::All).await;
     let before = scrape(&gw).await;
     let hook = gw.url("/webhooks/stripe");
     let ok = serde_json::to_vec(&checkout(|_| {})).unwrap();
@@ -89,15 +81,7 @@ async fn metrics_follow_the_traffic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trace_id_travels_from_the_webhook_to_the_order_service() {
     let orders = OrderService::start(|_, _| (200, vec![])).await;
-    let url = orders.url();
-    let topic = unique("payments");
-    let gw = start_with(
-        &repo().join("routes.yaml"),
-        Role::All,
-        &topic,
-        &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &unique("g"))],
-    )
-    .await;
+    let gw = start_for(&orders, Role::All).await;
     let hook = gw.url("/webhooks/stripe");
     let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let with =
@@ -108,7 +92,7 @@ async fn the_trace_id_travels_from_the_webhook_to_the_order_service() {
         serde_json::to_vec(&checkout(|e| e["data"]["object"]["metadata"]["order_id"] = "fresh".into())).unwrap();
     assert_eq!(post_signed(&hook, &without).await.status, 200);
 
-    let records = read_topic(&topic, 2, Duration::from_secs(10));
+    let records = read_topic(&gw.topic, 2, Duration::from_secs(10));
     let traced = records.iter().find(|r| r.key.as_deref() == Some("traced")).unwrap();
     let on_kafka = &traced.headers["traceparent"];
     assert!(on_kafka.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{on_kafka}");

@@ -104,6 +104,13 @@ pub async fn start_with(config: &Path, role: Role, topic: &str, extra: &[(&str, 
     start_full(config, role, topic, extra, false).await
 }
 
+/// The shipped routes with fresh topics and group, calling `orders` as the order service.
+pub async fn start_for(orders: &OrderService, role: Role) -> Gateway {
+    let (url, group) = (orders.url(), unique("group"));
+    let env = [("ORDER_SERVICE_URL", url.as_str()), ("DISPATCH_GROUP", group.as_str())];
+    start_with(&repo().join("routes.yaml"), role, &unique("payments"), &env).await
+}
+
 /// Like `start_with`; with `reload`, the config is watched and reloaded as `serve` does.
 pub async fn start_full(config: &Path, role: Role, topic: &str, extra: &[(&str, &str)], reload: bool) -> Gateway {
     init_logs();
