@@ -406,3 +406,26 @@ fn the_readme_documents_every_routes_yaml_key() {
     let missing: Vec<&String> = names.iter().filter(|n| !documented(n)).collect();
     assert!(missing.is_empty(), "README.md does not document these routes.yaml keys: {missing:?}");
 }
+
+#[test]
+fn dispatch_hosts_must_be_on_the_allow_list_when_one_is_given() {
+    let dispatch = "dispatch:
+  - name: d
+    topic: t
+    group: g
+    allowed_hosts: [orders.internal]
+    rules:
+      - name: call
+        request: { method: POST, url: \"${ORDERS_URL}/x/{order_id}\" }
+";
+    let ok = config(&format!("{SOURCE}{dispatch}"));
+    let out = switchyard(&["validate"], ok.path(), &[("S", "x"), ("ORDERS_URL", "http://orders.internal:8080")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = switchyard(&["validate"], ok.path(), &[("S", "x"), ("ORDERS_URL", "http://169.254.169.254")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("url host '169.254.169.254' is not in this dispatcher's allowed_hosts (orders.internal)"),
+        "{}",
+        text(&out)
+    );
+}

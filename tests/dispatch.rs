@@ -208,3 +208,52 @@ async fn a_key_stuck_in_retries_does_not_stall_other_keys() {
     assert_empty(&gw.dlq);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_service_down_failing_and_slow_for_a_while_gets_everything_in_order() {
+    // The service's port is reserved now but nothing listens yet: connection refused.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (_dir, path) = shipped_with(&[("timeout_ms: 10000", "timeout_ms: 300")]);
+    let topic = unique("payments");
+    let url = format!("http://{addr}");
+    let group = unique("group");
+    let gw =
+        start_with(&path, Role::Dispatch, &topic, &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &group)]).await;
+    let keys = ["o-1", "o-2", "o-3", "o-4"];
+    let events: Vec<_> = (0..3).flat_map(|seq| keys.map(|k| payment(k, seq))).collect();
+    produce(&topic, &events).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Then it answers 503 for a second, then times out (600 ms > the 300 ms call timeout)
+    // for a second, then works.
+    let up = std::time::Instant::now();
+    let orders = OrderService::start_on(addr, move |_, _| match up.elapsed().as_millis() {
+        0..1000 => (503, vec![]),
+        1000..2000 => (200, vec![("x-test-delay-ms".into(), "600".into())]),
+        _ => (200, vec![]),
+    })
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let all = || {
+        let seqs = sequences(&orders.requests());
+        keys.iter().all(|k| seqs.get(*k).is_some_and(|s| (0..3).all(|n| s.contains(&n))))
+    };
+    while !all() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The calls the service saw succeed (after it recovered) come in publish order per key.
+    let succeeded: Vec<Seen> =
+        orders.requests().into_iter().filter(|s| s.at.duration_since(up) >= Duration::from_millis(2000)).collect();
+    for (key, seqs) in sequences(&succeeded) {
+        let mut first = Vec::new();
+        for n in seqs {
+            if !first.contains(&n) {
+                first.push(n);
+            }
+        }
+        assert!(first.windows(2).all(|w| w[0] < w[1]), "order of {key}: {first:?}");
+    }
+    assert!(all(), "not everything delivered: {:?}", sequences(&orders.requests()));
+    assert_empty(&gw.dlq);
+    gw.stop().await;
+}

@@ -86,6 +86,8 @@ pub struct IngressConfig {
     pub read_timeout_ms: Option<Spanned<u64>>,
     /// Most webhooks waiting on the broker at once; more are answered 503; default 4096.
     pub max_in_flight: Option<Spanned<u64>>,
+    /// Most open client connections; at the limit new ones wait in the backlog; default 10000.
+    pub max_connections: Option<Spanned<u64>>,
 }
 
 /// One webhook sender: where it posts, how it signs, what it sends, what it becomes.
@@ -243,6 +245,10 @@ pub struct DispatcherConfig {
     pub dead_letter_topic: Option<Text>,
     /// Most events in flight at once across keys; default 64.
     pub max_in_flight: Option<Spanned<u64>>,
+    /// When given, every request URL's host must be one of these (guards against a
+    /// mistaken or hostile `${ENV}` in a URL).
+    #[serde(default)]
+    pub allowed_hosts: Vec<Text>,
     pub rules: Vec<DispatchRuleConfig>,
 }
 

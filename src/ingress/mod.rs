@@ -52,7 +52,16 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: Shutdown,
     let read_timeout = state.routes.load().ingress.read_timeout;
     builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout).max_buf_size(256 * 1024);
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(state.routes.load().ingress.max_connections));
     loop {
+        // At the connection limit, stop accepting: new clients wait in the kernel's backlog.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.wait() => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -77,6 +86,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: Shutdown,
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);

@@ -74,10 +74,12 @@ pub(super) fn compile(
         Some(t) => ctx.text(t),
         None => topic.as_ref().map(|t| format!("{t}.dlq")),
     };
+    let allowed: Vec<String> =
+        cfg.allowed_hosts.iter().filter_map(|h| ctx.text(h)).map(|h| h.to_ascii_lowercase()).collect();
     let mut rules = Vec::new();
     let mut ok = true;
     for r in &cfg.rules {
-        match compile_rule(ctx, r, schema.as_deref()) {
+        match compile_rule(ctx, r, schema.as_deref(), &allowed) {
             Some(rule) => rules.push(rule),
             None => ok = false,
         }
@@ -94,7 +96,12 @@ pub(super) fn compile(
     })
 }
 
-fn compile_rule(ctx: &mut Ctx, cfg: &DispatchRuleConfig, schema: Option<&Schema>) -> Option<DispatchRule> {
+fn compile_rule(
+    ctx: &mut Ctx,
+    cfg: &DispatchRuleConfig,
+    schema: Option<&Schema>,
+    allowed: &[String],
+) -> Option<DispatchRule> {
     let name = cfg.name.value.clone();
     let event_type = super::jsonpath::Path::parse("$.event_type").ok();
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
@@ -107,6 +114,16 @@ fn compile_rule(ctx: &mut Ctx, cfg: &DispatchRuleConfig, schema: Option<&Schema>
         }
     };
     let url = ctx.text(&req.url).and_then(|u| split_url(ctx, &req.url, &u, schema));
+    if let Some((origin, _)) = &url
+        && !allowed.is_empty()
+    {
+        let host = host_of(origin);
+        if !allowed.iter().any(|a| *a == host) {
+            let msg = format!("url host '{host}' is not in this dispatcher's allowed_hosts ({})", allowed.join(", "));
+            ctx.error(req.url.referenced, msg);
+            return None;
+        }
+    }
     let mut ok = true;
     let mut query = Vec::new();
     for (k, v) in &req.query {
@@ -223,4 +240,14 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schema: Option<&Schema
         });
     }
     Some(out)
+}
+
+/// The host of `scheme://host[:port]`, lower-cased, without port or IPv6 brackets.
+fn host_of(origin: &str) -> String {
+    let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.to_ascii_lowercase()
 }

@@ -70,6 +70,7 @@ pub struct IngressSettings {
     pub max_body_bytes: usize,
     pub read_timeout: Duration,
     pub max_in_flight: usize,
+    pub max_connections: usize,
 }
 
 /// One webhook sender.
@@ -148,6 +149,7 @@ pub fn compile(
         max_body_bytes: cfg.ingress.max_body_bytes.as_ref().map_or(1 << 20, |v| v.value as usize),
         read_timeout: Duration::from_millis(cfg.ingress.read_timeout_ms.as_ref().map_or(10_000, |v| v.value)),
         max_in_flight: cfg.ingress.max_in_flight.as_ref().map_or(4096, |v| v.value.max(1) as usize),
+        max_connections: cfg.ingress.max_connections.as_ref().map_or(10_000, |v| v.value.max(1) as usize),
     };
 
     let mut sources: Vec<Source> = Vec::new();

@@ -261,9 +261,18 @@ impl OrderService {
     pub async fn start(
         reply: impl Fn(&Seen, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
     ) -> OrderService {
+        OrderService::start_on("127.0.0.1:0".parse().unwrap(), reply).await
+    }
+
+    /// Like `start`, on a given address. A reply header `x-test-delay-ms: N` makes the
+    /// answer wait N ms (without blocking the runtime) and is not sent.
+    pub async fn start_on(
+        addr: SocketAddr,
+        reply: impl Fn(&Seen, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
+    ) -> OrderService {
         use http_body_util::BodyExt;
         let reply: Reply = Arc::new(reply);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
@@ -293,7 +302,11 @@ impl OrderService {
                                 log.push(seen.clone());
                                 log.len() - 1
                             };
-                            let (status, headers) = reply(&seen, index);
+                            let (status, mut headers) = reply(&seen, index);
+                            if let Some(i) = headers.iter().position(|(k, _)| k == "x-test-delay-ms") {
+                                let ms: u64 = headers.remove(i).1.parse().unwrap_or(0);
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                            }
                             let mut res =
                                 hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")));
                             *res.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
