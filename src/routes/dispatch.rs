@@ -118,7 +118,7 @@ fn compile_rule(
         && !allowed.is_empty()
     {
         let host = host_of(origin);
-        if !allowed.iter().any(|a| *a == host) {
+        if !allowed.contains(&host) {
             let msg = format!("url host '{host}' is not in this dispatcher's allowed_hosts ({})", allowed.join(", "));
             ctx.error(req.url.referenced, msg);
             return None;
