@@ -1,6 +1,6 @@
-//! A dispatcher process killed with SIGKILL mid-flight and restarted: every event reaches
-//! the order service at least once, duplicates stay within the window that was not yet
-//! committed, and delivery resumes within 15 s of the restart.
+//! Dispatcher processes killed with SIGKILL: restarted, or with a second member in the group,
+//! every event reaches the order service at least once, duplicates stay within the window that
+//! was not yet committed, and delivery resumes within 15 s of the restart.
 
 mod common;
 
@@ -8,8 +8,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// These tests time a group's recovery: run them one at a time, not competing for 2 cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_dispatcher_loses_nothing_after_restart() {
+    let _serial = SERIAL.lock().await;
     let orders = OrderService::start(|_, _| {
         std::thread::sleep(Duration::from_millis(40));
         (200, vec![])
@@ -72,4 +76,44 @@ async fn killed_dispatcher_loses_nothing_after_restart() {
     }
     assert!(duplicates <= uncommitted_window, "{duplicates} duplicates, window {uncommitted_window}");
     assert!(resumed < Duration::from_secs(15), "resumed after {resumed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_one_killed_the_other_takes_over() {
+    let _serial = SERIAL.lock().await;
+    let orders = OrderService::start(|_, _| (200, vec![("x-test-delay-ms".into(), "20".into())])).await;
+    let topic = unique("payments");
+    create_topic(&topic, PARTITIONS);
+    create_topic(&format!("{topic}.dlq"), 1);
+    let group = unique("group");
+    let url = orders.url();
+    let env =
+        [("PAYMENTS_TOPIC", topic.as_str()), ("DISPATCH_GROUP", group.as_str()), ("ORDER_SERVICE_URL", url.as_str())];
+    let args = ["serve", "--role", "dispatch", "-c", "routes.yaml", "--listen", "127.0.0.1:0"];
+    let mut first = spawn_switchyard(&args, &env);
+    let mut second = spawn_switchyard(&args, &env);
+
+    let keys: Vec<String> = (0..8).map(|k| format!("pair-{k}")).collect();
+    let batch = |range: std::ops::Range<usize>| -> Vec<_> {
+        range.flat_map(|seq| keys.iter().map(move |k| payment(k, seq))).collect()
+    };
+    produce(&topic, &batch(0..10)).await;
+    orders.wait_for(40, Duration::from_secs(30)).await;
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+    produce(&topic, &batch(10..20)).await;
+
+    let all = || {
+        let seqs = sequences(&orders.requests());
+        seqs.len() == keys.len() && seqs.values().all(|s| (0..20).all(|n| s.contains(&n)))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !all() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill().ok();
+    second.wait().ok();
+    let seen = orders.requests();
+    eprintln!("{} calls for {} events", seen.len(), keys.len() * 20);
+    assert!(all(), "not everything delivered: {:?}", sequences(&seen));
 }
