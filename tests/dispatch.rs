@@ -160,14 +160,7 @@ async fn two_dispatchers_in_one_group_share_the_work_and_keep_order_across_the_r
     // One member leaves mid-stream: the other takes its partitions.
     first.stop().await;
     produce(&topic, &batch(10..20)).await;
-    let all_delivered = || {
-        let seqs = sequences(&orders.requests());
-        seqs.len() == 8 && seqs.values().all(|s| (0..20).all(|n| s.contains(&n)))
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    while !all_delivered() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    orders.wait_for_all(&keys, 20, Duration::from_secs(40)).await;
     let seen = orders.requests();
     let mut duplicates = 0;
     for (key, seqs) in sequences(&seen) {
@@ -233,14 +226,7 @@ async fn an_order_service_down_failing_and_slow_for_a_while_gets_everything_in_o
         _ => (200, vec![]),
     })
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    let all = || {
-        let seqs = sequences(&orders.requests());
-        keys.iter().all(|k| seqs.get(*k).is_some_and(|s| (0..3).all(|n| s.contains(&n))))
-    };
-    while !all() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let all = orders.wait_for_all(&keys, 3, Duration::from_secs(40)).await;
     // The calls the service saw succeed (after it recovered) come in publish order per key.
     let succeeded: Vec<Seen> =
         orders.requests().into_iter().filter(|s| s.at.duration_since(up) >= Duration::from_millis(2000)).collect();
@@ -253,7 +239,7 @@ async fn an_order_service_down_failing_and_slow_for_a_while_gets_everything_in_o
         }
         assert!(first.windows(2).all(|w| w[0] < w[1]), "order of {key}: {first:?}");
     }
-    assert!(all(), "not everything delivered: {:?}", sequences(&orders.requests()));
+    assert!(all, "not everything delivered: {:?}", sequences(&orders.requests()));
     assert_empty(&gw.dlq);
     gw.stop().await;
 }

@@ -52,14 +52,7 @@ async fn killed_dispatcher_loses_nothing_after_restart() {
         assert!(restarted_at.elapsed() < Duration::from_secs(30), "delivery did not resume");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let all = || {
-        let seqs = sequences(&orders.requests());
-        seqs.len() == keys.len() && seqs.values().all(|s| (0..25).all(|n| s.contains(&n)))
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !all() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    orders.wait_for_all(&keys, 25, Duration::from_secs(60)).await;
     second.kill().ok();
     second.wait().ok();
 
@@ -103,17 +96,10 @@ async fn two_dispatchers_one_killed_the_other_takes_over() {
     first.wait().unwrap();
     produce(&topic, &batch(10..20)).await;
 
-    let all = || {
-        let seqs = sequences(&orders.requests());
-        seqs.len() == keys.len() && seqs.values().all(|s| (0..20).all(|n| s.contains(&n)))
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !all() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let all = orders.wait_for_all(&keys, 20, Duration::from_secs(60)).await;
     second.kill().ok();
     second.wait().ok();
     let seen = orders.requests();
     eprintln!("{} calls for {} events", seen.len(), keys.len() * 20);
-    assert!(all(), "not everything delivered: {:?}", sequences(&seen));
+    assert!(all, "not everything delivered: {:?}", sequences(&seen));
 }

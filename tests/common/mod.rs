@@ -336,6 +336,20 @@ impl OrderService {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Waits until every key in `keys` was called with every sequence number below `per_key`
+    /// (or `wait` passed); true when all arrived.
+    pub async fn wait_for_all(&self, keys: &[impl AsRef<str>], per_key: usize, wait: Duration) -> bool {
+        let all = || {
+            let seqs = sequences(&self.requests());
+            keys.iter().all(|k| seqs.get(k.as_ref()).is_some_and(|s| (0..per_key).all(|n| s.contains(&n))))
+        };
+        let deadline = Instant::now() + wait;
+        while !all() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        all()
+    }
+
     /// Waits until `n` requests arrived (or `wait` passed) and returns them all.
     pub async fn wait_for(&self, n: usize, wait: Duration) -> Vec<Seen> {
         let deadline = Instant::now() + wait;
