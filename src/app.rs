@@ -105,9 +105,17 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     }
     let grace = cfg.grace;
     let supervisor = tokio::spawn(async move {
-        while roles.join_next().await.is_some() {}
+        // One deadline for every phase: the roles stop within `grace` of the signal (they
+        // run side by side), and the final flush gets what is left of it (at least 1 s).
+        let began = async {
+            shutdown.wait().await;
+            std::time::Instant::now()
+        };
+        let stopped = async { while roles.join_next().await.is_some() {} };
+        let (began, ()) = tokio::join!(began, stopped);
         // Whatever the producer still holds (dead letters, late publishes) is delivered now.
-        producer::flush(producer, grace).await;
+        let left = grace.saturating_sub(began.elapsed()).max(Duration::from_secs(1));
+        producer::flush(producer, left).await;
     });
     Ok(Running { addr, state, supervisor })
 }

@@ -287,7 +287,10 @@ fn test(config: &Path) -> ExitCode {
         let at = format!("{}:{}", config.display(), case.name.referenced.line());
         let problems = match routes.source_named(&case.source.value) {
             None => vec![format!("no source named '{}'", case.source.value)],
-            Some(source) => match (crate::dry_run::case_payload(case, &loaded.dir), header_map(&case.headers)) {
+            Some(source) => match (
+                crate::dry_run::case_payload(case, &loaded.dir),
+                crate::dry_run::header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            ) {
                 (Ok(body), Ok(headers)) => {
                     let got = crate::dry_run::run(&routes, source, &headers, &body, false);
                     crate::dry_run::compare(&got, &case.expect)
@@ -308,9 +311,4 @@ fn test(config: &Path) -> ExitCode {
     }
     println!("{passed} passed, {failed} failed");
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
-}
-
-fn header_map(headers: &indexmap::IndexMap<String, String>) -> Result<http::HeaderMap, String> {
-    let args: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    crate::dry_run::parse_headers(&args)
 }

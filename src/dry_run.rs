@@ -97,13 +97,21 @@ fn redact(mut call: PlannedCall) -> PlannedCall {
     call
 }
 
-/// Parses `K: V` header arguments.
+/// Parses `K: V` header arguments (`check --header`).
 pub fn parse_headers(args: &[String]) -> Result<HeaderMap, String> {
+    let pairs = args
+        .iter()
+        .map(|arg| arg.split_once(':').ok_or_else(|| format!("header '{arg}' is not 'Name: value'")))
+        .collect::<Result<Vec<_>, _>>()?;
+    header_map(pairs)
+}
+
+/// Builds a header map from name/value pairs (also a test case's `headers`).
+pub fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
-    for arg in args {
-        let (k, v) = arg.split_once(':').ok_or_else(|| format!("header '{arg}' is not 'Name: value'"))?;
-        let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| format!("bad header name in '{arg}'"))?;
-        let value = HeaderValue::from_str(v.trim()).map_err(|_| format!("bad header value in '{arg}'"))?;
+    for (k, v) in pairs {
+        let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| format!("bad header name '{k}'"))?;
+        let value = HeaderValue::from_str(v.trim()).map_err(|_| format!("bad value for header '{k}'"))?;
         map.append(name, value);
     }
     Ok(map)

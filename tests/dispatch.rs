@@ -98,11 +98,7 @@ async fn a_400_is_dead_lettered_at_once_and_later_events_still_flow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_one_key_arrive_in_publish_order() {
     // A slow service, so that keys overlap in time.
-    let orders = OrderService::start(|_, i| {
-        std::thread::sleep(Duration::from_millis(if i % 3 == 0 { 30 } else { 5 }));
-        (200, vec![])
-    })
-    .await;
+    let orders = OrderService::start(|_, i| (200, delay(if i % 3 == 0 { 30 } else { 5 }))).await;
     let topic = unique("payments");
     let gw = dispatcher(&orders, &topic).await;
     let keys = ["k-a", "k-b", "k-c", "k-d"];
@@ -139,11 +135,7 @@ async fn reserved_characters_stay_in_one_path_segment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_dispatchers_in_one_group_share_the_work_and_keep_order_across_the_rebalance() {
-    let orders = OrderService::start(|_, _| {
-        std::thread::sleep(Duration::from_millis(10));
-        (200, vec![])
-    })
-    .await;
+    let orders = OrderService::start(|_, _| (200, delay(10))).await;
     let topic = unique("payments");
     let group = unique("group");
     let url = orders.url();
@@ -222,7 +214,7 @@ async fn an_order_service_down_failing_and_slow_for_a_while_gets_everything_in_o
     let up = std::time::Instant::now();
     let orders = OrderService::start_on(addr, move |_, _| match up.elapsed().as_millis() {
         0..1000 => (503, vec![]),
-        1000..2000 => (200, vec![("x-test-delay-ms".into(), "600".into())]),
+        1000..2000 => (200, delay(600)),
         _ => (200, vec![]),
     })
     .await;

@@ -8,31 +8,40 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Fresh topics and group for dispatcher processes that call `orders`: the topic, and the
+/// environment to start them with.
+fn fresh_group(orders: &OrderService) -> (String, Vec<(&'static str, String)>) {
+    let topic = unique("payments");
+    create_topic(&topic, PARTITIONS);
+    create_topic(&format!("{topic}.dlq"), 1);
+    let env = vec![
+        ("PAYMENTS_TOPIC", topic.clone()),
+        ("DISPATCH_GROUP", unique("group")),
+        ("ORDER_SERVICE_URL", orders.url()),
+    ];
+    (topic, env)
+}
+
+/// A `switchyard serve --role dispatch` process.
+fn spawn_dispatcher(env: &[(&'static str, String)]) -> std::process::Child {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    spawn_switchyard(&["serve", "--role", "dispatch", "-c", "routes.yaml", "--listen", "127.0.0.1:0"], &env)
+}
+
 /// These tests time a group's recovery: run them one at a time, not competing for 2 cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_dispatcher_loses_nothing_after_restart() {
     let _serial = SERIAL.lock().await;
-    let orders = OrderService::start(|_, _| {
-        std::thread::sleep(Duration::from_millis(40));
-        (200, vec![])
-    })
-    .await;
-    let topic = unique("payments");
-    create_topic(&topic, PARTITIONS);
-    create_topic(&format!("{topic}.dlq"), 1);
-    let group = unique("group");
-    let url = orders.url();
-    let env =
-        [("PAYMENTS_TOPIC", topic.as_str()), ("DISPATCH_GROUP", group.as_str()), ("ORDER_SERVICE_URL", url.as_str())];
-    let args = ["serve", "--role", "dispatch", "-c", "routes.yaml", "--listen", "127.0.0.1:0"];
+    let orders = OrderService::start(|_, _| (200, delay(40))).await;
+    let (topic, env) = fresh_group(&orders);
 
     let keys: Vec<String> = (0..4).map(|k| format!("kill-{k}")).collect();
     let events: Vec<_> = (0..25).flat_map(|seq| keys.iter().map(move |k| payment(k, seq))).collect();
     produce(&topic, &events).await;
 
-    let mut first = spawn_switchyard(&args, &env);
+    let mut first = spawn_dispatcher(&env);
     orders.wait_for(30, Duration::from_secs(30)).await;
     first.kill().expect("SIGKILL");
     let killed_at = Instant::now();
@@ -42,7 +51,7 @@ async fn killed_dispatcher_loses_nothing_after_restart() {
     let uncommitted_window =
         before_kill.iter().filter(|s| killed_at - s.at < Duration::from_millis(1500)).count() + keys.len();
 
-    let mut second = spawn_switchyard(&args, &env);
+    let mut second = spawn_dispatcher(&env);
     let restarted_at = Instant::now();
     let delivered_before = before_kill.len();
     let resumed = loop {
@@ -74,17 +83,10 @@ async fn killed_dispatcher_loses_nothing_after_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_dispatchers_one_killed_the_other_takes_over() {
     let _serial = SERIAL.lock().await;
-    let orders = OrderService::start(|_, _| (200, vec![("x-test-delay-ms".into(), "20".into())])).await;
-    let topic = unique("payments");
-    create_topic(&topic, PARTITIONS);
-    create_topic(&format!("{topic}.dlq"), 1);
-    let group = unique("group");
-    let url = orders.url();
-    let env =
-        [("PAYMENTS_TOPIC", topic.as_str()), ("DISPATCH_GROUP", group.as_str()), ("ORDER_SERVICE_URL", url.as_str())];
-    let args = ["serve", "--role", "dispatch", "-c", "routes.yaml", "--listen", "127.0.0.1:0"];
-    let mut first = spawn_switchyard(&args, &env);
-    let mut second = spawn_switchyard(&args, &env);
+    let orders = OrderService::start(|_, _| (200, delay(20))).await;
+    let (topic, env) = fresh_group(&orders);
+    let mut first = spawn_dispatcher(&env);
+    let mut second = spawn_dispatcher(&env);
 
     let keys: Vec<String> = (0..8).map(|k| format!("pair-{k}")).collect();
     let batch = |range: std::ops::Range<usize>| -> Vec<_> {

@@ -58,8 +58,16 @@ async fn assert_all_on_kafka(senders: Vec<tokio::task::JoinHandle<Vec<String>>>,
         acknowledged.extend(s.await.unwrap());
     }
     assert!(acknowledged.len() > 10, "only {} webhooks before the stop", acknowledged.len());
-    let records = read_topic(topic, acknowledged.len(), Duration::from_secs(15));
-    let on_kafka: std::collections::HashSet<&str> = records.iter().map(|r| r.headers["event_id"].as_str()).collect();
+    // The topic may hold more than was acknowledged (published, but the answer never got out),
+    // so read until every acknowledged id is found, not until a count.
+    let ids = |records: &[Record]| -> std::collections::HashSet<String> {
+        records.iter().map(|r| r.headers["event_id"].clone()).collect()
+    };
+    let records = read_topic_until(topic, Duration::from_secs(15), |r| {
+        let on_kafka = ids(r);
+        acknowledged.iter().all(|id| on_kafka.contains(id))
+    });
+    let on_kafka = ids(&records);
     let missing: Vec<&String> = acknowledged.iter().filter(|id| !on_kafka.contains(id.as_str())).collect();
     eprintln!("{} acknowledged, {} on Kafka", acknowledged.len(), records.len());
     assert!(missing.is_empty(), "acknowledged but not on Kafka: {missing:?}");

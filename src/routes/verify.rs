@@ -1,6 +1,7 @@
-//! Compiled signature verifiers, one per source: which scheme, which secrets, what tolerance.
+//! Compiled signature verifiers, one per source: which scheme, which secrets, what tolerance,
+//! and how a `verify:` block becomes them.
 //!
-//! The checking itself is [`crate::pipeline::verify`]; this file only holds the settings.
+//! The checking itself is [`crate::pipeline::verify`].
 
 use http::HeaderName;
 

@@ -208,6 +208,11 @@ impl Record {
 
 /// Reads `topic` from the beginning until `want` records arrived or `wait` passed.
 pub fn read_topic(topic: &str, want: usize, wait: Duration) -> Vec<Record> {
+    read_topic_until(topic, wait, |records| records.len() >= want)
+}
+
+/// Reads `topic` from the beginning until `done(records so far)` or `wait` passed.
+pub fn read_topic_until(topic: &str, wait: Duration, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker().bootstrap_servers())
         .set("group.id", unique("reader"))
@@ -223,7 +228,7 @@ pub fn read_topic(topic: &str, want: usize, wait: Duration) -> Vec<Record> {
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();
     let deadline = Instant::now() + wait;
-    while out.len() < want && Instant::now() < deadline {
+    while !done(&out) && Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             out.push(Record::from(&m.detach()));
         }
@@ -245,6 +250,12 @@ pub struct Seen {
     pub headers: HashMap<String, String>,
     pub body: Json,
     pub at: Instant,
+}
+
+/// Reply headers that make the fake order service answer after `ms` milliseconds, without
+/// blocking the runtime the code under test shares.
+pub fn delay(ms: u64) -> Vec<(String, String)> {
+    vec![("x-test-delay-ms".into(), ms.to_string())]
 }
 
 type Reply = Arc<dyn Fn(&Seen, usize) -> (u16, Vec<(String, String)>) + Send + Sync>;
