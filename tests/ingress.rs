@@ -252,6 +252,7 @@ async fn http_level_refusals() {
         post(&gw.url("/webhooks/stripe"), &[("content-type", "text/plain"), ("stripe-signature", &sig)], body.clone())
             .await;
     assert_eq!((res.status, res.body["reason"].as_str()), (415, Some("content_type")));
+    assert_eq!(res.body["message"], "Content-Type 'text/plain' is not JSON: send the body as application/json");
     // No content type at all is accepted, and so is JSON with a charset.
     let res = post(&gw.url("/webhooks/stripe"), &[("stripe-signature", &sig)], body.clone()).await;
     assert_eq!(res.status, 200, "{}", res.body);

@@ -75,7 +75,9 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     if let Some(ct) = req.headers().get(CONTENT_TYPE)
         && !is_json(ct)
     {
-        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", "the body must be JSON (application/json)");
+        let got: String = ct.to_str().unwrap_or("(not text)").chars().take(100).collect();
+        let message = format!("Content-Type '{got}' is not JSON: send the body as application/json");
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", &message);
     }
     let limit = routes.ingress.max_body_bytes;
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
