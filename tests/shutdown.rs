@@ -8,24 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A gateway process on a fresh topic, ready to take webhooks.
-async fn gateway() -> (std::process::Child, String, String) {
-    let topic = unique("payments");
-    create_topic(&topic, PARTITIONS);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = spawn_switchyard(
-        &["serve", "--role", "ingress", "-c", "routes.yaml", "--listen", &listen],
-        &[("PAYMENTS_TOPIC", &topic)],
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, format!("http://{listen}/webhooks/stripe"), topic)
-}
-
 /// Four senders posting signed webhooks until the gateway goes away; the ids answered 200.
 fn load(url: &str) -> Vec<tokio::task::JoinHandle<Vec<String>>> {
     (0..4)
@@ -75,7 +57,7 @@ async fn assert_all_on_kafka(senders: Vec<tokio::task::JoinHandle<Vec<String>>>,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_load_exits_0_and_loses_nothing_acknowledged() {
-    let (child, url, topic) = gateway().await;
+    let (child, url, topic) = gateway_process().await;
     let senders = load(&url);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let term_at = Instant::now();
@@ -90,7 +72,7 @@ async fn sigterm_mid_load_exits_0_and_loses_nothing_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_loses_nothing_acknowledged() {
-    let (mut child, url, topic) = gateway().await;
+    let (mut child, url, topic) = gateway_process().await;
     let senders = load(&url);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     child.kill().expect("SIGKILL");

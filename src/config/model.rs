@@ -88,6 +88,9 @@ pub struct IngressConfig {
     pub max_in_flight: Option<Spanned<u64>>,
     /// Most open client connections; at the limit new ones wait in the backlog; default 10000.
     pub max_connections: Option<Spanned<u64>>,
+    /// Most request-body bytes held in memory at once, over all requests; a body waits (within
+    /// the read timeout) for room before it is read, then gets 503; default 64 MiB.
+    pub max_buffered_bytes: Option<Spanned<u64>>,
 }
 
 /// One webhook sender: where it posts, how it signs, what it sends, what it becomes.

@@ -89,7 +89,16 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         tracing::info_span!("webhook", source = %source.name, trace_id = %trace.trace_id, event_id = field::Empty);
     async {
         let (parts, incoming) = req.into_parts();
-        let bytes = match body::read(incoming, limit, routes.ingress.read_timeout).await {
+        let deadline = tokio::time::Instant::now() + routes.ingress.read_timeout;
+        // Memory bound: the body's bytes are reserved from the shared budget before it is read
+        // (the declared length, or the limit when unknown), and held until the pipeline is done.
+        let reserve = declared.map_or(limit, |n| n as usize).clamp(1, u32::MAX as usize) as u32;
+        let reservation = tokio::time::timeout_at(deadline, state.buffered.acquire_many(reserve)).await;
+        let Ok(Ok(reservation)) = reservation else {
+            let message = "too many request bodies are being read at once; retry later";
+            return close(refuse(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message));
+        };
+        let bytes = match body::read(incoming, limit, declared.map(|n| n as usize), deadline).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => return too_large(limit),
             Err(BodyError::Timeout) => {
@@ -99,6 +108,10 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         };
         let inbound = Inbound { headers: &parts.headers, body: &bytes, now: (state.clock)(), verify: true };
         let (event_id, result) = pipeline::ingest(source, &inbound);
+        // The events own what they need: the raw body and its reservation go now, not after
+        // the broker's acknowledgement.
+        drop(bytes);
+        drop(reservation);
         if let Some(id) = &event_id {
             tracing::Span::current().record("event_id", id.as_str());
         }

@@ -31,14 +31,18 @@ pub struct State {
     pub producer: FutureProducer,
     /// Webhooks waiting on the broker.
     pub in_flight: Semaphore,
+    /// Body bytes buffered at once, over all requests (one permit per byte).
+    pub buffered: Semaphore,
     /// Unix seconds now (a function so tests can pin the clock).
     pub clock: fn() -> i64,
 }
 
 impl State {
     pub fn new(routes: Arc<ArcSwap<Routes>>, producer: FutureProducer) -> State {
-        let in_flight = Semaphore::new(routes.load().ingress.max_in_flight);
-        State { routes, producer, in_flight, clock: unix_now }
+        let settings = &routes.load().ingress;
+        let in_flight = Semaphore::new(settings.max_in_flight);
+        let buffered = Semaphore::new(settings.max_buffered_bytes.min(Semaphore::MAX_PERMITS));
+        State { routes, producer, in_flight, buffered, clock: unix_now }
     }
 }
 
@@ -50,7 +54,8 @@ pub fn unix_now() -> i64 {
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: Shutdown, grace: Duration) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     let read_timeout = state.routes.load().ingress.read_timeout;
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout).max_buf_size(256 * 1024);
+    // Headers must fit in 64 KiB (more is a 431); it also bounds each connection's read buffer.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout).max_buf_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(state.routes.load().ingress.max_connections));
     loop {

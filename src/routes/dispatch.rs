@@ -24,7 +24,7 @@ pub struct Dispatcher {
     pub rules: Vec<DispatchRule>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct DispatchRule {
     pub name: String,
     pub when: Filter,

@@ -71,6 +71,8 @@ pub struct IngressSettings {
     pub read_timeout: Duration,
     pub max_in_flight: usize,
     pub max_connections: usize,
+    /// Budget of body bytes buffered at once (memory bound under many large bodies).
+    pub max_buffered_bytes: usize,
 }
 
 /// One webhook sender.
@@ -150,7 +152,17 @@ pub fn compile(
         read_timeout: Duration::from_millis(cfg.ingress.read_timeout_ms.as_ref().map_or(10_000, |v| v.value)),
         max_in_flight: cfg.ingress.max_in_flight.as_ref().map_or(4096, |v| v.value.max(1) as usize),
         max_connections: cfg.ingress.max_connections.as_ref().map_or(10_000, |v| v.value.max(1) as usize),
+        max_buffered_bytes: cfg.ingress.max_buffered_bytes.as_ref().map_or(64 << 20, |v| v.value.max(1) as usize),
     };
+    if let Some(budget) = &cfg.ingress.max_buffered_bytes
+        && (budget.value as usize) < ingress.max_body_bytes
+    {
+        let msg = format!(
+            "max_buffered_bytes ({}) is smaller than max_body_bytes ({}): a body of the largest allowed size could never be read",
+            budget.value, ingress.max_body_bytes
+        );
+        ctx.error(budget.referenced, msg);
+    }
 
     let mut sources: Vec<Source> = Vec::new();
     for s in &cfg.sources {

@@ -449,3 +449,28 @@ pub fn spawn_switchyard(args: &[&str], env: &[(&str, &str)]) -> std::process::Ch
     }
     cmd.spawn().expect("switchyard starts")
 }
+
+/// An ingress process (the built binary, shipped routes) on a fresh topic, ready to take
+/// webhooks: the child, the webhook URL and the topic.
+pub async fn gateway_process() -> (std::process::Child, String, String) {
+    gateway_process_with(&repo().join("routes.yaml")).await
+}
+
+/// [`gateway_process`] with another config file.
+pub async fn gateway_process_with(config: &Path) -> (std::process::Child, String, String) {
+    let config = config.to_str().unwrap();
+    let topic = unique("payments");
+    create_topic(&topic, PARTITIONS);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = spawn_switchyard(
+        &["serve", "--role", "ingress", "-c", config, "--listen", &listen],
+        &[("PAYMENTS_TOPIC", &topic)],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(Instant::now() < deadline, "gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, format!("http://{listen}/webhooks/stripe"), topic)
+}

@@ -1,0 +1,276 @@
+"""Runs every benchmark of issue 6 against one broker and prints the figures and ratios.
+
+Started by `bench/run` (which builds the binaries and the Python baselines' venv first).
+Everything runs on this machine, on loopback: the broker (librdkafka's mock cluster, a process
+of its own), the system under test, and the load generator or sink.
+
+    bench/run [--quick] [--soak SECS] [--only ingress,dispatch,soak]
+"""
+import argparse
+import json
+import os
+import pathlib
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "target" / "release"
+SWITCHYARD = RELEASE / "switchyard"
+BENCHKIT = RELEASE / "examples" / "benchkit"
+LIMIT = RELEASE / "examples" / "limit"
+PYTHON = sys.executable
+SECRET = "whsec_bench_" + secrets.token_hex(8)
+PARTITIONS = 4
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd, env=None, first_line=False):
+    full_env = {**os.environ, "RUST_LOG": "warn", **(env or {})}
+    proc = subprocess.Popen([str(c) for c in cmd], env=full_env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE if first_line else subprocess.DEVNULL)
+    line = proc.stdout.readline().strip() if first_line else None
+    return proc, line
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_ready(url, proc, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url}: the process exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready in {seconds} s")
+
+
+def wait_port(port, proc, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"port {port}: the process exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"port {port} not open in {seconds} s")
+
+
+def rss_mib(pid):
+    """(current, peak) resident memory of a process, MiB."""
+    fields = {}
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        fields[k] = v.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+class RssSampler:
+    """Samples a process's resident memory every `every` seconds while a run goes on."""
+
+    def __init__(self, pid, every=0.5):
+        self.pid, self.every, self.samples, self._stop = pid, every, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            try:
+                self.samples.append((time.time(), rss_mib(self.pid)[0]))
+            except OSError:
+                return
+
+    def finish(self):
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+
+def load(url, run_id, duration, connections=64, rate=None, warmup=2.0):
+    cmd = [BENCHKIT, "load", "--url", url, "--secret", SECRET, "--connections", connections,
+           "--duration", duration, "--warmup", warmup, "--run-id", run_id]
+    if rate:
+        cmd += ["--rate", rate]
+    done = subprocess.run([str(c) for c in cmd], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"load generator failed: {done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ingress_system(name, brokers):
+    """Starts one ingress implementation; returns (process, webhook URL, readiness URL)."""
+    port = free_port()
+    topic = f"ingress.{name}"
+    if name == "switchyard":
+        proc, _ = start([SWITCHYARD, "serve", "-c", "routes.yaml", "--role", "ingress", "--listen",
+                         f"127.0.0.1:{port}"],
+                        env={"KAFKA_BROKERS": brokers, "STRIPE_WEBHOOK_SECRET": SECRET, "PAYMENTS_TOPIC": topic})
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+    elif name == "limit":
+        proc, _ = start([LIMIT, f"127.0.0.1:{port}", brokers, topic])
+        wait_port(port, proc)
+    else:
+        proc, _ = start([PYTHON, ROOT / "bench" / "baseline_webhook.py", port, brokers, topic],
+                        env={"BENCH_SECRET": SECRET})
+        wait_port(port, proc)
+    return proc, f"http://127.0.0.1:{port}/webhooks/stripe"
+
+
+def bench_ingress(brokers, quick, results):
+    duration = 5 if quick else 10
+    for name in ["switchyard", "limit", "python"]:
+        proc, url = ingress_system(name, brokers)
+        try:
+            sampler = RssSampler(proc.pid)
+            sat = load(url, f"{name}_sat", duration)
+            samples = sampler.finish()
+            sat["rss_max_mib"] = max((s[1] for s in samples), default=0)
+            sat["rss_peak_mib"] = rss_mib(proc.pid)[1]
+            results[f"ingress.{name}.saturation"] = sat
+            report(f"ingress {name}: saturation", sat)
+            if name != "python" and sat["ok_per_sec"] > 0:
+                rate = round(sat["ok_per_sec"] / 2)
+                fixed = load(url, f"{name}_half", duration, rate=rate)
+                results[f"ingress.{name}.half"] = fixed
+                report(f"ingress {name}: fixed rate {rate}/s (half of saturation)", fixed)
+        finally:
+            stop(proc)
+
+
+def bench_dispatch(brokers, quick, results):
+    events = 5_000 if quick else 20_000
+    topic = "dispatch.in"
+    fill = subprocess.run([str(BENCHKIT), "fill", "--brokers", brokers, "--topic", topic, "--events", str(events),
+                           "--keys", "1000"], cwd=ROOT, capture_output=True, text=True, check=True)
+    print("filled:", fill.stdout.strip(), flush=True)
+    for delay in [0, 10]:
+        for name in ["switchyard", "python"]:
+            expect = events if name == "switchyard" else (2_000 if delay == 0 else 300)
+            sink, addr = start([BENCHKIT, "sink", "--delay-ms", delay, "--expect", expect], first_line=True)
+            group = f"bench-{name}-{delay}-{secrets.token_hex(4)}"
+            if name == "switchyard":
+                proc, _ = start([SWITCHYARD, "serve", "-c", "routes.yaml", "--role", "dispatch", "--listen",
+                                 f"127.0.0.1:{free_port()}"],
+                                env={"KAFKA_BROKERS": brokers, "STRIPE_WEBHOOK_SECRET": SECRET,
+                                     "PAYMENTS_TOPIC": topic, "PAYMENTS_DLQ_TOPIC": "dispatch.dlq",
+                                     "DISPATCH_GROUP": group, "ORDER_SERVICE_URL": f"http://{addr}"})
+            else:
+                proc, _ = start([PYTHON, ROOT / "bench" / "baseline_consumer.py", brokers, topic, group,
+                                 f"http://{addr}"])
+            try:
+                out, _ = sink.communicate(timeout=900)
+                got = json.loads(out.strip().splitlines()[-1])
+            finally:
+                stop(proc)
+                stop(sink)
+            results[f"dispatch.{name}.{delay}ms"] = got
+            report(f"dispatch {name}: sink delay {delay} ms", got)
+
+
+def bench_soak(brokers, seconds, results):
+    proc, url = ingress_system("switchyard", brokers)
+    try:
+        sat = load(url, "soak_probe", 5)
+        rate = round(sat["ok_per_sec"] / 2)
+        sampler = RssSampler(proc.pid, every=10)
+        fixed = load(url, "soak", seconds, rate=rate, warmup=0)
+        samples = sampler.finish()
+        rss = [round(s[1], 1) for s in samples]
+        first = rss[: max(1, len(rss) // 10)]
+        fixed.update({"rss_samples_mib": rss, "rss_first_mib": max(first), "rss_last_mib": rss[-1] if rss else 0,
+                      "rss_max_mib": max(rss, default=0)})
+        results["soak.switchyard"] = fixed
+        report(f"soak: switchyard at {rate}/s for {seconds} s", fixed)
+    finally:
+        stop(proc)
+
+
+def report(title, d):
+    print(f"== {title}", flush=True)
+    print("   " + json.dumps({k: v for k, v in d.items() if k != "rss_samples_mib"}), flush=True)
+
+
+def summary(results):
+    print("\n== summary")
+    def get(key, field):
+        return results.get(key, {}).get(field, 0) or 0
+    sw, lim, py = (get(f"ingress.{n}.saturation", "ok_per_sec") for n in ["switchyard", "limit", "python"])
+    if sw:
+        print(f"ingress saturation: switchyard {sw:,.0f}/s, limit {lim:,.0f}/s, python {py:,.0f}/s")
+        if lim:
+            print(f"  switchyard / limit  = {sw / lim:.0%}   (target >= 80%)")
+        if py:
+            print(f"  switchyard / python = {sw / py:.1f}x   (target >= 10x)")
+        half = results.get("ingress.switchyard.half", {})
+        print(f"  at half saturation ({half.get('target_rate')}/s): p50 {half.get('p50_ms')} ms, "
+              f"p99 {half.get('p99_ms')} ms, p99.9 {half.get('p999_ms')} ms   (target p99 <= 5 ms)")
+        print(f"  resident memory at saturation: max {get('ingress.switchyard.saturation', 'rss_max_mib'):.1f} MiB"
+              f"   (target <= 64 MiB)")
+    for delay in [0, 10]:
+        s, p = (get(f"dispatch.{n}.{delay}ms", "calls_per_sec") for n in ["switchyard", "python"])
+        if s:
+            ratio = f"{s / p:.1f}x" if p else "n/a"
+            print(f"dispatch, sink {delay} ms: switchyard {s:,.0f}/s, python {p:,.0f}/s = {ratio}   (target >= 10x); "
+                  f"out of order: {get(f'dispatch.switchyard.{delay}ms', 'out_of_order')}")
+    soak = results.get("soak.switchyard")
+    if soak:
+        print(f"soak {soak['seconds']:.0f} s at {soak['target_rate']}/s: RSS first {soak['rss_first_mib']} MiB, "
+              f"max {soak['rss_max_mib']} MiB, last {soak['rss_last_mib']} MiB; p99 {soak['p99_ms']} ms, "
+              f"non-200: {soak['other']}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the script)")
+    ap.add_argument("--soak", type=int, default=300, help="seconds of the memory soak (0: none)")
+    ap.add_argument("--only", default="ingress,dispatch,soak")
+    ap.add_argument("--json", help="also write every figure to this file")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    topics = [f"ingress.{n}:{PARTITIONS}" for n in ["switchyard", "limit", "python"]]
+    topics += [f"dispatch.in:{PARTITIONS}", "dispatch.dlq:1"]
+    cmd = [BENCHKIT, "broker"] + [a for t in topics for a in ("--topic", t)]
+    broker, brokers = start(cmd, first_line=True)
+    print(f"broker: {brokers}; machine: {os.cpu_count()} cores", flush=True)
+    results = {}
+    try:
+        if "ingress" in only:
+            bench_ingress(brokers, args.quick, results)
+        if "dispatch" in only:
+            bench_dispatch(brokers, args.quick, results)
+        if "soak" in only and args.soak > 0:
+            bench_soak(brokers, args.soak, results)
+    finally:
+        stop(broker)
+    summary(results)
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
