@@ -26,6 +26,11 @@ BENCHKIT = RELEASE / "examples" / "benchkit"
 LIMIT = RELEASE / "examples" / "limit"
 PYTHON = sys.executable
 SECRET = "whsec_bench_" + secrets.token_hex(8)
+# The producer's linger (ms) for Switchyard and the limit program alike (BENCH_LINGER_MS).
+LINGER = os.environ.get("BENCH_LINGER_MS", "1")
+# Concurrent connections of the saturation runs (BENCH_CONNECTIONS): each system is run at
+# each count and its best is its saturation, so no closed loop is bounded by one latency.
+CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "128,256").split(",")]
 PARTITIONS = 4
 
 
@@ -53,32 +58,30 @@ def stop(proc):
             proc.wait()
 
 
-def wait_ready(url, proc, seconds=30):
+def wait_until(what, ready, proc, seconds=30):
+    """Polls `ready()` until it is true; fails if `proc` exits or `seconds` pass."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"{url}: the process exited with {proc.returncode}")
+            raise SystemExit(f"{what}: the process exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
+            if ready():
+                return
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"{url} not ready in {seconds} s")
+    raise SystemExit(f"{what} not ready in {seconds} s")
 
 
-def wait_port(port, proc, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"port {port}: the process exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"port {port} not open in {seconds} s")
+def wait_ready(url, proc):
+    def ok():
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return r.status == 200
+    wait_until(url, ok, proc)
+
+
+def wait_port(port, proc):
+    wait_until(f"port {port}", lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None, proc)
 
 
 def rss_mib(pid):
@@ -129,14 +132,15 @@ def ingress_system(name, brokers):
     if name == "switchyard":
         proc, _ = start([SWITCHYARD, "serve", "-c", "routes.yaml", "--role", "ingress", "--listen",
                          f"127.0.0.1:{port}"],
-                        env={"KAFKA_BROKERS": brokers, "STRIPE_WEBHOOK_SECRET": SECRET, "PAYMENTS_TOPIC": topic})
+                        env={"KAFKA_BROKERS": brokers, "STRIPE_WEBHOOK_SECRET": SECRET, "PAYMENTS_TOPIC": topic,
+                             "KAFKA_LINGER_MS": LINGER})
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
     elif name == "limit":
-        proc, _ = start([LIMIT, f"127.0.0.1:{port}", brokers, topic])
+        proc, _ = start([LIMIT, f"127.0.0.1:{port}", brokers, topic], env={"LINGER_MS": LINGER})
         wait_port(port, proc)
     else:
         proc, _ = start([PYTHON, ROOT / "bench" / "baseline_webhook.py", port, brokers, topic],
-                        env={"BENCH_SECRET": SECRET})
+                        env={"BENCH_SECRET": SECRET, "LINGER_MS": LINGER})
         wait_port(port, proc)
     return proc, f"http://127.0.0.1:{port}/webhooks/stripe"
 
@@ -147,7 +151,9 @@ def bench_ingress(brokers, quick, results):
         proc, url = ingress_system(name, brokers)
         try:
             sampler = RssSampler(proc.pid)
-            sat = load(url, f"{name}_sat", duration)
+            runs = [load(url, f"{name}_sat{c}", duration, connections=c) for c in CONNECTIONS]
+            sat = max(runs, key=lambda r: r["ok_per_sec"])
+            sat["by_connections"] = {r["connections"]: r["ok_per_sec"] for r in runs}
             samples = sampler.finish()
             sat["rss_max_mib"] = max((s[1] for s in samples), default=0)
             sat["rss_peak_mib"] = rss_mib(proc.pid)[1]

@@ -1,6 +1,7 @@
 //! Resident memory stays bounded under hundreds of concurrent near-limit bodies: each body's
 //! bytes are reserved from `ingress.max_buffered_bytes` (32 MiB here) before it is read, so 300
-//! bodies of ~1 MiB sent at once never make 300 MiB resident. Nothing acknowledged is lost.
+//! bodies of ~1 MiB sent at once never make 300 MiB resident, and a body that finds no room
+//! waits, unread, until there is some. Nothing acknowledged is lost.
 
 mod common;
 
@@ -68,4 +69,42 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// With room for two bodies, a third waits, unread, until one of the two gives its room back
+/// (here: times out with 408), and is then served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_waits_for_room_in_the_budget_then_is_served() {
+    let budget = "read_timeout_ms: 1000\n  max_buffered_bytes: 2000000";
+    let (_dir, path) = shipped_with(&[("read_timeout_ms: 10000", budget)]);
+    let gw = start_with(&path, switchyard::app::Role::Ingress, &unique("payments"), &[]).await;
+    let addr = gw.addr;
+    let started = std::time::Instant::now();
+    // Two bodies declared at 1 MB each take all the room and never finish.
+    let holders: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Write};
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let head = "POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n{\"id\":";
+                s.write_all(head.as_bytes()).unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                out
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = serde_json::to_vec(&checkout(|_| {})).unwrap();
+    let answer = post_signed(&gw.url("/webhooks/stripe"), &body).await;
+    let waited = started.elapsed();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(waited >= Duration::from_millis(900), "served after {waited:?}, before any room was free");
+    for h in holders {
+        let out = h.await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    }
+    assert_eq!(read_topic(&gw.topic, 1, Duration::from_secs(5)).len(), 1);
+    gw.stop().await;
 }

@@ -127,6 +127,9 @@ pub async fn run(
     let mut lanes: HashMap<(i32, Option<Vec<u8>>), Lane> = HashMap::new();
     let mut workers = JoinSet::new();
     let mut paused: HashSet<i32> = HashSet::new();
+    // Idle lanes are closed now and then, not after every event (there may be thousands).
+    let mut prune = tokio::time::interval(Duration::from_secs(1));
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
@@ -156,6 +159,8 @@ pub async fn run(
                     }
                     still
                 });
+            }
+            _ = prune.tick() => {
                 // Lanes with nothing queued are closed; their tasks end.
                 lanes.retain(|_, lane| lane.queued.load(std::sync::atomic::Ordering::SeqCst) > 0);
             }
