@@ -6,6 +6,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY src ./src
 COPY samples ./samples
+# Cargo.toml names the benchmark and bench tool targets; their sources must be present to parse it.
+COPY benches ./benches
+COPY bench ./bench
 RUN cargo build --release --locked --bin switchyard
 
 FROM debian:bookworm-slim
