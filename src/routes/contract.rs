@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 
 use super::expr::{Expr, Filter, Source, Step, Test};
+use super::jsonpath::Segment;
 use super::{Ctx, Rule, Schema};
 
 /// A JSON type as JSON Schema names it (`Integer` is also a `Number`).
@@ -189,7 +190,7 @@ enum Resolved {
 
 /// Walks a simple JSONPath (`$.a.b[0]`, `$['a']`, `[*]`) through the inbound schema.
 fn resolve(schema: &Schema, path: &str, when: &Filter) -> Resolved {
-    let Some(segments) = segments(path) else { return Resolved::Unknown };
+    let Some(segments) = super::jsonpath::segments(path) else { return Resolved::Unknown };
     let mut nodes = vec![Node { schema: schema.document.clone(), file: schema.file.clone() }];
     for seg in segments {
         let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, when)).collect();
@@ -197,8 +198,8 @@ fn resolve(schema: &Schema, path: &str, when: &Filter) -> Resolved {
         let (mut open, mut closed) = (false, false);
         for n in &expanded {
             let found = match &seg {
-                Seg::Key(k) => child(n, k),
-                Seg::Index => n
+                Segment::Name(k) => child(n, k),
+                Segment::Index(_) => n
                     .schema
                     .get("items")
                     .filter(|i| i.is_object())
@@ -206,7 +207,7 @@ fn resolve(schema: &Schema, path: &str, when: &Filter) -> Resolved {
             };
             match found {
                 Some(c) => next.push(c),
-                None if matches!(seg, Seg::Key(_))
+                None if matches!(seg, Segment::Name(_))
                     && n.schema.get("additionalProperties") == Some(&Json::Bool(false)) =>
                 {
                     closed = true
@@ -216,7 +217,7 @@ fn resolve(schema: &Schema, path: &str, when: &Filter) -> Resolved {
         }
         if next.is_empty() {
             return match (&seg, closed && !open) {
-                (Seg::Key(k), true) => {
+                (Segment::Name(k), true) => {
                     Resolved::NotAllowed(format!("'{k}' is not one of the properties the schema allows there"))
                 }
                 _ => Resolved::Unknown,
@@ -225,41 +226,6 @@ fn resolve(schema: &Schema, path: &str, when: &Filter) -> Resolved {
         nodes = next;
     }
     Resolved::Found(nodes.iter().flat_map(|n| expand_when(n, when)).collect())
-}
-
-enum Seg {
-    Key(String),
-    Index,
-}
-
-fn segments(path: &str) -> Option<Vec<Seg>> {
-    let mut rest = path.strip_prefix('$')?;
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            let key = &r[..end];
-            if key.is_empty() || key == "*" {
-                return None;
-            }
-            out.push(Seg::Key(key.to_owned()));
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']')?;
-            let inner = r[..end].trim();
-            if inner == "*" || inner.parse::<usize>().is_ok() {
-                out.push(Seg::Index);
-            } else if let Some(k) = inner.strip_prefix('\'').and_then(|k| k.strip_suffix('\'')) {
-                out.push(Seg::Key(k.to_owned()));
-            } else {
-                return None;
-            }
-            rest = &r[end + 1..];
-        } else {
-            return None;
-        }
-    }
-    Some(out)
 }
 
 /// The sub-schema for property `key`: `properties.key`, else a schema-valued `additionalProperties`.

@@ -47,35 +47,63 @@ impl Path {
     }
 }
 
-/// `$` followed only by `.name` (RFC 9535 member-name shorthand) and `[n]` (n ≥ 0, no
-/// leading zero) segments, as steps; `None` for anything else (the engine handles it).
-fn singular_steps(text: &str) -> Option<Vec<Step>> {
+/// One segment of a simple path: a member name, an index, or `*` (`Index(None)`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Segment {
+    Name(String),
+    Index(Option<usize>),
+}
+
+/// Splits a path made only of `.name`, `['name']`, `[n]` (n ≥ 0) and `.*`/`[*]` segments;
+/// `None` for anything else (filters, slices, descendants, negative indices, escapes). Also
+/// read by the static contract check, which follows such paths through a schema.
+pub fn segments(text: &str) -> Option<Vec<Segment>> {
     let mut rest = text.strip_prefix('$')?;
-    let mut steps = Vec::new();
+    let mut out = Vec::new();
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
             let name = &r[..end];
-            let mut chars = name.chars();
-            let first = chars.next()?;
             let name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii();
-            if first.is_ascii_digit() || !name_char(first) || !chars.all(name_char) {
-                return None;
+            match name {
+                "*" => out.push(Segment::Index(None)),
+                _ if name.starts_with(|c: char| c.is_ascii_digit()) || !name.chars().all(name_char) => return None,
+                "" => return None,
+                _ => out.push(Segment::Name(name.to_owned())),
             }
-            steps.push(Step::Name(name.to_owned()));
             rest = &r[end..];
         } else {
             let r = rest.strip_prefix('[')?;
-            let (index, after) = r.split_once(']')?;
-            let digits = !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit());
-            if !digits || (index.len() > 1 && index.starts_with('0')) {
+            let (inner, after) = r.split_once(']')?;
+            let inner = inner.trim();
+            let quoted = inner.strip_prefix('\'').and_then(|k| k.strip_suffix('\''));
+            if inner == "*" {
+                out.push(Segment::Index(None));
+            } else if let Some(name) = quoted.filter(|k| !k.contains(['\\', '\''])) {
+                out.push(Segment::Name(name.to_owned()));
+            } else if !inner.is_empty()
+                && inner.bytes().all(|b| b.is_ascii_digit())
+                && (inner == "0" || !inner.starts_with('0'))
+            {
+                out.push(Segment::Index(Some(inner.parse().ok()?)));
+            } else {
                 return None;
             }
-            steps.push(Step::Index(index.parse().ok()?));
             rest = after;
         }
     }
-    Some(steps)
+    Some(out)
+}
+
+/// The steps of a path that selects at most one node (no wildcard), for the direct walk.
+fn singular_steps(text: &str) -> Option<Vec<Step>> {
+    segments(text)?
+        .into_iter()
+        .map(|s| match s {
+            Segment::Name(n) => Some(Step::Name(n)),
+            Segment::Index(i) => i.map(Step::Index),
+        })
+        .collect()
 }
 
 impl std::fmt::Display for Path {
@@ -102,8 +130,22 @@ mod tests {
     #[test]
     fn singular_paths_are_walked_directly_and_agree_with_the_engine() {
         let doc = json!({"a": {"b": [null, 7, {"c": "x"}], "é_1": 2}, "n": null, "0": 1, "s": "str"});
-        let fast = ["$", "$.a", "$.a.b[1]", "$.a.b[2].c", "$.a.b[0]", "$.a.b[9]", "$.n", "$.a.é_1", "$.s.x", "$.s[0]"];
-        let engine = ["$.a.b[-1]", "$['0']", "$.a.b[*]", "$..c", "$.a.b[01]", "$ .a", "$.a[ 1 ]", "$.0"];
+        let fast = [
+            "$",
+            "$.a",
+            "$.a.b[1]",
+            "$.a.b[2].c",
+            "$.a.b[0]",
+            "$.a.b[9]",
+            "$.n",
+            "$.a.é_1",
+            "$.s.x",
+            "$.s[0]",
+            "$['0']",
+            "$.a[ 1 ]",
+            "$['a']['b'][2]",
+        ];
+        let engine = ["$.a.b[-1]", "$.a.b[*]", "$..c", "$.a.b[01]", "$ .a", "$.0", "$['a\\'b']", "$.a.b[0:1]"];
         for text in fast.iter().chain(&engine) {
             let Ok(path) = Path::parse(text) else { continue };
             assert_eq!(path.singular.is_some(), fast.contains(text), "{text}");
