@@ -36,8 +36,11 @@ use crate::trace::TraceParent;
 use deliver::Delivery;
 use offsets::{Ticket, Tracker};
 
-/// A partition with this many unfinished events is paused until it drains to half.
-const PAUSE_AT: usize = 1024;
+/// A partition with this many unfinished events is paused until it drains to half. It bounds
+/// the events held in memory (a few MiB per partition); each pause costs a refetch, so it is
+/// set high enough that the refetch is rare (at 1024 a fast order service saw 8 500 calls/s,
+/// at 4096 33 000/s: `bench/run`).
+const PAUSE_AT: usize = 4096;
 
 /// One consumed event on its way through a lane.
 struct Job {
