@@ -1,4 +1,4 @@
-"""Runs every benchmark of issue 6 against one broker and prints the figures and ratios.
+"""Runs the end-to-end benchmarks (ingress, dispatcher, soak) against one broker and prints the figures and ratios.
 
 Started by `bench/run` (which builds the binaries and the Python baselines' venv first).
 Everything runs on this machine, on loopback: the broker (librdkafka's mock cluster, a process
