@@ -2,7 +2,8 @@
 //! `tests/fuzz_corpus.rs` (replays the committed corpus on every `cargo test`).
 //!
 //! Each target checks properties, not just "no panic": a forged signature never verifies,
-//! a correct one always does, a planned URL never leaves its configured origin or path.
+//! a correct one always does, a planned URL never leaves its configured origin or path,
+//! a projected parse answers like the whole document.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -14,6 +15,7 @@ use switchyard::config::{self, Loaded};
 use switchyard::dry_run;
 use switchyard::pipeline::plan::{self, Delivered};
 use switchyard::pipeline::verify::{stripe_signature, verify};
+use switchyard::pipeline::{self, parse};
 use switchyard::routes::dispatch::Var;
 use switchyard::routes::template::{self, Part};
 use switchyard::routes::verify::{Encoding, Secret, Verifier};
@@ -128,7 +130,15 @@ pub fn config_load(data: &[u8]) {
 pub fn shipped_routes(data: &[u8]) {
     let routes = shipped();
     let headers = HeaderMap::new();
+    let whole: Option<Json> = serde_json::from_slice(data).ok();
     for source in &routes.sources {
+        // Parsing builds only what the source reads; whenever the whole body is JSON, the
+        // projected document must give every later stage the same answer.
+        if let Some(whole) = &whole {
+            let projected =
+                parse::parse(data, &source.reads).expect("the projected parse accepts what serde_json does");
+            assert_eq!(pipeline::route(source, &projected), pipeline::route(source, whole));
+        }
         let outcome = dry_run::run(routes, source, &headers, data, false);
         // The static contract check proved the shipped mappings always produce valid
         // canonical events: a 500 here would be a hole in that proof.

@@ -3,10 +3,12 @@
 //! Label values are bounded: source, rule and dispatcher names from the config, reasons and
 //! outcomes from fixed lists, HTTP status codes. Never order ids, paths or secrets.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -47,28 +49,51 @@ pub async fn upkeep() {
 
 /// One webhook answered: `outcome` is accepted, ignored or rejected.
 pub fn webhook(source: &str, outcome: &'static str, status: u16, reason: Option<&'static str>) {
-    counter!("switchyard_webhooks_total", "source" => source.to_owned(), "outcome" => outcome, "status" => status.to_string())
-        .increment(1);
+    let status = http::StatusCode::from_u16(status).ok();
+    let code = status.as_ref().map_or("other", |s| s.as_str());
+    counter_for(&["switchyard_webhooks_total", source, outcome, code], || {
+        counter!("switchyard_webhooks_total", "source" => source.to_owned(), "outcome" => outcome, "status" => code.to_owned())
+    })
+    .increment(1);
     if let Some(reason) = reason {
-        counter!("switchyard_rejections_total", "source" => source.to_owned(), "reason" => reason).increment(1);
+        counter_for(
+            &["switchyard_rejections_total", source, reason],
+            || counter!("switchyard_rejections_total", "source" => source.to_owned(), "reason" => reason),
+        )
+        .increment(1);
     }
 }
 
 /// How long the broker took to acknowledge a webhook's events (or to fail).
 pub fn publish(source: &str, took: Duration, ok: bool) {
-    histogram!("switchyard_publish_duration_seconds", "source" => source.to_owned()).record(took.as_secs_f64());
+    let histogram = HISTOGRAMS.with_borrow_mut(|cache| {
+        cached(
+            cache,
+            &["switchyard_publish_duration_seconds", source],
+            || histogram!("switchyard_publish_duration_seconds", "source" => source.to_owned()),
+        )
+    });
+    histogram.record(took.as_secs_f64());
     if !ok {
-        counter!("switchyard_publish_failures_total", "source" => source.to_owned()).increment(1);
+        counter_for(
+            &["switchyard_publish_failures_total", source],
+            || counter!("switchyard_publish_failures_total", "source" => source.to_owned()),
+        )
+        .increment(1);
     }
 }
 
 /// One HTTP attempt of a dispatch rule: `outcome` is success, retry or failed.
 pub fn dispatch_attempt(dispatcher: &str, rule: &str, outcome: &'static str) {
-    counter!("switchyard_dispatch_attempts_total", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned(), "outcome" => outcome)
-        .increment(1);
+    counter_for(&["switchyard_dispatch_attempts_total", dispatcher, rule, outcome], || {
+        counter!("switchyard_dispatch_attempts_total", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned(), "outcome" => outcome)
+    })
+    .increment(1);
     if outcome == "retry" {
-        counter!("switchyard_dispatch_retries_total", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned())
-            .increment(1);
+        counter_for(&["switchyard_dispatch_retries_total", dispatcher, rule], || {
+            counter!("switchyard_dispatch_retries_total", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned())
+        })
+        .increment(1);
     }
 }
 
@@ -79,7 +104,45 @@ pub fn dead_letter(dispatcher: &str, rule: &str, reason: &'static str) {
 
 /// Calls in flight right now (`delta` +1 when one starts, -1 when it ends).
 pub fn in_flight(dispatcher: &str, delta: f64) {
-    gauge!("switchyard_dispatch_in_flight", "dispatcher" => dispatcher.to_owned()).increment(delta);
+    let gauge = GAUGES.with_borrow_mut(|cache| {
+        cached(
+            cache,
+            &["switchyard_dispatch_in_flight", dispatcher],
+            || gauge!("switchyard_dispatch_in_flight", "dispatcher" => dispatcher.to_owned()),
+        )
+    });
+    gauge.increment(delta);
+}
+
+// Handles of the per-event metrics, by name and label values, per thread: the hot path then
+// neither allocates label strings nor hashes a metric key in the shared registry. Label
+// values are bounded (see the module doc), and so are these maps.
+thread_local! {
+    static COUNTERS: RefCell<HashMap<String, Counter>> = RefCell::default();
+    static GAUGES: RefCell<HashMap<String, Gauge>> = RefCell::default();
+    static HISTOGRAMS: RefCell<HashMap<String, Histogram>> = RefCell::default();
+    static LOOKUP: RefCell<String> = RefCell::default();
+}
+
+fn counter_for(parts: &[&str], make: impl FnOnce() -> Counter) -> Counter {
+    COUNTERS.with_borrow_mut(|cache| cached(cache, parts, make))
+}
+
+/// The handle for `parts` (joined with NUL, which no name holds), made on first use.
+fn cached<H: Clone>(cache: &mut HashMap<String, H>, parts: &[&str], make: impl FnOnce() -> H) -> H {
+    LOOKUP.with_borrow_mut(|key| {
+        key.clear();
+        for p in parts {
+            key.push_str(p);
+            key.push('\0');
+        }
+        if let Some(h) = cache.get(key.as_str()) {
+            return h.clone();
+        }
+        let h = make();
+        cache.insert(key.clone(), h.clone());
+        h
+    })
 }
 
 pub fn consumer_lag(dispatcher: &str, topic: &str, partition: i32, lag: i64) {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use serde::Serialize;
 use serde_json::json;
 use tracing::{Instrument, field};
 
@@ -31,19 +32,17 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
         metrics::webhook("none", "rejected", 404, Some("not_found"));
         return rejected(StatusCode::NOT_FOUND, "not_found", "no webhook source is served at this path");
     };
-    let res = webhook(&state, &routes, source, req).await;
-    let status = res.status().as_u16();
-    let (outcome, reason) = match res.extensions().get::<Answered>() {
-        Some(Answered::Accepted) => ("accepted", None),
-        Some(Answered::Ignored) => ("ignored", None),
-        Some(Answered::Rejected(reason)) => ("rejected", Some(*reason)),
-        None => ("rejected", Some("other")),
+    let (res, answered) = webhook(&state, &routes, source, req).await;
+    let (outcome, reason) = match answered {
+        Answered::Accepted => ("accepted", None),
+        Answered::Ignored => ("ignored", None),
+        Answered::Rejected(reason) => ("rejected", Some(reason)),
     };
-    metrics::webhook(&source.name, outcome, status, reason);
+    metrics::webhook(&source.name, outcome, res.status().as_u16(), reason);
     res
 }
 
-/// What a webhook answer was, for metrics (kept in the response's extensions).
+/// What a webhook answer was, for metrics.
 #[derive(Clone, Copy, Debug)]
 enum Answered {
     Accepted,
@@ -51,13 +50,18 @@ enum Answered {
     Rejected(&'static str),
 }
 
-fn mark(mut res: Response<Body>, answered: Answered) -> Response<Body> {
-    res.extensions_mut().insert(answered);
-    res
+type Answer = (Response<Body>, Answered);
+
+fn refuse(status: StatusCode, reason: &'static str, message: &str) -> Answer {
+    (rejected(status, reason, message), Answered::Rejected(reason))
 }
 
-fn refuse(status: StatusCode, reason: &'static str, message: &str) -> Response<Body> {
-    mark(rejected(status, reason, message), Answered::Rejected(reason))
+/// The body of a 200 for published events.
+#[derive(Serialize)]
+struct Accepted<'a> {
+    status: &'static str,
+    event_id: &'a Option<String>,
+    events: &'a [producer::Published],
 }
 
 fn metrics_text() -> Response<Body> {
@@ -66,11 +70,11 @@ fn metrics_text() -> Response<Body> {
     res
 }
 
-async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>) -> Response<Body> {
+async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>) -> Answer {
     if req.method() != Method::POST {
-        let mut res = refuse(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
+        let (mut res, answered) = refuse(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
         res.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
-        return res;
+        return (res, answered);
     }
     if let Some(ct) = req.headers().get(CONTENT_TYPE)
         && !is_json(ct)
@@ -120,7 +124,7 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
             Ok(Outcome::Ignored(reason)) => {
                 tracing::info!(%reason, "ignored");
                 let body = json!({"status": "ignored", "event_id": event_id, "reason": reason});
-                return mark(json(StatusCode::OK, &body), Answered::Ignored);
+                return (json(StatusCode::OK, &body), Answered::Ignored);
             }
             Err(rejection) => {
                 let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -131,7 +135,7 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
                 }
                 let mut body = serde_json::to_value(&rejection).unwrap_or_default();
                 body["status"] = json!("rejected");
-                return mark(json(status, &body), Answered::Rejected(rejection.reason.as_str()));
+                return (json(status, &body), Answered::Rejected(rejection.reason.as_str()));
             }
         };
         // Back-pressure: a bounded number of webhooks wait on the broker at once.
@@ -151,8 +155,8 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         match result {
             Ok(published) => {
                 tracing::info!(events = published.len(), "published");
-                let body = json!({"status": "accepted", "event_id": event_id, "events": published});
-                mark(json(StatusCode::OK, &body), Answered::Accepted)
+                let body = Accepted { status: "accepted", event_id: &event_id, events: &published };
+                (json(StatusCode::OK, &body), Answered::Accepted)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "publish failed");
@@ -175,13 +179,13 @@ fn is_json(value: &HeaderValue) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-fn too_large(limit: usize) -> Response<Body> {
+fn too_large(limit: usize) -> Answer {
     let message = format!("the body is larger than the limit of {limit} bytes");
     close(refuse(StatusCode::PAYLOAD_TOO_LARGE, "size", &message))
 }
 
 /// Ends the connection after this answer, so an unread body is never drained.
-fn close(mut res: Response<Body>) -> Response<Body> {
+fn close((mut res, answered): Answer) -> Answer {
     res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
-    res
+    (res, answered)
 }

@@ -4,12 +4,13 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use serde_json::{Value as Json, json};
+use serde::Serialize;
+use serde_json::json;
 
 pub type Body = Full<Bytes>;
 
 /// A response with `body` serialized as JSON.
-pub fn json(status: StatusCode, body: &Json) -> Response<Body> {
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut res = Response::new(Full::new(Bytes::from(bytes)));
     *res.status_mut() = status;

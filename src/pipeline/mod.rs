@@ -1,9 +1,11 @@
 //! The pure pipeline: `verify → parse → validate → match → map → validate canonical`.
+//! Parsing builds only what the source reads (`routes::projection`).
 //!
 //! No IO, no clock, no globals: the same inputs give the same answer, which is why the
 //! server, `switchyard check` and `switchyard test` all call [`ingest`] and [`plan::plan`].
 
 pub mod map;
+pub mod parse;
 pub mod plan;
 pub mod transform;
 pub mod verify;
@@ -91,7 +93,7 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
     {
         return (None, Err(reject(401, Reason::Signature, format!("signature verification failed: {why}"))));
     }
-    let doc: Json = match serde_json::from_slice(input.body) {
+    let doc = match parse::parse(input.body, &source.reads) {
         Ok(doc) => doc,
         Err(e) => return (None, Err(reject(400, Reason::Json, format!("body is not valid JSON: {e}")))),
     };

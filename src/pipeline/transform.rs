@@ -13,11 +13,17 @@ pub fn apply(step: &Step, value: Json, input: &Json) -> Result<Json, String> {
         Step::Lower => string(&value, "lower").map(|s| Json::String(s.to_lowercase())),
         Step::ToString => Ok(Json::String(scalar_text(&value).ok_or("to_string needs a scalar value")?)),
         Step::Lookup { table, default } => {
-            let key = scalar_text(&value).ok_or("lookup needs a scalar value")?;
-            match (table.get(&key), default) {
+            let found = match &value {
+                Json::String(s) => table.get(s.as_str()),
+                other => table.get(&scalar_text(other).ok_or("lookup needs a scalar value")?),
+            };
+            match (found, default) {
                 (Some(found), _) => Ok(found.clone()),
                 (None, Some(d)) => Ok(d.clone()),
-                (None, None) => Err(format!("'{key}' is not in the lookup table and no default is given")),
+                (None, None) => {
+                    let key = scalar_text(&value).unwrap_or_default();
+                    Err(format!("'{key}' is not in the lookup table and no default is given"))
+                }
             }
         }
         Step::MinorUnits { currency } => {

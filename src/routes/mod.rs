@@ -7,6 +7,7 @@ pub mod contract;
 pub mod dispatch;
 pub mod expr;
 pub mod jsonpath;
+pub mod projection;
 pub mod schema;
 pub mod template;
 pub mod verify;
@@ -85,6 +86,8 @@ pub struct Source {
     pub event_type: Option<jsonpath::Path>,
     pub event_id: Option<jsonpath::Path>,
     pub rules: Vec<Rule>,
+    /// What of a payload the schema and the rules read: all the parser builds.
+    pub reads: projection::Projection,
 }
 
 /// A rule: filter, then one canonical event.
@@ -122,8 +125,15 @@ pub fn compile(
     env: &dyn Fn(&str) -> Option<String>,
     mode: EnvMode,
 ) -> Result<(Routes, Diagnostics), Diagnostics> {
-    let mut ctx =
-        Ctx { file: &loaded.path, dir: &loaded.dir, env, mode, diags: Diagnostics::default(), schemas: HashMap::new() };
+    let mut ctx = Ctx {
+        file: &loaded.path,
+        dir: &loaded.dir,
+        env,
+        mode,
+        diags: Diagnostics::default(),
+        schemas: HashMap::new(),
+        paths: Vec::new(),
+    };
     let cfg = &loaded.file;
     let kafka = KafkaSettings {
         brokers: cfg.kafka.brokers.as_ref().and_then(|b| ctx.text(b)).unwrap_or_else(|| "localhost:9092".into()),
@@ -203,6 +213,8 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     }
     let verifier = verify::compile(ctx, &cfg.verify, &name);
     let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
+    // Every JSONPath compiled from here to the end of the source reads its payloads.
+    let first_path = ctx.paths.len();
     let event_type = cfg.event_type.as_ref().and_then(|p| ctx.path(p));
     let event_id = cfg.event_id.as_ref().and_then(|p| ctx.path(p));
     let mut rules: Vec<Rule> = Vec::new();
@@ -214,7 +226,14 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
             rules.push(rule);
         }
     }
-    Some(Source { name, path, verifier: verifier?, schema, event_type, event_id, rules })
+    let mut reads = projection::Projection::default();
+    if let Some(s) = &schema {
+        reads.read_schema(&s.document, &s.file);
+    }
+    for text in ctx.paths.drain(first_path..) {
+        reads.read_path(&text);
+    }
+    Some(Source { name, path, verifier: verifier?, schema, event_type, event_id, rules, reads })
 }
 
 fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: Option<jsonpath::Path>) -> Option<Rule> {
@@ -286,6 +305,8 @@ pub(crate) struct Ctx<'a> {
     mode: EnvMode,
     diags: Diagnostics,
     schemas: HashMap<PathBuf, Arc<Schema>>,
+    /// The text of every JSONPath compiled so far (a source's projection reads its own).
+    paths: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -317,7 +338,9 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn path_at(&mut self, text: &str, at: Location) -> Option<jsonpath::Path> {
-        jsonpath::Path::parse(text).map_err(|e| self.error(at, e)).ok()
+        let path = jsonpath::Path::parse(text).map_err(|e| self.error(at, e)).ok()?;
+        self.paths.push(text.to_owned());
+        Some(path)
     }
 
     /// The compiled schema at `text` (relative to the config's folder), loaded once per file.

@@ -1,0 +1,182 @@
+//! Parsing a body once, building only what the source reads ([`Projection`]). The whole body
+//! must still be UTF-8 and JSON; members nothing reads are checked for syntax and skipped,
+//! not built.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value as Json};
+
+use crate::routes::projection::Projection;
+
+/// The parts of `body` that `projection` keeps; the error is a human sentence.
+pub fn parse(body: &[u8], projection: &Projection) -> Result<Json, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let doc = Keep(projection).deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(doc)
+}
+
+/// Builds a value as far as its projection says.
+struct Keep<'p>(&'p Projection);
+
+impl<'de> DeserializeSeed<'de> for Keep<'_> {
+    type Value = Json;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
+        match self.0 {
+            Projection::All => Json::deserialize(d),
+            Projection::Fields(fields) => d.deserialize_any(Members(fields)),
+        }
+    }
+}
+
+/// An object keeps the listed members; any other value is built whole (as `Json` would).
+struct Members<'p>(&'p [(String, Projection)]);
+
+impl<'de> Visitor<'de> for Members<'_> {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+        Ok(Number::from_f64(v).map_or(Json::Null, Json::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element::<Json>()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key_seed(Key)? {
+            match Projection::of_member(self.0, &key) {
+                // As in `Json`, the last of duplicate members wins.
+                Some(p) => {
+                    let value = map.next_value_seed(Keep(p))?;
+                    out.insert(key.into_owned(), value);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Json::Object(out))
+    }
+}
+
+/// A member name, borrowed from the body when it has no escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn projection(paths: &[&str]) -> Projection {
+        let mut p = Projection::default();
+        for path in paths {
+            p.read_path(path);
+        }
+        p
+    }
+
+    #[test]
+    fn builds_only_what_is_read_and_everything_under_it() {
+        let body = br#"{"id": "e1", "big": {"x": [1, 2, {"deep": "\u00e9"}], "y": "skip \"me\""},
+                        "data": {"object": {"id": 7, "meta": {"a": "b"}, "n": null}, "other": 1.5}, "id": "e2"}"#;
+        let doc = parse(body, &projection(&["$.id", "$.data.object.meta", "$.data.object.n", "$.data.gone"])).unwrap();
+        assert_eq!(doc, json!({"id": "e2", "data": {"object": {"meta": {"a": "b"}, "n": null}}}));
+        let whole: Json = serde_json::from_slice(body).unwrap();
+        assert_eq!(parse(body, &Projection::All).unwrap(), whole);
+    }
+
+    #[test]
+    fn values_that_are_not_objects_are_kept_whole() {
+        let p = projection(&["$.data.object.id"]);
+        assert_eq!(parse(br#"{"data": [1, {"object": 2}]}"#, &p).unwrap(), json!({"data": [1, {"object": 2}]}));
+        assert_eq!(parse(br#"{"data": "text"}"#, &p).unwrap(), json!({"data": "text"}));
+        assert_eq!(parse(b"-1.5e3", &p).unwrap(), json!(-1500.0));
+        assert_eq!(
+            parse(br#"{"d\u0061ta": {"object": {"id": 1}}}"#, &p).unwrap(),
+            json!({"data": {"object": {"id": 1}}})
+        );
+    }
+
+    #[test]
+    fn skipped_members_must_still_be_json() {
+        let p = projection(&["$.id"]);
+        for bad in [
+            &br#"{"id": 1, "x": [1, }"#[..],
+            br#"{"id": 1, "x": "tab	in string"}"#,
+            br#"{"id": 1, "x": "\q"}"#,
+            br#"{"id": 1} trailing"#,
+            b"{\"id\": 1, \"x\": \"\xff\"}",
+            b"",
+        ] {
+            assert!(parse(bad, &p).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(parse(b"{\"id\": 1, \"x\": \"\xff\"}", &p).unwrap_err().contains("UTF-8"));
+    }
+}
