@@ -7,9 +7,10 @@
 //!
 //! - [`config`]: the `routes.yaml` model, `${VAR}` interpolation, diagnostics with `file:line:col`.
 //! - [`routes`]: compiles a config once into what runs: schemas, JSONPaths, verifiers,
-//!   transforms, dispatch rules.
+//!   transforms, dispatch rules, and each source's projection (what of a payload it reads).
 //! - [`pipeline`]: the pure pipeline `verify → parse → validate → match → map → validate
-//!   canonical`, and dispatch call planning. No IO: the server and the CLI share it.
+//!   canonical` (parsing builds only the projection), and dispatch call planning. No IO: the
+//!   server and the CLI share it.
 //! - [`ingress`]: the hyper server; reads bodies, runs the pipeline, publishes, answers.
 //! - [`kafka`]: producer and consumer setup, and the embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
