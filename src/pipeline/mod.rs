@@ -133,7 +133,10 @@ fn emit(rule: &Rule, doc: &Json) -> Result<Event, Rejection> {
     let value = map::object(&rule.emit.value, doc, "value").map_err(mapping)?;
     let text = |expr, field: String| -> Result<Option<String>, Rejection> {
         let v = map::eval(expr, doc, Some(&value)).map_err(|message| mapping(map::MapError { field, message }))?;
-        Ok(v.as_ref().map(|v| scalar_text(v).unwrap_or_else(|| v.to_string())))
+        Ok(v.map(|v| match v {
+            Json::String(s) => s,
+            other => scalar_text(&other).unwrap_or_else(|| other.to_string()),
+        }))
     };
     let key = match &rule.emit.key {
         Some(k) => text(k, "key".into())?,
