@@ -30,7 +30,7 @@ async fn main() {
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", std::env::var("LINGER_MS").unwrap_or_else(|_| "1".into()))
+        .set("linger.ms", std::env::var("LINGER_MS").unwrap_or_else(|_| "0.2".into()))
         .set("compression.type", "lz4")
         .set("message.timeout.ms", "10000")
         .create()

@@ -27,7 +27,7 @@ LIMIT = RELEASE / "examples" / "limit"
 PYTHON = sys.executable
 SECRET = "whsec_bench_" + secrets.token_hex(8)
 # The producer's linger (ms) for Switchyard and the limit program alike (BENCH_LINGER_MS).
-LINGER = os.environ.get("BENCH_LINGER_MS", "1")
+LINGER = os.environ.get("BENCH_LINGER_MS", "0.2")
 # Concurrent connections of the saturation runs (BENCH_CONNECTIONS): each system is run at
 # each count and its best is its saturation, so no closed loop is bounded by one latency.
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "128,256").split(",")]

@@ -33,7 +33,7 @@ fn bench(c: &mut Criterion) {
             let (_, outcome) = pipeline::ingest(source, &input);
             match outcome {
                 Ok(Outcome::Publish(events)) => {
-                    let bytes: usize = events.iter().map(|e| serde_json::to_vec(&e.value).unwrap().len()).sum();
+                    let bytes: usize = events.iter().map(|e| e.payload().len()).sum();
                     black_box(bytes)
                 }
                 other => panic!("unexpected {other:?}"),

@@ -148,7 +148,7 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
             event.headers.retain(|(k, _)| k != "traceparent");
             event.headers.push(("traceparent".into(), traceparent.clone()));
         }
-        let payloads: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(&e.value).unwrap_or_default()).collect();
+        let payloads: Vec<Vec<u8>> = events.iter().map(pipeline::Event::payload).collect();
         let started = std::time::Instant::now();
         let result = producer::publish_all(&state.producer, &events, &payloads, routes.kafka.publish_timeout).await;
         metrics::publish(&source.name, started.elapsed(), result.is_ok());

@@ -29,7 +29,7 @@ pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> 
         .set("client.id", "switchyard")
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "1")
+        .set("linger.ms", "0.2")
         // librdkafka gives up on a message when the webhook has stopped waiting for it.
         .set("message.timeout.ms", settings.publish_timeout.as_millis().max(1).to_string());
     for (k, v) in &settings.properties {

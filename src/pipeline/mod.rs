@@ -39,6 +39,16 @@ pub struct Event {
     pub value: Json,
 }
 
+impl Event {
+    /// The value as published: JSON bytes, in a buffer sized for a typical event.
+    pub fn payload(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        // Writing a `Value` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut out, &self.value);
+        out
+    }
+}
+
 /// What a webhook turns into.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
