@@ -74,7 +74,7 @@ def to_canonical(event):
 def main():
     port, brokers, topic = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     producer = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all",
-                         "linger.ms": int(os.environ.get("LINGER_MS", "1")), "compression.type": "lz4", "message.timeout.ms": 10000})
+                         "linger.ms": float(os.environ.get("LINGER_MS", "0.2")), "compression.type": "lz4", "message.timeout.ms": 10000})
     def poll():
         while True:
             producer.poll(0.05)
