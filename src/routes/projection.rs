@@ -1,13 +1,14 @@
 //! Which parts of a payload a source reads: worked out once, when the routes compile, from
 //! its inbound schema and every JSONPath of its rules. The parser builds only those parts
-//! (the rest of the body is checked for JSON syntax and skipped), so a 3 KB Stripe event
-//! becomes a tree of a dozen values instead of a hundred.
+//! (the rest of the body is checked for JSON syntax and skipped): the shipped 2.7 KB Stripe
+//! checkout becomes a tree of 20 values instead of 99.
 //!
 //! The analysis is conservative: any schema keyword that can look at an object's other
 //! members (`additionalProperties`, `enum`, `minProperties`, …), any keyword it does not
 //! know, any `$ref` it cannot follow and any path it cannot split keeps the whole value at
 //! that place. So validating, matching and mapping the projected document gives the same
-//! answer as the whole one; `tests/fuzz_corpus.rs` checks that on every corpus input.
+//! answer as the whole one; `tests/projection.rs` and the `shipped_routes` fuzz target check
+//! exactly that.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
