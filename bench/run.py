@@ -146,24 +146,42 @@ def ingress_system(name, brokers):
 
 
 def bench_ingress(brokers, quick, results):
+    """Saturation, then latency at half of it. Switchyard and the limit program take turns
+    (twice, unless --quick): this machine's speed drifts over minutes, and the ratio of the two
+    should not depend on which one ran in a slow minute. Each keeps its best run."""
     duration = 5 if quick else 10
-    for name in ["switchyard", "limit", "python"]:
+    rounds = 1 if quick else 2
+    for name in ["switchyard", "limit"] * rounds + ["python"]:
         proc, url = ingress_system(name, brokers)
         try:
             sampler = RssSampler(proc.pid)
-            runs = [load(url, f"{name}_sat{c}", duration, connections=c) for c in CONNECTIONS]
-            sat = max(runs, key=lambda r: r["ok_per_sec"])
-            sat["by_connections"] = {r["connections"]: r["ok_per_sec"] for r in runs}
-            samples = sampler.finish()
-            sat["rss_max_mib"] = max((s[1] for s in samples), default=0)
-            sat["rss_peak_mib"] = rss_mib(proc.pid)[1]
-            results[f"ingress.{name}.saturation"] = sat
-            report(f"ingress {name}: saturation", sat)
-            if name != "python" and sat["ok_per_sec"] > 0:
-                rate = round(sat["ok_per_sec"] / 2)
-                fixed = load(url, f"{name}_half", duration, rate=rate)
-                results[f"ingress.{name}.half"] = fixed
-                report(f"ingress {name}: fixed rate {rate}/s (half of saturation)", fixed)
+            runs = [load(url, f"{name}_sat{c}_{secrets.token_hex(2)}", duration, connections=c) for c in CONNECTIONS]
+            rss_max = max((s[1] for s in sampler.finish()), default=0)
+            best = max(runs, key=lambda r: r["ok_per_sec"])
+            key = f"ingress.{name}.saturation"
+            earlier = results.get(key)
+            seen = (earlier or {}).get("runs", []) + [r["ok_per_sec"] for r in runs]
+            if earlier is None or best["ok_per_sec"] > earlier["ok_per_sec"]:
+                entry = dict(best, by_connections={r["connections"]: r["ok_per_sec"] for r in runs})
+            else:
+                entry = earlier
+            entry["runs"] = seen
+            entry["rss_max_mib"] = max(rss_max, (earlier or {}).get("rss_max_mib", 0))
+            entry["rss_peak_mib"] = max(rss_mib(proc.pid)[1], (earlier or {}).get("rss_peak_mib", 0))
+            results[key] = entry
+            report(f"ingress {name}: saturation (this turn's best)", best)
+        finally:
+            stop(proc)
+    for name in ["switchyard", "limit"]:
+        sat = results[f"ingress.{name}.saturation"]["ok_per_sec"]
+        if sat <= 0:
+            continue
+        proc, url = ingress_system(name, brokers)
+        try:
+            rate = round(sat / 2)
+            fixed = load(url, f"{name}_half", duration, rate=rate)
+            results[f"ingress.{name}.half"] = fixed
+            report(f"ingress {name}: fixed rate {rate}/s (half of saturation)", fixed)
         finally:
             stop(proc)
 
@@ -228,6 +246,9 @@ def summary(results):
     sw, lim, py = (get(f"ingress.{n}.saturation", "ok_per_sec") for n in ["switchyard", "limit", "python"])
     if sw:
         print(f"ingress saturation: switchyard {sw:,.0f}/s, limit {lim:,.0f}/s, python {py:,.0f}/s")
+        for n in ["switchyard", "limit"]:
+            runs = results.get(f"ingress.{n}.saturation", {}).get("runs", [])
+            print(f"  every saturation run of {n}: " + ", ".join(f"{r:,.0f}" for r in runs))
         if lim:
             print(f"  switchyard / limit  = {sw / lim:.0%}   (target >= 80%)")
         if py:
