@@ -66,14 +66,11 @@ pub fn webhook(source: &str, outcome: &'static str, status: u16, reason: Option<
 
 /// How long the broker took to acknowledge a webhook's events (or to fail).
 pub fn publish(source: &str, took: Duration, ok: bool) {
-    let histogram = HISTOGRAMS.with_borrow_mut(|cache| {
-        cached(
-            cache,
-            &["switchyard_publish_duration_seconds", source],
-            || histogram!("switchyard_publish_duration_seconds", "source" => source.to_owned()),
-        )
-    });
-    histogram.record(took.as_secs_f64());
+    histogram_for(
+        &["switchyard_publish_duration_seconds", source],
+        || histogram!("switchyard_publish_duration_seconds", "source" => source.to_owned()),
+    )
+    .record(took.as_secs_f64());
     if !ok {
         counter_for(
             &["switchyard_publish_failures_total", source],
@@ -104,14 +101,11 @@ pub fn dead_letter(dispatcher: &str, rule: &str, reason: &'static str) {
 
 /// Calls in flight right now (`delta` +1 when one starts, -1 when it ends).
 pub fn in_flight(dispatcher: &str, delta: f64) {
-    let gauge = GAUGES.with_borrow_mut(|cache| {
-        cached(
-            cache,
-            &["switchyard_dispatch_in_flight", dispatcher],
-            || gauge!("switchyard_dispatch_in_flight", "dispatcher" => dispatcher.to_owned()),
-        )
-    });
-    gauge.increment(delta);
+    gauge_for(
+        &["switchyard_dispatch_in_flight", dispatcher],
+        || gauge!("switchyard_dispatch_in_flight", "dispatcher" => dispatcher.to_owned()),
+    )
+    .increment(delta);
 }
 
 // Handles of the per-event metrics, by name and label values, per thread: the hot path then
@@ -126,6 +120,14 @@ thread_local! {
 
 fn counter_for(parts: &[&str], make: impl FnOnce() -> Counter) -> Counter {
     COUNTERS.with_borrow_mut(|cache| cached(cache, parts, make))
+}
+
+fn gauge_for(parts: &[&str], make: impl FnOnce() -> Gauge) -> Gauge {
+    GAUGES.with_borrow_mut(|cache| cached(cache, parts, make))
+}
+
+fn histogram_for(parts: &[&str], make: impl FnOnce() -> Histogram) -> Histogram {
+    HISTOGRAMS.with_borrow_mut(|cache| cached(cache, parts, make))
 }
 
 /// The handle for `parts` (joined with NUL, which no name holds), made on first use.

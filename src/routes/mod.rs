@@ -132,7 +132,7 @@ pub fn compile(
         mode,
         diags: Diagnostics::default(),
         schemas: HashMap::new(),
-        paths: Vec::new(),
+        source_paths: None,
     };
     let cfg = &loaded.file;
     let kafka = KafkaSettings {
@@ -214,7 +214,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     let verifier = verify::compile(ctx, &cfg.verify, &name);
     let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
     // Every JSONPath compiled from here to the end of the source reads its payloads.
-    let first_path = ctx.paths.len();
+    ctx.source_paths = Some(Vec::new());
     let event_type = cfg.event_type.as_ref().and_then(|p| ctx.path(p));
     let event_id = cfg.event_id.as_ref().and_then(|p| ctx.path(p));
     let mut rules: Vec<Rule> = Vec::new();
@@ -230,7 +230,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     if let Some(s) = &schema {
         reads.read_schema(&s.document, &s.file);
     }
-    for text in ctx.paths.drain(first_path..) {
+    for text in ctx.source_paths.take().unwrap_or_default() {
         reads.read_path(&text);
     }
     Some(Source { name, path, verifier: verifier?, schema, event_type, event_id, rules, reads })
@@ -305,8 +305,8 @@ pub(crate) struct Ctx<'a> {
     mode: EnvMode,
     diags: Diagnostics,
     schemas: HashMap<PathBuf, Arc<Schema>>,
-    /// The text of every JSONPath compiled so far (a source's projection reads its own).
-    paths: Vec<String>,
+    /// While a source compiles: the text of every JSONPath it compiles (for its projection).
+    source_paths: Option<Vec<String>>,
 }
 
 impl Ctx<'_> {
@@ -339,7 +339,9 @@ impl Ctx<'_> {
 
     pub(crate) fn path_at(&mut self, text: &str, at: Location) -> Option<jsonpath::Path> {
         let path = jsonpath::Path::parse(text).map_err(|e| self.error(at, e)).ok()?;
-        self.paths.push(text.to_owned());
+        if let Some(paths) = &mut self.source_paths {
+            paths.push(text.to_owned());
+        }
         Some(path)
     }
 
