@@ -19,8 +19,14 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // The same C allocator setting as Switchyard (see `switchyard::malloc`): it spares
+    // librdkafka's heap the same page faults here.
+    switchyard::malloc::keep_heap_pad();
+    tokio::runtime::Runtime::new().expect("runtime").block_on(serve());
+}
+
+async fn serve() {
     let args: Vec<String> = std::env::args().collect();
     let [_, listen, brokers, topic] = args.as_slice() else {
         eprintln!("usage: limit <listen addr> <brokers> <topic>");

@@ -18,7 +18,7 @@ use switchyard::pipeline::verify::{stripe_signature, verify};
 use switchyard::pipeline::{self, parse};
 use switchyard::routes::dispatch::Var;
 use switchyard::routes::template::{self, Part};
-use switchyard::routes::verify::{Encoding, Secret, Verifier};
+use switchyard::routes::verify::{Encoding, SigningKey, Verifier};
 use switchyard::routes::{self, EnvMode, Routes};
 
 const SECRET: &[u8] = b"whsec_fuzz";
@@ -53,7 +53,7 @@ pub fn signature_header(data: &[u8]) {
         None => (data, &[][..]),
     };
     let Ok(value) = HeaderValue::from_bytes(header) else { return };
-    let secrets = vec![Secret(b"old".to_vec()), Secret(SECRET.to_vec())];
+    let secrets = [b"old".as_slice(), SECRET].iter().filter_map(|s| SigningKey::new(s.to_vec())).collect::<Vec<_>>();
     let verifiers = [
         ("stripe-signature", Verifier::Stripe { secrets: secrets.clone(), tolerance_secs: 300 }),
         (

@@ -88,7 +88,7 @@ fn print_banner(routes: &Routes, addr: SocketAddr, bootstrap: &str, generated: &
             && let Some(secret) = secrets.first()
         {
             let body = sample_event();
-            let header = stripe_signature(&secret.0, crate::ingress::unix_now(), body.as_bytes());
+            let header = stripe_signature(&secret.secret.0, crate::ingress::unix_now(), body.as_bytes());
             println!("\n  A signed sample checkout (valid for 5 minutes):\n");
             println!(
                 "curl -sS http://{host}{} -H 'Content-Type: application/json' -H 'Stripe-Signature: {header}' --data-binary '{}'",

@@ -16,6 +16,7 @@
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
 //!   dead letters, committing offsets only for finished events.
 //! - [`metrics`]: metric names and the Prometheus exporter.
+//! - [`malloc`]: the C allocator's settings for librdkafka's busy heap.
 //! - [`reload`]: hot reload on SIGHUP or file change: compile again, swap if valid.
 //! - [`app`]: starts the roles (ingress, dispatch) of one process and stops them together.
 //! - [`dev`]: `switchyard dev`, the whole flow on an embedded broker.
@@ -34,6 +35,7 @@ pub mod dispatch;
 pub mod dry_run;
 pub mod ingress;
 pub mod kafka;
+pub mod malloc;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;

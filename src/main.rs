@@ -6,5 +6,6 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    switchyard::malloc::keep_heap_pad();
     switchyard::cli::main()
 }

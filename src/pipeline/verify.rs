@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use sha2::Sha256;
 
-use crate::routes::verify::{Encoding, Secret, Verifier};
+use crate::routes::verify::{Encoding, SigningKey, Verifier};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -50,7 +50,7 @@ pub fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -
     }
 }
 
-fn stripe(secrets: &[Secret], tolerance: u64, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
+fn stripe(secrets: &[SigningKey], tolerance: u64, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
     let header = header_str(headers, "stripe-signature")?;
     let mut t: Option<&str> = None;
     let mut candidates = Vec::new();
@@ -101,9 +101,9 @@ fn fresh(t: i64, now: i64, tolerance: u64) -> Result<(), String> {
 }
 
 /// True when any candidate equals HMAC(secret, parts…) for any secret.
-fn matches_any(secrets: &[Secret], parts: &[&[u8]], candidates: &[Vec<u8>]) -> Result<(), String> {
+fn matches_any(secrets: &[SigningKey], parts: &[&[u8]], candidates: &[Vec<u8>]) -> Result<(), String> {
     for secret in secrets {
-        let Ok(mut mac) = HmacSha256::new_from_slice(&secret.0) else { continue };
+        let mut mac = secret.mac.clone();
         for part in parts {
             mac.update(part);
         }

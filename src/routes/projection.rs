@@ -57,9 +57,10 @@ impl Projection {
     }
 
     /// The projection of member `key` of an object (a linear scan: these lists are short,
-    /// and comparing lengths first skips most names without touching their bytes).
+    /// and comparing lengths and first bytes skips most names before a full comparison).
     pub fn of_member<'p>(fields: &'p [(String, Projection)], key: &str) -> Option<&'p Projection> {
-        fields.iter().find(|(k, _)| k == key).map(|(_, p)| p)
+        let (len, first) = (key.len(), key.as_bytes().first());
+        fields.iter().find(|(k, _)| k.len() == len && k.as_bytes().first() == first && k == key).map(|(_, p)| p)
     }
 
     /// Keeps what the JSONPath `text` can select (and everything under it).

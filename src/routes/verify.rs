@@ -3,11 +3,35 @@
 //!
 //! The checking itself is [`crate::pipeline::verify`].
 
+use hmac::{Hmac, Mac};
 use http::HeaderName;
+use sha2::Sha256;
 
 /// A secret's bytes; never printed.
 #[derive(Clone)]
 pub struct Secret(pub Vec<u8>);
+
+/// A signing secret with its HMAC-SHA256 key already absorbed, so checking a webhook starts
+/// from a copy instead of hashing the key again; never printed.
+#[derive(Clone)]
+pub struct SigningKey {
+    pub secret: Secret,
+    pub mac: Hmac<Sha256>,
+}
+
+impl SigningKey {
+    /// `None` never happens for HMAC (it takes keys of any length); the type allows it.
+    pub fn new(bytes: Vec<u8>) -> Option<SigningKey> {
+        let mac = Hmac::<Sha256>::new_from_slice(&bytes).ok()?;
+        Some(SigningKey { secret: Secret(bytes), mac })
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(<redacted>)")
+    }
+}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,11 +52,11 @@ pub enum Verifier {
     /// Explicitly unsigned (`kind: none`); `validate` warns about it.
     None,
     /// `Stripe-Signature: t=<unix>,v1=<hex>…`, HMAC-SHA256 over `<t>.<body>`.
-    Stripe { secrets: Vec<Secret>, tolerance_secs: u64 },
+    Stripe { secrets: Vec<SigningKey>, tolerance_secs: u64 },
     /// HMAC-SHA256 of the raw body in one header, e.g. GitHub's `X-Hub-Signature-256: sha256=<hex>`.
-    HmacSha256 { secrets: Vec<Secret>, header: HeaderName, prefix: String, encoding: Encoding },
+    HmacSha256 { secrets: Vec<SigningKey>, header: HeaderName, prefix: String, encoding: Encoding },
     /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64> …`.
-    StandardWebhooks { secrets: Vec<Secret>, tolerance_secs: u64 },
+    StandardWebhooks { secrets: Vec<SigningKey>, tolerance_secs: u64 },
 }
 
 /// The verifier kinds a config may name.
@@ -133,7 +157,8 @@ fn secrets(
     cfg: &VerifyConfig,
     source: &str,
     decode: impl Fn(&str) -> Option<Vec<u8>>,
-) -> Option<Vec<Secret>> {
+) -> Option<Vec<SigningKey>> {
+    let decode = |s: &str| decode(s).and_then(SigningKey::new);
     let mut out = Vec::new();
     let mut unresolved = false;
     for text in &cfg.secrets {
@@ -151,7 +176,7 @@ fn secrets(
             continue;
         }
         match decode(&value) {
-            Some(bytes) => out.push(Secret(bytes)),
+            Some(key) => out.push(key),
             None => ctx.error(
                 text.referenced,
                 "secret is not valid base64 (Standard Webhooks secrets look like whsec_<base64>)",

@@ -3,7 +3,7 @@
 //! Standard Webhooks specification's example.
 
 use super::*;
-use crate::routes::verify::{Encoding, Secret, Verifier};
+use crate::routes::verify::{Encoding, SigningKey, Verifier};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -15,7 +15,10 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 fn stripe_with(secrets: &[&str]) -> Verifier {
-    Verifier::Stripe { secrets: secrets.iter().map(|s| Secret(s.as_bytes().to_vec())).collect(), tolerance_secs: 300 }
+    Verifier::Stripe {
+        secrets: secrets.iter().map(|s| SigningKey::new(s.as_bytes().to_vec()).unwrap()).collect(),
+        tolerance_secs: 300,
+    }
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -83,7 +86,7 @@ fn stripe_rejects_stale_missing_and_malformed_headers() {
 #[test]
 fn github_hmac_sha256_documented_example() {
     let v = Verifier::HmacSha256 {
-        secrets: vec![Secret(b"It's a Secret to Everybody".to_vec())],
+        secrets: vec![SigningKey::new(b"It's a Secret to Everybody".to_vec()).unwrap()],
         header: HeaderName::from_static("x-hub-signature-256"),
         prefix: "sha256=".into(),
         encoding: Encoding::Hex,
@@ -97,9 +100,12 @@ fn github_hmac_sha256_documented_example() {
 #[test]
 fn standard_webhooks_specification_example() {
     let v = Verifier::StandardWebhooks {
-        secrets: vec![Secret(
-            base64::engine::general_purpose::STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
-        )],
+        secrets: vec![
+            SigningKey::new(
+                base64::engine::general_purpose::STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
+            )
+            .unwrap(),
+        ],
         tolerance_secs: 300,
     };
     let h = headers(&[
