@@ -114,15 +114,39 @@ class RssSampler:
         return self.samples
 
 
-def load(url, run_id, duration, connections=64, rate=None, warmup=2.0):
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far, seconds."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(url, run_id, duration, connections=64, rate=None, warmup=2.0, server=None):
+    """One load run. With `server` (a pid), also the CPU time per acknowledged webhook of that
+    process (measured from the end of the warm-up) and of the load generator."""
     cmd = [BENCHKIT, "load", "--url", url, "--secret", SECRET, "--connections", connections,
            "--duration", duration, "--warmup", warmup, "--run-id", run_id]
     if rate:
         cmd += ["--rate", rate]
+    marks = {}
+    timer = None
+    if server:
+        timer = threading.Timer(warmup, lambda: marks.update(start=cpu_seconds(server)))
+        timer.start()
+    before = os.times()
     done = subprocess.run([str(c) for c in cmd], cwd=ROOT, capture_output=True, text=True)
+    after = os.times()
+    if timer:
+        timer.join()
+        marks["end"] = cpu_seconds(server)
     if done.returncode != 0:
         raise SystemExit(f"load generator failed: {done.stderr.strip()}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if server and out["ok"]:
+        out["server_cpu_us_per_ok"] = round((marks["end"] - marks["start"]) * 1e6 / out["ok"], 1)
+        # The generator's CPU covers its warm-up too; counted at the measured rate.
+        gen = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+        out["loadgen_cpu_us_per_ok"] = round(gen * 1e6 / (out["ok_per_sec"] * (duration + warmup)), 1)
+    return out
 
 
 def ingress_system(name, brokers):
@@ -155,7 +179,8 @@ def bench_ingress(brokers, quick, results):
         proc, url = ingress_system(name, brokers)
         try:
             sampler = RssSampler(proc.pid)
-            runs = [load(url, f"{name}_sat{c}_{secrets.token_hex(2)}", duration, connections=c) for c in CONNECTIONS]
+            runs = [load(url, f"{name}_sat{c}_{secrets.token_hex(2)}", duration, connections=c, server=proc.pid)
+                    for c in CONNECTIONS]
             rss_max = max((s[1] for s in sampler.finish()), default=0)
             best = max(runs, key=lambda r: r["ok_per_sec"])
             key = f"ingress.{name}.saturation"
@@ -166,6 +191,8 @@ def bench_ingress(brokers, quick, results):
             else:
                 entry = earlier
             entry["runs"] = seen
+            entry["cpu_us_per_ok"] = (earlier or {}).get("cpu_us_per_ok", []) + [
+                (r["server_cpu_us_per_ok"], r["loadgen_cpu_us_per_ok"]) for r in runs if "server_cpu_us_per_ok" in r]
             entry["rss_max_mib"] = max(rss_max, (earlier or {}).get("rss_max_mib", 0))
             entry["rss_peak_mib"] = max(rss_mib(proc.pid)[1], (earlier or {}).get("rss_peak_mib", 0))
             results[key] = entry
@@ -249,6 +276,10 @@ def summary(results):
         for n in ["switchyard", "limit"]:
             runs = results.get(f"ingress.{n}.saturation", {}).get("runs", [])
             print(f"  every saturation run of {n}: " + ", ".join(f"{r:,.0f}" for r in runs))
+            cpu = results.get(f"ingress.{n}.saturation", {}).get("cpu_us_per_ok", [])
+            if cpu:
+                print(f"  CPU per acknowledged webhook, {n} / load generator (µs): "
+                      + ", ".join(f"{s:.0f} / {g:.0f}" for s, g in cpu))
         if lim:
             print(f"  switchyard / limit  = {sw / lim:.0%}   (target >= 80%)")
         if py:
