@@ -141,20 +141,22 @@ fn emit(rule: &Rule, doc: &Json) -> Result<Event, Rejection> {
         reject(422, Reason::Mapping, message)
     };
     let value = map::object(&rule.emit.value, doc, "value").map_err(mapping)?;
-    let text = |expr, field: String| -> Result<Option<String>, Rejection> {
-        let v = map::eval(expr, doc, Some(&value)).map_err(|message| mapping(map::MapError { field, message }))?;
+    // The output's name is only spelled out for an error message.
+    let text = |expr, field: &dyn Fn() -> String| -> Result<Option<String>, Rejection> {
+        let v =
+            map::eval(expr, doc, Some(&value)).map_err(|message| mapping(map::MapError { field: field(), message }))?;
         Ok(v.map(|v| match v {
             Json::String(s) => s,
             other => scalar_text(&other).unwrap_or_else(|| other.to_string()),
         }))
     };
     let key = match &rule.emit.key {
-        Some(k) => text(k, "key".into())?,
+        Some(k) => text(k, &|| "key".into())?,
         None => None,
     };
     let mut headers = Vec::with_capacity(rule.emit.headers.len());
     for (name, expr) in &rule.emit.headers {
-        if let Some(v) = text(expr, format!("headers.{name}"))? {
+        if let Some(v) = text(expr, &|| format!("headers.{name}"))? {
             headers.push((name.clone(), v));
         }
     }
