@@ -1,7 +1,7 @@
 //! The "limit" program of the ingress benchmark: the least a Rust webhook-to-Kafka service can
 //! do. hyper + rdkafka, no signature check, no parsing, no validation, no mapping: it publishes
-//! the raw body with the same producer settings as Switchyard and answers 200 once the broker
-//! acknowledged it. Switchyard's figures are quoted as a fraction of this one's.
+//! the raw body with the same producer and allocator settings as Switchyard and answers 200
+//! once the broker acknowledged it. Switchyard's figures are quoted as a fraction of this one's.
 //!
 //! `limit <listen addr> <brokers> <topic>`
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, TopicPartitionList};
@@ -181,9 +181,7 @@ pub async fn run(
     drop(shared);
     // Commit what is done and leave the group, off the async workers (both can block).
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::warn!(error = %e, "final commit failed");
-        }
+        consumer::commit_stored(consumer.as_ref(), "final commit failed");
         consumer.unsubscribe();
         drop(consumer);
     })

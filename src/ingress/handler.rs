@@ -99,10 +99,10 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         let reserve = declared.map_or(limit, |n| n as usize).clamp(1, u32::MAX as usize) as u32;
         // Permits are nearly always free at once; only a wait needs the deadline's timer.
         let reservation = match state.buffered.try_acquire_many(reserve) {
-            Ok(permit) => Ok(Ok(permit)),
-            Err(_) => tokio::time::timeout_at(deadline, state.buffered.acquire_many(reserve)).await,
+            Ok(permit) => Some(permit),
+            Err(_) => tokio::time::timeout_at(deadline, state.buffered.acquire_many(reserve)).await.ok().and_then(Result::ok),
         };
-        let Ok(Ok(reservation)) = reservation else {
+        let Some(reservation) = reservation else {
             let message = "too many request bodies are being read at once; retry later";
             return close(refuse(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message));
         };

@@ -58,11 +58,7 @@ impl ConsumerContext for GroupContext {
         while lock(&self.tracker).active(&partitions) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
-            && !matches!(e, KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset))
-        {
-            tracing::warn!(error = %e, "commit on revoke failed");
-        }
+        commit_stored(consumer, "commit on revoke failed");
         lock(&self.tracker).forget(&partitions);
     }
 
@@ -71,6 +67,16 @@ impl ConsumerContext for GroupContext {
             let partitions: Vec<i32> = list.elements().iter().map(|e| e.partition()).collect();
             tracing::info!(?partitions, "partitions assigned");
         }
+    }
+}
+
+/// Commits the offsets stored for finished events (blocking). Nothing new to commit is not a
+/// failure; anything else is logged with `failed` as the message.
+pub fn commit_stored<C: Consumer<GroupContext>>(consumer: &C, failed: &str) {
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+        && !matches!(e, KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset))
+    {
+        tracing::warn!(error = %e, "{failed}");
     }
 }
 
