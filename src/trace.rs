@@ -40,15 +40,22 @@ impl<const N: usize> Hex<N> {
     }
 }
 
+impl<const N: usize> Hex<N> {
+    /// Writes the `2 * N` digits into `out`, which must be that long.
+    fn write_to(&self, out: &mut [u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (pair, b) in out.chunks_exact_mut(2).zip(&self.0) {
+            pair[0] = DIGITS[(b >> 4) as usize];
+            pair[1] = DIGITS[(b & 15) as usize];
+        }
+    }
+}
+
 impl<const N: usize> fmt::Display for Hex<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut buf = [0u8; 64];
         let n = N.min(32);
-        for (i, b) in self.0[..n].iter().enumerate() {
-            buf[2 * i] = DIGITS[(b >> 4) as usize];
-            buf[2 * i + 1] = DIGITS[(b & 15) as usize];
-        }
+        self.write_to(&mut buf[..2 * n]);
         f.write_str(std::str::from_utf8(&buf[..2 * n]).unwrap_or_default())
     }
 }
@@ -82,8 +89,13 @@ impl TraceParent {
 }
 
 impl fmt::Display for TraceParent {
+    /// `00-<trace id>-<span id>-<flags>`, written in one piece (this runs once per webhook).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+        let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        self.trace_id.write_to(&mut buf[3..35]);
+        self.span_id.write_to(&mut buf[36..52]);
+        self.flags.write_to(&mut buf[53..55]);
+        f.write_str(std::str::from_utf8(&buf).unwrap_or_default())
     }
 }
 

@@ -53,7 +53,9 @@ pub fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -
 fn stripe(secrets: &[SigningKey], tolerance: u64, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
     let header = header_str(headers, "stripe-signature")?;
     let mut t: Option<&str> = None;
-    let mut candidates = Vec::new();
+    // A SHA-256 MAC is 32 bytes: decoded in place, without an allocation per signature.
+    let mut candidates = [[0u8; 32]; MAX_SIGNATURES];
+    let (mut seen, mut count) = (0, 0);
     for item in header.split(',') {
         let Some((k, v)) = item.trim().split_once('=') else {
             return Err("Stripe-Signature is malformed: expected t=<timestamp>,v1=<signature>".into());
@@ -62,12 +64,13 @@ fn stripe(secrets: &[SigningKey], tolerance: u64, headers: &HeaderMap, body: &[u
             "t" if t.is_none() => t = Some(v),
             "t" => return Err("Stripe-Signature has more than one t".into()),
             "v1" => {
-                if candidates.len() == MAX_SIGNATURES {
+                seen += 1;
+                if seen > MAX_SIGNATURES {
                     return Err(format!("Stripe-Signature has more than {MAX_SIGNATURES} v1 signatures"));
                 }
-                // A v1 that is not hex can never match; keep looking at the others.
-                if let Ok(bytes) = hex::decode(v) {
-                    candidates.push(bytes);
+                // A v1 that is not 64 hex digits can never match; keep looking at the others.
+                if hex::decode_to_slice(v, &mut candidates[count]).is_ok() {
+                    count += 1;
                 }
             }
             _ => {} // other schemes (v0, future ones) are ignored, as Stripe's libraries do
@@ -75,9 +78,9 @@ fn stripe(secrets: &[SigningKey], tolerance: u64, headers: &HeaderMap, body: &[u
     }
     let t = t.ok_or("Stripe-Signature has no timestamp (t=)")?;
     let ts: i64 = t.parse().map_err(|_| "Stripe-Signature timestamp is not a unix timestamp".to_string())?;
-    check_count(candidates.len(), "Stripe-Signature")?;
+    check_count(count, "Stripe-Signature")?;
     fresh(ts, now, tolerance)?;
-    matches_any(secrets, &[t.as_bytes(), b".", body], &candidates)
+    matches_any(secrets, &[t.as_bytes(), b".", body], &candidates[..count])
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, String> {
@@ -101,13 +104,13 @@ fn fresh(t: i64, now: i64, tolerance: u64) -> Result<(), String> {
 }
 
 /// True when any candidate equals HMAC(secret, parts…) for any secret.
-fn matches_any(secrets: &[SigningKey], parts: &[&[u8]], candidates: &[Vec<u8>]) -> Result<(), String> {
+fn matches_any<C: AsRef<[u8]>>(secrets: &[SigningKey], parts: &[&[u8]], candidates: &[C]) -> Result<(), String> {
     for secret in secrets {
         let mut mac = secret.mac.clone();
         for part in parts {
             mac.update(part);
         }
-        if candidates.iter().any(|c| mac.clone().verify_slice(c).is_ok()) {
+        if candidates.iter().any(|c| mac.clone().verify_slice(c.as_ref()).is_ok()) {
             return Ok(());
         }
     }
