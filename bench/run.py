@@ -1,20 +1,23 @@
-"""Runs the end-to-end benchmarks (ingress, dispatcher, soak) against one broker and prints the figures and ratios.
+"""Runs the end-to-end benchmarks (ingress, dispatcher, soak; instructions on request) against one broker and prints the figures and ratios.
 
 Started by `bench/run` (which builds the binaries and the Python baselines' venv first).
 Everything runs on this machine, on loopback: the broker (librdkafka's mock cluster, a process
 of its own), the system under test, and the load generator or sink.
 
-    bench/run [--quick] [--soak SECS] [--only ingress,dispatch,soak]
+    bench/run [--quick] [--soak SECS] [--only ingress,dispatch,soak,instructions]
 """
 import argparse
 import json
 import os
 import pathlib
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -48,11 +51,11 @@ def start(cmd, env=None, first_line=False):
     return proc, line
 
 
-def stop(proc):
+def stop(proc, grace=15):
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(15)
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -149,18 +152,19 @@ def load(url, run_id, duration, connections=64, rate=None, warmup=2.0, server=No
     return out
 
 
-def ingress_system(name, brokers):
-    """Starts one ingress implementation; returns (process, webhook URL, readiness URL)."""
+def ingress_system(name, brokers, wrap=()):
+    """Starts one ingress implementation (`wrap`: a command to run it under, such as valgrind);
+    returns (process, webhook URL)."""
     port = free_port()
     topic = f"ingress.{name}"
     if name == "switchyard":
-        proc, _ = start([SWITCHYARD, "serve", "-c", "routes.yaml", "--role", "ingress", "--listen",
+        proc, _ = start([*wrap, SWITCHYARD, "serve", "-c", "routes.yaml", "--role", "ingress", "--listen",
                          f"127.0.0.1:{port}"],
                         env={"KAFKA_BROKERS": brokers, "STRIPE_WEBHOOK_SECRET": SECRET, "PAYMENTS_TOPIC": topic,
                              "KAFKA_LINGER_MS": LINGER})
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
     elif name == "limit":
-        proc, _ = start([LIMIT, f"127.0.0.1:{port}", brokers, topic], env={"LINGER_MS": LINGER})
+        proc, _ = start([*wrap, LIMIT, f"127.0.0.1:{port}", brokers, topic], env={"LINGER_MS": LINGER})
         wait_port(port, proc)
     else:
         proc, _ = start([PYTHON, ROOT / "bench" / "baseline_webhook.py", port, brokers, topic],
@@ -295,6 +299,10 @@ def summary(results):
             ratio = f"{s / p:.1f}x" if p else "n/a"
             print(f"dispatch, sink {delay} ms: switchyard {s:,.0f}/s, python {p:,.0f}/s = {ratio}   (target >= 10x); "
                   f"out of order: {get(f'dispatch.switchyard.{delay}ms', 'out_of_order')}")
+    sw, lim = (get(f"instructions.{n}", "per_webhook") for n in ["switchyard", "limit"])
+    if sw and lim:
+        print(f"instructions per webhook (callgrind, user space, SHA-256 in software): switchyard {sw:,}, "
+              f"limit {lim:,}")
     soak = results.get("soak.switchyard")
     if soak:
         print(f"soak {soak['seconds']:.0f} s at {soak['target_rate']}/s: RSS first {soak['rss_first_mib']} MiB, "
@@ -302,11 +310,41 @@ def summary(results):
               f"non-200: {soak['other']}")
 
 
+def bench_instructions(brokers, results):
+    """Instructions per acknowledged webhook of Switchyard and the limit program, counted by
+    callgrind: a figure that does not move with the machine's speed. Each runs under valgrind
+    twice, for the same time at two fixed rates; the difference in instructions over the
+    difference in webhooks is the cost of one (start-up, shutdown and idle work cancel out).
+    User space only (the kernel's TCP is not counted), and valgrind hides SHA-NI, so SHA-256
+    runs in software here."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("--only instructions needs valgrind (apt-get install valgrind)")
+    seconds, rates = 8, (100, 400)
+    for name in ["switchyard", "limit"]:
+        runs = []
+        for rate in rates:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = pathlib.Path(tmp) / "callgrind.out"
+                proc, url = ingress_system(name, brokers, wrap=["valgrind", "-q", "--tool=callgrind",
+                                                                f"--callgrind-out-file={out}"])
+                try:
+                    done = load(url, f"instr-{name}-{rate}", seconds, connections=8, rate=rate, warmup=0)
+                finally:
+                    stop(proc, grace=60)
+                text = out.read_text()
+                runs.append((done["ok"], sum(int(n) for n in re.findall(r"^summary: (\d+)", text, re.M))))
+        (ok_low, low), (ok_high, high) = runs
+        per = round((high - low) / (ok_high - ok_low))
+        results[f"instructions.{name}"] = {"per_webhook": per, "runs": runs, "rates": rates, "seconds": seconds}
+        report(f"instructions {name}", results[f"instructions.{name}"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the script)")
     ap.add_argument("--soak", type=int, default=300, help="seconds of the memory soak (0: none)")
-    ap.add_argument("--only", default="ingress,dispatch,soak")
+    ap.add_argument("--only", default="ingress,dispatch,soak",
+                    help="comma-separated parts; 'instructions' (needs valgrind) runs only when named")
     ap.add_argument("--json", help="also write every figure to this file")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -323,6 +361,8 @@ def main():
             bench_dispatch(brokers, args.quick, results)
         if "soak" in only and args.soak > 0:
             bench_soak(brokers, args.soak, results)
+        if "instructions" in only:
+            bench_instructions(brokers, results)
     finally:
         stop(broker)
     summary(results)
