@@ -54,6 +54,11 @@ fn stripe_accepts_any_v1_and_any_secret_during_rotation() {
     let header = format!("t=100,v1={},v0=abc,v1={v1}", "00".repeat(32));
     assert_eq!(verify(&stripe_with(&["old", "new"]), &headers(&[("stripe-signature", &header)]), body, 100), Ok(()));
     assert!(verify(&stripe_with(&["old"]), &headers(&[("stripe-signature", &header)]), body, 100).is_err());
+    // v1 values that are not 64 hex digits can never match and do not hide the one that does.
+    let odd = format!("t=100,v1=abcd,v1=zz,v1={v1}00,v1={v1}");
+    assert_eq!(verify(&stripe_with(&["new"]), &headers(&[("stripe-signature", &odd)]), body, 100), Ok(()));
+    let upper = format!("t=100,v1={}", v1.to_uppercase());
+    assert_eq!(verify(&stripe_with(&["new"]), &headers(&[("stripe-signature", &upper)]), body, 100), Ok(()));
 }
 
 #[test]
