@@ -78,7 +78,7 @@ fn stripe(secrets: &[SigningKey], tolerance: u64, headers: &HeaderMap, body: &[u
     }
     let t = t.ok_or("Stripe-Signature has no timestamp (t=)")?;
     let ts: i64 = t.parse().map_err(|_| "Stripe-Signature timestamp is not a unix timestamp".to_string())?;
-    check_count(count, "Stripe-Signature")?;
+    check_count(seen, "Stripe-Signature")?;
     fresh(ts, now, tolerance)?;
     matches_any(secrets, &[t.as_bytes(), b".", body], &candidates[..count])
 }
@@ -105,6 +105,9 @@ fn fresh(t: i64, now: i64, tolerance: u64) -> Result<(), String> {
 
 /// True when any candidate equals HMAC(secret, parts…) for any secret.
 fn matches_any<C: AsRef<[u8]>>(secrets: &[SigningKey], parts: &[&[u8]], candidates: &[C]) -> Result<(), String> {
+    if candidates.is_empty() {
+        return Err(NO_MATCH.into());
+    }
     for secret in secrets {
         let mut mac = secret.mac.clone();
         for part in parts {
@@ -114,8 +117,10 @@ fn matches_any<C: AsRef<[u8]>>(secrets: &[SigningKey], parts: &[&[u8]], candidat
             return Ok(());
         }
     }
-    Err("no signature matches".into())
+    Err(NO_MATCH.into())
 }
+
+const NO_MATCH: &str = "no signature matches";
 
 /// Signs like Stripe does: the `Stripe-Signature` header value for `body` at time `t`.
 pub fn stripe_signature(secret: &[u8], t: i64, body: &[u8]) -> String {

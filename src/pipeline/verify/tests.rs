@@ -57,6 +57,8 @@ fn stripe_accepts_any_v1_and_any_secret_during_rotation() {
     // v1 values that are not 64 hex digits can never match and do not hide the one that does.
     let odd = format!("t=100,v1=abcd,v1=zz,v1={v1}00,v1={v1}");
     assert_eq!(verify(&stripe_with(&["new"]), &headers(&[("stripe-signature", &odd)]), body, 100), Ok(()));
+    let short = verify(&stripe_with(&["new"]), &headers(&[("stripe-signature", "t=100,v1=0000")]), body, 100);
+    assert_eq!(short.unwrap_err(), "no signature matches", "a v1 is there, it just cannot match");
     let upper = format!("t=100,v1={}", v1.to_uppercase());
     assert_eq!(verify(&stripe_with(&["new"]), &headers(&[("stripe-signature", &upper)]), body, 100), Ok(()));
 }
