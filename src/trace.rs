@@ -38,9 +38,7 @@ impl<const N: usize> Hex<N> {
     fn is_zero(&self) -> bool {
         self.0.iter().all(|b| *b == 0)
     }
-}
 
-impl<const N: usize> Hex<N> {
     /// Writes the `2 * N` digits into `out`, which must be that long.
     fn write_to(&self, out: &mut [u8]) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
