@@ -101,3 +101,42 @@ async fn slow_bodies_time_out_with_408() {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_and_idle_connections_are_closed_after_the_read_timeout() {
+    let (_dir, path) = shipped_with(&[("read_timeout_ms: 10000", "read_timeout_ms: 1000")]);
+    let gw = start_with(&path, Role::Ingress, &unique("payments"), &[]).await;
+    let addr = gw.addr;
+    // What the server sends before closing, and when it closed (a reset counts as closed).
+    let until_closed = move |send: &'static [u8]| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let started = Instant::now();
+        s.write_all(send).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = s.read(&mut buf) {
+            out.extend_from_slice(&buf[..n]);
+        }
+        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+    };
+    let (slow_head, idle) = tokio::task::spawn_blocking(move || {
+        let slow_head = until_closed(b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: appl");
+        let idle = until_closed(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        (slow_head, idle)
+    })
+    .await
+    .unwrap();
+    assert_eq!(slow_head.0, "", "a head that never ends gets no answer");
+    assert!(slow_head.1 >= Duration::from_millis(900) && slow_head.1 < Duration::from_secs(5), "{:?}", slow_head.1);
+    assert!(idle.0.starts_with("HTTP/1.1 200"), "{}", idle.0);
+    assert!(idle.1 >= Duration::from_millis(900) && idle.1 < Duration::from_secs(5), "{:?}", idle.1);
+    // Requests on one kept-alive connection, each within the timeout, are all served.
+    let url = gw.url("/healthz");
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    gw.stop().await;
+}
