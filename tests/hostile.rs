@@ -1,5 +1,6 @@
 //! Hostile input over real HTTP: every case gets a precise 4xx (or a 2xx), never a 5xx and
-//! never a panic, and nothing reaches the topic.
+//! never a panic, and nothing reaches the topic; a request head that never ends, or an idle
+//! connection, is closed after the read timeout.
 
 mod common;
 
