@@ -44,8 +44,16 @@ async fn serve() {
     let topic: &'static str = Box::leak(topic.clone().into_boxed_str());
     let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
     println!("{}", listener.local_addr().expect("addr"));
+    // SIGTERM ends it normally, so an instrumented build (bench/build-pgo) writes its profile.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+            _ = term.recv() => return,
+        };
         let _ = stream.set_nodelay(true);
         let producer = producer.clone();
         let service = service_fn(move |req: Request<hyper::body::Incoming>| {

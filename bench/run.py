@@ -4,7 +4,7 @@ Started by `bench/run` (which builds the binaries and the Python baselines' venv
 Everything runs on this machine, on loopback: the broker (librdkafka's mock cluster, a process
 of its own), the system under test, and the load generator or sink.
 
-    bench/run [--quick] [--soak SECS] [--only ingress,dispatch,soak,instructions]
+    bench/run [--plain] [--quick] [--soak SECS] [--only ingress,dispatch,soak,instructions]
 """
 import argparse
 import json
@@ -24,9 +24,12 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "target" / "release"
-SWITCHYARD = RELEASE / "switchyard"
+# The binaries measured: `bench/run` passes the profile-guided builds of both (`bench/build-pgo`),
+# or with `--plain` the plain `cargo build --release` ones.
+SWITCHYARD = pathlib.Path(os.environ.get("SWITCHYARD_BIN", RELEASE / "switchyard"))
+LIMIT = pathlib.Path(os.environ.get("LIMIT_BIN", RELEASE / "examples" / "limit"))
+BUILD = os.environ.get("BENCH_BUILD", "plain")
 BENCHKIT = RELEASE / "examples" / "benchkit"
-LIMIT = RELEASE / "examples" / "limit"
 PYTHON = sys.executable
 SECRET = "whsec_bench_" + secrets.token_hex(8)
 # The producer's linger (ms) for Switchyard and the limit program alike (BENCH_LINGER_MS).
@@ -272,6 +275,7 @@ def report(title, d):
 
 def summary(results):
     print("\n== summary")
+    print(f"builds: switchyard {results['build']['switchyard']}, limit {results['build']['limit']}")
     def get(key, field):
         return results.get(key, {}).get(field, 0) or 0
     sw, lim, py = (get(f"ingress.{n}.saturation", "ok_per_sec") for n in ["switchyard", "limit", "python"])
@@ -352,8 +356,9 @@ def main():
     topics += [f"dispatch.in:{PARTITIONS}", "dispatch.dlq:1"]
     cmd = [BENCHKIT, "broker"] + [a for t in topics for a in ("--topic", t)]
     broker, brokers = start(cmd, first_line=True)
-    print(f"broker: {brokers}; machine: {os.cpu_count()} cores", flush=True)
-    results = {}
+    print(f"broker: {brokers}; machine: {os.cpu_count()} cores; builds: {BUILD} ({SWITCHYARD}, {LIMIT})",
+          flush=True)
+    results = {"build": {"switchyard": BUILD, "limit": BUILD}}
     try:
         if "ingress" in only:
             bench_ingress(brokers, args.quick, results)
