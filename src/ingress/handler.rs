@@ -152,9 +152,10 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
             event.headers.retain(|(k, _)| k != "traceparent");
             event.headers.push(("traceparent".into(), traceparent.clone()));
         }
-        let payloads: Vec<Vec<u8>> = events.iter().map(pipeline::Event::payload).collect();
+        // Only the events go on past the broker's acknowledgement: the request's headers go now.
+        drop(parts);
         let started = std::time::Instant::now();
-        let result = producer::publish_all(&state.producer, &events, &payloads, routes.kafka.publish_timeout).await;
+        let result = producer::publish_all(&state.producer, events, routes.kafka.publish_timeout).await;
         metrics::publish(&source.name, started.elapsed(), result.is_ok());
         match result {
             Ok(published) => {

@@ -48,33 +48,40 @@ pub enum PublishError {
 }
 
 /// Publishes every event and waits until the broker acknowledged all of them, or `timeout`.
+///
+/// librdkafka copies each record when it is queued, so the events are consumed here and
+/// freed before the wait: only their rule and topic names are kept for the answer.
 pub async fn publish_all(
     producer: &FutureProducer,
-    events: &[Event],
-    payloads: &[Vec<u8>],
+    events: Vec<Event>,
     timeout: Duration,
 ) -> Result<Vec<Published>, PublishError> {
-    let sends = events.iter().zip(payloads).map(|(event, payload)| async move {
-        let mut headers = OwnedHeaders::new_with_capacity(event.headers.len());
-        for (k, v) in &event.headers {
-            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+    let mut pending = Vec::with_capacity(events.len());
+    for event in events {
+        let payload = event.payload();
+        let Event { rule, topic, key, headers, value } = event;
+        drop(value);
+        let mut kafka_headers = OwnedHeaders::new_with_capacity(headers.len());
+        for (k, v) in &headers {
+            kafka_headers = kafka_headers.insert(Header { key: k, value: Some(v.as_bytes()) });
         }
-        let mut record = FutureRecord::to(&event.topic).payload(payload.as_slice()).headers(headers);
-        if let Some(key) = &event.key {
+        let mut record = FutureRecord::to(&topic).payload(payload.as_slice()).headers(kafka_headers);
+        if let Some(key) = &key {
             record = record.key(key.as_str());
         }
         // A full local queue is answered at once (back-pressure → 503), not waited on.
-        match producer.send(record, Duration::ZERO).await {
-            Ok(delivery) => Ok(Published {
-                rule: event.rule.clone(),
-                topic: event.topic.clone(),
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
-            Err((e, _)) => Err(PublishError::Kafka(e)),
+        let delivery = producer.send_result(record).map_err(|(e, _)| PublishError::Kafka(e))?;
+        pending.push((rule, topic, delivery));
+    }
+    let acknowledged = pending.into_iter().map(|(rule, topic, delivery)| async move {
+        match delivery.await {
+            Ok(Ok(delivery)) => Ok(Published { rule, topic, partition: delivery.partition, offset: delivery.offset }),
+            Ok(Err((e, _))) => Err(PublishError::Kafka(e)),
+            // The producer lives as long as the server; a cancelled delivery means it is gone.
+            Err(_) => Err(PublishError::Kafka(KafkaError::Canceled)),
         }
     });
-    match tokio::time::timeout(timeout, try_join_all(sends)).await {
+    match tokio::time::timeout(timeout, try_join_all(acknowledged)).await {
         Ok(result) => result,
         Err(_) => Err(PublishError::Timeout(timeout)),
     }
