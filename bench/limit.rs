@@ -6,7 +6,6 @@
 //! `limit <listen addr> <brokers> <topic>`
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -61,9 +60,16 @@ async fn serve() {
             async move {
                 let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                 let record = FutureRecord::<(), _>::to(topic).payload(body.as_ref());
-                let status = match producer.send(record, Duration::ZERO).await {
-                    Ok(_) => StatusCode::OK,
-                    Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+                // librdkafka copies the record when it is queued: the body is freed before the
+                // wait for the broker, as Switchyard frees its events.
+                let delivery = producer.send_result(record).map_err(|_| ());
+                drop(body);
+                let status = match delivery {
+                    Ok(delivery) => match delivery.await {
+                        Ok(Ok(_)) => StatusCode::OK,
+                        _ => StatusCode::SERVICE_UNAVAILABLE,
+                    },
+                    Err(()) => StatusCode::SERVICE_UNAVAILABLE,
                 };
                 let mut res = Response::new(Full::new(Bytes::from_static(b"{\"status\":\"accepted\"}")));
                 *res.status_mut() = status;
