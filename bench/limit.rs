@@ -62,15 +62,13 @@ async fn serve() {
                 let record = FutureRecord::<(), _>::to(topic).payload(body.as_ref());
                 // librdkafka copies the record when it is queued: the body is freed before the
                 // wait for the broker, as Switchyard frees its events.
-                let delivery = producer.send_result(record).map_err(|_| ());
+                let delivery = producer.send_result(record).ok();
                 drop(body);
-                let status = match delivery {
-                    Ok(delivery) => match delivery.await {
-                        Ok(Ok(_)) => StatusCode::OK,
-                        _ => StatusCode::SERVICE_UNAVAILABLE,
-                    },
-                    Err(()) => StatusCode::SERVICE_UNAVAILABLE,
+                let acknowledged = match delivery {
+                    Some(delivery) => matches!(delivery.await, Ok(Ok(_))),
+                    None => false,
                 };
+                let status = if acknowledged { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
                 let mut res = Response::new(Full::new(Bytes::from_static(b"{\"status\":\"accepted\"}")));
                 *res.status_mut() = status;
                 Ok::<_, Infallible>(res)

@@ -116,10 +116,11 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         };
         let inbound = Inbound { headers: &parts.headers, body: &bytes, now: (state.clock)(), verify: true };
         let (event_id, result) = pipeline::ingest(source, &inbound);
-        // The events own what they need: the raw body and its reservation go now, not after
-        // the broker's acknowledgement.
+        // The events own what they need: the raw body, its reservation and the request's headers
+        // go now, on this worker, not after the broker's acknowledgement.
         drop(bytes);
         drop(reservation);
+        drop(parts);
         if let Some(id) = &event_id {
             tracing::Span::current().record("event_id", id.as_str());
         }
@@ -152,8 +153,6 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
             event.headers.retain(|(k, _)| k != "traceparent");
             event.headers.push(("traceparent".into(), traceparent.clone()));
         }
-        // Only the events go on past the broker's acknowledgement: the request's headers go now.
-        drop(parts);
         let started = std::time::Instant::now();
         let result = producer::publish_all(&state.producer, events, routes.kafka.publish_timeout).await;
         metrics::publish(&source.name, started.elapsed(), result.is_ok());
