@@ -90,7 +90,7 @@ pub(crate) struct RunArgs {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_json);
+    let _logs = crate::logging::init(cli.log_json);
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::Health { addr } => health(addr),
@@ -111,17 +111,6 @@ pub fn main() -> ExitCode {
             None => ExitCode::FAILURE,
         },
         Command::Dev { run } => crate::dev::main(&run),
-    }
-}
-
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }
 

@@ -16,6 +16,7 @@
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
 //!   dead letters, committing offsets only for finished events.
 //! - [`metrics`]: metric names and the Prometheus exporter.
+//! - [`logging`]: the log subscriber, written off the request path by a background thread.
 //! - [`malloc`]: the C allocator's settings for librdkafka's busy heap.
 //! - [`reload`]: hot reload on SIGHUP or file change: compile again, swap if valid.
 //! - [`app`]: starts the roles (ingress, dispatch) of one process and stops them together.
@@ -35,6 +36,7 @@ pub mod dispatch;
 pub mod dry_run;
 pub mod ingress;
 pub mod kafka;
+pub mod logging;
 pub mod malloc;
 pub mod metrics;
 pub mod pipeline;

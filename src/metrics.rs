@@ -34,7 +34,9 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 
 /// The Prometheus text exposition of every metric.
 pub fn render() -> String {
-    install().map(|h| h.render()).unwrap_or_default()
+    let Some(handle) = install() else { return String::new() };
+    counter!("switchyard_log_lines_dropped_total").absolute(crate::logging::dropped_lines());
+    handle.render()
 }
 
 /// Keeps histograms from growing without bound; runs until the process ends.

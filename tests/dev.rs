@@ -1,5 +1,8 @@
 //! `switchyard dev` as a newcomer runs it: no Kafka, no secret set; the printed curl is
-//! pasted as it is and the event is accepted.
+//! pasted as it is and the event is accepted. And the process's log: complete at exit, and
+//! never in a webhook's way, even when nobody reads it.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -14,7 +17,7 @@ fn the_printed_curl_is_accepted() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -38,6 +41,67 @@ fn the_printed_curl_is_accepted() {
     assert_eq!(answer["status"], "accepted", "{answer}");
     assert_eq!(answer["events"][0]["topic"], "payments");
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "dev exits 0 on SIGTERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "dev exits 0 on SIGTERM");
+    // The log, written by a background thread, is complete at exit: one line for the webhook,
+    // naming it, and the last line of the shutdown. No colour codes when not on a terminal.
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let event_id = answer["event_id"].as_str().unwrap();
+    assert!(logs.lines().any(|l| l.contains("published") && l.contains(event_id) && l.contains("trace_id=")), "{logs}");
+    assert!(logs.trim_end().ends_with("stopped"), "{logs}");
+    assert!(!logs.contains('\x1b'), "{logs}");
+}
+
+/// A stderr nobody reads (a stuck log collector) never holds up a webhook: the lines wait in
+/// the log thread's queue, not in a `write(2)` on a worker, and none of them is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stderr_nobody_reads_never_holds_up_a_webhook() {
+    const WEBHOOKS: usize = 1_000; // about 200 KB of log lines: the pipe holds 64 KB
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("STRIPE_WEBHOOK_SECRET", common::SECRET)
+        .env("RUST_LOG", "info")
+        // Nothing plays the order service: the dispatcher's retries are abandoned at shutdown.
+        .env("SWITCHYARD_SHUTDOWN_GRACE_SECS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{base}/readyz")).await.map_or(true, |r| !r.status().is_success()) {
+        assert!(Instant::now() < deadline, "dev did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hook = format!("{base}/webhooks/stripe");
+    let client = reqwest::Client::new();
+    let sending = async {
+        let mut senders = tokio::task::JoinSet::new();
+        for lane in 0..8 {
+            let (hook, client) = (hook.clone(), client.clone());
+            senders.spawn(async move {
+                for _ in (lane..WEBHOOKS).step_by(8) {
+                    let body = serde_json::to_vec(&common::checkout(|_| {})).unwrap();
+                    let signature = common::stripe_header(common::SECRET, common::unix_now(), &body);
+                    let req = client.post(&hook).header("content-type", "application/json");
+                    let res = req.header("stripe-signature", signature).body(body).send().await.unwrap();
+                    assert_eq!(res.status(), 200);
+                }
+            });
+        }
+        senders.join_all().await
+    };
+    // Not a timing test: without the log thread this hangs for good once the pipe is full.
+    let sent = tokio::time::timeout(Duration::from_secs(120), sending).await;
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(sent.is_ok(), "webhooks stalled behind a full stderr");
+    assert!(child.wait().unwrap().success());
+    let logs = reader.join().unwrap();
+    assert_eq!(logs.lines().filter(|l| l.contains(" published ")).count(), WEBHOOKS);
 }

@@ -71,6 +71,7 @@ async fn metrics_follow_the_traffic() {
     );
     assert!(after.contains("switchyard_dispatch_in_flight{"));
     assert!(after.contains("switchyard_consumer_lag{"), "consumer lag per partition");
+    assert!(after.lines().any(|l| l == "switchyard_log_lines_dropped_total 0"), "no log line dropped");
     // Bounded labels only: no order ids, event ids or secrets.
     for leak in ["12345", "evt_", SECRET, "dead\""] {
         assert!(!after.contains(leak), "metrics contain {leak}");

@@ -1,0 +1,47 @@
+//! Logs: the subscriber (`RUST_LOG` filter, text or JSON lines on stderr), written by a
+//! background thread so that no request waits on a `write(2)` to stderr.
+//!
+//! Requests format their lines and hand them over; the thread writes whatever has queued up in
+//! one go and flushes when the queue is empty, so a quiet gateway's lines still appear at once.
+//! A writer that falls behind by [`QUEUED_LINES`] makes further lines drop, counted in
+//! `switchyard_log_lines_dropped_total`, instead of slowing webhooks down. Colours only on a
+//! terminal.
+
+use std::io::{BufWriter, IsTerminal};
+use std::sync::OnceLock;
+
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::EnvFilter;
+
+/// Lines that may wait for the writer thread before new ones are dropped.
+pub const QUEUED_LINES: usize = 65_536;
+
+/// The filter when `RUST_LOG` is unset: one line per webhook and per dispatched call.
+const DEFAULT_FILTER: &str = "info,librdkafka=warn,rdkafka=warn";
+
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Installs the process's subscriber. Lines still queued are written when the guard drops:
+/// keep it until the process ends.
+pub fn init(json: bool) -> WorkerGuard {
+    let stderr = std::io::stderr();
+    let ansi = stderr.is_terminal();
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("switchyard-log")
+        .finish(BufWriter::with_capacity(64 * 1024, stderr));
+    let _ = DROPPED.set(writer.error_counter());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    guard
+}
+
+/// Lines dropped since start because the writer thread fell behind.
+pub fn dropped_lines() -> u64 {
+    DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
+}
