@@ -235,3 +235,34 @@ async fn an_order_service_down_failing_and_slow_for_a_while_gets_everything_in_o
     assert_empty(&gw.dlq);
     gw.stop().await;
 }
+
+/// Calls that cannot finish (the order service answers 503 throughout) are abandoned when the
+/// grace period ends, and the dispatcher is gone then: leaving the group does not wait for
+/// them a second time. Nothing of theirs is committed, so the group's next member delivers them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_that_cannot_finish_are_abandoned_within_the_grace_period_and_redelivered() {
+    let (topic, group) = (unique("payments"), unique("group"));
+    let member = |orders: &OrderService| {
+        let env = [("ORDER_SERVICE_URL", orders.url()), ("DISPATCH_GROUP", group.clone())];
+        let topic = topic.clone();
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            start_with(&repo().join("routes.yaml"), Role::Dispatch, &topic, &env).await
+        }
+    };
+    let failing = OrderService::start(|_, _| (503, vec![])).await;
+    let gw = member(&failing).await;
+    produce(&topic, &[payment("stuck-a", 0), payment("stuck-b", 0)]).await;
+    assert!(failing.wait_for(2, WAIT).await.len() >= 2, "both calls were tried");
+    let stopping = std::time::Instant::now();
+    gw.stop().await;
+    // The grace period of these gateways is 5 s; waiting for the abandoned calls again on the
+    // way out of the group took 5 s more.
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_millis(8_500), "stopping took {took:?}");
+
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let gw = member(&orders).await;
+    assert!(orders.wait_for_all(&["stuck-a", "stuck-b"], 1, WAIT).await, "{:?}", sequences(&orders.requests()));
+    gw.stop().await;
+}

@@ -111,6 +111,12 @@ impl Tracker {
         partitions.iter().filter_map(|p| self.parts.get(p)).map(|p| p.active).sum()
     }
 
+    /// True once all work is abandoned (the shutdown's grace period ended): what is still
+    /// pending will not finish here.
+    pub fn abandoned(&self) -> bool {
+        self.parent.is_cancelled()
+    }
+
     /// Cancels the current generation of `partitions` (revocation); pending work is dropped.
     pub fn revoke(&mut self, partitions: &[i32]) {
         for p in partitions {

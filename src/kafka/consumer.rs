@@ -49,13 +49,19 @@ impl ConsumerContext for GroupContext {
         tracing::info!(?partitions, "partitions revoked: finishing the events already received");
         // Drain what was received, so the next owner starts after it (no replays); what
         // is left at the deadline is cancelled and will be redelivered to the next owner.
+        // Once the shutdown has abandoned all work (its grace period is over), nothing left
+        // will finish: no wait, so leaving the group stays within that grace period.
+        let waiting = |count: fn(&Tracker, &[i32]) -> usize| {
+            let tracker = lock(&self.tracker);
+            count(&tracker, &partitions) > 0 && !tracker.abandoned()
+        };
         let deadline = Instant::now() + self.revoke_wait;
-        while lock(&self.tracker).pending_in(&partitions) > 0 && Instant::now() < deadline {
+        while waiting(Tracker::pending_in) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
         lock(&self.tracker).revoke(&partitions);
         let deadline = Instant::now() + Duration::from_secs(1);
-        while lock(&self.tracker).active(&partitions) > 0 && Instant::now() < deadline {
+        while waiting(Tracker::active) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
         commit_stored(consumer, "commit on revoke failed");
