@@ -55,16 +55,18 @@ impl ConsumerContext for GroupContext {
             let tracker = lock(&self.tracker);
             count(&tracker, &partitions) > 0 && !tracker.abandoned()
         };
-        let deadline = Instant::now() + self.revoke_wait;
-        while waiting(Tracker::pending_in) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        lock(&self.tracker).revoke(&partitions);
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while waiting(Tracker::active) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        commit_stored(consumer, "commit on revoke failed");
+        off_the_runtime(|| {
+            let deadline = Instant::now() + self.revoke_wait;
+            while waiting(Tracker::pending_in) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            lock(&self.tracker).revoke(&partitions);
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while waiting(Tracker::active) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            commit_stored(consumer, "commit on revoke failed");
+        });
         lock(&self.tracker).forget(&partitions);
     }
 
@@ -73,6 +75,20 @@ impl ConsumerContext for GroupContext {
             let partitions: Vec<i32> = list.elements().iter().map(|e| e.partition()).collect();
             tracing::info!(?partitions, "partitions assigned");
         }
+    }
+}
+
+/// Runs `wait`, which blocks, without holding up the other tasks of this thread. Rebalance
+/// hooks run inside the consumer's poll, on a runtime worker, and the calls they wait for need
+/// a worker too: with one worker (a container limited to one CPU) they would wait in vain, and
+/// the whole group with them. On a multi-threaded runtime the worker's tasks move to another
+/// thread while `wait` blocks; elsewhere (outside any runtime, or on a current-thread runtime,
+/// where that is impossible) `wait` just runs.
+fn off_the_runtime(wait: impl FnOnce()) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),
+        _ => wait(),
     }
 }
 
@@ -135,4 +151,41 @@ fn is_consumer_property(key: &str) -> bool {
             | "batch.num.messages"
             | "queue.buffering.max.ms"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A rebalance hook's wait, on the only worker of a runtime, still lets the calls it waits
+    /// for (other tasks of that worker) run and finish.
+    #[test]
+    fn a_wait_in_a_hook_leaves_the_only_worker_to_the_calls_it_waits_for() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let finished = rt.block_on(async {
+            tokio::spawn(async {
+                let call_done = Arc::new(AtomicBool::new(false));
+                let done = call_done.clone();
+                // Queued on this worker, behind the hook.
+                tokio::spawn(async move { done.store(true, Ordering::SeqCst) });
+                let deadline = Instant::now() + Duration::from_secs(10);
+                off_the_runtime(|| {
+                    while !call_done.load(Ordering::SeqCst) && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                });
+                call_done.load(Ordering::SeqCst)
+            })
+            .await
+            .unwrap()
+        });
+        assert!(finished, "the call could not run while the hook waited");
+        // Outside any runtime the wait just runs.
+        let mut ran = false;
+        off_the_runtime(|| ran = true);
+        assert!(ran);
+    }
 }
