@@ -8,18 +8,25 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn the_printed_curl_is_accepted() {
+/// `switchyard dev` on a free port, in a clean environment plus `env`; stdout and stderr piped.
+fn dev(env: &[(&str, &str)]) -> (std::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+    let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    (child, port)
+}
+
+#[test]
+fn the_printed_curl_is_accepted() {
+    let (mut child, port) = dev(&[]);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut secret_line, mut curl) = (None, None);
@@ -57,20 +64,10 @@ fn the_printed_curl_is_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stderr_nobody_reads_never_holds_up_a_webhook() {
     const WEBHOOKS: usize = 1_000; // about 200 KB of log lines: the pipe holds 64 KB
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("STRIPE_WEBHOOK_SECRET", common::SECRET)
-        .env("RUST_LOG", "info")
-        // Nothing plays the order service: the dispatcher's retries are abandoned at shutdown.
-        .env("SWITCHYARD_SHUTDOWN_GRACE_SECS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Nothing plays the order service: the dispatcher's retries are abandoned at shutdown.
+    let env =
+        [("STRIPE_WEBHOOK_SECRET", common::SECRET), ("RUST_LOG", "info"), ("SWITCHYARD_SHUTDOWN_GRACE_SECS", "1")];
+    let (mut child, port) = dev(&env);
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while reqwest::get(format!("{base}/readyz")).await.map_or(true, |r| !r.status().is_success()) {
