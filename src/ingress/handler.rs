@@ -69,6 +69,20 @@ fn metrics_text() -> Response<Body> {
     res
 }
 
+/// One line about a webhook at `level`, naming it as every line of the ingress does: source,
+/// trace id and event id as fields (not a span: entering and leaving one at every poll of the
+/// request cost more than writing the line).
+macro_rules! log {
+    ($level:ident, $source:expr, $trace:expr, $event_id:expr, $($rest:tt)+) => {
+        tracing::$level!(
+            source = %$source.name,
+            trace_id = %$trace.trace_id,
+            event_id = $event_id.as_deref(),
+            $($rest)+
+        )
+    };
+}
+
 async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>) -> Answer {
     if req.method() != Method::POST {
         let (mut res, answered) = refuse(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
@@ -88,86 +102,84 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         return too_large(limit);
     }
     let trace = TraceParent::from_header(req.headers().get("traceparent").and_then(|v| v.to_str().ok()));
-    // The lines below name the webhook themselves (source, trace id, event id) rather than
-    // through a span: entering and leaving a span at every poll cost more than the line.
-    {
-        let (parts, incoming) = req.into_parts();
-        let deadline = tokio::time::Instant::now() + routes.ingress.read_timeout;
-        // Memory bound: the body's bytes are reserved from the shared budget before it is read
-        // (the declared length, or the limit when unknown), and held until the pipeline is done.
-        let reserve = declared.map_or(limit, |n| n as usize).clamp(1, u32::MAX as usize) as u32;
-        // Permits are nearly always free at once; only a wait needs the deadline's timer.
-        let reservation = match state.buffered.try_acquire_many(reserve) {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                tokio::time::timeout_at(deadline, state.buffered.acquire_many(reserve)).await.ok().and_then(Result::ok)
-            }
-        };
-        let Some(reservation) = reservation else {
-            let message = "too many request bodies are being read at once; retry later";
-            return close(refuse(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message));
-        };
-        let bytes = match body::read(incoming, limit, declared.map(|n| n as usize), deadline).await {
-            Ok(b) => b,
-            Err(BodyError::TooLarge) => return too_large(limit),
-            Err(BodyError::Timeout) => {
-                return close(refuse(StatusCode::REQUEST_TIMEOUT, "timeout", "the body was not received in time"));
-            }
-            Err(BodyError::Broken(e)) => return close(refuse(StatusCode::BAD_REQUEST, "body", &e)),
-        };
-        let inbound = Inbound { headers: &parts.headers, body: &bytes, now: (state.clock)(), verify: true };
-        let (event_id, result) = pipeline::ingest(source, &inbound);
-        // The events own what they need: the raw body, its reservation and the request's headers
-        // go now, on this worker, not after the broker's acknowledgement.
-        drop(bytes);
-        drop(reservation);
-        drop(parts);
-        let mut events = match result {
-            Ok(Outcome::Publish(events)) => events,
-            Ok(Outcome::Ignored(reason)) => {
-                tracing::info!(source = %source.name, trace_id = %trace.trace_id, event_id = event_id.as_deref(), %reason, "ignored");
-                let body = json!({"status": "ignored", "event_id": event_id, "reason": reason});
-                return (json(StatusCode::OK, &body), Answered::Ignored);
-            }
-            Err(rejection) => {
-                let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                if status.is_server_error() {
-                    tracing::error!(source = %source.name, trace_id = %trace.trace_id, event_id = event_id.as_deref(), reason = rejection.reason.as_str(), message = %rejection.message, violations = ?rejection.violations, "mapping produced an invalid canonical event");
-                } else {
-                    tracing::info!(source = %source.name, trace_id = %trace.trace_id, event_id = event_id.as_deref(), status = status.as_u16(), reason = rejection.reason.as_str(), message = %rejection.message, "rejected");
-                }
-                let mut body = serde_json::to_value(&rejection).unwrap_or_default();
-                body["status"] = json!("rejected");
-                return (json(status, &body), Answered::Rejected(rejection.reason.as_str()));
-            }
-        };
-        // Back-pressure: a bounded number of webhooks wait on the broker at once.
-        let Ok(_permit) = state.in_flight.try_acquire() else {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many webhooks in flight; retry later");
-        };
-        // The trace goes on with the events: each carries this hop's span as its parent.
-        let traceparent = trace.child().to_string();
-        for event in &mut events {
-            event.headers.retain(|(k, _)| k != "traceparent");
-            event.headers.push(("traceparent".into(), traceparent.clone()));
+    let (parts, incoming) = req.into_parts();
+    let deadline = tokio::time::Instant::now() + routes.ingress.read_timeout;
+    // Memory bound: the body's bytes are reserved from the shared budget before it is read
+    // (the declared length, or the limit when unknown), and held until the pipeline is done.
+    let reserve = declared.map_or(limit, |n| n as usize).clamp(1, u32::MAX as usize) as u32;
+    // Permits are nearly always free at once; only a wait needs the deadline's timer.
+    let reservation = match state.buffered.try_acquire_many(reserve) {
+        Ok(permit) => Some(permit),
+        Err(_) => {
+            tokio::time::timeout_at(deadline, state.buffered.acquire_many(reserve)).await.ok().and_then(Result::ok)
         }
-        let started = std::time::Instant::now();
-        let result = producer::publish_all(&state.producer, events, routes.kafka.publish_timeout).await;
-        metrics::publish(&source.name, started.elapsed(), result.is_ok());
-        match result {
-            Ok(published) => {
-                tracing::info!(source = %source.name, trace_id = %trace.trace_id, event_id = event_id.as_deref(), events = published.len(), "published");
-                let body = Accepted { status: "accepted", event_id: &event_id, events: &published };
-                (json(StatusCode::OK, &body), Answered::Accepted)
+    };
+    let Some(reservation) = reservation else {
+        let message = "too many request bodies are being read at once; retry later";
+        return close(refuse(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message));
+    };
+    let bytes = match body::read(incoming, limit, declared.map(|n| n as usize), deadline).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large(limit),
+        Err(BodyError::Timeout) => {
+            return close(refuse(StatusCode::REQUEST_TIMEOUT, "timeout", "the body was not received in time"));
+        }
+        Err(BodyError::Broken(e)) => return close(refuse(StatusCode::BAD_REQUEST, "body", &e)),
+    };
+    let inbound = Inbound { headers: &parts.headers, body: &bytes, now: (state.clock)(), verify: true };
+    let (event_id, result) = pipeline::ingest(source, &inbound);
+    // The events own what they need: the raw body, its reservation and the request's headers
+    // go now, on this worker, not after the broker's acknowledgement.
+    drop(bytes);
+    drop(reservation);
+    drop(parts);
+    let mut events = match result {
+        Ok(Outcome::Publish(events)) => events,
+        Ok(Outcome::Ignored(reason)) => {
+            log!(info, source, trace, event_id, %reason, "ignored");
+            let body = json!({"status": "ignored", "event_id": event_id, "reason": reason});
+            return (json(StatusCode::OK, &body), Answered::Ignored);
+        }
+        Err(rejection) => {
+            let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let (reason, message) = (rejection.reason.as_str(), &rejection.message);
+            if status.is_server_error() {
+                let violations = &rejection.violations;
+                log!(error, source, trace, event_id, reason, %message, ?violations, "mapping produced an invalid canonical event");
+            } else {
+                log!(info, source, trace, event_id, status = status.as_u16(), reason, %message, "rejected");
             }
-            Err(e) => {
-                tracing::warn!(source = %source.name, trace_id = %trace.trace_id, event_id = event_id.as_deref(), error = %e, "publish failed");
-                let message = match e {
-                    PublishError::Timeout(_) => "the broker did not acknowledge in time; retry later".to_string(),
-                    PublishError::Kafka(e) => format!("the broker did not take the event: {e}; retry later"),
-                };
-                refuse(StatusCode::SERVICE_UNAVAILABLE, "broker", &message)
-            }
+            let mut body = serde_json::to_value(&rejection).unwrap_or_default();
+            body["status"] = json!("rejected");
+            return (json(status, &body), Answered::Rejected(rejection.reason.as_str()));
+        }
+    };
+    // Back-pressure: a bounded number of webhooks wait on the broker at once.
+    let Ok(_permit) = state.in_flight.try_acquire() else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many webhooks in flight; retry later");
+    };
+    // The trace goes on with the events: each carries this hop's span as its parent.
+    let traceparent = trace.child().to_string();
+    for event in &mut events {
+        event.headers.retain(|(k, _)| k != "traceparent");
+        event.headers.push(("traceparent".into(), traceparent.clone()));
+    }
+    let started = std::time::Instant::now();
+    let result = producer::publish_all(&state.producer, events, routes.kafka.publish_timeout).await;
+    metrics::publish(&source.name, started.elapsed(), result.is_ok());
+    match result {
+        Ok(published) => {
+            log!(info, source, trace, event_id, events = published.len(), "published");
+            let body = Accepted { status: "accepted", event_id: &event_id, events: &published };
+            (json(StatusCode::OK, &body), Answered::Accepted)
+        }
+        Err(e) => {
+            log!(warn, source, trace, event_id, error = %e, "publish failed");
+            let message = match e {
+                PublishError::Timeout(_) => "the broker did not acknowledge in time; retry later".to_string(),
+                PublishError::Kafka(e) => format!("the broker did not take the event: {e}; retry later"),
+            };
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "broker", &message)
         }
     }
 }
