@@ -47,6 +47,11 @@ fn the_printed_curl_is_accepted() {
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
     assert_eq!(answer["status"], "accepted", "{answer}");
     assert_eq!(answer["events"][0]["topic"], "payments");
+    // A forged signature is refused, and the log says why.
+    let forged = curl.replacen("v1=", "v1=00", 1);
+    let out = Command::new("sh").args(["-c", &forged]).output().expect("curl runs");
+    let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(refused["reason"], "signature", "{refused}");
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "dev exits 0 on SIGTERM");
@@ -55,6 +60,8 @@ fn the_printed_curl_is_accepted() {
     let logs = String::from_utf8_lossy(&out.stderr);
     let event_id = answer["event_id"].as_str().unwrap();
     assert!(logs.lines().any(|l| l.contains("published") && l.contains(event_id) && l.contains("trace_id=")), "{logs}");
+    let refusal = logs.lines().find(|l| l.contains(" rejected ")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(refusal.contains("status=401") && refusal.contains("detail=signature verification failed"), "{refusal}");
     assert!(logs.trim_end().ends_with("stopped"), "{logs}");
     assert!(!logs.contains('\x1b'), "{logs}");
 }

@@ -142,12 +142,13 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         }
         Err(rejection) => {
             let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let (reason, message) = (rejection.reason.as_str(), &rejection.message);
+            // `detail`, not `message`: that field name is the line's own message in `tracing`.
+            let (reason, detail) = (rejection.reason.as_str(), &rejection.message);
             if status.is_server_error() {
                 let violations = &rejection.violations;
-                log!(error, source, trace, event_id, reason, %message, ?violations, "mapping produced an invalid canonical event");
+                log!(error, source, trace, event_id, reason, %detail, ?violations, "mapping produced an invalid canonical event");
             } else {
-                log!(info, source, trace, event_id, status = status.as_u16(), reason, %message, "rejected");
+                log!(info, source, trace, event_id, status = status.as_u16(), reason, %detail, "rejected");
             }
             let mut body = serde_json::to_value(&rejection).unwrap_or_default();
             body["status"] = json!("rejected");
