@@ -17,7 +17,7 @@ use tracing_subscriber::EnvFilter;
 pub const QUEUED_LINES: usize = 65_536;
 
 /// The filter when `RUST_LOG` is unset: one line per webhook and per dispatched call.
-const DEFAULT_FILTER: &str = "info,librdkafka=warn,rdkafka=warn";
+pub const DEFAULT_FILTER: &str = "info,librdkafka=warn,rdkafka=warn";
 
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 

@@ -72,7 +72,7 @@ fn metrics_text() -> Response<Body> {
 /// One line about a webhook at `level`, naming it as every line of the ingress does: source,
 /// trace id and event id as fields (not a span: entering and leaving one at every poll of the
 /// request cost more than writing the line).
-macro_rules! log {
+macro_rules! webhook_log {
     ($level:ident, $source:expr, $trace:expr, $event_id:expr, $($rest:tt)+) => {
         tracing::$level!(
             source = %$source.name,
@@ -136,7 +136,7 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     let mut events = match result {
         Ok(Outcome::Publish(events)) => events,
         Ok(Outcome::Ignored(reason)) => {
-            log!(info, source, trace, event_id, %reason, "ignored");
+            webhook_log!(info, source, trace, event_id, %reason, "ignored");
             let body = json!({"status": "ignored", "event_id": event_id, "reason": reason});
             return (json(StatusCode::OK, &body), Answered::Ignored);
         }
@@ -146,9 +146,10 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
             let (reason, detail) = (rejection.reason.as_str(), &rejection.message);
             if status.is_server_error() {
                 let violations = &rejection.violations;
-                log!(error, source, trace, event_id, reason, %detail, ?violations, "mapping produced an invalid canonical event");
+                let what = "mapping produced an invalid canonical event";
+                webhook_log!(error, source, trace, event_id, reason, %detail, ?violations, "{what}");
             } else {
-                log!(info, source, trace, event_id, status = status.as_u16(), reason, %detail, "rejected");
+                webhook_log!(info, source, trace, event_id, status = status.as_u16(), reason, %detail, "rejected");
             }
             let mut body = serde_json::to_value(&rejection).unwrap_or_default();
             body["status"] = json!("rejected");
@@ -170,12 +171,12 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     metrics::publish(&source.name, started.elapsed(), result.is_ok());
     match result {
         Ok(published) => {
-            log!(info, source, trace, event_id, events = published.len(), "published");
+            webhook_log!(info, source, trace, event_id, events = published.len(), "published");
             let body = Accepted { status: "accepted", event_id: &event_id, events: &published };
             (json(StatusCode::OK, &body), Answered::Accepted)
         }
         Err(e) => {
-            log!(warn, source, trace, event_id, error = %e, "publish failed");
+            webhook_log!(warn, source, trace, event_id, error = %e, "publish failed");
             let message = match e {
                 PublishError::Timeout(_) => "the broker did not acknowledge in time; retry later".to_string(),
                 PublishError::Kafka(e) => format!("the broker did not take the event: {e}; retry later"),

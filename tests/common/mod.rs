@@ -429,7 +429,7 @@ pub fn create_topic(name: &str, partitions: i32) {
 /// Logs of the code under test, captured per test and shown when it fails (RUST_LOG filters).
 pub fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(switchyard::logging::DEFAULT_FILTER));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
 
