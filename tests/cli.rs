@@ -173,6 +173,18 @@ fn unsigned_sources_are_warned_about() {
 }
 
 #[test]
+fn sources_without_a_schema_are_warned_about() {
+    let dir = config(SOURCE);
+    let out = switchyard(&["validate"], dir.path(), &[("S", "x")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let warning = "routes.yaml:2:11: warning: source 's' has no 'schema': payloads are not validated";
+    assert!(text(&out).contains(warning), "{}", text(&out));
+    let with_schema = SOURCE.replace("    event_type: $.type\n", "    schema: min.json\n    event_type: $.type\n");
+    let out = switchyard(&["validate"], config(&with_schema).path(), &[("S", "x")]);
+    assert!(out.status.success() && !text(&out).contains("warning"), "{}", text(&out));
+}
+
+#[test]
 fn check_prints_events_and_planned_calls() {
     let out = switchyard(
         &["check", "--source", "stripe", "--payload", "samples/stripe/checkout_session_completed.json"],

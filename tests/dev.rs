@@ -52,6 +52,10 @@ fn the_printed_curl_is_accepted() {
     let out = Command::new("sh").args(["-c", &forged]).output().expect("curl runs");
     let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
     assert_eq!(refused["reason"], "signature", "{refused}");
+    // So is a request the ingress turns away before the pipeline.
+    let url = format!("http://127.0.0.1:{port}/webhooks/stripe");
+    let out = Command::new("curl").args(["-sS", &url]).output().expect("curl runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""reason":"method""#), "{out:?}");
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "dev exits 0 on SIGTERM");
@@ -60,8 +64,10 @@ fn the_printed_curl_is_accepted() {
     let logs = String::from_utf8_lossy(&out.stderr);
     let event_id = answer["event_id"].as_str().unwrap();
     assert!(logs.lines().any(|l| l.contains("published") && l.contains(event_id) && l.contains("trace_id=")), "{logs}");
-    let refusal = logs.lines().find(|l| l.contains(" rejected ")).unwrap_or_else(|| panic!("{logs}"));
-    assert!(refusal.contains("status=401") && refusal.contains("detail=signature verification failed"), "{refusal}");
+    let refusals: Vec<&str> = logs.lines().filter(|l| l.contains(" rejected ")).collect();
+    let [forged, get] = refusals[..] else { panic!("{logs}") };
+    assert!(forged.contains("status=401") && forged.contains("detail=signature verification failed"), "{forged}");
+    assert!(get.contains("status=405") && get.contains("source=stripe") && get.contains("trace_id="), "{get}");
     assert!(logs.trim_end().ends_with("stopped"), "{logs}");
     assert!(!logs.contains('\x1b'), "{logs}");
 }

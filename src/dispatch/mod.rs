@@ -259,7 +259,7 @@ async fn process(shared: &Shared, job: &Job) -> bool {
     let event = Delivered { key, headers, value: &value };
     let trace = TraceParent::from_header(event.headers.iter().find(|(k, _)| *k == "traceparent").map(|(_, v)| *v));
     for rule in d.rules.iter().filter(|r| map::matches(&r.when, &value)) {
-        let event_id = event.headers.iter().find(|(k, _)| *k == "event_id").map_or("", |(_, v)| *v);
+        let event_id = event.headers.iter().find(|(k, _)| *k == "event_id").map(|(_, v)| *v);
         let span = tracing::info_span!(
             "dispatch",
             rule = %rule.name,

@@ -83,9 +83,30 @@ macro_rules! webhook_log {
     };
 }
 
+/// Refuses a webhook outside the pipeline, logging it as every verdict is: `info` for the
+/// sender's mistakes, `warn` for overload (the operator's concern).
+fn refused(
+    source: &Source,
+    trace: &TraceParent,
+    event_id: &Option<String>,
+    status: StatusCode,
+    reason: &'static str,
+    detail: &str,
+) -> Answer {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        webhook_log!(warn, source, trace, event_id, status = status.as_u16(), reason, %detail, "rejected");
+    } else {
+        webhook_log!(info, source, trace, event_id, status = status.as_u16(), reason, %detail, "rejected");
+    }
+    refuse(status, reason, detail)
+}
+
 async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>) -> Answer {
+    let trace = TraceParent::from_header(req.headers().get("traceparent").and_then(|v| v.to_str().ok()));
+    // Refusals before the body is parsed: no event id yet.
+    let early = |status, reason, detail: &str| refused(source, &trace, &None, status, reason, detail);
     if req.method() != Method::POST {
-        let (mut res, answered) = refuse(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
+        let (mut res, answered) = early(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
         res.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
         return (res, answered);
     }
@@ -94,14 +115,17 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     {
         let got: String = ct.to_str().unwrap_or("(not text)").chars().take(100).collect();
         let message = format!("Content-Type '{got}' is not JSON: send the body as application/json");
-        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", &message);
+        return early(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", &message);
     }
     let limit = routes.ingress.max_body_bytes;
+    let too_large = || {
+        let message = format!("the body is larger than the limit of {limit} bytes");
+        close(early(StatusCode::PAYLOAD_TOO_LARGE, "size", &message))
+    };
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return too_large(limit);
+        return too_large();
     }
-    let trace = TraceParent::from_header(req.headers().get("traceparent").and_then(|v| v.to_str().ok()));
     let (parts, incoming) = req.into_parts();
     let deadline = tokio::time::Instant::now() + routes.ingress.read_timeout;
     // Memory bound: the body's bytes are reserved from the shared budget before it is read
@@ -116,15 +140,15 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     };
     let Some(reservation) = reservation else {
         let message = "too many request bodies are being read at once; retry later";
-        return close(refuse(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message));
+        return close(early(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message));
     };
     let bytes = match body::read(incoming, limit, declared.map(|n| n as usize), deadline).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => return too_large(limit),
+        Err(BodyError::TooLarge) => return too_large(),
         Err(BodyError::Timeout) => {
-            return close(refuse(StatusCode::REQUEST_TIMEOUT, "timeout", "the body was not received in time"));
+            return close(early(StatusCode::REQUEST_TIMEOUT, "timeout", "the body was not received in time"));
         }
-        Err(BodyError::Broken(e)) => return close(refuse(StatusCode::BAD_REQUEST, "body", &e)),
+        Err(BodyError::Broken(e)) => return close(early(StatusCode::BAD_REQUEST, "body", &e)),
     };
     let inbound = Inbound { headers: &parts.headers, body: &bytes, now: (state.clock)(), verify: true };
     let (event_id, result) = pipeline::ingest(source, &inbound);
@@ -158,7 +182,8 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     };
     // Back-pressure: a bounded number of webhooks wait on the broker at once.
     let Ok(_permit) = state.in_flight.try_acquire() else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many webhooks in flight; retry later");
+        let message = "too many webhooks in flight; retry later";
+        return refused(source, &trace, &event_id, StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
     };
     // The trace goes on with the events: each carries this hop's span as its parent.
     let traceparent = trace.child().to_string();
@@ -191,11 +216,6 @@ fn is_json(value: &HeaderValue) -> bool {
     let Ok(text) = value.to_str() else { return false };
     let mime = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-}
-
-fn too_large(limit: usize) -> Answer {
-    let message = format!("the body is larger than the limit of {limit} bytes");
-    close(refuse(StatusCode::PAYLOAD_TOO_LARGE, "size", &message))
 }
 
 /// Ends the connection after this answer, so an unread body is never drained.

@@ -213,6 +213,12 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     }
     let verifier = verify::compile(ctx, &cfg.verify, &name);
     let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
+    if cfg.schema.is_none() && !cfg.rules.is_empty() {
+        let msg = format!(
+            "source '{name}' has no 'schema': payloads are not validated, so nothing proves its rules' events fit their canonical schemas; a payload with unexpected values is answered 500 (canonical) instead of 422"
+        );
+        ctx.warning(cfg.name.referenced, msg);
+    }
     // Every JSONPath compiled from here to the end of the source reads its payloads.
     ctx.source_paths = Some(Vec::new());
     let event_type = cfg.event_type.as_ref().and_then(|p| ctx.path(p));
