@@ -1,17 +1,18 @@
 //! `switchyard dev`: the whole flow in one process on an embedded broker, with a generated
-//! dev secret when none is set and a ready-to-paste signed `curl`.
+//! dev secret when none is set and a ready-to-paste signed `curl` for each source.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
+use base64::Engine;
 use serde_json::Value as Json;
 
 use crate::app::Role;
 use crate::cli::{RunArgs, block_on, load_strict, serve};
 use crate::kafka::EmbeddedBroker;
-use crate::pipeline::verify::stripe_signature;
-use crate::routes::{Routes, Verifier};
+use crate::pipeline::verify::sign;
+use crate::routes::{Routes, Source, Verifier};
 
 /// Partitions of each topic on the embedded broker.
 const PARTITIONS: i32 = 4;
@@ -19,7 +20,8 @@ const PARTITIONS: i32 = 4;
 const STRIPE_SAMPLE: &str = include_str!("../samples/stripe/checkout_session_completed.json");
 
 pub(crate) fn main(run: &RunArgs) -> ExitCode {
-    let dev_secret = format!("whsec_dev_{}", hex::encode(rand::random::<[u8; 16]>()));
+    // `whsec_<base64>`: Stripe takes it as it is, Standard Webhooks decodes the base64.
+    let dev_secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 24]>()));
     let generated_for = Arc::new(Mutex::new(Vec::<String>::new()));
     // Unset secret variables get the dev secret, so `dev` starts with no setup at all.
     let env = {
@@ -37,6 +39,7 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
         })
     };
     let Some(mut routes) = load_strict(&run.config, &*env) else { return ExitCode::FAILURE };
+    let samples = samples(&run.config);
     let reload = crate::reload::for_config(run.config.clone(), &routes, env);
     let broker = match EmbeddedBroker::start(1) {
         Ok(b) => b,
@@ -56,8 +59,9 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
     let generated = generated_for.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let banner_routes = routes.clone();
     let bootstrap = broker.bootstrap_servers().to_owned();
-    let ready =
-        Box::new(move |addr: SocketAddr| print_banner(&banner_routes, addr, &bootstrap, &generated, &dev_secret));
+    let ready = Box::new(move |addr: SocketAddr| {
+        print_banner(&banner_routes, addr, &bootstrap, &generated, &dev_secret, &samples)
+    });
     let code = block_on(serve(routes, Role::All, run, Some(ready), Some(reload)));
     drop(broker);
     code
@@ -76,7 +80,40 @@ fn topics(routes: &Routes) -> Vec<String> {
     out
 }
 
-fn print_banner(routes: &Routes, addr: SocketAddr, bootstrap: &str, generated: &[String], dev_secret: &str) {
+/// A payload to offer for a source: its body and the headers its test case sends.
+struct Sample {
+    source: String,
+    case: String,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+/// One sample per source from the config's `tests:` cases, an accepted one when there is one.
+fn samples(config: &std::path::Path) -> Vec<Sample> {
+    let Ok(loaded) = crate::config::load(config) else { return Vec::new() };
+    let mut cases: Vec<_> = loaded.file.tests.iter().collect();
+    cases.sort_by_key(|c| c.expect.status != "accepted");
+    let mut out: Vec<Sample> = Vec::new();
+    for case in cases {
+        if out.iter().any(|s| s.source == case.source.value) {
+            continue;
+        }
+        let Ok(body) = crate::dry_run::case_payload(case, &loaded.dir) else { continue };
+        let Ok(body) = String::from_utf8(body) else { continue };
+        let headers = case.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        out.push(Sample { source: case.source.value.clone(), case: case.name.value.clone(), body, headers });
+    }
+    out
+}
+
+fn print_banner(
+    routes: &Routes,
+    addr: SocketAddr,
+    bootstrap: &str,
+    generated: &[String],
+    dev_secret: &str,
+    samples: &[Sample],
+) {
     let host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
     println!("\nSwitchyard dev is running: ingress and dispatcher on an embedded Kafka broker at {bootstrap}");
     if !generated.is_empty() {
@@ -84,18 +121,19 @@ fn print_banner(routes: &Routes, addr: SocketAddr, bootstrap: &str, generated: &
     }
     for source in &routes.sources {
         println!("\n  POST http://{host}{}   (source '{}')", source.path, source.name);
-        if let Verifier::Stripe { secrets, .. } = &source.verifier
-            && let Some(secret) = secrets.first()
-        {
-            let body = sample_event();
-            let header = stripe_signature(&secret.secret.0, crate::ingress::unix_now(), body.as_bytes());
-            println!("\n  A signed sample checkout (valid for 5 minutes):\n");
-            println!(
-                "curl -sS http://{host}{} -H 'Content-Type: application/json' -H 'Stripe-Signature: {header}' --data-binary '{}'",
-                source.path,
-                body.replace('\'', "'\\''")
-            );
-        }
+        // A Stripe source gets the bundled checkout, fresh; any other its test case's payload.
+        let (what, body, extra) = match (&source.verifier, samples.iter().find(|s| s.source == source.name)) {
+            (Verifier::Stripe { .. }, _) => ("A sample checkout".to_owned(), sample_event(), Vec::new()),
+            (_, Some(sample)) => {
+                (format!("The payload of test case '{}'", sample.case), sample.body.clone(), sample.headers.clone())
+            }
+            (_, None) => {
+                println!("  (a `tests:` case for source '{}' puts a ready-to-paste curl here)", source.name);
+                continue;
+            }
+        };
+        println!("\n  {what}{}:\n", signature_note(&source.verifier));
+        println!("{}", curl(&host, source, &body, &extra));
     }
     for d in &routes.dispatchers {
         for r in &d.rules {
@@ -103,6 +141,28 @@ fn print_banner(routes: &Routes, addr: SocketAddr, bootstrap: &str, generated: &
         }
     }
     println!();
+}
+
+fn signature_note(verifier: &Verifier) -> String {
+    match verifier {
+        Verifier::None => String::new(),
+        Verifier::HmacSha256 { .. } => ", signed".into(),
+        Verifier::Stripe { tolerance_secs, .. } | Verifier::StandardWebhooks { tolerance_secs, .. } => {
+            format!(", signed (valid for {tolerance_secs} s)")
+        }
+    }
+}
+
+/// A shell command that posts `body` to `source`, signed as its verifier wants.
+fn curl(host: &str, source: &Source, body: &str, extra: &[(String, String)]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut cmd = format!("curl -sS http://{host}{} -H 'Content-Type: application/json'", source.path);
+    let signature = sign(&source.verifier, body.as_bytes(), crate::ingress::unix_now());
+    for (name, value) in extra.iter().chain(&signature) {
+        cmd.push_str(&format!(" -H {}", quote(&format!("{name}: {value}"))));
+    }
+    cmd.push_str(&format!(" --data-binary {}", quote(body)));
+    cmd
 }
 
 /// The sample checkout with a fresh event id and timestamp, on one line.

@@ -5,15 +5,21 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `switchyard dev` on a free port, in a clean environment plus `env`; stdout and stderr piped.
 fn dev(env: &[(&str, &str)]) -> (std::process::Child, u16) {
+    dev_in(Path::new(env!("CARGO_MANIFEST_DIR")), env)
+}
+
+/// The same, in `dir` (its `routes.yaml`).
+fn dev_in(dir: &Path, env: &[(&str, &str)]) -> (std::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().copied())
@@ -32,7 +38,7 @@ fn the_printed_curl_is_accepted() {
     let (mut secret_line, mut curl) = (None, None);
     while curl.is_none() && Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
-        if line.contains("using the dev secret whsec_dev_") {
+        if line.contains("using the dev secret whsec_") {
             secret_line = Some(line.clone());
         }
         if line.starts_with("curl ") {
@@ -70,6 +76,43 @@ fn the_printed_curl_is_accepted() {
     assert!(get.contains("status=405") && get.contains("source=stripe") && get.contains("trace_id="), "{get}");
     assert!(logs.trim_end().ends_with("stopped"), "{logs}");
     assert!(!logs.contains('\x1b'), "{logs}");
+}
+
+/// The first `curl ` line `dev` prints.
+fn printed_curl(child: &mut std::process::Child) -> Option<String> {
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    lines.map_while(Result::ok).find(|l| l.starts_with("curl "))
+}
+
+/// Any source gets a ready-to-paste request: here a Standard Webhooks source (whose secrets are
+/// `whsec_<base64>`, so the generated dev secret must be one too), sending its test case's
+/// payload and headers.
+#[test]
+fn every_source_gets_a_signed_curl_from_its_test_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = r#"
+sources:
+  - name: sw
+    path: /hooks/sw
+    verify: { kind: standard-webhooks, secrets: ["${SW_SECRET}"] }
+    rules:
+      - name: all
+        when: { all: [{ path: $.kind, equals: "it's" }] }
+        emit: { topic: t, schema: any.json, value: { kind: { path: $.kind } } }
+tests:
+  - { name: ignored, source: sw, body: { kind: other }, expect: { status: ignored } }
+  - { name: sent, source: sw, body: { kind: "it's" }, headers: { X-Case: sent }, expect: { status: accepted } }
+"#;
+    std::fs::write(dir.path().join("routes.yaml"), routes).unwrap();
+    std::fs::write(dir.path().join("any.json"), "{}").unwrap();
+    let (mut child, _) = dev_in(dir.path(), &[]);
+    let curl = printed_curl(&mut child).expect("dev printed a curl command");
+    assert!(curl.contains("-H 'X-Case: sent'") && curl.contains("webhook-signature: v1,"), "{curl}");
+    let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    assert!(child.wait().unwrap().success());
 }
 
 /// A stderr nobody reads (a stuck log collector) never holds up a webhook: the lines wait in

@@ -131,5 +131,52 @@ pub fn stripe_signature(secret: &[u8], t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The headers that make `verifier` accept `body` at time `now`, signed with its first secret
+/// (for `switchyard dev`'s ready-to-paste requests). Empty for an unsigned source or one with
+/// no secret.
+pub fn sign(verifier: &Verifier, body: &[u8], now: i64) -> Vec<(String, String)> {
+    let mac = |secret: &SigningKey, parts: &[&[u8]]| {
+        let mut mac = secret.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes()
+    };
+    let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    match verifier {
+        Verifier::None => Vec::new(),
+        Verifier::Stripe { secrets, .. } => secrets
+            .first()
+            .map(|s| ("Stripe-Signature".to_owned(), stripe_signature(&s.secret.0, now, body)))
+            .into_iter()
+            .collect(),
+        Verifier::HmacSha256 { secrets, header, prefix, encoding } => secrets
+            .first()
+            .map(|s| {
+                let digest = mac(s, &[body]);
+                let digest = match encoding {
+                    Encoding::Hex => hex::encode(digest),
+                    Encoding::Base64 => base64(&digest),
+                };
+                (header.as_str().to_owned(), format!("{prefix}{digest}"))
+            })
+            .into_iter()
+            .collect(),
+        Verifier::StandardWebhooks { secrets, .. } => secrets
+            .first()
+            .map(|s| {
+                let id = format!("msg_dev_{}", hex::encode(rand::random::<[u8; 8]>()));
+                let t = now.to_string();
+                let signature = base64(&mac(s, &[id.as_bytes(), b".", t.as_bytes(), b".", body]));
+                vec![
+                    ("webhook-id".to_owned(), id),
+                    ("webhook-timestamp".to_owned(), t),
+                    ("webhook-signature".to_owned(), format!("v1,{signature}")),
+                ]
+            })
+            .unwrap_or_default(),
+    }
+}
+
 #[cfg(test)]
 mod tests;

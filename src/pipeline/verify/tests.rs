@@ -125,3 +125,34 @@ fn standard_webhooks_specification_example() {
     assert!(verify(&v, &h, body, 1614265330 + 301).is_err());
     assert!(verify(&v, &h, br#"{"test": 2432232315}"#, 1614265330).is_err());
 }
+
+#[test]
+fn what_sign_makes_every_verifier_accepts() {
+    let key = |s: &[u8]| SigningKey::new(s.to_vec()).unwrap();
+    let verifiers = [
+        stripe_with(&["whsec_a", "whsec_b"]),
+        Verifier::HmacSha256 {
+            secrets: vec![key(b"gh")],
+            header: HeaderName::from_static("x-hub-signature-256"),
+            prefix: "sha256=".into(),
+            encoding: Encoding::Hex,
+        },
+        Verifier::HmacSha256 {
+            secrets: vec![key(b"shop")],
+            header: HeaderName::from_static("x-shopify-hmac-sha256"),
+            prefix: String::new(),
+            encoding: Encoding::Base64,
+        },
+        Verifier::StandardWebhooks { secrets: vec![key(b"sw")], tolerance_secs: 300 },
+    ];
+    let body = br#"{"id": "evt_1"}"#;
+    for v in &verifiers {
+        let signed = sign(v, body, 5_000);
+        assert!(!signed.is_empty(), "{v:?}");
+        let pairs: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(verify(v, &headers(&pairs), body, 5_010), Ok(()), "{v:?}");
+        assert!(verify(v, &headers(&pairs), b"{}", 5_010).is_err(), "{v:?}");
+    }
+    assert!(sign(&Verifier::None, body, 0).is_empty());
+    assert!(sign(&Verifier::StandardWebhooks { secrets: vec![], tolerance_secs: 1 }, body, 0).is_empty());
+}
