@@ -47,9 +47,9 @@ pub struct AppConfig {
 
 /// A started process.
 pub struct Running {
-    /// The bound ingress address (when the ingress role runs).
-    pub addr: Option<SocketAddr>,
-    pub state: Option<Arc<State>>,
+    /// The bound HTTP address (webhooks in the ingress role; health and metrics in every role).
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
     supervisor: tokio::task::JoinHandle<()>,
 }
 
@@ -74,17 +74,18 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     }
     let live = Arc::new(ArcSwap::new(cfg.routes.clone()));
     let mut roles = JoinSet::new();
-    let mut addr = None;
-    let mut state = None;
+    // Every role listens: a dispatcher-only process still answers health checks and scrapes.
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
     if cfg.role.ingress() {
-        let listener =
-            TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
-        addr = Some(listener.local_addr()?);
-        tracing::info!(addr = %listener.local_addr()?, sources = cfg.routes.sources.len(), "ingress listening");
-        let shared = Arc::new(State::new(live.clone(), producer.clone()));
-        state = Some(shared.clone());
-        let (shutdown, grace) = (shutdown.clone(), cfg.grace);
-        roles.spawn(async move { ingress::serve(listener, shared, shutdown, grace).await });
+        tracing::info!(%addr, sources = cfg.routes.sources.len(), "ingress listening");
+    } else {
+        tracing::info!(%addr, "dispatcher only: serving /healthz, /readyz and /metrics");
+    }
+    let state = Arc::new(State::new(live.clone(), producer.clone(), cfg.role.ingress()));
+    {
+        let (state, shutdown, grace) = (state.clone(), shutdown.clone(), cfg.grace);
+        roles.spawn(async move { ingress::serve(listener, state, shutdown, grace).await });
     }
     if cfg.role.dispatch() {
         for index in 0..cfg.routes.dispatchers.len() {

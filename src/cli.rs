@@ -153,8 +153,8 @@ pub(crate) async fn serve(
     let cfg = AppConfig { routes, role, listen: run.listen, grace: Duration::from_secs(run.grace_secs), reload };
     match app::start(cfg, shutdown).await {
         Ok(running) => {
-            if let (Some(addr), Some(ready)) = (running.addr, ready) {
-                ready(addr);
+            if let Some(ready) = ready {
+                ready(running.addr);
             }
             running.wait().await;
             tracing::info!("stopped");

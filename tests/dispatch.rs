@@ -48,6 +48,46 @@ async fn a_signed_checkout_ends_as_the_exact_patch_on_the_order_service() {
     gw.stop().await;
 }
 
+/// A dispatcher-only process still answers the operational endpoints (a container's health
+/// check, readiness, Prometheus's scrape of its lag and attempts), and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_only_process_serves_health_readiness_and_metrics() {
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let topic = unique("payments");
+    let gw = dispatcher(&orders, &topic).await;
+    produce(&topic, &[payment("ops-1", 0)]).await;
+    orders.wait_for(1, WAIT).await;
+    let get = |path: &str| {
+        let url = gw.url(path);
+        async move {
+            let res = reqwest::get(url).await.expect("the dispatcher listens");
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    let (status, ready) = get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    // The attempt is counted when the answer is back, just after the order service saw the
+    // call; the lag comes with librdkafka's periodic statistics.
+    let attempts = r#"switchyard_dispatch_attempts_total{dispatcher="order_service",rule="mark_order_processing",outcome="success"}"#;
+    let lag = "switchyard_consumer_lag{";
+    let deadline = std::time::Instant::now() + WAIT;
+    let metrics = loop {
+        let (status, metrics) = get("/metrics").await;
+        assert_eq!(status, 200);
+        if (metrics.contains(attempts) && metrics.contains(lag)) || std::time::Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(metrics.contains(attempts), "{metrics}");
+    assert!(metrics.contains(lag), "{metrics}");
+    let refused = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(&checkout(|_| {})).unwrap()).await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    assert!(refused.body["message"].as_str().unwrap().contains("only the dispatcher"), "{}", refused.body);
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_5xx_then_200_is_four_attempts_with_backoff() {
     let orders = OrderService::start(|_, i| (if i < 3 { 503 } else { 200 }, vec![])).await;

@@ -35,8 +35,15 @@ async fn hundreds_of_concurrent_near_limit_bodies_keep_memory_bounded() {
                 let body = serde_json::to_vec(&event).unwrap();
                 assert!(body.len() > SIZE - 100 && body.len() <= SIZE, "{}", body.len());
                 let sig = stripe_header(SECRET, unix_now(), &body);
-                let res = client.post(&url).header("stripe-signature", sig).body(body).send().await.unwrap();
-                let answer = answer(res).await;
+                // A body refused unread (503) ends its connection: the sender may see the reset
+                // before the answer. Either way it is not acknowledged.
+                let answer = match client.post(&url).header("stripe-signature", sig).body(body).send().await {
+                    Ok(res) => Some(answer(res).await),
+                    Err(e) => {
+                        assert!(e.is_request(), "{e}");
+                        None
+                    }
+                };
                 (event["id"].as_str().unwrap().to_owned(), answer)
             })
         })
@@ -45,6 +52,10 @@ async fn hundreds_of_concurrent_near_limit_bodies_keep_memory_bounded() {
     let mut overloaded = 0;
     for s in senders {
         let (id, answer) = s.await.unwrap();
+        let Some(answer) = answer else {
+            overloaded += 1;
+            continue;
+        };
         match (answer.status, answer.body["reason"].as_str()) {
             (200, _) => acknowledged.push(id),
             (503, Some("overloaded")) => overloaded += 1,

@@ -26,6 +26,11 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
         "/metrics" => return metrics_text(),
         _ => {}
     }
+    if !state.webhooks {
+        let message =
+            "this process runs only the dispatcher (--role dispatch): it serves /healthz, /readyz and /metrics";
+        return rejected(StatusCode::NOT_FOUND, "not_found", message);
+    }
     let routes = state.routes.load_full();
     let Some(source) = routes.source_at(req.uri().path()) else {
         metrics::webhook("none", "rejected", 404, Some("not_found"));
@@ -127,21 +132,24 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         return too_large();
     }
     let (parts, incoming) = req.into_parts();
-    let deadline = tokio::time::Instant::now() + routes.ingress.read_timeout;
+    let read_timeout = routes.ingress.read_timeout;
     // Memory bound: the body's bytes are reserved from the shared budget before it is read
     // (the declared length, or the limit when unknown), and held until the pipeline is done.
     let reserve = declared.map_or(limit, |n| n as usize).clamp(1, u32::MAX as usize) as u32;
-    // Permits are nearly always free at once; only a wait needs the deadline's timer.
+    // Permits are nearly always free at once; only a wait needs a timer.
     let reservation = match state.buffered.try_acquire_many(reserve) {
         Ok(permit) => Some(permit),
         Err(_) => {
-            tokio::time::timeout_at(deadline, state.buffered.acquire_many(reserve)).await.ok().and_then(Result::ok)
+            tokio::time::timeout(read_timeout, state.buffered.acquire_many(reserve)).await.ok().and_then(Result::ok)
         }
     };
     let Some(reservation) = reservation else {
         let message = "too many request bodies are being read at once; retry later";
         return close(early(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message));
     };
+    // The body has the whole read timeout from when there is room for it: a 408 is a slow
+    // sender, never a wait on the gateway (that is a 503).
+    let deadline = tokio::time::Instant::now() + read_timeout;
     let bytes = match body::read(incoming, limit, declared.map(|n| n as usize), deadline).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(),

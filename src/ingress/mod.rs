@@ -1,4 +1,5 @@
-//! The ingress: a hyper server that turns webhooks into acknowledged Kafka events.
+//! The ingress: a hyper server that turns webhooks into acknowledged Kafka events, and
+//! answers the operational endpoints (`/healthz`, `/readyz`, `/metrics`) in every role.
 //!
 //! Thin by design: [`handler`] reads the request and calls the pure [`crate::pipeline`];
 //! the only IO is the socket and the producer.
@@ -35,14 +36,16 @@ pub struct State {
     pub buffered: Semaphore,
     /// Unix seconds now (a function so tests can pin the clock).
     pub clock: fn() -> i64,
+    /// False in a dispatcher-only process (`--role dispatch`): only the operational endpoints.
+    pub webhooks: bool,
 }
 
 impl State {
-    pub fn new(routes: Arc<ArcSwap<Routes>>, producer: FutureProducer) -> State {
+    pub fn new(routes: Arc<ArcSwap<Routes>>, producer: FutureProducer, webhooks: bool) -> State {
         let settings = &routes.load().ingress;
         let in_flight = Semaphore::new(settings.max_in_flight);
         let buffered = Semaphore::new(settings.max_buffered_bytes.min(Semaphore::MAX_PERMITS));
-        State { routes, producer, in_flight, buffered, clock: unix_now }
+        State { routes, producer, in_flight, buffered, clock: unix_now, webhooks }
     }
 }
 

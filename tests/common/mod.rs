@@ -129,7 +129,7 @@ pub async fn start_full(config: &Path, role: Role, topic: &str, extra: &[(&str, 
     let shutdown = Shutdown::new();
     let cfg = AppConfig { routes, role, listen: "127.0.0.1:0".parse().unwrap(), grace: Duration::from_secs(5), reload };
     let running = app::start(cfg, shutdown.clone()).await.expect("gateway starts");
-    let addr = running.addr.unwrap_or_else(|| "127.0.0.1:1".parse().unwrap());
+    let addr = running.addr;
     Gateway { addr, shutdown, running: Some(running), topic: topic.to_owned(), dlq }
 }
 
