@@ -40,7 +40,6 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
     };
     let Some(mut routes) = load_strict(&run.config, &*env) else { return ExitCode::FAILURE };
     let samples = samples(&run.config);
-    let reload = crate::reload::for_config(run.config.clone(), &routes, env);
     let broker = match EmbeddedBroker::start(1) {
         Ok(b) => b,
         Err(e) => {
@@ -55,6 +54,17 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
         }
     }
     routes.kafka.brokers = broker.bootstrap_servers().to_owned();
+    // Reloaded routes point at the embedded broker too.
+    let reload = {
+        let reload = crate::reload::for_config(run.config.clone(), &routes, env);
+        let (compile, brokers) = (reload.compile.clone(), routes.kafka.brokers.clone());
+        let compile: crate::reload::Compile = Arc::new(move || {
+            let mut routes = compile()?;
+            routes.kafka.brokers = brokers.clone();
+            Ok(routes)
+        });
+        crate::reload::Reload { compile, ..reload }
+    };
     let routes = Arc::new(routes);
     let generated = generated_for.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let banner_routes = routes.clone();

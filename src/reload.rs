@@ -1,6 +1,7 @@
 //! Hot reload: on SIGHUP or a change under the config's folder (debounced), compile the
 //! config again; if it is valid, swap it in atomically (requests in flight keep the routes
-//! they started with), otherwise log every diagnostic and keep serving the old routes.
+//! they started with) and name any change that only a restart applies; otherwise log every
+//! diagnostic and keep serving the old routes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,6 +68,8 @@ pub async fn run(reload: Reload, live: Arc<ArcSwap<Routes>>, shutdown: Shutdown,
         }
     };
     spawn_sighup(tx);
+    // What the process was built with: the producer, listener and consumers keep these settings.
+    let started = live.load_full();
     loop {
         let why = tokio::select! {
             why = rx.recv() => match why { Some(w) => w, None => return },
@@ -78,8 +81,13 @@ pub async fn run(reload: Reload, live: Arc<ArcSwap<Routes>>, shutdown: Shutdown,
         let compile = reload.compile.clone();
         match tokio::task::spawn_blocking(move || compile()).await {
             Ok(Ok(routes)) => {
+                let pending = needs_restart(&started, &routes);
                 live.store(Arc::new(routes));
                 tracing::info!(trigger = why, "config reloaded");
+                if !pending.is_empty() {
+                    let changes = pending.join("; ");
+                    tracing::warn!(%changes, "some changes apply only after a restart; until then the process keeps its startup settings");
+                }
                 on_reload(Reloaded::Ok);
             }
             Ok(Err(diags)) => {
@@ -95,6 +103,48 @@ pub async fn run(reload: Reload, live: Arc<ArcSwap<Routes>>, shutdown: Shutdown,
             }
         }
     }
+}
+
+/// The differences between the routes a process started with and a reloaded version that a
+/// reload cannot apply, because the producer, the listener's limits and the dispatchers'
+/// consumers are made once at startup: one phrase each, empty when the reload applies in full.
+pub fn needs_restart(old: &Routes, new: &Routes) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut changed = |what: &str, differs: bool| {
+        if differs {
+            out.push(format!("{what} changed"));
+        }
+    };
+    let (ok, nk) = (&old.kafka, &new.kafka);
+    changed("kafka.brokers", ok.brokers != nk.brokers);
+    changed("kafka.properties", ok.properties != nk.properties);
+    changed("kafka.publish_timeout_ms (the producer's message.timeout.ms)", ok.publish_timeout != nk.publish_timeout);
+    let (oi, ni) = (&old.ingress, &new.ingress);
+    changed("ingress.max_in_flight", oi.max_in_flight != ni.max_in_flight);
+    changed("ingress.max_connections", oi.max_connections != ni.max_connections);
+    changed("ingress.max_buffered_bytes", oi.max_buffered_bytes != ni.max_buffered_bytes);
+    changed("ingress.read_timeout_ms (for request heads)", oi.read_timeout != ni.read_timeout);
+    // A dispatcher is the same one while its name, topic and group are (see `dispatch::current`).
+    let same = |a: &crate::routes::Dispatcher, b: &crate::routes::Dispatcher| {
+        a.name == b.name && a.topic == b.topic && a.group == b.group
+    };
+    for d in &new.dispatchers {
+        match old.dispatchers.iter().find(|o| same(o, d)) {
+            None => out.push(format!(
+                "dispatcher '{}' (topic '{}', group '{}') is new: it starts on restart",
+                d.name, d.topic, d.group
+            )),
+            Some(o) if o.max_in_flight != d.max_in_flight => {
+                out.push(format!("dispatcher '{}': max_in_flight changed", d.name))
+            }
+            Some(_) => {}
+        }
+    }
+    for o in old.dispatchers.iter().filter(|o| !new.dispatchers.iter().any(|d| same(o, d))) {
+        let gone = format!("dispatcher '{}' (topic '{}', group '{}') is gone", o.name, o.topic, o.group);
+        out.push(format!("{gone}: it runs as it started until a restart"));
+    }
+    out
 }
 
 #[cfg(unix)]

@@ -107,3 +107,28 @@ fn sighup_reloads_the_binary() {
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(logs.contains("config reloaded") && logs.contains("SIGHUP"), "{logs}");
 }
+
+/// A reload names what it cannot apply (the producer, the listener's limits and the consumers
+/// are made at startup), and nothing when it applies in full.
+#[test]
+fn a_reload_names_the_changes_that_need_a_restart() {
+    let vars = [("STRIPE_WEBHOOK_SECRET", SECRET)];
+    let started = compile(&repo().join("routes.yaml"), &vars);
+    let (_dir, path) = shipped_with(&[("card: Credit Card,", "card: Card,")]);
+    assert_eq!(switchyard::reload::needs_restart(&started, &compile(&path, &vars)), Vec::<String>::new());
+    let (_dir, path) = shipped_with(&[
+        ("linger.ms: ${KAFKA_LINGER_MS:-0.2}", "linger.ms: 5"),
+        ("read_timeout_ms: 10000", "read_timeout_ms: 10000\n  max_in_flight: 10"),
+        ("group: ${DISPATCH_GROUP:-switchyard-orders}", "group: other"),
+    ]);
+    let pending = switchyard::reload::needs_restart(&started, &compile(&path, &vars));
+    assert_eq!(
+        pending,
+        [
+            "kafka.properties changed",
+            "ingress.max_in_flight changed",
+            "dispatcher 'order_service' (topic 'payments', group 'other') is new: it starts on restart",
+            "dispatcher 'order_service' (topic 'payments', group 'switchyard-orders') is gone: it runs as it started until a restart",
+        ]
+    );
+}
