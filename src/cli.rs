@@ -13,6 +13,22 @@ use crate::config::{self, Diagnostics};
 use crate::routes::{self, EnvMode, Routes};
 use crate::shutdown::Shutdown;
 
+/// `println!` for the one-shot commands: a reader that went away (`switchyard test | head`)
+/// ends the command quietly with status 141, as SIGPIPE ends other Unix tools, not in a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => { stdout_line(format_args!($($arg)*)) };
+}
+
+fn stdout_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n"))
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(141);
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "switchyard", version, about = "Declarative event-routing gateway: webhooks → Kafka → HTTP")]
 struct Cli {
@@ -99,7 +115,7 @@ pub fn main() -> ExitCode {
         }
         Command::Test { config } => test(&config),
         Command::ConfigSchema => {
-            println!("{}", crate::config::json_schema());
+            outln!("{}", crate::config::json_schema());
             ExitCode::SUCCESS
         }
         Command::Serve { run, role } => match load_strict(&run.config, &|k| std::env::var(k).ok()) {
@@ -172,8 +188,7 @@ fn validate(path: &Path) -> ExitCode {
         config::load(path).and_then(|loaded| routes::compile(&loaded, &|k| std::env::var(k).ok(), EnvMode::Lenient));
     match result {
         Ok((_, warnings)) => {
-            print!("{warnings}");
-            println!("{}: valid", path.display());
+            outln!("{warnings}{}: valid", path.display());
             ExitCode::SUCCESS
         }
         Err(diags) => {
@@ -184,9 +199,8 @@ fn validate(path: &Path) -> ExitCode {
 }
 
 fn print_diagnostics(diags: &Diagnostics) {
-    print!("{diags}");
     let errors = diags.errors().count();
-    println!("{errors} error{}", if errors == 1 { "" } else { "s" });
+    outln!("{diags}{errors} error{}", if errors == 1 { "" } else { "s" });
 }
 
 /// A plain HTTP/1.1 GET of `/healthz` with a short timeout; no client library needed.
@@ -247,7 +261,7 @@ fn check(config: &Path, source: &str, payload: &Path, headers: &[String], verify
         }
     };
     let outcome = crate::dry_run::run(&routes, src, &headers, &body, verify);
-    println!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
     match outcome {
         crate::dry_run::DryRun::Rejected { .. } => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
@@ -289,15 +303,15 @@ fn test(config: &Path) -> ExitCode {
         };
         if problems.is_empty() {
             passed += 1;
-            println!("ok   {}", case.name.value);
+            outln!("ok   {}", case.name.value);
         } else {
             failed += 1;
-            println!("FAIL {}  ({at})", case.name.value);
+            outln!("FAIL {}  ({at})", case.name.value);
             for p in problems {
-                println!("     {p}");
+                outln!("     {p}");
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    outln!("{passed} passed, {failed} failed");
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -1,6 +1,7 @@
 //! `switchyard dev`: the whole flow in one process on an embedded broker, with a generated
 //! dev secret when none is set and a ready-to-paste signed `curl` for each source.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -116,6 +117,7 @@ fn samples(config: &std::path::Path) -> Vec<Sample> {
     out
 }
 
+/// What `dev` prints once it listens: where to send, a signed `curl` per source, where events go.
 fn print_banner(
     routes: &Routes,
     addr: SocketAddr,
@@ -124,33 +126,39 @@ fn print_banner(
     dev_secret: &str,
     samples: &[Sample],
 ) {
+    let mut lines: Vec<String> = Vec::new();
     let host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
-    println!("\nSwitchyard dev is running: ingress and dispatcher on an embedded Kafka broker at {bootstrap}");
+    lines.push(format!(
+        "\nSwitchyard dev is running: ingress and dispatcher on an embedded Kafka broker at {bootstrap}"
+    ));
     if !generated.is_empty() {
-        println!("{} not set: using the dev secret {dev_secret}", generated.join(", "));
+        lines.push(format!("{} not set: using the dev secret {dev_secret}", generated.join(", ")));
     }
     for source in &routes.sources {
-        println!("\n  POST http://{host}{}   (source '{}')", source.path, source.name);
-        // A Stripe source gets the bundled checkout, fresh; any other its test case's payload.
-        let (what, body, extra) = match (&source.verifier, samples.iter().find(|s| s.source == source.name)) {
-            (Verifier::Stripe { .. }, _) => ("A sample checkout".to_owned(), sample_event(), Vec::new()),
-            (_, Some(sample)) => {
+        lines.push(format!("\n  POST http://{host}{}   (source '{}')", source.path, source.name));
+        // A test case's payload when the source has one; else, for Stripe, the bundled checkout.
+        let (what, body, extra) = match (samples.iter().find(|s| s.source == source.name), &source.verifier) {
+            (Some(sample), _) => {
                 (format!("The payload of test case '{}'", sample.case), sample.body.clone(), sample.headers.clone())
             }
-            (_, None) => {
-                println!("  (a `tests:` case for source '{}' puts a ready-to-paste curl here)", source.name);
+            (None, Verifier::Stripe { .. }) => ("A sample checkout".to_owned(), sample_event(), Vec::new()),
+            (None, _) => {
+                lines.push(format!("  (a `tests:` case for source '{}' puts a ready-to-paste curl here)", source.name));
                 continue;
             }
         };
-        println!("\n  {what}{}:\n", signature_note(&source.verifier));
-        println!("{}", curl(&host, source, &body, &extra));
+        lines.push(format!("\n  {what}{}:\n", signature_note(&source.verifier)));
+        lines.push(curl(&host, source, &body, &extra));
     }
     for d in &routes.dispatchers {
         for r in &d.rules {
-            println!("\n  Events on '{}' become {} {}/… (rule '{}')", d.topic, r.method, r.origin, r.name);
+            lines.push(format!("\n  Events on '{}' become {} {}/… (rule '{}')", d.topic, r.method, r.origin, r.name));
         }
     }
-    println!();
+    lines.push(String::new());
+    // Written once, errors ignored: a closed stdout (`dev | head`) must not stop the gateway.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all((lines.join("\n") + "\n").as_bytes()).and_then(|()| stdout.flush());
 }
 
 fn signature_note(verifier: &Verifier) -> String {

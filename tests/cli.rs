@@ -247,6 +247,24 @@ fn test_runs_the_shipped_cases() {
     assert!(passed >= 9 && summary.ends_with(" passed, 0 failed"), "{summary}");
 }
 
+/// `switchyard test | head -1`: the reader goes away, and the command ends quietly with 141 (as
+/// SIGPIPE ends other Unix tools), not in a panic.
+#[test]
+fn a_reader_that_goes_away_ends_a_command_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["test", "-c", "routes.yaml"])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the config is even compiled: the first line written meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+}
+
 #[test]
 fn test_reports_each_failing_case_and_exits_1() {
     let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();

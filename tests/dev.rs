@@ -86,7 +86,8 @@ fn printed_curl(child: &mut std::process::Child) -> Option<String> {
 
 /// Any source gets a ready-to-paste request: here a Standard Webhooks source (whose secrets are
 /// `whsec_<base64>`, so the generated dev secret must be one too), sending its test case's
-/// payload and headers.
+/// payload and headers. The test stops reading stdout after the curl, as `dev | head` would:
+/// the gateway keeps serving.
 #[test]
 fn every_source_gets_a_signed_curl_from_its_test_case() {
     let dir = tempfile::tempdir().unwrap();
