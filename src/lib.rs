@@ -11,7 +11,8 @@
 //! - [`pipeline`]: the pure pipeline `verify → parse → validate → match → map → validate
 //!   canonical` (parsing builds only the projection), and dispatch call planning. No IO: the
 //!   server and the CLI share it.
-//! - [`ingress`]: the hyper server; reads bodies, runs the pipeline, publishes, answers.
+//! - [`ingress`]: the hyper server; reads bodies, runs the pipeline, publishes, answers; and
+//!   `/healthz`, `/readyz`, `/metrics` in every role.
 //! - [`kafka`]: producer and consumer setup, and the embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
 //!   dead letters, committing offsets only for finished events.
