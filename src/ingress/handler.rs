@@ -90,7 +90,7 @@ macro_rules! webhook_log {
 
 /// Refuses a webhook outside the pipeline, logging it as every verdict is: `info` for the
 /// sender's mistakes, `warn` for overload (the operator's concern).
-fn refused(
+fn refuse_and_log(
     source: &Source,
     trace: &TraceParent,
     event_id: &Option<String>,
@@ -109,7 +109,7 @@ fn refused(
 async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>) -> Answer {
     let trace = TraceParent::from_header(req.headers().get("traceparent").and_then(|v| v.to_str().ok()));
     // Refusals before the body is parsed: no event id yet.
-    let early = |status, reason, detail: &str| refused(source, &trace, &None, status, reason, detail);
+    let early = |status, reason, detail: &str| refuse_and_log(source, &trace, &None, status, reason, detail);
     if req.method() != Method::POST {
         let (mut res, answered) = early(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
         res.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
@@ -191,7 +191,7 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     // Back-pressure: a bounded number of webhooks wait on the broker at once.
     let Ok(_permit) = state.in_flight.try_acquire() else {
         let message = "too many webhooks in flight; retry later";
-        return refused(source, &trace, &event_id, StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
+        return refuse_and_log(source, &trace, &event_id, StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
     };
     // The trace goes on with the events: each carries this hop's span as its parent.
     let traceparent = trace.child().to_string();
