@@ -102,7 +102,8 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     if let Some(reload) = cfg.reload {
         let (live, shutdown) = (live.clone(), shutdown.clone());
         let count = |r| crate::metrics::reload(r == crate::reload::Reloaded::Ok);
-        roles.spawn(async move { crate::reload::run(reload, live, shutdown, count).await });
+        let role = cfg.role;
+        roles.spawn(async move { crate::reload::run(reload, live, role, shutdown, count).await });
     }
     let grace = cfg.grace;
     let supervisor = tokio::spawn(async move {

@@ -12,6 +12,7 @@ use notify_debouncer_full::new_debouncer;
 use notify_debouncer_full::notify::RecursiveMode;
 use tokio::sync::mpsc;
 
+use crate::app::Role;
 use crate::config::Diagnostics;
 use crate::routes::Routes;
 use crate::shutdown::Shutdown;
@@ -39,7 +40,13 @@ pub enum Reloaded {
 }
 
 /// Reloads until `shutdown`. `on_reload` sees every outcome.
-pub async fn run(reload: Reload, live: Arc<ArcSwap<Routes>>, shutdown: Shutdown, on_reload: impl Fn(Reloaded) + Send) {
+pub async fn run(
+    reload: Reload,
+    live: Arc<ArcSwap<Routes>>,
+    role: Role,
+    shutdown: Shutdown,
+    on_reload: impl Fn(Reloaded) + Send,
+) {
     let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
     let file_tx = tx.clone();
     let debouncer =
@@ -81,7 +88,7 @@ pub async fn run(reload: Reload, live: Arc<ArcSwap<Routes>>, shutdown: Shutdown,
         let compile = reload.compile.clone();
         match tokio::task::spawn_blocking(move || compile()).await {
             Ok(Ok(routes)) => {
-                let pending = needs_restart(&started, &routes);
+                let pending = needs_restart(&started, &routes, role);
                 live.store(Arc::new(routes));
                 tracing::info!(trigger = why, "config reloaded");
                 if !pending.is_empty() {
@@ -108,7 +115,8 @@ pub async fn run(reload: Reload, live: Arc<ArcSwap<Routes>>, shutdown: Shutdown,
 /// The differences between the routes a process started with and a reloaded version that a
 /// reload cannot apply, because the producer, the listener's limits and the dispatchers'
 /// consumers are made once at startup: one phrase each, empty when the reload applies in full.
-pub fn needs_restart(old: &Routes, new: &Routes) -> Vec<String> {
+/// Only what the process's `role` runs counts (the producer serves both).
+pub fn needs_restart(old: &Routes, new: &Routes, role: Role) -> Vec<String> {
     let mut out = Vec::new();
     let mut changed = |what: &str, differs: bool| {
         if differs {
@@ -120,10 +128,14 @@ pub fn needs_restart(old: &Routes, new: &Routes) -> Vec<String> {
     changed("kafka.properties", ok.properties != nk.properties);
     changed("kafka.publish_timeout_ms (the producer's message.timeout.ms)", ok.publish_timeout != nk.publish_timeout);
     let (oi, ni) = (&old.ingress, &new.ingress);
-    changed("ingress.max_in_flight", oi.max_in_flight != ni.max_in_flight);
-    changed("ingress.max_connections", oi.max_connections != ni.max_connections);
-    changed("ingress.max_buffered_bytes", oi.max_buffered_bytes != ni.max_buffered_bytes);
-    changed("ingress.read_timeout_ms (for request heads)", oi.read_timeout != ni.read_timeout);
+    let ingress = role.ingress();
+    changed("ingress.max_in_flight", ingress && oi.max_in_flight != ni.max_in_flight);
+    changed("ingress.max_connections", ingress && oi.max_connections != ni.max_connections);
+    changed("ingress.max_buffered_bytes", ingress && oi.max_buffered_bytes != ni.max_buffered_bytes);
+    changed("ingress.read_timeout_ms (for request heads)", ingress && oi.read_timeout != ni.read_timeout);
+    if !role.dispatch() {
+        return out;
+    }
     // A dispatcher is the same one while its name, topic and group are (see `dispatch::current`).
     let same = |a: &crate::routes::Dispatcher, b: &crate::routes::Dispatcher| {
         a.name == b.name && a.topic == b.topic && a.group == b.group

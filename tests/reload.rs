@@ -115,13 +115,14 @@ fn a_reload_names_the_changes_that_need_a_restart() {
     let vars = [("STRIPE_WEBHOOK_SECRET", SECRET)];
     let started = compile(&repo().join("routes.yaml"), &vars);
     let (_dir, path) = shipped_with(&[("card: Credit Card,", "card: Card,")]);
-    assert_eq!(switchyard::reload::needs_restart(&started, &compile(&path, &vars)), Vec::<String>::new());
+    assert_eq!(switchyard::reload::needs_restart(&started, &compile(&path, &vars), Role::All), Vec::<String>::new());
     let (_dir, path) = shipped_with(&[
         ("linger.ms: ${KAFKA_LINGER_MS:-0.2}", "linger.ms: 5"),
         ("read_timeout_ms: 10000", "read_timeout_ms: 10000\n  max_in_flight: 10"),
         ("group: ${DISPATCH_GROUP:-switchyard-orders}", "group: other"),
     ]);
-    let pending = switchyard::reload::needs_restart(&started, &compile(&path, &vars));
+    let edited = compile(&path, &vars);
+    let pending = switchyard::reload::needs_restart(&started, &edited, Role::All);
     assert_eq!(
         pending,
         [
@@ -131,4 +132,11 @@ fn a_reload_names_the_changes_that_need_a_restart() {
             "dispatcher 'order_service' (topic 'payments', group 'switchyard-orders') is gone: it runs as it started until a restart",
         ]
     );
+    // A process runs only its role: an ingress does not run dispatchers, and a dispatcher
+    // has no webhook limits. The producer (the `kafka:` block) serves both.
+    let ingress = switchyard::reload::needs_restart(&started, &edited, Role::Ingress);
+    assert_eq!(ingress, ["kafka.properties changed", "ingress.max_in_flight changed"]);
+    let dispatch = switchyard::reload::needs_restart(&started, &edited, Role::Dispatch);
+    assert_eq!(dispatch.len(), 3, "{dispatch:?}");
+    assert!(!dispatch.iter().any(|c| c.starts_with("ingress.")), "{dispatch:?}");
 }
