@@ -14,7 +14,9 @@ use crate::routes::{self, EnvMode, Routes};
 use crate::shutdown::Shutdown;
 
 /// `println!` for the one-shot commands: a reader that went away (`switchyard test | head`)
-/// ends the command quietly with status 141, as SIGPIPE ends other Unix tools, not in a panic.
+/// ends the command quietly with status 141, as SIGPIPE ends other Unix tools, not in a panic;
+/// any other failed write (a full disk) ends it with status 1 and says why, so a truncated
+/// report never passes for a complete one.
 macro_rules! outln {
     ($($arg:tt)*) => { stdout_line(format_args!($($arg)*)) };
 }
@@ -22,10 +24,13 @@ macro_rules! outln {
 fn stdout_line(line: std::fmt::Arguments) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n"))
-        && e.kind() == std::io::ErrorKind::BrokenPipe
-    {
-        std::process::exit(141);
+    match out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        Err(e) => {
+            eprintln!("switchyard: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
     }
 }
 

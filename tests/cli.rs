@@ -265,6 +265,21 @@ fn a_reader_that_goes_away_ends_a_command_quietly() {
     assert!(out.stderr.is_empty(), "{}", text(&out));
 }
 
+/// Any other failed write (here a full disk) fails the command and says why: a truncated
+/// report never passes for a complete one.
+#[test]
+fn a_failed_write_fails_the_command() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["test", "-c", "routes.yaml"])
+        .current_dir(repo())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write to stdout"), "{out:?}");
+}
+
 #[test]
 fn test_reports_each_failing_case_and_exits_1() {
     let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
