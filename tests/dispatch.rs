@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
@@ -111,7 +112,11 @@ async fn three_5xx_then_200_is_four_attempts_with_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_400_is_dead_lettered_at_once_and_later_events_still_flow() {
-    let orders = OrderService::start(|s, _| (if s.path.ends_with("/bad") { 400 } else { 200 }, vec![])).await;
+    let orders = OrderService::start(|s, _| match s.path.ends_with("/bad") {
+        true => (400, vec![("x-test-body".into(), "{\"error\":\n  \"order is cancelled\"}\n".into())]),
+        false => (200, vec![]),
+    })
+    .await;
     let topic = unique("payments");
     let gw = dispatcher(&orders, &topic).await;
     produce(&topic, &[payment("bad", 0), payment("bad", 1), payment("good", 0)]).await;
@@ -122,6 +127,10 @@ async fn a_400_is_dead_lettered_at_once_and_later_events_still_flow() {
     assert_eq!(d.value["transaction_id"], "bad#0");
     assert_eq!(d.headers["event_id"], "evt_bad#0");
     assert_eq!(d.headers["switchyard.dlq.status"], "400");
+    assert_eq!(
+        d.headers["switchyard.dlq.error"], r#"HTTP 400: {"error": "order is cancelled"}"#,
+        "the service's answer, on one line"
+    );
     assert_eq!(d.headers["switchyard.dlq.reason"], "http_status");
     assert_eq!(d.headers["switchyard.dlq.attempts"], "1");
     assert_eq!(d.headers["switchyard.dlq.rule"], "mark_order_processing");
@@ -132,6 +141,25 @@ async fn a_400_is_dead_lettered_at_once_and_later_events_still_flow() {
     let bad_calls = seen.iter().filter(|s| s.path == "/orders/bad").count();
     assert_eq!(bad_calls, 2, "one attempt each, no retry");
     assert!(seen.iter().any(|s| s.path == "/orders/good"));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_reuse_the_connection_when_the_service_answers_with_a_body() {
+    // An order service that returns the updated order, as most do: unless its body is read,
+    // every call needs a new connection (and, over HTTPS, a new handshake).
+    let order = format!("{{\"order_status\":\"processing\",\"lines\":\"{}\"}}", "x".repeat(2000));
+    let orders = OrderService::start(move |_, _| (200, vec![("x-test-body".into(), order.clone())])).await;
+    let topic = unique("payments");
+    let gw = dispatcher(&orders, &topic).await;
+    let events: Vec<_> = (0..8).map(|seq| payment("one-key", seq)).collect();
+    produce(&topic, &events).await;
+    assert!(orders.wait_for_all(&["one-key"], 8, WAIT).await);
+    // The calls of one key go one after another, so kept-alive connections carry them: the
+    // second call may open a second one, as the client's pool takes the first back only once
+    // its task has seen the answer end; from then on the two alternate.
+    let connections = orders.connections.load(Ordering::SeqCst);
+    assert!(connections <= 2, "{connections} connections for 8 calls");
     gw.stop().await;
 }
 

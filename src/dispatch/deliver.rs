@@ -1,6 +1,8 @@
 //! One event's HTTP call, retried by policy: 2xx done; 408, 429, 5xx, connection errors and
 //! timeouts retried with exponential backoff and full jitter (honouring `Retry-After`)
-//! until the time budget is spent; any other status dead-letters at once.
+//! until the time budget is spent; any other status dead-letters at once. Every answer's body
+//! is read (up to [`DRAIN_LIMIT`]) so its connection carries the next call, and the start of a
+//! failed call's body goes into its error, where the logs and the dead letter show it.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -99,22 +101,64 @@ async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration
         req = req.body(serde_json::to_vec(body).unwrap_or_default());
     }
     match req.send().await {
-        Ok(res) => classify(res.status(), res.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok())),
+        Ok(res) => {
+            let status = res.status();
+            let retry_after = res.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let body = read_body(res).await;
+            classify(status, retry_after.as_deref(), &body)
+        }
         Err(e) if e.is_timeout() => Verdict::Retry { status: None, error: "timed out".into(), after: None },
         Err(e) => Verdict::Retry { status: None, error: error_chain(&e), after: None },
     }
 }
 
-/// The policy's reading of a status.
-fn classify(status: StatusCode, retry_after: Option<&str>) -> Verdict {
+/// How much of an answer's body is read so that its connection can be used again; a longer
+/// body is left unread, which closes the connection.
+pub const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// How much of a failed call's body its error quotes.
+pub const QUOTED_BYTES: usize = 256;
+
+/// Reads the answer's body, as far as [`DRAIN_LIMIT`] (a body left unread closes the
+/// connection: every call would pay a new one, and a TLS handshake), and returns the first
+/// [`QUOTED_BYTES`] of it, plus whether there was more. A body that breaks off keeps what came.
+async fn read_body(mut res: reqwest::Response) -> (Vec<u8>, bool) {
+    let (mut head, mut read) = (Vec::new(), 0usize);
+    while let Ok(Some(chunk)) = res.chunk().await {
+        let room = QUOTED_BYTES - head.len();
+        head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        read += chunk.len();
+        if read > DRAIN_LIMIT {
+            break;
+        }
+    }
+    (head, read > QUOTED_BYTES)
+}
+
+/// The policy's reading of a status; `body` is the start of the answer's body and whether it
+/// went on.
+fn classify(status: StatusCode, retry_after: Option<&str>, body: &(Vec<u8>, bool)) -> Verdict {
     let code = status.as_u16();
     if status.is_success() {
         Verdict::Done(code)
     } else if code == 408 || code == 429 || status.is_server_error() {
         let after = if code == 429 || code == 503 { retry_after.and_then(parse_retry_after) } else { None };
-        Verdict::Retry { status: Some(code), error: format!("HTTP {code}"), after }
+        Verdict::Retry { status: Some(code), error: http_error(code, body), after }
     } else {
-        Verdict::Fail { status: code, error: format!("HTTP {code}") }
+        Verdict::Fail { status: code, error: http_error(code, body) }
+    }
+}
+
+/// `HTTP 404: {"error":"no such order"}`: the status and the start of the body on one line
+/// (control characters and runs of white space become one space; `…` marks a cut).
+fn http_error(code: u16, (head, more): &(Vec<u8>, bool)) -> String {
+    let text = String::from_utf8_lossy(head);
+    let words: Vec<&str> =
+        text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).collect();
+    match (words.is_empty(), more) {
+        (true, _) => format!("HTTP {code}"),
+        (false, false) => format!("HTTP {code}: {}", words.join(" ")),
+        (false, true) => format!("HTTP {code}: {}…", words.join(" ")),
     }
 }
 
@@ -175,18 +219,37 @@ mod tests {
 
     #[test]
     fn statuses_are_classified_by_the_policy() {
-        assert!(matches!(classify(StatusCode::OK, None), Verdict::Done(200)));
-        assert!(matches!(classify(StatusCode::NO_CONTENT, None), Verdict::Done(204)));
+        let none = (Vec::new(), false);
+        assert!(matches!(classify(StatusCode::OK, None, &none), Verdict::Done(200)));
+        assert!(matches!(classify(StatusCode::NO_CONTENT, None, &none), Verdict::Done(204)));
         for s in [408, 429, 500, 502, 503, 504] {
-            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), None), Verdict::Retry { .. }), "{s}");
+            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), None, &none), Verdict::Retry { .. }), "{s}");
         }
         for s in [301, 400, 401, 403, 404, 409, 422] {
-            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), None), Verdict::Fail { .. }), "{s}");
+            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), None, &none), Verdict::Fail { .. }), "{s}");
         }
-        match classify(StatusCode::TOO_MANY_REQUESTS, Some("3")) {
+        match classify(StatusCode::TOO_MANY_REQUESTS, Some("3"), &none) {
             Verdict::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(3))),
             _ => panic!("429 must retry"),
         }
+    }
+
+    #[test]
+    fn a_failed_call_quotes_the_start_of_its_body_on_one_line() {
+        let body = |text: &str, more| (text.as_bytes().to_vec(), more);
+        assert_eq!(http_error(404, &body("", false)), "HTTP 404");
+        assert_eq!(http_error(404, &body(" \r\n", false)), "HTTP 404");
+        assert_eq!(
+            http_error(404, &body("{\"error\":\"no such order\"}\n", false)),
+            r#"HTTP 404: {"error":"no such order"}"#
+        );
+        assert_eq!(
+            http_error(502, &body("<html>\r\n  <title>502\tBad\x1b[31m Gateway", true)),
+            "HTTP 502: <html> <title>502 Bad [31m Gateway…"
+        );
+        // A multi-byte character cut at the end shows as one replacement character.
+        let cut = ("caf\u{e9}".as_bytes()[..4].to_vec(), true);
+        assert_eq!(http_error(400, &cut), "HTTP 400: caf\u{fffd}…");
     }
 
     #[test]

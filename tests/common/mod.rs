@@ -265,6 +265,8 @@ type Reply = Arc<dyn Fn(&Seen, usize) -> (u16, Vec<(String, String)>) + Send + S
 pub struct OrderService {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -276,7 +278,9 @@ impl OrderService {
     }
 
     /// Like `start`, on a given address. A reply header `x-test-delay-ms: N` makes the
-    /// answer wait N ms (without blocking the runtime) and is not sent.
+    /// answer wait N ms (without blocking the runtime), and `x-test-body: TEXT` makes TEXT the
+    /// answer's body instead of `{}`, its second half sent 5 ms after the headers and the first
+    /// half (as a server that writes as it goes); neither header is sent.
     pub async fn start_on(
         addr: SocketAddr,
         reply: impl Fn(&Seen, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
@@ -286,10 +290,13 @@ impl OrderService {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let log = seen.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (log, accepted) = (seen.clone(), connections.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.set_nodelay(true);
                 let (log, reply) = (log.clone(), reply.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -318,8 +325,22 @@ impl OrderService {
                                 let ms: u64 = headers.remove(i).1.parse().unwrap_or(0);
                                 tokio::time::sleep(Duration::from_millis(ms)).await;
                             }
-                            let mut res =
-                                hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")));
+                            let body = match headers.iter().position(|(k, _)| k == "x-test-body") {
+                                Some(i) => {
+                                    let mut first = bytes::Bytes::from(headers.remove(i).1);
+                                    let second = first.split_off(first.len() / 2);
+                                    let later = async move {
+                                        tokio::time::sleep(Duration::from_millis(5)).await;
+                                        Ok(hyper::body::Frame::data(second))
+                                    };
+                                    use futures::StreamExt;
+                                    let frames = futures::stream::iter([Ok(hyper::body::Frame::data(first))])
+                                        .chain(futures::stream::once(later));
+                                    BodyExt::boxed(http_body_util::StreamBody::new(frames))
+                                }
+                                None => http_body_util::Full::new(bytes::Bytes::from_static(b"{}")).boxed(),
+                            };
+                            let mut res = hyper::Response::new(body);
                             *res.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
                             for (k, v) in headers {
                                 res.headers_mut().insert(
@@ -336,7 +357,7 @@ impl OrderService {
                 });
             }
         });
-        OrderService { addr, seen, task }
+        OrderService { addr, seen, connections, task }
     }
 
     pub fn url(&self) -> String {
