@@ -1,5 +1,6 @@
 # Switchyard: build with the Rust toolchain, run on a slim Debian as a non-root user.
-# librdkafka is built from source by the rdkafka crate (needs gcc, g++, make: in the rust image).
+# librdkafka is built from source by the rdkafka crate (needs gcc, g++, make, and libssl-dev for
+# TLS to the brokers: all in the rust image).
 # The binary is built with profile-guided optimisation (bench/build-pgo: an instrumented build is
 # trained on loopback with benchkit's broker, load and sink, then rebuilt with the profile;
 # about 25 min on 2 cores). `--build-arg PGO=0` builds the plain release binary instead.
@@ -21,6 +22,13 @@ RUN if [ "$PGO" = 1 ]; then \
     fi
 
 FROM debian:bookworm-slim
+# libssl3: librdkafka's TLS to the brokers (`security.protocol: SSL` / `SASL_SSL`).
+# ca-certificates: the roots that HTTPS calls to downstream services and brokers are checked
+# against. Not pinned: their security updates should reach the image on every rebuild.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin switchyard
 WORKDIR /etc/switchyard
 COPY --from=build /usr/local/bin/switchyard /usr/local/bin/switchyard

@@ -77,6 +77,22 @@ fn wrong_types_point_at_the_value() {
 }
 
 #[test]
+fn kafka_properties_librdkafka_would_refuse_are_refused_with_their_line() {
+    let kafka = "kafka:\n  properties:\n    security.protocl: SSL\n    batch.size: lots\n";
+    let out = invalid(&format!("{kafka}{SOURCE}"));
+    assert!(
+        out.contains("routes.yaml:3:23: kafka property 'security.protocl': No such configuration property"),
+        "{out}"
+    );
+    assert!(out.contains("routes.yaml:4:17: kafka property 'batch.size': Invalid value"), "{out}");
+    // TLS and SASL over it (PLAIN, SCRAM, OAUTHBEARER) are built in: managed Kafka needs them.
+    let tls = "kafka:\n  properties:\n    security.protocol: SASL_SSL\n    sasl.mechanisms: SCRAM-SHA-512\n    sasl.username: u\n    sasl.password: ${S}\n    ssl.ca.location: probe\n";
+    let dir = config(&format!("{tls}{SOURCE}"));
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
 fn malformed_jsonpath_points_at_its_string() {
     let out = invalid(&SOURCE.replace("path: $.id }", "path: \"$.id[\" }"));
     assert!(out.contains("routes.yaml:12:31: invalid JSONPath \"$.id[\""), "{out}");

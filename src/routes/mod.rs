@@ -157,6 +157,12 @@ pub fn compile(
             })
             .collect(),
     };
+    for (name, spanned) in &cfg.kafka.properties {
+        let value = kafka.properties.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        if let Some(error) = value.and_then(|v| crate::kafka::property_error(name, v)) {
+            ctx.error(spanned.referenced, format!("kafka property '{name}': {error}"));
+        }
+    }
     let ingress = IngressSettings {
         max_body_bytes: cfg.ingress.max_body_bytes.as_ref().map_or(1 << 20, |v| v.value as usize),
         read_timeout: Duration::from_millis(cfg.ingress.read_timeout_ms.as_ref().map_or(10_000, |v| v.value)),
