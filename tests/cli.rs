@@ -170,6 +170,31 @@ fn event_data_cannot_choose_the_host() {
 }
 
 #[test]
+fn credentials_in_a_dispatch_url_are_refused_without_being_shown() {
+    let yaml = format!(
+        "{SOURCE}dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+        request: {{ method: POST, url: \"${{ORDERS_URL}}/x\" }}
+"
+    );
+    let dir = config(&yaml);
+    let out =
+        switchyard(&["validate"], dir.path(), &[("S", "x"), ("ORDERS_URL", "https://alice:s3cret@orders.internal")]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = text(&out);
+    assert!(
+        out.contains("routes.yaml:19:39: url 'https://…@orders.internal/x': credentials in the URL are refused"),
+        "{out}"
+    );
+    assert!(out.contains("Authorization: Basic"), "{out}");
+    assert!(!out.contains("s3cret") && !out.contains("alice"), "{out}");
+}
+
+#[test]
 fn unset_variables_are_reported_with_their_line_but_only_serve_refuses() {
     let dir = config(SOURCE);
     let out = switchyard(&["validate"], dir.path(), &[]);

@@ -263,6 +263,28 @@ async fn a_key_stuck_in_retries_does_not_stall_other_keys() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_stays_down_gets_the_event_dead_lettered_without_the_query_in_the_error() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (_dir, path) = shipped_with(&[
+        ("          timeout_ms: 10000", "          timeout_ms: 300\n          query: { api_key: \"${ORDERS_KEY}\" }"),
+        ("max_elapsed_secs: 900", "max_elapsed_secs: 1"),
+    ]);
+    let (topic, group, url) = (unique("payments"), unique("group"), format!("http://{addr}"));
+    let env = [("ORDER_SERVICE_URL", url.as_str()), ("DISPATCH_GROUP", &group), ("ORDERS_KEY", "k-s3cret")];
+    let gw = start_with(&path, Role::Dispatch, &topic, &env).await;
+    produce(&topic, &[payment("down", 0)]).await;
+    let dead = read_topic(&gw.dlq, 1, WAIT);
+    assert_eq!(dead.len(), 1);
+    let h = &dead[0].headers;
+    assert_eq!(h["switchyard.dlq.reason"], "retries_exhausted");
+    let error = &h["switchyard.dlq.error"];
+    assert!(error.contains(&format!("PATCH http://{addr}/orders/down: error sending request")), "{error}");
+    assert!(error.to_lowercase().contains("connect"), "{error}");
+    assert!(!error.contains("s3cret"), "the query may carry a key: {error}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_service_down_failing_and_slow_for_a_while_gets_everything_in_order() {
     // The service's port is reserved now but nothing listens yet: connection refused.
     let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();

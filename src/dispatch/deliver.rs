@@ -108,7 +108,12 @@ async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration
             classify(status, retry_after.as_deref(), &body)
         }
         Err(e) if e.is_timeout() => Verdict::Retry { status: None, error: "timed out".into(), after: None },
-        Err(e) => Verdict::Retry { status: None, error: error_chain(&e), after: None },
+        // reqwest would quote the whole URL, query included, where a key may travel: name
+        // the call without its query instead.
+        Err(e) => {
+            let error = format!("{} {}: {}", call.method, without_query(&call.url), error_chain(&e.without_url()));
+            Verdict::Retry { status: None, error, after: None }
+        }
     }
 }
 
@@ -181,6 +186,11 @@ pub fn backoff_ceiling(policy: &RetryPolicy, attempts: u32) -> Duration {
 fn full_jitter(policy: &RetryPolicy, attempts: u32) -> Duration {
     let ceiling = backoff_ceiling(policy, attempts);
     ceiling.mul_f64(rand::random::<f64>())
+}
+
+/// `url` up to its `?`.
+fn without_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(path, _)| path)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -186,15 +186,23 @@ fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schema: Option<&Schema>) -> 
         .map(|rest| ("http://", rest))
         .or_else(|| url.strip_prefix("https://").map(|rest| ("https://", rest)));
     let Some((scheme, rest)) = after_scheme else {
-        ctx.error(text.referenced, format!("url '{url}' must start with http:// or https://"));
+        ctx.error(text.referenced, format!("url '{}' must start with http:// or https://", without_userinfo(url)));
         return None;
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let authority = &rest[..authority_end];
-    if authority.is_empty() || authority.contains(['{', '}', '@', '?', '#']) {
+    if authority.contains('@') {
+        let msg = format!(
+            "url '{}': credentials in the URL are refused (they would show wherever the URL does); send them in a header, e.g. 'Authorization: Basic ${{ORDERS_BASIC_AUTH}}', or use 'bearer_token'",
+            without_userinfo(url)
+        );
+        ctx.error(text.referenced, msg);
+        return None;
+    }
+    if authority.is_empty() || authority.contains(['{', '}', '?', '#']) {
         ctx.error(
             text.referenced,
-            format!("url '{url}': the host must be written in the config, not taken from the event (no placeholders, '@', '?' or '#' before the path)"),
+            format!("url '{url}': the host must be written in the config, not taken from the event (no placeholders, '?' or '#' before the path)"),
         );
         return None;
     }
@@ -240,6 +248,16 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schema: Option<&Schema
         });
     }
     Some(out)
+}
+
+/// `url` with anything before an `@` in its authority (user and password) shown as `…`.
+fn without_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}…{}", &url[..start], &url[start + at..]),
+        None => url.to_owned(),
+    }
 }
 
 /// The host of `scheme://host[:port]`, lower-cased, without port or IPv6 brackets.
