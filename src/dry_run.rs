@@ -8,6 +8,7 @@ use serde_json::{Value as Json, json};
 use crate::config::model::{ExpectConfig, TestCaseConfig};
 use crate::pipeline::plan::{self, Delivered, PlannedCall};
 use crate::pipeline::{self, Event, Inbound, Outcome, Rejection};
+use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Routes, Source};
 
 /// What one payload would cause.
@@ -80,19 +81,38 @@ pub fn planned_calls(routes: &Routes, event: &Event) -> Vec<CallOf> {
     let mut out = Vec::new();
     for d in routes.dispatchers.iter().filter(|d| d.topic == event.topic) {
         for rule in d.rules.iter().filter(|r| pipeline::map::matches(&r.when, &event.value)) {
-            let call = plan::plan(rule, &delivered).map(redact);
+            let call = plan::plan(rule, &delivered).map(|call| redact(call, rule));
             out.push(CallOf { dispatcher: d.name.clone(), call });
         }
     }
     out
 }
 
-/// Dry-run output never shows credentials.
-fn redact(mut call: PlannedCall) -> PlannedCall {
+/// Dry-run output never shows credentials: not `Authorization`, nor any header or query value
+/// whose config text reads the environment (where secrets come from).
+fn redact(mut call: PlannedCall, rule: &DispatchRule) -> PlannedCall {
     for (k, v) in &mut call.headers {
-        if k.eq_ignore_ascii_case("authorization") {
+        if k.eq_ignore_ascii_case("authorization") && rule.bearer_token.is_some() {
             *v = "Bearer <redacted>".into();
+        } else if k.eq_ignore_ascii_case("authorization") || rule.env_headers.iter().any(|h| h.as_str() == k) {
+            *v = "<redacted>".into();
         }
+    }
+    if let Some((path, query)) = call.url.split_once('?')
+        && !rule.env_query.is_empty()
+    {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| {
+                let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+                let decoded = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+                match rule.env_query.iter().any(|k| *k == decoded) {
+                    true => format!("{key}=<redacted>"),
+                    false => pair.to_owned(),
+                }
+            })
+            .collect();
+        call.url = format!("{path}?{}", pairs.join("&"));
     }
     call
 }

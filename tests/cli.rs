@@ -246,6 +246,33 @@ fn check_prints_events_and_planned_calls() {
 }
 
 #[test]
+fn check_shows_no_value_that_comes_from_the_environment() {
+    let routes = std::fs::read_to_string(repo().join("routes.yaml")).unwrap().replace(
+        "            Idempotency-Key: \"{header.event_id}\"\n",
+        "            Idempotency-Key: \"{header.event_id}\"\n            X-Api-Key: \"${ORDERS_KEY}\"\n            X-Shop: eu-1\n          query: { key: \"k-${ORDERS_KEY}\", v: \"2\" }\n",
+    );
+    assert!(routes.contains("X-Api-Key"), "routes.yaml changed");
+    let dir = config(&routes);
+    std::os::unix::fs::symlink(repo().join("samples"), dir.path().join("samples")).unwrap();
+    let env = [("ORDERS_KEY", "s3cret"), ("ORDER_SERVICE_TOKEN", "t0ken"), ("STRIPE_WEBHOOK_SECRET", "whsec_x")];
+    let out = switchyard(
+        &["check", "--source", "stripe", "--payload", "samples/stripe/checkout_session_completed.json"],
+        dir.path(),
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!shown.contains("s3cret") && !shown.contains("t0ken"), "{shown}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let call = &doc["calls"][0];
+    assert_eq!(call["url"], "http://localhost:8081/orders/12345?key=<redacted>&v=2");
+    assert_eq!(call["headers"]["x-api-key"], "<redacted>");
+    assert_eq!(call["headers"]["authorization"], "Bearer <redacted>");
+    assert_eq!(call["headers"]["x-shop"], "eu-1", "values written in the config are shown");
+    assert_eq!(call["headers"]["idempotency-key"], "evt_1OJ5kZ2eZvKYlo2CsH9XkQ7u");
+}
+
+#[test]
 fn check_reports_rejections_like_the_server_and_verifies_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");

@@ -37,6 +37,10 @@ pub struct DispatchRule {
     pub headers: Vec<(HeaderName, Vec<Part<Var>>)>,
     pub body: Vec<(String, Expr)>,
     pub bearer_token: Option<Secret>,
+    /// The headers and query keys whose config text reads the environment: dry runs show
+    /// their values as `<redacted>`, since a secret may be among them.
+    pub env_headers: Vec<HeaderName>,
+    pub env_query: Vec<String>,
     pub timeout: Duration,
     pub retry: RetryPolicy,
 }
@@ -125,20 +129,26 @@ fn compile_rule(
         }
     }
     let mut ok = true;
-    let mut query = Vec::new();
+    let (mut query, mut env_query) = (Vec::new(), Vec::new());
     for (k, v) in &req.query {
+        if v.value.contains("${") {
+            env_query.push(k.clone());
+        }
         match vars(ctx, v, schema) {
             Some(parts) => query.push((k.clone(), parts)),
             None => ok = false,
         }
     }
-    let mut headers = Vec::new();
+    let (mut headers, mut env_headers) = (Vec::new(), Vec::new());
     for (k, v) in &req.headers {
         let Ok(h) = HeaderName::from_bytes(k.as_bytes()) else {
             ctx.error(v.referenced, format!("'{k}' is not a valid header name"));
             ok = false;
             continue;
         };
+        if v.value.contains("${") {
+            env_headers.push(h.clone());
+        }
         match vars(ctx, v, schema) {
             Some(parts) => headers.push((h, parts)),
             None => ok = false,
@@ -174,6 +184,8 @@ fn compile_rule(
         headers,
         body,
         bearer_token,
+        env_headers,
+        env_query,
         timeout: Duration::from_millis(req.timeout_ms.as_ref().map_or(10_000, |v| v.value)),
         retry,
     })
