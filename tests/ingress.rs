@@ -339,3 +339,27 @@ dispatch:"#
     assert_eq!(copy.key, None);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_names_a_topic_the_broker_does_not_have() {
+    // A cluster that does not create topics on first use (as production clusters are set up).
+    let missing = unique("never-created");
+    let (_dir, path) = shipped_with(&[
+        ("compression.type: lz4", "compression.type: lz4\n    allow.auto.create.topics: false"),
+        ("topic: ${PAYMENTS_TOPIC:-payments}", &format!("topic: {missing}")),
+    ]);
+    let gw = start_with(&path, Role::Ingress, &unique("payments"), &[]).await;
+    let ready = answer(reqwest::get(gw.url("/readyz")).await.unwrap()).await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.body["status"], "not_ready");
+    let reason = ready.body["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("topic '{missing}'")) && reason.contains("Unknown topic"), "{reason}");
+    gw.stop().await;
+
+    // Once the topic exists, the same routes are ready.
+    create_topic(&missing, 1);
+    let gw = start_with(&path, Role::Ingress, &unique("payments"), &[]).await;
+    let ready = answer(reqwest::get(gw.url("/readyz")).await.unwrap()).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    gw.stop().await;
+}
