@@ -253,6 +253,12 @@ async fn http_level_refusals() {
             .await;
     assert_eq!((res.status, res.body["reason"].as_str()), (415, Some("content_type")));
     assert_eq!(res.body["message"], "Content-Type 'text/plain' is not JSON: send the body as application/json");
+    let gzipped = [("content-encoding", "gzip"), ("stripe-signature", sig.as_str())];
+    let res = post(&gw.url("/webhooks/stripe"), &gzipped, body.clone()).await;
+    assert_eq!((res.status, res.body["reason"].as_str()), (415, Some("content_encoding")));
+    assert_eq!(res.body["message"], "Content-Encoding 'gzip' is not accepted: send the body uncompressed");
+    let identity = [("content-encoding", "identity"), ("stripe-signature", sig.as_str())];
+    assert_eq!(post(&gw.url("/webhooks/stripe"), &identity, body.clone()).await.status, 200);
     // No content type at all is accepted, and so is JSON with a charset.
     let res = post(&gw.url("/webhooks/stripe"), &[("stripe-signature", &sig)], body.clone()).await;
     assert_eq!(res.status, 200, "{}", res.body);
@@ -277,9 +283,9 @@ async fn http_level_refusals() {
         .await
         .unwrap();
     assert_eq!(res.status(), 413);
-    // Only the two accepted webhooks reached the topic; every refusal left nothing.
-    let records = read_topic(&gw.topic, 3, Duration::from_secs(3));
-    assert_eq!(records.len(), 2, "{records:?}");
+    // Only the three accepted webhooks reached the topic; every refusal left nothing.
+    let records = read_topic(&gw.topic, 4, Duration::from_secs(3));
+    assert_eq!(records.len(), 3, "{records:?}");
     gw.stop().await;
 }
 

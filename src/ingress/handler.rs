@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::header::{ALLOW, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
@@ -121,6 +121,15 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         let got: String = ct.to_str().unwrap_or("(not text)").chars().take(100).collect();
         let message = format!("Content-Type '{got}' is not JSON: send the body as application/json");
         return early(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", &message);
+    }
+    // A compressed body would fail as "not JSON" (or, signed compressed, pass the signature
+    // check and then fail): name the real reason (RFC 7694: 415 for a coding not accepted).
+    if let Some(ce) = req.headers().get(CONTENT_ENCODING)
+        && !ce.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        let got: String = ce.to_str().unwrap_or("(not text)").chars().take(100).collect();
+        let message = format!("Content-Encoding '{got}' is not accepted: send the body uncompressed");
+        return early(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_encoding", &message);
     }
     let limit = routes.ingress.max_body_bytes;
     let too_large = || {
