@@ -214,6 +214,14 @@ fn unsigned_sources_are_warned_about() {
 }
 
 #[test]
+fn a_config_that_does_nothing_is_warned_about() {
+    let dir = config("kafka: { brokers: localhost:9092 }\n");
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("routes.yaml:1:1: warning: no 'sources' and no 'dispatch'"), "{}", text(&out));
+}
+
+#[test]
 fn sources_without_a_schema_are_warned_about() {
     let dir = config(SOURCE);
     let out = switchyard(&["validate"], dir.path(), &[("S", "x")]);

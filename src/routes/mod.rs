@@ -180,6 +180,9 @@ pub fn compile(
         ctx.error(budget.referenced, msg);
     }
 
+    if cfg.sources.is_empty() && cfg.dispatch.is_empty() {
+        ctx.warning(Location::UNKNOWN, "no 'sources' and no 'dispatch': a server on this config would do nothing");
+    }
     let mut sources: Vec<Source> = Vec::new();
     for s in &cfg.sources {
         if let Some(source) = compile_source(&mut ctx, s) {
