@@ -170,6 +170,24 @@ fn event_data_cannot_choose_the_host() {
 }
 
 #[test]
+fn done_on_takes_only_statuses_that_are_not_done_already() {
+    let yaml = format!(
+        "{SOURCE}dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+        request: {{ method: POST, url: \"http://orders.internal/x\" }}
+        retry: {{ done_on: [409, 204] }}
+"
+    );
+    let out = invalid(&yaml);
+    assert!(out.contains("routes.yaml:20:33: done_on: 204 is not a status to add"), "{out}");
+    assert!(!out.contains("409"), "{out}");
+}
+
+#[test]
 fn credentials_in_a_dispatch_url_are_refused_without_being_shown() {
     let yaml = format!(
         "{SOURCE}dispatch:

@@ -145,6 +145,23 @@ async fn a_400_is_dead_lettered_at_once_and_later_events_still_flow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_listed_in_done_on_count_as_done() {
+    // The order service answers a repeated call with 409: at-least-once delivery repeats some.
+    let orders = OrderService::start(|s, _| (if s.path.ends_with("/dup") { 409 } else { 200 }, vec![])).await;
+    let (_dir, path) = shipped_with(&[("max_elapsed_secs: 900", "max_elapsed_secs: 900\n          done_on: [409]")]);
+    let (topic, group, url) = (unique("payments"), unique("group"), orders.url());
+    let gw =
+        start_with(&path, Role::Dispatch, &topic, &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &group)]).await;
+    produce(&topic, &[payment("dup", 0), payment("dup", 1), payment("fine", 0)]).await;
+    assert!(orders.wait_for_all(&["dup", "fine"], 1, WAIT).await);
+    assert!(orders.wait_for_all(&["dup"], 2, WAIT).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(orders.requests().len(), 3, "one call each: a 409 is not retried");
+    assert_empty(&gw.dlq);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_reuse_the_connection_when_the_service_answers_with_a_body() {
     // An order service that returns the updated order, as most do: unless its body is read,
     // every call needs a new connection (and, over HTTPS, a new handshake).

@@ -308,6 +308,10 @@ pub struct RetryConfig {
     pub max_delay_ms: Option<Spanned<u64>>,
     /// Retry for this long before dead-lettering; default 15 min.
     pub max_elapsed_secs: Option<Spanned<u64>>,
+    /// Statuses that count as done besides 2xx, e.g. `[409]` when the service answers a
+    /// repeated call (at-least-once delivery repeats some) with a conflict.
+    #[serde(default)]
+    pub done_on: Vec<Spanned<u16>>,
 }
 
 /// Deserializes a value that is present, keeping an explicit `null` as `Some(null)`

@@ -1,4 +1,4 @@
-//! One event's HTTP call, retried by policy: 2xx done; 408, 429, 5xx, connection errors and
+//! One event's HTTP call, retried by policy: 2xx (and `done_on`) done; 408, 429, 5xx, connection errors and
 //! timeouts retried with exponential backoff and full jitter (honouring `Retry-After`)
 //! until the time budget is spent; any other status dead-letters at once. Every answer's body
 //! is read (up to [`DRAIN_LIMIT`]) so its connection carries the next call, and the start of a
@@ -58,7 +58,7 @@ pub async fn deliver(
         let verdict = {
             let Ok(_permit) = permits.acquire().await else { return Delivery::Abandoned };
             metrics::in_flight(dispatcher, 1.0);
-            let verdict = attempt(client, call, timeout).await;
+            let verdict = attempt(client, call, timeout, &policy.done_on).await;
             metrics::in_flight(dispatcher, -1.0);
             verdict
         };
@@ -89,7 +89,7 @@ pub async fn deliver(
     }
 }
 
-async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration) -> Verdict {
+async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration, done_on: &[u16]) -> Verdict {
     let Ok(method) = reqwest::Method::from_bytes(call.method.as_bytes()) else {
         return Verdict::Fail { status: 0, error: format!("bad method {}", call.method) };
     };
@@ -105,7 +105,7 @@ async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration
             let status = res.status();
             let retry_after = res.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let body = read_body(res).await;
-            classify(status, retry_after.as_deref(), &body)
+            classify(status, retry_after.as_deref(), &body, done_on)
         }
         Err(e) if e.is_timeout() => Verdict::Retry { status: None, error: "timed out".into(), after: None },
         // reqwest would quote the whole URL, query included, where a key may travel: name
@@ -141,10 +141,10 @@ async fn read_body(mut res: reqwest::Response) -> (Vec<u8>, bool) {
 }
 
 /// The policy's reading of a status; `body` is the start of the answer's body and whether it
-/// went on.
-fn classify(status: StatusCode, retry_after: Option<&str>, body: &(Vec<u8>, bool)) -> Verdict {
+/// went on; `done_on` the statuses besides 2xx that count as done.
+fn classify(status: StatusCode, retry_after: Option<&str>, body: &(Vec<u8>, bool), done_on: &[u16]) -> Verdict {
     let code = status.as_u16();
-    if status.is_success() {
+    if status.is_success() || done_on.contains(&code) {
         Verdict::Done(code)
     } else if code == 408 || code == 429 || status.is_server_error() {
         let after = if code == 429 || code == 503 { retry_after.and_then(parse_retry_after) } else { None };
@@ -213,6 +213,7 @@ mod tests {
             initial_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(30),
             max_elapsed: Duration::from_secs(900),
+            done_on: vec![],
         }
     }
 
@@ -230,15 +231,24 @@ mod tests {
     #[test]
     fn statuses_are_classified_by_the_policy() {
         let none = (Vec::new(), false);
-        assert!(matches!(classify(StatusCode::OK, None, &none), Verdict::Done(200)));
-        assert!(matches!(classify(StatusCode::NO_CONTENT, None, &none), Verdict::Done(204)));
+        assert!(matches!(classify(StatusCode::OK, None, &none, &[]), Verdict::Done(200)));
+        assert!(matches!(classify(StatusCode::NO_CONTENT, None, &none, &[]), Verdict::Done(204)));
         for s in [408, 429, 500, 502, 503, 504] {
-            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), None, &none), Verdict::Retry { .. }), "{s}");
+            assert!(
+                matches!(classify(StatusCode::from_u16(s).unwrap(), None, &none, &[]), Verdict::Retry { .. }),
+                "{s}"
+            );
         }
         for s in [301, 400, 401, 403, 404, 409, 422] {
-            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), None, &none), Verdict::Fail { .. }), "{s}");
+            assert!(
+                matches!(classify(StatusCode::from_u16(s).unwrap(), None, &none, &[]), Verdict::Fail { .. }),
+                "{s}"
+            );
         }
-        match classify(StatusCode::TOO_MANY_REQUESTS, Some("3"), &none) {
+        assert!(matches!(classify(StatusCode::CONFLICT, None, &none, &[409]), Verdict::Done(409)));
+        assert!(matches!(classify(StatusCode::NOT_FOUND, None, &none, &[409]), Verdict::Fail { .. }));
+        assert!(matches!(classify(StatusCode::SERVICE_UNAVAILABLE, None, &none, &[503]), Verdict::Done(503)));
+        match classify(StatusCode::TOO_MANY_REQUESTS, Some("3"), &none, &[]) {
             Verdict::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(3))),
             _ => panic!("429 must retry"),
         }

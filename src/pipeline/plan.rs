@@ -134,6 +134,7 @@ mod tests {
                 initial_delay: Duration::ZERO,
                 max_delay: Duration::ZERO,
                 max_elapsed: Duration::ZERO,
+                done_on: vec![],
             },
         }
     }

@@ -56,11 +56,13 @@ pub enum Var {
     Key,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RetryPolicy {
     pub initial_delay: Duration,
     pub max_delay: Duration,
     pub max_elapsed: Duration,
+    /// Statuses besides 2xx that count as done.
+    pub done_on: Vec<u16>,
 }
 
 pub(super) fn compile(
@@ -167,10 +169,18 @@ fn compile_rule(
         None => None,
     };
     let r = &cfg.retry;
+    for status in &r.done_on {
+        if !(300..=599).contains(&status.value) {
+            let msg = format!("done_on: {} is not a status to add (2xx are done already; 300–599)", status.value);
+            ctx.error(status.referenced, msg);
+            ok = false;
+        }
+    }
     let retry = RetryPolicy {
         initial_delay: Duration::from_millis(r.initial_delay_ms.as_ref().map_or(200, |v| v.value)),
         max_delay: Duration::from_millis(r.max_delay_ms.as_ref().map_or(30_000, |v| v.value)),
         max_elapsed: Duration::from_secs(r.max_elapsed_secs.as_ref().map_or(900, |v| v.value)),
+        done_on: r.done_on.iter().map(|s| s.value).collect(),
     };
     ok.then_some(())?;
     let (origin, path) = url?;
