@@ -85,6 +85,18 @@ fn kafka_properties_librdkafka_would_refuse_are_refused_with_their_line() {
         "{out}"
     );
     assert!(out.contains("routes.yaml:4:17: kafka property 'batch.size': Invalid value"), "{out}");
+    // Each fine, but not together (idempotence, which Switchyard turns on, needs acks=all);
+    // and Kerberos, which needs libsasl2, which this build leaves out.
+    let combined = "kafka:\n  properties:\n    acks: 1\n";
+    let out = invalid(&format!("{combined}{SOURCE}"));
+    assert!(
+        out.contains("routes.yaml:3:11: warning: kafka property 'acks: 1': a webhook is then acknowledged"),
+        "{out}"
+    );
+    assert!(out.contains("routes.yaml:3:11: kafka.properties: `acks` must be set to `all`"), "{out}");
+    let kerberos = "kafka:\n  properties:\n    security.protocol: SASL_PLAINTEXT\n    sasl.mechanisms: GSSAPI\n";
+    let out = invalid(&format!("{kerberos}{SOURCE}"));
+    assert!(out.contains("routes.yaml:3:24: kafka.properties: ") && out.contains("GSSAPI"), "{out}");
     // TLS and SASL over it (PLAIN, SCRAM, OAUTHBEARER) are built in: managed Kafka needs them.
     let tls = "kafka:\n  properties:\n    security.protocol: SASL_SSL\n    sasl.mechanisms: SCRAM-SHA-512\n    sasl.username: u\n    sasl.password: ${S}\n    ssl.ca.location: probe\n";
     let dir = config(&format!("{tls}{SOURCE}"));

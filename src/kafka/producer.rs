@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use futures::future::try_join_all;
 use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseProducer, DeliveryResult, FutureProducer, FutureRecord, Producer, ProducerContext};
 use serde::Serialize;
 
 use crate::pipeline::Event;
@@ -24,6 +26,36 @@ pub struct Published {
 
 /// Builds the producer. Switchyard's settings come first; `kafka.properties` win.
 pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
+    config(settings).create()
+}
+
+/// Why librdkafka would refuse to create the producer `settings` describe (properties that
+/// are each fine but not together, such as `acks: 1` with idempotence on), found by creating
+/// one with no brokers to reach and its log silenced: no network.
+pub fn config_error(settings: &KafkaSettings) -> Option<String> {
+    let mut cfg = config(settings);
+    cfg.remove("bootstrap.servers");
+    cfg.create_with_context::<_, BaseProducer<Silent>>(Silent).err().map(|e| match e {
+        KafkaError::ClientCreation(why) => why,
+        KafkaError::ClientConfig(_, why, _, _) => why,
+        other => other.to_string(),
+    })
+}
+
+/// A context that drops librdkafka's log lines and delivery reports.
+struct Silent;
+
+impl ClientContext for Silent {
+    fn log(&self, _: RDKafkaLogLevel, _: &str, _: &str) {}
+    fn error(&self, _: KafkaError, _: &str) {}
+}
+
+impl ProducerContext for Silent {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
+}
+
+fn config(settings: &KafkaSettings) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &settings.brokers)
         .set("client.id", "switchyard")
@@ -35,7 +67,7 @@ pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> 
     for (k, v) in &settings.properties {
         cfg.set(k, v);
     }
-    cfg.create()
+    cfg
 }
 
 /// Why a webhook's events are not all on the broker.

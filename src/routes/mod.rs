@@ -116,6 +116,21 @@ pub enum EnvMode {
     Lenient,
 }
 
+/// Why a producer property overriding Switchyard's own weakens what a 200 means (the event
+/// is on every in-sync replica, written once).
+fn weakens_acknowledgement(name: &str, value: &str) -> Option<&'static str> {
+    match (name, value.trim().to_ascii_lowercase().as_str()) {
+        ("acks" | "request.required.acks", "all" | "-1") => None,
+        ("acks" | "request.required.acks", _) => {
+            Some("a webhook is then acknowledged before every in-sync replica holds its event (Switchyard sets 'all')")
+        }
+        ("enable.idempotence", "false" | "0") => {
+            Some("a retried send may then write an event twice, or out of order (Switchyard sets 'true')")
+        }
+        _ => None,
+    }
+}
+
 /// Paths that the server answers itself.
 pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
@@ -157,11 +172,25 @@ pub fn compile(
             })
             .collect(),
     };
+    let errors_before = ctx.diags.errors().count();
     for (name, spanned) in &cfg.kafka.properties {
         let value = kafka.properties.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         if let Some(error) = value.and_then(|v| crate::kafka::property_error(name, v)) {
             ctx.error(spanned.referenced, format!("kafka property '{name}': {error}"));
+        } else if let Some(weaker) = value.and_then(|v| weakens_acknowledgement(name, v)) {
+            ctx.warning(
+                spanned.referenced,
+                format!("kafka property '{name}: {}': {weaker}", value.unwrap_or_default()),
+            );
         }
+    }
+    // Properties each fine may still not go together: ask librdkafka about the whole set.
+    if !kafka.properties.is_empty()
+        && ctx.diags.errors().count() == errors_before
+        && let Some(error) = crate::kafka::producer::config_error(&kafka)
+    {
+        let at = cfg.kafka.properties.values().next().map_or(Location::UNKNOWN, |v| v.referenced);
+        ctx.error(at, format!("kafka.properties: {error}"));
     }
     let ingress = IngressSettings {
         max_body_bytes: cfg.ingress.max_body_bytes.as_ref().map_or(1 << 20, |v| v.value as usize),
