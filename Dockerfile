@@ -34,6 +34,8 @@ WORKDIR /etc/switchyard
 COPY --from=build /usr/local/bin/switchyard /usr/local/bin/switchyard
 COPY routes.yaml ./
 COPY schemas ./schemas
+# The payloads routes.yaml's `tests:` read, so `switchyard test` runs in the image too.
+COPY samples ./samples
 USER 10001
 ENV SWITCHYARD_LISTEN=0.0.0.0:8080
 EXPOSE 8080
