@@ -79,6 +79,13 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     let addr = listener.local_addr()?;
     if cfg.role.ingress() {
         tracing::info!(%addr, sources = cfg.routes.sources.len(), "ingress listening");
+        for source in &cfg.routes.sources {
+            let mut topics: Vec<&str> = source.rules.iter().map(|r| r.emit.topic.as_str()).collect();
+            topics.sort_unstable();
+            topics.dedup();
+            let (rules, topics) = (source.rules.len(), topics.join(","));
+            tracing::info!(source = %source.name, path = %source.path, rules, %topics, "serving webhooks");
+        }
     } else {
         tracing::info!(%addr, "dispatcher only: serving /healthz, /readyz and /metrics");
     }
