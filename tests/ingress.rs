@@ -241,6 +241,8 @@ async fn http_level_refusals() {
 
     let res = post_signed(&gw.url("/webhooks/nope"), b"{}").await;
     assert_eq!((res.status, res.body["reason"].as_str()), (404, Some("not_found")));
+    let res = post_signed(&gw.url("/webhooks/stripe//"), b"{}").await;
+    assert_eq!((res.status, res.body["reason"].as_str()), (404, Some("not_found")));
 
     let res = answer(client.get(gw.url("/webhooks/stripe")).send().await.unwrap()).await;
     assert_eq!((res.status, res.body["reason"].as_str()), (405, Some("method")));
@@ -259,6 +261,9 @@ async fn http_level_refusals() {
     assert_eq!(res.body["message"], "Content-Encoding 'gzip' is not accepted: send the body uncompressed");
     let identity = [("content-encoding", "identity"), ("stripe-signature", sig.as_str())];
     assert_eq!(post(&gw.url("/webhooks/stripe"), &identity, body.clone()).await.status, 200);
+    // One trailing slash is forgiven.
+    let res = post(&gw.url("/webhooks/stripe/"), &[("stripe-signature", &sig)], body.clone()).await;
+    assert_eq!(res.status, 200, "{}", res.body);
     // No content type at all is accepted, and so is JSON with a charset.
     let res = post(&gw.url("/webhooks/stripe"), &[("stripe-signature", &sig)], body.clone()).await;
     assert_eq!(res.status, 200, "{}", res.body);
@@ -283,9 +288,9 @@ async fn http_level_refusals() {
         .await
         .unwrap();
     assert_eq!(res.status(), 413);
-    // Only the three accepted webhooks reached the topic; every refusal left nothing.
-    let records = read_topic(&gw.topic, 4, Duration::from_secs(3));
-    assert_eq!(records.len(), 3, "{records:?}");
+    // Only the four accepted webhooks reached the topic; every refusal left nothing.
+    let records = read_topic(&gw.topic, 5, Duration::from_secs(3));
+    assert_eq!(records.len(), 4, "{records:?}");
     gw.stop().await;
 }
 

@@ -36,9 +36,13 @@ pub struct Routes {
 }
 
 impl Routes {
-    /// The source served at `path`, if any.
+    /// The source served at `path`, if any; one trailing `/` is forgiven (`/hooks/s/` is
+    /// `/hooks/s`: a sender pasting the URL with a slash would otherwise get 404s, and
+    /// webhook senders do not follow redirects).
     pub fn source_at(&self, path: &str) -> Option<&Source> {
-        self.sources.iter().find(|s| s.path == path)
+        let exact = self.sources.iter().find(|s| s.path == path);
+        let trimmed = || path.strip_suffix('/').and_then(|t| self.sources.iter().find(|s| s.path == t));
+        exact.or_else(trimmed)
     }
 
     pub fn source_named(&self, name: &str) -> Option<&Source> {
