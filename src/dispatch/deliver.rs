@@ -1,6 +1,7 @@
-//! One event's HTTP call, retried by policy: 2xx (and `done_on`) done; 408, 429, 5xx, connection errors and
-//! timeouts retried with exponential backoff and full jitter (honouring `Retry-After`)
-//! until the time budget is spent; any other status dead-letters at once. Every answer's body
+//! One event's HTTP call, retried by policy: 2xx (and the rule's `done_on`) done; 408, 429,
+//! 5xx, connection errors and timeouts retried with exponential backoff and full jitter
+//! (honouring `Retry-After`) until the time budget is spent; any other status dead-letters at
+//! once. Every answer's body
 //! is read (up to [`DRAIN_LIMIT`]) so its connection carries the next call, and the start of a
 //! failed call's body goes into its error, where the logs and the dead letter show it.
 

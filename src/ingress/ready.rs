@@ -40,8 +40,8 @@ fn written_topics(routes: &Routes, webhooks: bool) -> Vec<String> {
     topics
 }
 
-/// Asks the broker about each topic (only about the cluster when there is none: not about
-/// every topic of a large cluster); the number of brokers, or why not ready.
+/// Asks the broker about each topic (about the whole cluster only when the process writes to
+/// none: on a large cluster that answer is big); the number of brokers, or why not ready.
 fn probe(producer: &FutureProducer, topics: &[String]) -> Result<usize, String> {
     let deadline = Instant::now() + BROKER_TIMEOUT;
     let mut brokers = 0;
