@@ -106,6 +106,42 @@ fn kafka_properties_librdkafka_would_refuse_are_refused_with_their_line() {
 }
 
 #[test]
+fn zero_limits_timeouts_and_delays_are_refused() {
+    let limits =
+        "kafka: { publish_timeout_ms: 0 }\ningress: { max_body_bytes: 0, read_timeout_ms: 0, max_in_flight: 0 }\n";
+    let source = SOURCE.replace("secrets: [\"${S}\"] }", "secrets: [\"${S}\"], tolerance_secs: 0 }");
+    let dispatch = "dispatch:
+  - name: d
+    topic: t
+    group: g
+    max_in_flight: 0
+    rules:
+      - name: call
+        request: { method: POST, url: \"http://orders.internal/x\", timeout_ms: 0 }
+        retry: { initial_delay_ms: 0, max_delay_ms: 100, max_elapsed_secs: 0 }
+      - name: backwards
+        request: { method: POST, url: \"http://orders.internal/y\" }
+        retry: { initial_delay_ms: 5000, max_delay_ms: 1000 }
+";
+    let out = invalid(&format!("{limits}{source}{dispatch}"));
+    for want in [
+        "routes.yaml:1:30: 'publish_timeout_ms' must be at least 1, not 0",
+        "routes.yaml:2:28: 'max_body_bytes' must be at least 1",
+        "routes.yaml:2:48: 'read_timeout_ms' must be at least 1",
+        "routes.yaml:2:66: 'max_in_flight' must be at least 1",
+        "routes.yaml:6:64: 'tolerance_secs' must be at least 1",
+        "routes.yaml:19:20: 'max_in_flight' must be at least 1",
+        "routes.yaml:22:79: 'timeout_ms' must be at least 1",
+        "routes.yaml:23:36: 'initial_delay_ms' must be at least 1",
+        "routes.yaml:26:56: 'max_delay_ms' must be at least 5000, not 1000",
+    ] {
+        assert!(out.contains(want), "{want}\n{out}");
+    }
+    // No retries at all is a choice: max_elapsed_secs may be 0.
+    assert!(!out.contains("max_elapsed_secs"), "{out}");
+}
+
+#[test]
 fn malformed_jsonpath_points_at_its_string() {
     let out = invalid(&SOURCE.replace("path: $.id }", "path: \"$.id[\" }"));
     assert!(out.contains("routes.yaml:12:31: invalid JSONPath \"$.id[\""), "{out}");

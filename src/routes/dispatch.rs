@@ -82,6 +82,7 @@ pub(super) fn compile(
     };
     let allowed: Vec<String> =
         cfg.allowed_hosts.iter().filter_map(|h| ctx.text(h)).map(|h| h.to_ascii_lowercase()).collect();
+    ctx.at_least(&cfg.max_in_flight, 1, "max_in_flight");
     let mut rules = Vec::new();
     let mut ok = true;
     for r in &cfg.rules {
@@ -169,6 +170,10 @@ fn compile_rule(
         None => None,
     };
     let r = &cfg.retry;
+    ctx.at_least(&req.timeout_ms, 1, "timeout_ms");
+    ctx.at_least(&r.initial_delay_ms, 1, "initial_delay_ms");
+    let initial = r.initial_delay_ms.as_ref().map_or(200, |v| v.value);
+    ctx.at_least(&r.max_delay_ms, initial, "max_delay_ms");
     for status in &r.done_on {
         if !(300..=599).contains(&status.value) {
             let msg = format!("done_on: {} is not a status to add (2xx are done already; 300–599)", status.value);

@@ -196,6 +196,13 @@ pub fn compile(
         let at = cfg.kafka.properties.values().next().map_or(Location::UNKNOWN, |v| v.referenced);
         ctx.error(at, format!("kafka.properties: {error}"));
     }
+    ctx.at_least(&cfg.kafka.publish_timeout_ms, 1, "publish_timeout_ms");
+    let limits = &cfg.ingress;
+    ctx.at_least(&limits.max_body_bytes, 1, "max_body_bytes");
+    ctx.at_least(&limits.read_timeout_ms, 1, "read_timeout_ms");
+    ctx.at_least(&limits.max_in_flight, 1, "max_in_flight");
+    ctx.at_least(&limits.max_connections, 1, "max_connections");
+    ctx.at_least(&limits.max_buffered_bytes, 1, "max_buffered_bytes");
     let ingress = IngressSettings {
         max_body_bytes: cfg.ingress.max_body_bytes.as_ref().map_or(1 << 20, |v| v.value as usize),
         read_timeout: Duration::from_millis(cfg.ingress.read_timeout_ms.as_ref().map_or(10_000, |v| v.value)),
@@ -364,6 +371,16 @@ impl Ctx<'_> {
 
     pub(crate) fn warning(&mut self, at: Location, message: impl Into<String>) {
         self.diags.warning(self.file, at, message);
+    }
+
+    /// An error when a limit, timeout or delay that is set is below `min` (a zero there
+    /// refuses every webhook, fails every call, or retries without pause).
+    pub(crate) fn at_least(&mut self, value: &Option<Spanned<u64>>, min: u64, what: &str) {
+        if let Some(v) = value
+            && v.value < min
+        {
+            self.error(v.referenced, format!("'{what}' must be at least {min}, not {}", v.value));
+        }
     }
 
     /// The string with `${VAR}` expanded; `None` (and a diagnostic) when it cannot be.

@@ -72,6 +72,7 @@ const DEFAULT_TOLERANCE_SECS: u64 = 300;
 /// (an unset `${OLD_SECRET:-}` during rotation) are skipped.
 pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, source: &str) -> Option<Verifier> {
     let kind = cfg.kind.value.as_str();
+    ctx.at_least(&cfg.tolerance_secs, 1, "tolerance_secs");
     let tolerance_secs = cfg.tolerance_secs.as_ref().map_or(DEFAULT_TOLERANCE_SECS, |t| t.value);
     let only = |ctx: &mut Ctx, allowed: &[&str]| {
         let given = [
