@@ -97,7 +97,7 @@ fn kafka_properties_librdkafka_would_refuse_are_refused_with_their_line() {
     let kerberos = "kafka:\n  properties:\n    security.protocol: SASL_PLAINTEXT\n    sasl.mechanisms: GSSAPI\n";
     let out = invalid(&format!("{kerberos}{SOURCE}"));
     assert!(out.contains("routes.yaml:3:24: kafka.properties: ") && out.contains("GSSAPI"), "{out}");
-    // TLS and SASL over it (PLAIN, SCRAM, OAUTHBEARER) are built in: managed Kafka needs them.
+    // TLS and SASL over it (PLAIN, SCRAM) are built in: managed Kafka needs them.
     // A CA file is looked for where the config runs, not where it is validated.
     let tls = "kafka:\n  properties:\n    security.protocol: SASL_SSL\n    sasl.mechanisms: SCRAM-SHA-512\n    sasl.username: u\n    sasl.password: ${S}\n    ssl.ca.location: /run/secrets/kafka-ca.pem\n";
     let dir = config(&format!("{tls}{SOURCE}"));
