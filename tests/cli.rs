@@ -76,31 +76,51 @@ fn wrong_types_point_at_the_value() {
     assert!(out.contains("routes.yaml:2:23: "), "{out}");
 }
 
+/// `SOURCE` under a `kafka.properties` block of `lines` (each `name: value`).
+fn with_kafka_properties(lines: &[&str]) -> String {
+    let properties: String = lines.iter().map(|l| format!("    {l}\n")).collect();
+    format!("kafka:\n  properties:\n{properties}{SOURCE}")
+}
+
+/// Asserts that `out` holds every line of `wants`.
+fn assert_says(out: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(out.contains(want), "{want}\n{out}");
+    }
+}
+
 #[test]
 fn kafka_properties_librdkafka_would_refuse_are_refused_with_their_line() {
-    let kafka = "kafka:\n  properties:\n    security.protocl: SSL\n    batch.size: lots\n";
-    let out = invalid(&format!("{kafka}{SOURCE}"));
-    assert!(
-        out.contains("routes.yaml:3:23: kafka property 'security.protocl': No such configuration property"),
-        "{out}"
+    let out = invalid(&with_kafka_properties(&["security.protocl: SSL", "batch.size: lots"]));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:3:23: kafka property 'security.protocl': No such configuration property",
+            "routes.yaml:4:17: kafka property 'batch.size': Invalid value",
+        ],
     );
-    assert!(out.contains("routes.yaml:4:17: kafka property 'batch.size': Invalid value"), "{out}");
     // Each fine, but not together (idempotence, which Switchyard turns on, needs acks=all);
     // and Kerberos, which needs libsasl2, which this build leaves out.
-    let combined = "kafka:\n  properties:\n    acks: 1\n";
-    let out = invalid(&format!("{combined}{SOURCE}"));
-    assert!(
-        out.contains("routes.yaml:3:11: warning: kafka property 'acks: 1': a webhook is then acknowledged"),
-        "{out}"
+    let out = invalid(&with_kafka_properties(&["acks: 1"]));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:3:11: warning: kafka property 'acks: 1': a webhook is then acknowledged",
+            "routes.yaml:3:11: kafka.properties: `acks` must be set to `all`",
+        ],
     );
-    assert!(out.contains("routes.yaml:3:11: kafka.properties: `acks` must be set to `all`"), "{out}");
-    let kerberos = "kafka:\n  properties:\n    security.protocol: SASL_PLAINTEXT\n    sasl.mechanisms: GSSAPI\n";
-    let out = invalid(&format!("{kerberos}{SOURCE}"));
-    assert!(out.contains("routes.yaml:3:24: kafka.properties: ") && out.contains("GSSAPI"), "{out}");
+    let out = invalid(&with_kafka_properties(&["security.protocol: SASL_PLAINTEXT", "sasl.mechanisms: GSSAPI"]));
+    assert_says(&out, &["routes.yaml:3:24: kafka.properties: ", "GSSAPI"]);
     // TLS and SASL over it (PLAIN, SCRAM) are built in: managed Kafka needs them.
     // A CA file is looked for where the config runs, not where it is validated.
-    let tls = "kafka:\n  properties:\n    security.protocol: SASL_SSL\n    sasl.mechanisms: SCRAM-SHA-512\n    sasl.username: u\n    sasl.password: ${S}\n    ssl.ca.location: /run/secrets/kafka-ca.pem\n";
-    let dir = config(&format!("{tls}{SOURCE}"));
+    let tls = with_kafka_properties(&[
+        "security.protocol: SASL_SSL",
+        "sasl.mechanisms: SCRAM-SHA-512",
+        "sasl.username: u",
+        "sasl.password: ${S}",
+        "ssl.ca.location: /run/secrets/kafka-ca.pem",
+    ]);
+    let dir = config(&tls);
     let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
     assert!(out.status.success(), "{}", text(&out));
 }
@@ -124,7 +144,7 @@ fn zero_limits_timeouts_and_delays_are_refused() {
         retry: { initial_delay_ms: 5000, max_delay_ms: 1000 }
 ";
     let out = invalid(&format!("{limits}{source}{dispatch}"));
-    for want in [
+    let wants = [
         "routes.yaml:1:30: 'publish_timeout_ms' must be at least 1, not 0",
         "routes.yaml:2:28: 'max_body_bytes' must be at least 1",
         "routes.yaml:2:48: 'read_timeout_ms' must be at least 1",
@@ -134,9 +154,8 @@ fn zero_limits_timeouts_and_delays_are_refused() {
         "routes.yaml:22:79: 'timeout_ms' must be at least 1",
         "routes.yaml:23:36: 'initial_delay_ms' must be at least 1",
         "routes.yaml:26:56: 'max_delay_ms' must be at least 5000, not 1000",
-    ] {
-        assert!(out.contains(want), "{want}\n{out}");
-    }
+    ];
+    assert_says(&out, &wants);
     // No retries at all is a choice: max_elapsed_secs may be 0.
     assert!(!out.contains("max_elapsed_secs"), "{out}");
 }
