@@ -1,4 +1,5 @@
-//! The `switchyard` command line: `serve`, `dev`, `validate`, `check`, `test`, `health`.
+//! The `switchyard` command line: `serve`, `dev`, `validate`, `check`, `test`, `redrive`,
+//! `health`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -87,6 +88,20 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Send a dispatcher's dead letters back onto its topic, for it alone (after the service is fixed).
+    Redrive {
+        #[arg(short, long, default_value = "routes.yaml")]
+        config: PathBuf,
+        /// The dispatcher (by name) whose dead letters go back; needed when the config has several.
+        #[arg(long)]
+        dispatcher: Option<String>,
+        /// List the dead letters waiting; send and commit nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send at most this many back (the rest wait for the next run).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Print the JSON Schema of routes.yaml (generated from the types; committed as schemas/routes.schema.json).
     ConfigSchema,
     /// Run the config's own test cases (its `tests:` section); exit 1 on any failure.
@@ -119,6 +134,9 @@ pub fn main() -> ExitCode {
             check(&config, &source, &payload, &headers, verify)
         }
         Command::Test { config } => test(&config),
+        Command::Redrive { config, dispatcher, dry_run, limit } => {
+            redrive(&config, dispatcher.as_deref(), dry_run, limit)
+        }
         Command::ConfigSchema => {
             outln!("{}", crate::config::json_schema());
             ExitCode::SUCCESS
@@ -319,4 +337,43 @@ fn test(config: &Path) -> ExitCode {
     }
     outln!("{passed} passed, {failed} failed");
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// `switchyard redrive`: one line per dead letter sent back (or, in a dry run, waiting), then
+/// what was done. Runs with the config and environment `serve` runs with.
+fn redrive(config: &Path, name: Option<&str>, dry_run: bool, limit: Option<usize>) -> ExitCode {
+    use crate::dispatch::redrive::{self, RedriveConfig};
+    let Some(routes) = load_strict(config, &|k| std::env::var(k).ok()) else { return ExitCode::FAILURE };
+    let names: Vec<&str> = routes.dispatchers.iter().map(|d| d.name.as_str()).collect();
+    let chosen = match name {
+        Some(n) => routes.dispatchers.iter().find(|d| d.name == n),
+        None if routes.dispatchers.len() == 1 => routes.dispatchers.first(),
+        None => None,
+    };
+    let Some(dispatcher) = chosen else {
+        match (name, names.is_empty()) {
+            (_, true) => eprintln!("{}: the config has no dispatchers", config.display()),
+            (Some(n), false) => eprintln!("no dispatcher named '{n}' (the config has: {})", names.join(", ")),
+            (None, false) => eprintln!("name one with --dispatcher (the config has: {})", names.join(", ")),
+        }
+        return ExitCode::FAILURE;
+    };
+    if limit == Some(0) {
+        eprintln!("--limit must be at least 1");
+        return ExitCode::FAILURE;
+    }
+    let cfg = RedriveConfig { kafka: &routes.kafka, dispatcher, dry_run, limit, timeout: Duration::from_secs(30) };
+    let arrow = if dry_run { "" } else { "-> " };
+    block_on(async {
+        match redrive::run(&cfg, |letter| outln!("{arrow}{letter}")).await {
+            Ok(summary) => {
+                outln!("{}", summary.describe(&cfg));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("switchyard redrive: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

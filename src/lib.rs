@@ -15,7 +15,8 @@
 //!   `/healthz`, `/readyz`, `/metrics` in every role.
 //! - [`kafka`]: producer and consumer setup, and the embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
-//!   dead letters, committing offsets only for finished events.
+//!   dead letters, committing offsets only for finished events; and the redrive that sends
+//!   dead letters back to the dispatcher that gave up on them.
 //! - [`metrics`]: metric names and the Prometheus exporter.
 //! - [`logging`]: the log subscriber, written off the request path by a background thread.
 //! - [`malloc`]: the C allocator's settings for librdkafka's busy heap.

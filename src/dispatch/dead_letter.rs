@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Why an event was dead-lettered.
 pub struct Failure<'a> {
+    /// The dispatcher that gave up: `switchyard redrive` sends a letter back to it alone.
+    pub dispatcher: &'a str,
     pub rule: &'a str,
     /// `http_status`, `retries_exhausted` or `unroutable`.
     pub reason: &'a str,
@@ -20,7 +22,8 @@ pub struct Failure<'a> {
 }
 
 /// Names of the headers a dead letter gains.
-pub const HEADERS: [&str; 8] = [
+pub const HEADERS: [&str; 9] = [
+    "switchyard.dlq.dispatcher",
     "switchyard.dlq.reason",
     "switchyard.dlq.status",
     "switchyard.dlq.error",
@@ -47,6 +50,7 @@ pub async fn publish(
     }
     let status = failure.status.map(|s| s.to_string()).unwrap_or_default();
     let values = [
+        failure.dispatcher.to_string(),
         failure.reason.to_string(),
         status,
         failure.error.to_string(),

@@ -9,6 +9,7 @@
 pub mod dead_letter;
 pub mod deliver;
 pub mod offsets;
+pub mod redrive;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -237,10 +238,23 @@ async fn process(shared: &Shared, job: &Job) -> bool {
     let (routes, index) = shared.current();
     let d = &routes.dispatchers[index];
     let cancel = &job.ticket.cancel;
+    let headers: Vec<(&str, &str)> = job
+        .msg
+        .headers()
+        .map(|h| h.iter().filter_map(|h| Some((h.key, std::str::from_utf8(h.value?).ok()?))).collect())
+        .unwrap_or_default();
+    // A redriven dead letter is for the dispatcher (and the rule) that gave up on it alone; a
+    // rule renamed since gives way to every rule that matches.
+    let only = match redrive::addressee(&headers) {
+        Some((name, _)) if name != d.name => return true,
+        Some((_, rule)) => rule.filter(|r| d.rules.iter().any(|x| x.name == *r)),
+        None => None,
+    };
     let value: Json = match job.msg.payload().map(serde_json::from_slice) {
         Some(Ok(v)) => v,
         _ => {
             let failure = dead_letter::Failure {
+                dispatcher: &d.name,
                 rule: "",
                 reason: "unroutable",
                 status: None,
@@ -250,15 +264,11 @@ async fn process(shared: &Shared, job: &Job) -> bool {
             return dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await;
         }
     };
-    let headers: Vec<(&str, &str)> = job
-        .msg
-        .headers()
-        .map(|h| h.iter().filter_map(|h| Some((h.key, std::str::from_utf8(h.value?).ok()?))).collect())
-        .unwrap_or_default();
     let key = job.msg.key().and_then(|k| std::str::from_utf8(k).ok());
     let event = Delivered { key, headers, value: &value };
     let trace = TraceParent::from_header(event.headers.iter().find(|(k, _)| *k == "traceparent").map(|(_, v)| *v));
-    for rule in d.rules.iter().filter(|r| map::matches(&r.when, &value)) {
+    let rules = d.rules.iter().filter(|r| only.is_none_or(|o| r.name == o));
+    for rule in rules.filter(|r| map::matches(&r.when, &value)) {
         let event_id = event.headers.iter().find(|(k, _)| *k == "event_id").map(|(_, v)| *v);
         let span = tracing::info_span!(
             "dispatch",
@@ -307,7 +317,8 @@ async fn run_rule(
             }
         }
     };
-    let failure = dead_letter::Failure { rule: &rule.name, reason, status, error: &error, attempts };
+    let failure =
+        dead_letter::Failure { dispatcher: &d.name, rule: &rule.name, reason, status, error: &error, attempts };
     let published = dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await;
     if published {
         crate::metrics::dead_letter(&d.name, &rule.name, reason);

@@ -112,30 +112,43 @@ pub fn create(
     dispatcher: &Dispatcher,
     context: GroupContext,
 ) -> Result<GroupConsumer, KafkaError> {
-    let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", &kafka.brokers)
-        .set("group.id", &dispatcher.group)
-        .set("client.id", format!("switchyard-{}", dispatcher.name))
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
+    let own = [
+        ("client.id", format!("switchyard-{}", dispatcher.name)),
+        ("enable.auto.commit", "true".into()),
+        ("auto.commit.interval.ms", "1000".into()),
         // Offsets are stored by hand, only for events that are done or dead-lettered.
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
-        .set("heartbeat.interval.ms", "2000")
+        ("enable.auto.offset.store", "false".into()),
+        ("session.timeout.ms", SESSION_TIMEOUT_MS.to_string()),
+        ("heartbeat.interval.ms", "2000".into()),
         // Incremental rebalancing: members keep the partitions that do not move, so a
         // member joining or leaving does not stop (and replay) the whole group.
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("enable.partition.eof", "false")
-        .set("statistics.interval.ms", "5000");
+        ("partition.assignment.strategy", "cooperative-sticky".into()),
+        ("statistics.interval.ms", "5000".into()),
+    ];
+    let cfg = config(kafka, &dispatcher.group, &own);
+    let consumer: GroupConsumer = cfg.create_with_context(context)?;
+    consumer.subscribe(&[&dispatcher.topic])?;
+    Ok(consumer)
+}
+
+/// A consumer of `group` on the config's brokers that starts at the earliest offset where the
+/// group has none, with the caller's `own` settings; the `kafka.properties` that apply to a
+/// consumer win over both, as they do for the producer.
+pub fn config(kafka: &KafkaSettings, group: &str, own: &[(&str, String)]) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    for (k, v) in own {
+        cfg.set(*k, v);
+    }
     for (k, v) in &kafka.properties {
         if is_consumer_property(k) {
             cfg.set(k, v);
         }
     }
-    let consumer: GroupConsumer = cfg.create_with_context(context)?;
-    consumer.subscribe(&[&dispatcher.topic])?;
-    Ok(consumer)
+    cfg
 }
 
 /// Producer-only properties would make librdkafka warn on a consumer; pass the rest.

@@ -456,6 +456,12 @@ pub fn init_logs() {
 
 /// A `switchyard` process started from the built binary (for kill tests).
 pub fn spawn_switchyard(args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+    switchyard_command(args, env).spawn().expect("switchyard starts")
+}
+
+/// The built binary with `args`, in the repository, on the shared broker, with the test secret
+/// and `env` as its only environment besides `PATH`.
+pub fn switchyard_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
     cmd.args(args)
         .current_dir(repo())
@@ -468,7 +474,7 @@ pub fn spawn_switchyard(args: &[&str], env: &[(&str, &str)]) -> std::process::Ch
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().expect("switchyard starts")
+    cmd
 }
 
 /// An ingress process (the built binary, shipped routes) on a fresh topic, ready to take
