@@ -72,22 +72,7 @@ enum Command {
         config: PathBuf,
     },
     /// Send one payload through the same pipeline the server runs and print what would happen.
-    Check {
-        #[arg(short, long, default_value = "routes.yaml")]
-        config: PathBuf,
-        /// The source (by name) the payload is posted to.
-        #[arg(long)]
-        source: String,
-        /// A file holding the raw request body.
-        #[arg(long)]
-        payload: PathBuf,
-        /// A request header, `'Name: value'`; repeatable.
-        #[arg(long = "header")]
-        headers: Vec<String>,
-        /// Verify the signature too (headers from --header, secrets from the environment).
-        #[arg(long)]
-        verify: bool,
-    },
+    Check(CheckArgs),
     /// Send a dispatcher's dead letters back onto its topic, for it alone (after the service is fixed).
     Redrive {
         #[arg(short, long, default_value = "routes.yaml")]
@@ -111,6 +96,32 @@ enum Command {
     },
 }
 
+/// `switchyard check`: a webhook posted to a source, or an event consumed from a topic.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CheckArgs {
+    #[arg(short, long, default_value = "routes.yaml")]
+    config: PathBuf,
+    /// The source (by name) the payload is posted to, as a webhook.
+    #[arg(long, required_unless_present = "topic", conflicts_with = "topic")]
+    source: Option<String>,
+    /// Instead of --source: the topic the payload is consumed from, as a canonical event
+    /// (prints the calls its dispatchers would make).
+    #[arg(long)]
+    topic: Option<String>,
+    /// The event's Kafka key (with --topic).
+    #[arg(long, requires = "topic")]
+    key: Option<String>,
+    /// A file holding the raw request body (with --topic: the event's value).
+    #[arg(long)]
+    payload: PathBuf,
+    /// A request header (with --topic: a Kafka header of the event), `'Name: value'`; repeatable.
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// Verify the signature too (headers from --header, secrets from the environment).
+    #[arg(long, conflicts_with = "topic")]
+    verify: bool,
+}
+
 #[derive(clap::Args, Debug)]
 pub(crate) struct RunArgs {
     #[arg(short, long, default_value = "routes.yaml")]
@@ -130,9 +141,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::Health { addr } => health(addr),
-        Command::Check { config, source, payload, headers, verify } => {
-            check(&config, &source, &payload, &headers, verify)
-        }
+        Command::Check(args) => check(&args),
         Command::Test { config } => test(&config),
         Command::Redrive { config, dispatcher, dry_run, limit } => {
             redrive(&config, dispatcher.as_deref(), dry_run, limit)
@@ -251,9 +260,9 @@ fn health(addr: SocketAddr) -> ExitCode {
     }
 }
 
-fn check(config: &Path, source: &str, payload: &Path, headers: &[String], verify: bool) -> ExitCode {
-    let mode = if verify { EnvMode::Strict } else { EnvMode::Lenient };
-    let result = config::load(config).and_then(|l| routes::compile(&l, &|k| std::env::var(k).ok(), mode));
+fn check(args: &CheckArgs) -> ExitCode {
+    let mode = if args.verify { EnvMode::Strict } else { EnvMode::Lenient };
+    let result = config::load(&args.config).and_then(|l| routes::compile(&l, &|k| std::env::var(k).ok(), mode));
     let routes = match result {
         Ok((routes, warnings)) => {
             eprint!("{warnings}");
@@ -264,30 +273,72 @@ fn check(config: &Path, source: &str, payload: &Path, headers: &[String], verify
             return ExitCode::FAILURE;
         }
     };
+    let body = match std::fs::read(&args.payload) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", args.payload.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match (&args.source, &args.topic) {
+        (Some(source), _) => check_webhook(&routes, source, &body, args),
+        (None, Some(topic)) => check_event(&routes, topic, &body, args),
+        (None, None) => ExitCode::FAILURE, // clap requires one of them
+    }
+}
+
+fn check_webhook(routes: &Routes, source: &str, body: &[u8], args: &CheckArgs) -> ExitCode {
     let Some(src) = routes.source_named(source) else {
         let names: Vec<_> = routes.sources.iter().map(|s| s.name.as_str()).collect();
         eprintln!("no source named '{source}' (the config has: {})", names.join(", "));
         return ExitCode::FAILURE;
     };
-    let body = match std::fs::read(payload) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("cannot read {}: {e}", payload.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let headers = match crate::dry_run::parse_headers(headers) {
+    let headers = match crate::dry_run::parse_headers(&args.headers) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let outcome = crate::dry_run::run(&routes, src, &headers, &body, verify);
+    let outcome = crate::dry_run::run(routes, src, &headers, body, args.verify);
     outln!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
     match outcome {
         crate::dry_run::DryRun::Rejected { .. } => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
+    }
+}
+
+/// An event consumed from `topic`: prints the calls (or dead letters) of its dispatchers.
+fn check_event(routes: &Routes, topic: &str, body: &[u8], args: &CheckArgs) -> ExitCode {
+    let value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{} is not JSON: {e}", args.payload.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        match h.split_once(':') {
+            Some((k, v)) => headers.push((k.trim().to_owned(), v.trim().to_owned())),
+            None => {
+                eprintln!("header '{h}' is not 'Name: value'");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let event =
+        crate::pipeline::Event { rule: String::new(), topic: topic.to_owned(), key: args.key.clone(), headers, value };
+    match crate::dry_run::consume(routes, &event) {
+        Ok(calls) => {
+            let shown = serde_json::json!({"topic": topic, "calls": calls});
+            outln!("{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -311,19 +362,7 @@ fn test(config: &Path) -> ExitCode {
     let (mut passed, mut failed) = (0, 0);
     for case in &loaded.file.tests {
         let at = format!("{}:{}", config.display(), case.name.referenced.line());
-        let problems = match routes.source_named(&case.source.value) {
-            None => vec![format!("no source named '{}'", case.source.value)],
-            Some(source) => match (
-                crate::dry_run::case_payload(case, &loaded.dir),
-                crate::dry_run::header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            ) {
-                (Ok(body), Ok(headers)) => {
-                    let got = crate::dry_run::run(&routes, source, &headers, &body, false);
-                    crate::dry_run::compare(&got, &case.expect)
-                }
-                (Err(e), _) | (_, Err(e)) => vec![e],
-            },
-        };
+        let problems = crate::dry_run::cases::run_case(&routes, case, &loaded.dir);
         if problems.is_empty() {
             passed += 1;
             outln!("ok   {}", case.name.value);

@@ -102,17 +102,18 @@ struct Sample {
 /// One sample per source from the config's `tests:` cases, an accepted one when there is one.
 fn samples(config: &std::path::Path) -> Vec<Sample> {
     let Ok(loaded) = crate::config::load(config) else { return Vec::new() };
-    let mut cases: Vec<_> = loaded.file.tests.iter().collect();
-    cases.sort_by_key(|c| c.expect.status != "accepted");
+    // Webhook cases only (an event case has a topic instead of a source).
+    let mut cases: Vec<_> = loaded.file.tests.iter().filter_map(|c| Some((c, &c.source.as_ref()?.value))).collect();
+    cases.sort_by_key(|(c, _)| c.expect.status.as_deref() != Some("accepted"));
     let mut out: Vec<Sample> = Vec::new();
-    for case in cases {
-        if out.iter().any(|s| s.source == case.source.value) {
+    for (case, source) in cases {
+        if out.iter().any(|s| &s.source == source) {
             continue;
         }
-        let Ok(body) = crate::dry_run::case_payload(case, &loaded.dir) else { continue };
+        let Ok(body) = crate::dry_run::cases::case_payload(case, &loaded.dir) else { continue };
         let Ok(body) = String::from_utf8(body) else { continue };
         let headers = case.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        out.push(Sample { source: case.source.value.clone(), case: case.name.value.clone(), body, headers });
+        out.push(Sample { source: source.clone(), case: case.name.value.clone(), body, headers });
     }
     out
 }

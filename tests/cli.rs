@@ -409,6 +409,117 @@ fn test_runs_the_shipped_cases() {
     assert!(passed >= 9 && summary.ends_with(" passed, 0 failed"), "{summary}");
 }
 
+/// A dispatcher-only config (its events come from other producers) tests its rules with event
+/// cases: a canonical event consumed from a topic, and the calls its dispatchers would make.
+#[test]
+fn event_cases_test_the_dispatch_rules_of_a_dispatcher_only_config() {
+    let dispatch = r#"dispatch:
+  - name: orders
+    topic: payments
+    group: g
+    rules:
+      - name: mark
+        when: { event_type: payment_successful }
+        request:
+          method: PATCH
+          url: http://orders.internal/orders/{order_id}
+          headers: { Idempotency-Key: "{header.event_id}" }
+          body: { order_status: { const: processing }, amount: { path: $.payment_amount } }
+tests:
+  - name: passes
+    topic: payments
+    key: "7"
+    headers: { event_id: evt_7 }
+    body: { event_type: payment_successful, order_id: "7", payment_amount: 1.5 }
+    expect:
+      calls: [{ method: PATCH, url: http://orders.internal/orders/7, headers: { Idempotency-Key: evt_7 },
+                body: { order_status: processing, amount: 1.5 } }]
+  - name: other event types make no call
+    topic: payments
+    body: { event_type: refund, order_id: "7" }
+    expect: { calls: [] }
+  - name: a missing amount is a dead letter
+    topic: payments
+    body: { event_type: payment_successful, order_id: "7" }
+    expect: { calls: [{ dead_letter: "no value at $.payment_amount" }] }
+  - name: wrong url
+    topic: payments
+    headers: { event_id: e }
+    body: { event_type: payment_successful, order_id: "7", payment_amount: 1 }
+    expect: { calls: [{ url: http://orders.internal/orders/8 }] }
+  - name: wrong dead letter
+    topic: payments
+    headers: { event_id: e }
+    body: { event_type: payment_successful, order_id: "7", payment_amount: 1 }
+    expect: { calls: [{ dead_letter: "nope" }] }
+  - name: unknown topic
+    topic: refunds
+    body: {}
+    expect: { calls: [] }
+  - name: a webhook expectation
+    topic: payments
+    body: {}
+    expect: { status: accepted, calls: [] }
+  - name: nothing expected
+    topic: payments
+    body: {}
+    expect: {}
+  - name: both
+    source: s
+    topic: payments
+    body: {}
+    expect: { calls: [] }
+"#;
+    let dir = config(dispatch);
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = text(&out);
+    for passing in ["passes", "other event types make no call", "a missing amount is a dead letter"] {
+        assert!(out.lines().any(|l| l == format!("ok   {passing}")), "{passing}: {out}");
+    }
+    assert_says(
+        &out,
+        &[
+            "call 0: expected url http://orders.internal/orders/8, got http://orders.internal/orders/7",
+            r#"call 0: expected a dead letter saying "nope", got PATCH http://orders.internal/orders/7"#,
+            "no dispatcher consumes topic 'refunds' (they consume: payments)",
+            "an event case expects `calls` only (`calls: []` for none)",
+            "a case names either a `source` (to post a webhook to) or a `topic`",
+        ],
+    );
+    assert_eq!(out.matches("an event case expects `calls` only").count(), 2, "{out}");
+    assert!(out.lines().last().unwrap().ends_with("3 passed, 6 failed"), "{out}");
+}
+
+#[test]
+fn check_prints_the_calls_an_event_consumed_from_a_topic_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    let value = r#"{"event_type": "payment_successful", "event_timestamp": "2023-11-06T14:30:00Z",
+        "order_id": "a/b", "payment_amount": 1.0, "currency": "EUR", "payment_method": "SEPA Debit",
+        "transaction_id": "t1"}"#;
+    std::fs::write(&event, value).unwrap();
+    let event = event.to_str().unwrap();
+    let args = ["check", "--topic", "payments", "--payload", event, "--key", "a/b", "--header", "event_id: evt_9"];
+    let out = switchyard(&args, &repo(), &[("ORDER_SERVICE_URL", "http://orders.internal:9000")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let call = &doc["calls"][0];
+    assert_eq!(call["dispatcher"], "order_service");
+    assert_eq!(call["url"], "http://orders.internal:9000/orders/a%2Fb");
+    assert_eq!(call["headers"]["idempotency-key"], "evt_9");
+    assert_eq!(call["body"]["payment_method"], "SEPA Debit");
+    assert_eq!(doc["calls"].as_array().unwrap().len(), 1);
+
+    let out = switchyard(&["check", "--topic", "refunds", "--payload", event], &repo(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_says(&text(&out), &["no dispatcher consumes topic 'refunds' (they consume: payments)"]);
+    let out = switchyard(&["check", "--topic", "payments", "--source", "stripe", "--payload", event], &repo(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
 /// `switchyard test | head -1`: the reader goes away, and the command ends quietly with 141 (as
 /// SIGPIPE ends other Unix tools), not in a panic.
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value as Json;
 use switchyard::app::Role;
-use switchyard::dispatch::redrive::{FOR_DISPATCHER, FOR_RULE};
+use switchyard::pipeline::plan::{FOR_DISPATCHER, FOR_RULE};
 
 const WAIT: Duration = Duration::from_secs(20);
 

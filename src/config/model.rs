@@ -320,12 +320,19 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<Json
     serde_saphyr::Spanned::<Json>::deserialize(d).map(|s| Some(Spanned(s)))
 }
 
-/// One config unit test: a payload through a source, and what must come out.
+/// One config unit test: a payload through a source (a webhook), or consumed from a topic (a
+/// canonical event), and what must come out.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestCaseConfig {
     pub name: Text,
-    pub source: Text,
+    /// The source (by name) the payload is posted to as a webhook.
+    pub source: Option<Text>,
+    /// Instead of `source`: the topic the payload is consumed from as a canonical event; the
+    /// case checks the calls the dispatchers of that topic would make.
+    pub topic: Option<Text>,
+    /// The event's Kafka key (with `topic`).
+    pub key: Option<String>,
     /// A JSON file (relative to the config) holding the payload.
     pub payload: Option<Text>,
     /// The payload written inline instead.
@@ -333,6 +340,7 @@ pub struct TestCaseConfig {
     /// JSON Pointer → value, applied to the payload before it is sent (`null` removes).
     #[serde(default)]
     pub set: IndexMap<String, Json>,
+    /// The request's headers (with `source`), or the event's Kafka headers (with `topic`).
     #[serde(default)]
     pub headers: IndexMap<String, String>,
     pub expect: ExpectConfig,
@@ -342,8 +350,8 @@ pub struct TestCaseConfig {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectConfig {
-    /// `accepted`, `ignored` or `rejected`.
-    pub status: String,
+    /// `accepted`, `ignored` or `rejected` (webhook cases only, where it is required).
+    pub status: Option<String>,
     /// For rejections: the HTTP status the server would answer.
     pub http_status: Option<u16>,
     pub reason: Option<String>,
@@ -377,4 +385,7 @@ pub struct ExpectedCall {
     pub headers: IndexMap<String, String>,
     /// The whole body, exactly.
     pub body: Option<Json>,
+    /// Instead of a call: the event is dead-lettered (it cannot be planned) with an error
+    /// containing this text.
+    pub dead_letter: Option<String>,
 }

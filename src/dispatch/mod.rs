@@ -28,7 +28,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::kafka::consumer::{self, GroupConsumer, GroupContext, lock};
-use crate::pipeline::map;
 use crate::pipeline::plan::{self, Delivered};
 use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Dispatcher, Routes};
@@ -243,13 +242,10 @@ async fn process(shared: &Shared, job: &Job) -> bool {
         .headers()
         .map(|h| h.iter().filter_map(|h| Some((h.key, std::str::from_utf8(h.value?).ok()?))).collect())
         .unwrap_or_default();
-    // A redriven dead letter is for the dispatcher (and the rule) that gave up on it alone; a
-    // rule renamed since gives way to every rule that matches.
-    let only = match redrive::addressee(&headers) {
-        Some((name, _)) if name != d.name => return true,
-        Some((_, rule)) => rule.filter(|r| d.rules.iter().any(|x| x.name == *r)),
-        None => None,
-    };
+    // A redriven dead letter for another dispatcher is passed over, JSON or not.
+    if plan::addressee(&headers).is_some_and(|(name, _)| name != d.name) {
+        return true;
+    }
     let value: Json = match job.msg.payload().map(serde_json::from_slice) {
         Some(Ok(v)) => v,
         _ => {
@@ -267,8 +263,7 @@ async fn process(shared: &Shared, job: &Job) -> bool {
     let key = job.msg.key().and_then(|k| std::str::from_utf8(k).ok());
     let event = Delivered { key, headers, value: &value };
     let trace = TraceParent::from_header(event.headers.iter().find(|(k, _)| *k == "traceparent").map(|(_, v)| *v));
-    let rules = d.rules.iter().filter(|r| only.is_none_or(|o| r.name == o));
-    for rule in rules.filter(|r| map::matches(&r.when, &value)) {
+    for rule in plan::rules_for(d, &event) {
         let event_id = event.headers.iter().find(|(k, _)| *k == "event_id").map(|(_, v)| *v);
         let span = tracing::info_span!(
             "dispatch",

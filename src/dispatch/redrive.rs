@@ -22,13 +22,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::kafka::{consumer, producer};
+use crate::pipeline::plan::{FOR_DISPATCHER, FOR_RULE};
 use crate::routes::{Dispatcher, KafkaSettings};
-
-/// The header naming the dispatcher a redriven event is for; every other dispatcher of the
-/// topic passes over it.
-pub const FOR_DISPATCHER: &str = "switchyard.redrive.dispatcher";
-/// The header naming the rule that gave up; only that rule runs again.
-pub const FOR_RULE: &str = "switchyard.redrive.rule";
 
 /// Copies waiting for the broker's acknowledgement before their letters are committed.
 const BATCH: usize = 1024;
@@ -308,24 +303,9 @@ fn is_switchyard_own(key: &str) -> bool {
     key.starts_with("switchyard.dlq.") || key.starts_with("switchyard.redrive.")
 }
 
-/// Who a redriven event is for: the dispatcher, and the rule when one is named; None for an
-/// event that was not redriven.
-pub fn addressee<'a>(headers: &[(&'a str, &'a str)]) -> Option<(&'a str, Option<&'a str>)> {
-    let find = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    Some((find(FOR_DISPATCHER)?, find(FOR_RULE)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_redriven_event_has_an_addressee() {
-        assert_eq!(addressee(&[("event_id", "evt_1")]), None);
-        let headers = [("event_id", "evt_1"), (FOR_DISPATCHER, "orders"), (FOR_RULE, "mark")];
-        assert_eq!(addressee(&headers), Some(("orders", Some("mark"))));
-        assert_eq!(addressee(&[(FOR_DISPATCHER, "orders")]), Some(("orders", None)));
-    }
 
     #[test]
     fn the_headers_a_dead_letter_or_a_redrive_added_are_told_from_the_events_own() {

@@ -1,4 +1,5 @@
-//! Dispatch planning: one canonical event + one dispatch rule → the exact HTTP call.
+//! Dispatch planning: which rules of a dispatcher run for a consumed event, and for each, the
+//! exact HTTP call.
 //!
 //! Event values enter the URL only as percent-encoded path segments or query components,
 //! so no order id can change the path, the query or the host.
@@ -10,6 +11,7 @@ use serde_json::Value as Json;
 
 use super::map;
 use super::transform::scalar_text;
+use crate::routes::Dispatcher;
 use crate::routes::dispatch::{DispatchRule, Var};
 use crate::routes::template::Part;
 
@@ -22,6 +24,32 @@ pub struct Delivered<'a> {
     pub key: Option<&'a str>,
     pub headers: Vec<(&'a str, &'a str)>,
     pub value: &'a Json,
+}
+
+/// The header naming the dispatcher a redriven event is for (`switchyard redrive`); every
+/// other dispatcher of the topic passes over it.
+pub const FOR_DISPATCHER: &str = "switchyard.redrive.dispatcher";
+/// The header naming the rule that gave up on a redriven event; only that rule runs again.
+pub const FOR_RULE: &str = "switchyard.redrive.rule";
+
+/// Who a redriven event is for: the dispatcher, and the rule when one is named; None for an
+/// event that was not redriven.
+pub fn addressee<'a>(headers: &[(&'a str, &'a str)]) -> Option<(&'a str, Option<&'a str>)> {
+    let find = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    Some((find(FOR_DISPATCHER)?, find(FOR_RULE)))
+}
+
+/// The rules of `d` that run for `event`, in config order: those whose `when` matches; of a
+/// redriven event, none when it is for another dispatcher, and only the rule named (every
+/// matching rule when no rule has that name any more).
+pub fn rules_for<'r>(d: &'r Dispatcher, event: &Delivered<'_>) -> Vec<&'r DispatchRule> {
+    let only = match addressee(&event.headers) {
+        Some((name, _)) if name != d.name => return Vec::new(),
+        Some((_, rule)) => rule.filter(|r| d.rules.iter().any(|x| x.name == *r)),
+        None => None,
+    };
+    let named = d.rules.iter().filter(|r| only.is_none_or(|o| r.name == o));
+    named.filter(|r| map::matches(&r.when, event.value)).collect()
 }
 
 /// The HTTP call a rule makes for an event.
@@ -115,6 +143,14 @@ mod tests {
     use crate::routes::verify::Secret;
     use serde_json::json;
     use std::time::Duration;
+
+    #[test]
+    fn only_a_redriven_event_has_an_addressee() {
+        assert_eq!(addressee(&[("event_id", "evt_1")]), None);
+        let headers = [("event_id", "evt_1"), (FOR_DISPATCHER, "orders"), (FOR_RULE, "mark")];
+        assert_eq!(addressee(&headers), Some(("orders", Some("mark"))));
+        assert_eq!(addressee(&[(FOR_DISPATCHER, "orders")]), Some(("orders", None)));
+    }
 
     fn rule(path: Vec<Part<Var>>, query: Vec<(String, Vec<Part<Var>>)>, token: Option<&str>) -> DispatchRule {
         DispatchRule {

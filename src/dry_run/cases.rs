@@ -1,144 +1,68 @@
-//! Dry runs: one payload through the same pipeline and planner the server and dispatcher
-//! run (`switchyard check`), and a config's own test cases (`switchyard test`).
+//! A config's own test cases (`switchyard test`): each payload through the same pipeline and
+//! planner as production, as a webhook (`source`) or as a consumed event (`topic`), and every
+//! way the outcome differs from the case's expectations, one line each.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
-use serde::Serialize;
+use std::path::Path;
+
 use serde_json::{Value as Json, json};
 
-use crate::config::model::{ExpectConfig, TestCaseConfig};
-use crate::pipeline::plan::{self, Delivered, PlannedCall};
-use crate::pipeline::{self, Event, Inbound, Outcome, Rejection};
-use crate::routes::dispatch::DispatchRule;
-use crate::routes::{Routes, Source};
+use super::{CallOf, DryRun, consume, header_map, run};
+use crate::config::model::{ExpectConfig, ExpectedCall, ExpectedEvent, TestCaseConfig};
+use crate::pipeline::Event;
+use crate::routes::Routes;
 
-/// What one payload would cause.
-#[derive(Debug, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum DryRun {
-    Accepted {
-        event_id: Option<String>,
-        events: Vec<Event>,
-        calls: Vec<CallOf>,
-    },
-    Ignored {
-        event_id: Option<String>,
-        reason: String,
-    },
-    Rejected {
-        http_status: u16,
-        #[serde(flatten)]
-        rejection: Rejection,
-    },
-}
-
-/// A planned call and the dispatcher that would make it (or why it could not be planned:
-/// the dispatcher would dead-letter the event).
-#[derive(Debug, Serialize)]
-pub struct CallOf {
-    pub dispatcher: String,
-    #[serde(flatten, with = "call_or_error")]
-    pub call: Result<PlannedCall, String>,
-}
-
-mod call_or_error {
-    use serde::Serialize;
-
-    use super::PlannedCall;
-
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Shown<'a> {
-        Call(&'a PlannedCall),
-        Error { dead_letter: &'a str },
-    }
-
-    pub fn serialize<S: serde::Serializer>(call: &Result<PlannedCall, String>, s: S) -> Result<S::Ok, S::Error> {
-        match call {
-            Ok(c) => Shown::Call(c).serialize(s),
-            Err(e) => Shown::Error { dead_letter: e }.serialize(s),
+/// Runs one case with signatures unchecked; no problems means it passed.
+pub fn run_case(routes: &Routes, case: &TestCaseConfig, dir: &Path) -> Vec<String> {
+    match (&case.source, &case.topic) {
+        (Some(source), None) => webhook_case(routes, case, &source.value, dir),
+        (None, Some(topic)) => event_case(routes, case, &topic.value, dir),
+        _ => {
+            vec!["a case names either a `source` (to post a webhook to) or a `topic` (to consume an event from)".into()]
         }
     }
 }
 
-/// Runs `body` through `source`, then plans every dispatcher call its events would cause.
-pub fn run(routes: &Routes, source: &Source, headers: &HeaderMap, body: &[u8], verify: bool) -> DryRun {
-    let input = Inbound { headers, body, now: crate::ingress::unix_now(), verify };
-    let (event_id, result) = pipeline::ingest(source, &input);
-    match result {
-        Ok(Outcome::Ignored(reason)) => DryRun::Ignored { event_id, reason },
-        Err(rejection) => DryRun::Rejected { http_status: rejection.status, rejection },
-        Ok(Outcome::Publish(events)) => {
-            let calls = events.iter().flat_map(|e| planned_calls(routes, e)).collect();
-            DryRun::Accepted { event_id, events, calls }
-        }
+fn webhook_case(routes: &Routes, case: &TestCaseConfig, name: &str, dir: &Path) -> Vec<String> {
+    let Some(source) = routes.source_named(name) else { return vec![format!("no source named '{name}'")] };
+    if case.key.is_some() {
+        return vec!["`key` is the Kafka key of an event case (with `topic`); a webhook case has none".into()];
+    }
+    let headers = header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    match (case_payload(case, dir), headers) {
+        (Ok(body), Ok(headers)) => compare(&run(routes, source, &headers, &body, false), &case.expect),
+        (Err(e), _) | (_, Err(e)) => vec![e],
     }
 }
 
-/// The calls the dispatchers consuming `event.topic` would make for it.
-pub fn planned_calls(routes: &Routes, event: &Event) -> Vec<CallOf> {
-    let headers: Vec<(&str, &str)> = event.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let delivered = Delivered { key: event.key.as_deref(), headers, value: &event.value };
-    let mut out = Vec::new();
-    for d in routes.dispatchers.iter().filter(|d| d.topic == event.topic) {
-        for rule in d.rules.iter().filter(|r| pipeline::map::matches(&r.when, &event.value)) {
-            let call = plan::plan(rule, &delivered).map(|call| redact(call, rule));
-            out.push(CallOf { dispatcher: d.name.clone(), call });
-        }
+/// An event consumed from `topic`: the calls its dispatchers would make, as `expect.calls`
+/// lists them (the only expectation such a case has, and one it must give).
+fn event_case(routes: &Routes, case: &TestCaseConfig, topic: &str, dir: &Path) -> Vec<String> {
+    let e = &case.expect;
+    let webhook_only = e.status.is_some()
+        || e.http_status.is_some()
+        || e.reason.is_some()
+        || !e.violations.is_empty()
+        || e.message_contains.is_some()
+        || e.events.is_some();
+    let Some(want) = e.calls.as_ref().filter(|_| !webhook_only) else {
+        return vec!["an event case expects `calls` only (`calls: []` for none): what its dispatchers would do".into()];
+    };
+    let value = match case_payload(case, dir).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+        Ok(v) => v,
+        Err(e) => return vec![e],
+    };
+    let headers = case.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let event = Event { rule: String::new(), topic: topic.to_owned(), key: case.key.clone(), headers, value };
+    let mut problems = Vec::new();
+    match consume(routes, &event) {
+        Ok(calls) => compare_calls(&calls, want, &mut problems),
+        Err(e) => problems.push(e),
     }
-    out
-}
-
-/// Dry-run output never shows credentials: not `Authorization`, nor any header or query value
-/// whose config text reads the environment (where secrets come from).
-fn redact(mut call: PlannedCall, rule: &DispatchRule) -> PlannedCall {
-    for (k, v) in &mut call.headers {
-        if k.eq_ignore_ascii_case("authorization") && rule.bearer_token.is_some() {
-            *v = "Bearer <redacted>".into();
-        } else if k.eq_ignore_ascii_case("authorization") || rule.env_headers.iter().any(|h| h.as_str() == k) {
-            *v = "<redacted>".into();
-        }
-    }
-    if let Some((path, query)) = call.url.split_once('?')
-        && !rule.env_query.is_empty()
-    {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| {
-                let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-                let decoded = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
-                match rule.env_query.iter().any(|k| *k == decoded) {
-                    true => format!("{key}=<redacted>"),
-                    false => pair.to_owned(),
-                }
-            })
-            .collect();
-        call.url = format!("{path}?{}", pairs.join("&"));
-    }
-    call
-}
-
-/// Parses `K: V` header arguments (`check --header`).
-pub fn parse_headers(args: &[String]) -> Result<HeaderMap, String> {
-    let pairs = args
-        .iter()
-        .map(|arg| arg.split_once(':').ok_or_else(|| format!("header '{arg}' is not 'Name: value'")))
-        .collect::<Result<Vec<_>, _>>()?;
-    header_map(pairs)
-}
-
-/// Builds a header map from name/value pairs (also a test case's `headers`).
-pub fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
-    for (k, v) in pairs {
-        let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| format!("bad header name '{k}'"))?;
-        let value = HeaderValue::from_str(v.trim()).map_err(|_| format!("bad value for header '{k}'"))?;
-        map.append(name, value);
-    }
-    Ok(map)
+    problems
 }
 
 /// The payload of a test case: its file or inline body, with `set` applied.
-pub fn case_payload(case: &TestCaseConfig, dir: &std::path::Path) -> Result<Vec<u8>, String> {
+pub fn case_payload(case: &TestCaseConfig, dir: &Path) -> Result<Vec<u8>, String> {
     let mut doc: Json = match (&case.payload, &case.body) {
         (Some(file), None) => {
             let path = dir.join(&file.value);
@@ -177,20 +101,23 @@ fn set_pointer(doc: &mut Json, pointer: &str, value: Json) -> Result<(), String>
 }
 
 /// Compares a dry run with a case's expectations; every mismatch is one line.
-pub fn compare(got: &DryRun, expect: &ExpectConfig) -> Vec<String> {
+fn compare(got: &DryRun, expect: &ExpectConfig) -> Vec<String> {
     let mut problems = Vec::new();
     let status = match got {
         DryRun::Accepted { .. } => "accepted",
         DryRun::Ignored { .. } => "ignored",
         DryRun::Rejected { .. } => "rejected",
     };
-    if status != expect.status {
+    let Some(want) = &expect.status else {
+        return vec!["expect.status is required for a webhook case: accepted, ignored or rejected".into()];
+    };
+    if status != want {
         let detail = match got {
             DryRun::Rejected { http_status, rejection } => format!(" ({http_status}: {})", rejection.message),
             DryRun::Ignored { reason, .. } => format!(" ({reason})"),
             DryRun::Accepted { .. } => String::new(),
         };
-        problems.push(format!("expected status {}, got {status}{detail}", expect.status));
+        problems.push(format!("expected status {want}, got {status}{detail}"));
         return problems;
     }
     if let DryRun::Rejected { http_status, rejection } = got {
@@ -227,7 +154,7 @@ pub fn compare(got: &DryRun, expect: &ExpectConfig) -> Vec<String> {
     problems
 }
 
-fn compare_events(events: &[Event], want: &[crate::config::model::ExpectedEvent], problems: &mut Vec<String>) {
+fn compare_events(events: &[Event], want: &[ExpectedEvent], problems: &mut Vec<String>) {
     if events.len() != want.len() {
         problems.push(format!("expected {} events, got {}", want.len(), events.len()));
         return;
@@ -257,16 +184,25 @@ fn compare_events(events: &[Event], want: &[crate::config::model::ExpectedEvent]
     }
 }
 
-fn compare_calls(calls: &[CallOf], want: &[crate::config::model::ExpectedCall], problems: &mut Vec<String>) {
+fn compare_calls(calls: &[CallOf], want: &[ExpectedCall], problems: &mut Vec<String>) {
     if calls.len() != want.len() {
         problems.push(format!("expected {} calls, got {}", want.len(), calls.len()));
         return;
     }
     for (i, (got, want)) in calls.iter().zip(want).enumerate() {
-        let call = match &got.call {
-            Ok(c) => c,
-            Err(e) => {
-                problems.push(format!("call {i}: cannot be planned: {e}"));
+        let call = match (&got.call, &want.dead_letter) {
+            (Ok(c), None) => c,
+            (Err(e), Some(text)) if e.contains(text.as_str()) => continue,
+            (Err(e), Some(text)) => {
+                problems.push(format!("call {i}: expected a dead letter saying {text:?}, got {e:?}"));
+                continue;
+            }
+            (Err(e), None) => {
+                problems.push(format!("call {i}: cannot be planned (the event would be dead-lettered): {e}"));
+                continue;
+            }
+            (Ok(c), Some(text)) => {
+                problems.push(format!("call {i}: expected a dead letter saying {text:?}, got {} {}", c.method, c.url));
                 continue;
             }
         };

@@ -1,0 +1,151 @@
+//! Dry runs: one payload through the same pipeline and planner the server and dispatcher
+//! run (`switchyard check`), and a config's own test cases (`switchyard test`, in [`cases`]).
+
+pub mod cases;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+
+use crate::pipeline::plan::{self, Delivered, PlannedCall};
+use crate::pipeline::{self, Event, Inbound, Outcome, Rejection};
+use crate::routes::dispatch::DispatchRule;
+use crate::routes::{Routes, Source};
+
+/// What one payload would cause.
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum DryRun {
+    Accepted {
+        event_id: Option<String>,
+        events: Vec<Event>,
+        calls: Vec<CallOf>,
+    },
+    Ignored {
+        event_id: Option<String>,
+        reason: String,
+    },
+    Rejected {
+        http_status: u16,
+        #[serde(flatten)]
+        rejection: Rejection,
+    },
+}
+
+/// A planned call and the dispatcher that would make it (or why it could not be planned:
+/// the dispatcher would dead-letter the event).
+#[derive(Debug)]
+pub struct CallOf {
+    pub dispatcher: String,
+    pub rule: String,
+    pub call: Result<PlannedCall, String>,
+}
+
+impl Serialize for CallOf {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Planned<'a> {
+            dispatcher: &'a str,
+            #[serde(flatten)]
+            call: &'a PlannedCall,
+        }
+        #[derive(Serialize)]
+        struct DeadLetter<'a> {
+            dispatcher: &'a str,
+            rule: &'a str,
+            dead_letter: &'a str,
+        }
+        match &self.call {
+            Ok(call) => Planned { dispatcher: &self.dispatcher, call }.serialize(s),
+            Err(e) => DeadLetter { dispatcher: &self.dispatcher, rule: &self.rule, dead_letter: e }.serialize(s),
+        }
+    }
+}
+
+/// Runs `body` through `source`, then plans every dispatcher call its events would cause.
+pub fn run(routes: &Routes, source: &Source, headers: &HeaderMap, body: &[u8], verify: bool) -> DryRun {
+    let input = Inbound { headers, body, now: crate::ingress::unix_now(), verify };
+    let (event_id, result) = pipeline::ingest(source, &input);
+    match result {
+        Ok(Outcome::Ignored(reason)) => DryRun::Ignored { event_id, reason },
+        Err(rejection) => DryRun::Rejected { http_status: rejection.status, rejection },
+        Ok(Outcome::Publish(events)) => {
+            let calls = events.iter().flat_map(|e| planned_calls(routes, e)).collect();
+            DryRun::Accepted { event_id, events, calls }
+        }
+    }
+}
+
+/// What the dispatchers of `event.topic` would do with it when they consume it: their calls,
+/// or dead letters; an error when no dispatcher consumes that topic.
+pub fn consume(routes: &Routes, event: &Event) -> Result<Vec<CallOf>, String> {
+    if !routes.dispatchers.iter().any(|d| d.topic == event.topic) {
+        let mut topics: Vec<&str> = routes.dispatchers.iter().map(|d| d.topic.as_str()).collect();
+        topics.dedup();
+        let topics = if topics.is_empty() { "the config has no dispatchers".into() } else { topics.join(", ") };
+        return Err(format!("no dispatcher consumes topic '{}' (they consume: {topics})", event.topic));
+    }
+    Ok(planned_calls(routes, event))
+}
+
+/// The calls the dispatchers consuming `event.topic` would make for it.
+pub fn planned_calls(routes: &Routes, event: &Event) -> Vec<CallOf> {
+    let headers: Vec<(&str, &str)> = event.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let delivered = Delivered { key: event.key.as_deref(), headers, value: &event.value };
+    let mut out = Vec::new();
+    for d in routes.dispatchers.iter().filter(|d| d.topic == event.topic) {
+        for rule in plan::rules_for(d, &delivered) {
+            let call = plan::plan(rule, &delivered).map(|call| redact(call, rule));
+            out.push(CallOf { dispatcher: d.name.clone(), rule: rule.name.clone(), call });
+        }
+    }
+    out
+}
+
+/// Dry-run output never shows credentials: not `Authorization`, nor any header or query value
+/// whose config text reads the environment (where secrets come from).
+fn redact(mut call: PlannedCall, rule: &DispatchRule) -> PlannedCall {
+    for (k, v) in &mut call.headers {
+        if k.eq_ignore_ascii_case("authorization") && rule.bearer_token.is_some() {
+            *v = "Bearer <redacted>".into();
+        } else if k.eq_ignore_ascii_case("authorization") || rule.env_headers.iter().any(|h| h.as_str() == k) {
+            *v = "<redacted>".into();
+        }
+    }
+    if let Some((path, query)) = call.url.split_once('?')
+        && !rule.env_query.is_empty()
+    {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| {
+                let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+                let decoded = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+                match rule.env_query.iter().any(|k| *k == decoded) {
+                    true => format!("{key}=<redacted>"),
+                    false => pair.to_owned(),
+                }
+            })
+            .collect();
+        call.url = format!("{path}?{}", pairs.join("&"));
+    }
+    call
+}
+
+/// Parses `K: V` header arguments (`check --header`).
+pub fn parse_headers(args: &[String]) -> Result<HeaderMap, String> {
+    let pairs = args
+        .iter()
+        .map(|arg| arg.split_once(':').ok_or_else(|| format!("header '{arg}' is not 'Name: value'")))
+        .collect::<Result<Vec<_>, _>>()?;
+    header_map(pairs)
+}
+
+/// Builds a header map from name/value pairs (also a test case's `headers`).
+pub fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| format!("bad header name '{k}'"))?;
+        let value = HeaderValue::from_str(v.trim()).map_err(|_| format!("bad value for header '{k}'"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
