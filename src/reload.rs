@@ -149,6 +149,9 @@ pub fn needs_restart(old: &Routes, new: &Routes, role: Role) -> Vec<String> {
             Some(o) if o.max_in_flight != d.max_in_flight => {
                 out.push(format!("dispatcher '{}': max_in_flight changed", d.name))
             }
+            Some(o) if o.max_calls_per_second != d.max_calls_per_second => {
+                out.push(format!("dispatcher '{}': max_calls_per_second changed", d.name))
+            }
             Some(_) => {}
         }
     }

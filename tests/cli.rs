@@ -142,6 +142,7 @@ fn zero_limits_timeouts_and_delays_are_refused() {
       - name: backwards
         request: { method: POST, url: \"http://orders.internal/y\" }
         retry: { initial_delay_ms: 5000, max_delay_ms: 1000 }
+    max_calls_per_second: 0
 ";
     let out = invalid(&format!("{limits}{source}{dispatch}"));
     let wants = [
@@ -154,6 +155,7 @@ fn zero_limits_timeouts_and_delays_are_refused() {
         "routes.yaml:22:79: 'timeout_ms' must be at least 1",
         "routes.yaml:23:36: 'initial_delay_ms' must be at least 1",
         "routes.yaml:26:56: 'max_delay_ms' must be at least 5000, not 1000",
+        "routes.yaml:27:27: 'max_calls_per_second' must be at least 1, not 0",
     ];
     assert_says(&out, &wants);
     // No retries at all is a choice: max_elapsed_secs may be 0.

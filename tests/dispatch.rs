@@ -180,6 +180,27 @@ async fn calls_reuse_the_connection_when_the_service_answers_with_a_body() {
     gw.stop().await;
 }
 
+/// A backlog of ten events for ten keys (which could all go at once) reaches a service that
+/// takes 20 calls a second at 50 ms spacing, all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_calls_per_second_spaces_the_calls_of_a_backlog() {
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let (_dir, config) =
+        shipped_with(&[("    max_in_flight: 64\n", "    max_in_flight: 64\n    max_calls_per_second: 20\n")]);
+    let (url, group) = (orders.url(), unique("group"));
+    let env = [("ORDER_SERVICE_URL", url.as_str()), ("DISPATCH_GROUP", group.as_str())];
+    let topic = unique("payments");
+    create_topic(&topic, PARTITIONS);
+    let backlog: Vec<_> = (0..10).map(|i| payment(&format!("k{i}"), 0)).collect();
+    produce(&topic, &backlog).await;
+    let gw = start_with(&config, Role::Dispatch, &topic, &env).await;
+    let seen = orders.wait_for(10, WAIT).await;
+    assert_eq!(seen.len(), 10);
+    let span = seen[9].at - seen[0].at;
+    assert!(span >= Duration::from_millis(400), "ten calls at 20/s span at least 450 ms, took {span:?}");
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_one_key_arrive_in_publish_order() {
     // A slow service, so that keys overlap in time.

@@ -139,4 +139,9 @@ fn a_reload_names_the_changes_that_need_a_restart() {
     let dispatch = switchyard::reload::needs_restart(&started, &edited, Role::Dispatch);
     assert_eq!(dispatch.len(), 3, "{dispatch:?}");
     assert!(!dispatch.iter().any(|c| c.starts_with("ingress.")), "{dispatch:?}");
+    // The dispatcher's gate (its places and pace) is made when it starts.
+    let (_dir, path) =
+        shipped_with(&[("    max_in_flight: 64\n", "    max_in_flight: 64\n    max_calls_per_second: 5\n")]);
+    let pending = switchyard::reload::needs_restart(&started, &compile(&path, &vars), Role::Dispatch);
+    assert_eq!(pending, ["dispatcher 'order_service': max_calls_per_second changed"]);
 }

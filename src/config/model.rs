@@ -248,6 +248,9 @@ pub struct DispatcherConfig {
     pub dead_letter_topic: Option<Text>,
     /// Most events in flight at once across keys; default 64.
     pub max_in_flight: Option<Spanned<u64>>,
+    /// Most calls (retries included) started per second, evenly spaced; default no limit.
+    /// Spares a service that comes back after an outage, or a redrive, the whole backlog at once.
+    pub max_calls_per_second: Option<Spanned<u64>>,
     /// When given, every request URL's host must be one of these (guards against a
     /// mistaken or hostile `${ENV}` in a URL).
     #[serde(default)]

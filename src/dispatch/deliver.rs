@@ -1,14 +1,17 @@
 //! One event's HTTP call, retried by policy: 2xx (and the rule's `done_on`) done; 408, 429,
 //! 5xx, connection errors and timeouts retried with exponential backoff and full jitter
 //! (honouring `Retry-After`) until the time budget is spent; any other status dead-letters at
-//! once. Every answer's body
-//! is read (up to [`DRAIN_LIMIT`]) so its connection carries the next call, and the start of a
-//! failed call's body goes into its error, where the logs and the dead letter show it.
+//! once. Every attempt passes the dispatcher's [`Gate`] first (a place among `max_in_flight`,
+//! then its turn under `max_calls_per_second`). Every answer's body is read (up to
+//! [`DRAIN_LIMIT`]) so its connection carries the next call, and the start of a failed call's
+//! body goes into its error, where the logs and the dead letter show it.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use http::StatusCode;
 use http::header::RETRY_AFTER;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
@@ -39,6 +42,55 @@ enum Verdict {
     Fail { status: u16, error: String },
 }
 
+/// What every call of a dispatcher passes before it starts: a place among the `max_in_flight`
+/// calls, then, with `max_calls_per_second`, its turn. A call waits for its turn holding its
+/// place, so calls that find places at once still start evenly spaced.
+pub struct Gate {
+    places: Semaphore,
+    pace: Option<Pace>,
+}
+
+/// Even spacing: each call takes the next free start time, `interval` after the previous one.
+struct Pace {
+    interval: Duration,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Gate {
+    pub fn new(max_in_flight: usize, max_calls_per_second: Option<u64>) -> Gate {
+        let pace = max_calls_per_second.map(|n| Pace {
+            interval: Duration::from_secs(1) / n.clamp(1, u32::MAX as u64) as u32,
+            next: Mutex::new(tokio::time::Instant::now()),
+        });
+        Gate { places: Semaphore::new(max_in_flight), pace }
+    }
+
+    /// Waits for a place and the call's turn; None when `cancel` trips first.
+    async fn enter(&self, cancel: &CancellationToken) -> Option<SemaphorePermit<'_>> {
+        let place = tokio::select! {
+            p = self.places.acquire() => p.ok()?,
+            _ = cancel.cancelled() => return None,
+        };
+        if let Some(pace) = &self.pace {
+            let turn = pace.take_turn();
+            tokio::select! {
+                _ = tokio::time::sleep_until(turn) => {}
+                _ = cancel.cancelled() => return None,
+            }
+        }
+        Some(place)
+    }
+}
+
+impl Pace {
+    fn take_turn(&self) -> tokio::time::Instant {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = (*next).max(tokio::time::Instant::now());
+        *next = turn + self.interval;
+        turn
+    }
+}
+
 /// Makes the call until it is done, fails for good, or `cancel` trips.
 pub async fn deliver(
     dispatcher: &str,
@@ -46,7 +98,7 @@ pub async fn deliver(
     call: &PlannedCall,
     timeout: Duration,
     policy: &RetryPolicy,
-    permits: &tokio::sync::Semaphore,
+    gate: &Gate,
     cancel: &CancellationToken,
 ) -> Delivery {
     let started = Instant::now();
@@ -57,7 +109,7 @@ pub async fn deliver(
         }
         attempts += 1;
         let verdict = {
-            let Ok(_permit) = permits.acquire().await else { return Delivery::Abandoned };
+            let Some(_place) = gate.enter(cancel).await else { return Delivery::Abandoned };
             metrics::in_flight(dispatcher, 1.0);
             let verdict = attempt(client, call, timeout, &policy.done_on).await;
             metrics::in_flight(dispatcher, -1.0);
@@ -208,6 +260,40 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Turns taken at once are spaced by the interval; after a pause, the next turn is now
+    /// (no burst saved up).
+    #[tokio::test]
+    async fn turns_are_evenly_spaced_and_idle_time_is_not_saved_up() {
+        let gate = Gate::new(8, Some(1000));
+        let pace = gate.pace.as_ref().unwrap();
+        let before = tokio::time::Instant::now();
+        let turns: Vec<_> = (0..3).map(|_| pace.take_turn()).collect();
+        assert!(turns[0] >= before);
+        assert_eq!(turns[1] - turns[0], Duration::from_millis(1));
+        assert_eq!(turns[2] - turns[1], Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = tokio::time::Instant::now();
+        let (a, b) = (pace.take_turn(), pace.take_turn());
+        assert!(a >= now, "a turn is never in the past");
+        assert_eq!(b - a, Duration::from_millis(1), "the idle time did not buy a burst");
+        assert!(Gate::new(8, None).pace.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_for_its_place_or_turn_is_abandoned_when_cancelled() {
+        let gate = Gate::new(1, Some(1));
+        let cancel = CancellationToken::new();
+        let first = gate.enter(&cancel).await;
+        assert!(first.is_some());
+        let waiting = gate.enter(&cancel);
+        cancel.cancel();
+        assert!(waiting.await.is_none(), "no place: the only one is held");
+        drop(first);
+        let cancel = CancellationToken::new();
+        let (second, _) = tokio::join!(gate.enter(&cancel), async { cancel.cancel() });
+        assert!(second.is_none(), "its turn is a second away");
+    }
 
     fn policy() -> RetryPolicy {
         RetryPolicy {

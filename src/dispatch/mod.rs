@@ -22,7 +22,7 @@ use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, TopicPartitionList};
 use serde_json::Value as Json;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -33,7 +33,7 @@ use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Dispatcher, Routes};
 use crate::shutdown::Shutdown;
 use crate::trace::TraceParent;
-use deliver::Delivery;
+use deliver::{Delivery, Gate};
 use offsets::{Ticket, Tracker};
 
 /// A partition with this many unfinished events is paused until it drains to half. It bounds
@@ -59,7 +59,7 @@ struct Shared {
     tracker: Arc<Mutex<Tracker>>,
     producer: FutureProducer,
     client: reqwest::Client,
-    permits: Semaphore,
+    gate: Gate,
     /// Give up on calls in flight (shutdown grace is over).
     abandon: CancellationToken,
     finished: Notify,
@@ -122,7 +122,7 @@ pub async fn run(
         tracker: tracker.clone(),
         producer,
         client,
-        permits: Semaphore::new(d.max_in_flight),
+        gate: Gate::new(d.max_in_flight, d.max_calls_per_second),
         abandon,
         finished: Notify::new(),
     });
@@ -296,7 +296,7 @@ async fn run_rule(
             // The trace goes on: the call's parent is this hop.
             call.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("traceparent"));
             call.headers.push(("traceparent".into(), trace.child().to_string()));
-            match deliver::deliver(&d.name, &shared.client, &call, rule.timeout, &rule.retry, &shared.permits, cancel)
+            match deliver::deliver(&d.name, &shared.client, &call, rule.timeout, &rule.retry, &shared.gate, cancel)
                 .await
             {
                 Delivery::Done { status, attempts } => {

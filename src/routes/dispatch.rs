@@ -21,6 +21,8 @@ pub struct Dispatcher {
     pub schema: Option<Arc<Schema>>,
     pub dead_letter_topic: String,
     pub max_in_flight: usize,
+    /// Calls started per second at most, evenly spaced (None: no limit).
+    pub max_calls_per_second: Option<u64>,
     pub rules: Vec<DispatchRule>,
 }
 
@@ -83,6 +85,7 @@ pub(super) fn compile(
     let allowed: Vec<String> =
         cfg.allowed_hosts.iter().filter_map(|h| ctx.text(h)).map(|h| h.to_ascii_lowercase()).collect();
     ctx.at_least(&cfg.max_in_flight, 1, "max_in_flight");
+    ctx.at_least(&cfg.max_calls_per_second, 1, "max_calls_per_second");
     let mut rules = Vec::new();
     let mut ok = true;
     for r in &cfg.rules {
@@ -99,6 +102,7 @@ pub(super) fn compile(
         schema,
         dead_letter_topic: dead_letter_topic?,
         max_in_flight: cfg.max_in_flight.as_ref().map_or(64, |v| v.value.max(1) as usize),
+        max_calls_per_second: cfg.max_calls_per_second.as_ref().map(|v| v.value.max(1)),
         rules,
     })
 }
