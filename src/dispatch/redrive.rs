@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -106,23 +106,47 @@ impl Summary {
 }
 
 /// Sends the dispatcher's dead letters back onto its topic; `each` sees every letter that goes
-/// (or, in a dry run, would go) back, before it is sent.
-pub async fn run(cfg: &RedriveConfig<'_>, mut each: impl FnMut(&Letter)) -> anyhow::Result<Summary> {
-    let d = cfg.dispatcher;
-    let own = [("client.id", format!("switchyard-redrive-{}", d.name)), ("enable.auto.commit", "false".into())];
+/// (or, in a dry run, would go) back, before it is sent. A one-shot command's work: it makes
+/// librdkafka's blocking calls (metadata, offsets, commits) on the task that runs it.
+pub async fn run(cfg: &RedriveConfig<'_>, each: impl FnMut(&Letter)) -> anyhow::Result<Summary> {
+    let own =
+        [("client.id", format!("switchyard-redrive-{}", cfg.dispatcher.name)), ("enable.auto.commit", "false".into())];
     let consumer: StreamConsumer =
         consumer::config(cfg.kafka, &cfg.group(), &own).create().context("cannot create the consumer")?;
-    let Some(mut ends) = tokio::task::block_in_place(|| unread(&consumer, cfg))? else {
-        return Ok(Summary::default());
-    };
+    let Some(ends) = unread(&consumer, cfg)? else { return Ok(Summary::default()) };
     let producer = if cfg.dry_run { None } else { Some(producer::producer(cfg.kafka)?) };
-    let mut summary = Summary::default();
-    let mut read_to: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut sent: Vec<(i32, i64, DeliveryFuture)> = Vec::new();
-    let mut progress = Instant::now();
+    let mut progress = Progress::default();
+    let read = copy(cfg, &consumer, producer.as_ref(), ends, &mut progress, each).await;
+    // Whatever was sent before a failure is settled and committed too, so a new run does not
+    // send it again.
+    let settled = if cfg.dry_run { Ok(()) } else { settle(&consumer, cfg, &mut progress).await };
+    read.and(settled).map(|()| progress.summary)
+}
+
+/// How far a redrive got: what it counted, the copies not yet acknowledged, and per partition
+/// the offset after the last letter read.
+#[derive(Default)]
+struct Progress {
+    summary: Summary,
+    sent: Vec<(i32, i64, DeliveryFuture)>,
+    read_to: BTreeMap<i32, i64>,
+}
+
+/// Reads the letters up to `ends` (or `limit`) and sends the dispatcher's back (none in a dry
+/// run), settling every [`BATCH`] copies.
+async fn copy(
+    cfg: &RedriveConfig<'_>,
+    consumer: &StreamConsumer,
+    producer: Option<&FutureProducer>,
+    mut ends: BTreeMap<i32, i64>,
+    progress: &mut Progress,
+    mut each: impl FnMut(&Letter),
+) -> anyhow::Result<()> {
+    let d = cfg.dispatcher;
+    let mut last_read = Instant::now();
     while !ends.is_empty() {
-        if cfg.limit.is_some_and(|n| summary.redriven >= n) {
-            summary.left = true;
+        if cfg.limit.is_some_and(|n| progress.summary.redriven >= n) {
+            progress.summary.left = true;
             break;
         }
         let msg = match tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
@@ -130,15 +154,15 @@ pub async fn run(cfg: &RedriveConfig<'_>, mut each: impl FnMut(&Letter)) -> anyh
             Ok(Err(e)) => bail!("cannot read {}: {e}", d.dead_letter_topic),
             Err(_) => {
                 // The end may sit past records a reader never sees (transaction markers).
-                ends.retain(|p, end| position(&consumer, &d.dead_letter_topic, *p).is_none_or(|at| at < *end));
-                if !ends.is_empty() && progress.elapsed() > cfg.timeout {
+                ends.retain(|p, end| position(consumer, &d.dead_letter_topic, *p).is_none_or(|at| at < *end));
+                if !ends.is_empty() && last_read.elapsed() > cfg.timeout {
                     let waiting: Vec<_> = ends.keys().collect();
                     bail!("no dead letter arrived within {:?} from partitions {waiting:?}", cfg.timeout);
                 }
                 continue;
             }
         };
-        progress = Instant::now();
+        last_read = Instant::now();
         let (partition, offset) = (msg.partition(), msg.offset());
         let Some(&end) = ends.get(&partition) else { continue };
         if offset >= end {
@@ -151,8 +175,8 @@ pub async fn run(cfg: &RedriveConfig<'_>, mut each: impl FnMut(&Letter)) -> anyh
         if is_for(&msg, d) {
             let letter = letter(&msg);
             each(&letter);
-            summary.redriven += 1;
-            if let Some(producer) = &producer {
+            progress.summary.redriven += 1;
+            if let Some(producer) = producer {
                 let headers = readdressed(&msg, &d.name, letter.dlq.get("rule").map(String::as_str));
                 let mut record = FutureRecord::to(&d.topic).headers(headers);
                 if let Some(p) = msg.payload() {
@@ -162,20 +186,17 @@ pub async fn run(cfg: &RedriveConfig<'_>, mut each: impl FnMut(&Letter)) -> anyh
                     record = record.key(k);
                 }
                 let delivery = producer.send_result(record).map_err(|(e, _)| e).context("cannot queue a copy")?;
-                sent.push((partition, offset, delivery));
+                progress.sent.push((partition, offset, delivery));
             }
         } else {
-            summary.others += 1;
+            progress.summary.others += 1;
         }
-        read_to.insert(partition, offset + 1);
-        if sent.len() >= BATCH {
-            settle(&consumer, cfg, &mut sent, &mut read_to).await?;
+        progress.read_to.insert(partition, offset + 1);
+        if progress.sent.len() >= BATCH {
+            settle(consumer, cfg, progress).await?;
         }
     }
-    if !cfg.dry_run {
-        settle(&consumer, cfg, &mut sent, &mut read_to).await?;
-    }
-    Ok(summary)
+    Ok(())
 }
 
 /// Per partition of the dead-letter topic, the end (as of now) of what is left to read, for
@@ -222,30 +243,25 @@ fn position(consumer: &StreamConsumer, topic: &str, partition: i32) -> Option<i6
 
 /// Waits for every copy sent, then commits each partition up to its first copy the broker did
 /// not take (all it read when there is none); fails naming that copy's letter.
-async fn settle(
-    consumer: &StreamConsumer,
-    cfg: &RedriveConfig<'_>,
-    sent: &mut Vec<(i32, i64, DeliveryFuture)>,
-    read_to: &mut BTreeMap<i32, i64>,
-) -> anyhow::Result<()> {
+async fn settle(consumer: &StreamConsumer, cfg: &RedriveConfig<'_>, progress: &mut Progress) -> anyhow::Result<()> {
     let mut failed: Option<String> = None;
-    for (partition, offset, delivery) in sent.drain(..) {
+    for (partition, offset, delivery) in progress.sent.drain(..) {
         let error = match delivery.await {
             Ok(Ok(_)) => continue,
             Ok(Err((e, _))) => e.to_string(),
             Err(_) => "the producer went away".to_string(),
         };
-        let to = read_to.entry(partition).or_insert(offset);
+        let to = progress.read_to.entry(partition).or_insert(offset);
         *to = (*to).min(offset);
         failed.get_or_insert(format!("the copy of partition {partition} offset {offset} was not taken: {error}"));
     }
     let topic = &cfg.dispatcher.dead_letter_topic;
     let mut commit = TopicPartitionList::new();
-    for (p, to) in read_to.iter() {
+    for (p, to) in &progress.read_to {
         commit.add_partition_offset(topic, *p, Offset::Offset(*to))?;
     }
     if commit.count() > 0 {
-        tokio::task::block_in_place(|| consumer.commit(&commit, CommitMode::Sync)).context(
+        consumer.commit(&commit, CommitMode::Sync).context(
             "the copies are on the topic, but the redrive's offsets were not committed (a new run repeats them)",
         )?;
     }
