@@ -128,6 +128,43 @@ async fn a_redrive_names_what_it_cannot_do() {
     gw.stop().await;
 }
 
+/// A copy the broker does not take (here: the dispatcher's topic does not exist on a cluster
+/// that creates none) fails the run, and its letter stays uncommitted for the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_letter_whose_copy_is_not_taken_stays_for_the_next_run() {
+    let (dlq, missing, group) = (unique("letters"), unique("never-created"), unique("group"));
+    create_topic(&dlq, 1);
+    let (key, value) = payment("m", 0);
+    let dead = [
+        ("event_id", "evt_m"),
+        ("switchyard.dlq.dispatcher", "order_service"),
+        ("switchyard.dlq.reason", "http_status"),
+    ];
+    produce_with_headers(&dlq, &key, &value, &dead).await;
+    let (_dir, config) = shipped_with(&[
+        ("compression.type: lz4", "compression.type: lz4\n    allow.auto.create.topics: false"),
+        ("publish_timeout_ms: 10000", "publish_timeout_ms: 1000"),
+    ]);
+    let config = config.to_str().unwrap();
+    let env = [("PAYMENTS_TOPIC", missing.as_str()), ("PAYMENTS_DLQ_TOPIC", dlq.as_str()), ("DISPATCH_GROUP", &group)];
+    let run = |args: &[&str]| {
+        let mut all = vec!["redrive", "-c", config];
+        all.extend_from_slice(args);
+        let out = switchyard_command(&all, &env).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&[]);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("the copy of partition 0 offset 0 was not taken"), "{err}");
+    let (ok, out, err) = run(&["--dry-run"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("1 dead letter(s) of order_service"), "still waiting: {out}");
+}
+
 /// Two dispatchers on one topic, sharing a dead-letter topic: `order_service` (rules
 /// `mark_order_processing` and `notify`) and `audit`, whose calls all fail. A redriven event
 /// addressed to `order_service`'s `notify` makes that one call; a plain event makes all three.
