@@ -80,9 +80,12 @@ pub fn run(routes: &Routes, source: &Source, headers: &HeaderMap, body: &[u8], v
 pub fn consume(routes: &Routes, event: &Event) -> Result<Vec<CallOf>, String> {
     if !routes.dispatchers.iter().any(|d| d.topic == event.topic) {
         let mut topics: Vec<&str> = routes.dispatchers.iter().map(|d| d.topic.as_str()).collect();
+        topics.sort_unstable();
         topics.dedup();
-        let topics = if topics.is_empty() { "the config has no dispatchers".into() } else { topics.join(", ") };
-        return Err(format!("no dispatcher consumes topic '{}' (they consume: {topics})", event.topic));
+        return Err(match topics.is_empty() {
+            true => format!("no dispatcher consumes topic '{}': the config has no dispatchers", event.topic),
+            false => format!("no dispatcher consumes topic '{}' (they consume: {})", event.topic, topics.join(", ")),
+        });
     }
     Ok(planned_calls(routes, event))
 }
