@@ -240,7 +240,7 @@ fn event_data_cannot_choose_the_host() {
 }
 
 #[test]
-fn done_on_takes_only_statuses_that_are_not_done_already() {
+fn done_on_and_retry_on_take_only_statuses_they_change() {
     let yaml = format!(
         "{SOURCE}dispatch:
   - name: d
@@ -249,12 +249,20 @@ fn done_on_takes_only_statuses_that_are_not_done_already() {
     rules:
       - name: call
         request: {{ method: POST, url: \"http://orders.internal/x\" }}
-        retry: {{ done_on: [409, 204] }}
+        retry: {{ done_on: [409, 204], retry_on: [404, 429, 503, 409] }}
 "
     );
     let out = invalid(&yaml);
-    assert!(out.contains("routes.yaml:20:33: done_on: 204 is not a status to add"), "{out}");
-    assert!(!out.contains("409"), "{out}");
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:20:33: done_on: 204 is not a status to add",
+            "routes.yaml:20:55: retry_on: 429 is not a status to add: it is retried already",
+            "routes.yaml:20:60: retry_on: 503 is not a status to add: only 4xx are added (5xx are retried already)",
+            "routes.yaml:20:65: retry_on: 409 is not a status to add: it is in done_on too",
+        ],
+    );
+    assert!(!out.contains("done_on: 409") && !out.contains("404"), "{out}");
 }
 
 #[test]

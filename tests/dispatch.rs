@@ -161,6 +161,35 @@ async fn statuses_listed_in_done_on_count_as_done() {
     gw.stop().await;
 }
 
+/// A service that answers 404 until it knows the order: with `retry_on: [404]` the call is
+/// tried again (not dead-lettered at once), and a 404 that never ends is `retries_exhausted`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_listed_in_retry_on_are_retried() {
+    let orders = OrderService::start(|s, i| match s.path.ends_with("/late") && i < 2 {
+        true => (404, vec![]),
+        false => (if s.path.ends_with("/never") { 404 } else { 200 }, vec![]),
+    })
+    .await;
+    let (_dir, path) = shipped_with(&[
+        ("initial_delay_ms: 200", "initial_delay_ms: 50"),
+        ("max_elapsed_secs: 900", "max_elapsed_secs: 2\n          retry_on: [404]"),
+    ]);
+    let (topic, group, url) = (unique("payments"), unique("group"), orders.url());
+    let gw =
+        start_with(&path, Role::Dispatch, &topic, &[("ORDER_SERVICE_URL", &url), ("DISPATCH_GROUP", &group)]).await;
+    produce(&topic, &[payment("late", 0)]).await;
+    let seen = orders.wait_for(3, WAIT).await;
+    assert_eq!(seen.iter().filter(|s| s.path == "/orders/late").count(), 3, "two 404s, then 200: {seen:?}");
+    produce(&topic, &[payment("never", 0)]).await;
+    let dead = read_topic(&gw.dlq, 1, WAIT);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].key.as_deref(), Some("never"));
+    assert_eq!(dead[0].headers["switchyard.dlq.reason"], "retries_exhausted");
+    assert_eq!(dead[0].headers["switchyard.dlq.status"], "404");
+    assert!(orders.requests().iter().filter(|s| s.path == "/orders/never").count() > 1, "retried");
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_reuse_the_connection_when_the_service_answers_with_a_body() {
     // An order service that returns the updated order, as most do: unless its body is read,

@@ -315,6 +315,10 @@ pub struct RetryConfig {
     /// repeated call (at-least-once delivery repeats some) with a conflict.
     #[serde(default)]
     pub done_on: Vec<Spanned<u16>>,
+    /// 4xx statuses retried like a 5xx instead of dead-lettered at once, e.g. `[404]` for a
+    /// service that may not know the order yet (408 and 429 are retried already).
+    #[serde(default)]
+    pub retry_on: Vec<Spanned<u16>>,
 }
 
 /// Deserializes a value that is present, keeping an explicit `null` as `Some(null)`

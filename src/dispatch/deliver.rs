@@ -1,5 +1,5 @@
 //! One event's HTTP call, retried by policy: 2xx (and the rule's `done_on`) done; 408, 429,
-//! 5xx, connection errors and timeouts retried with exponential backoff and full jitter
+//! 5xx (and the rule's `retry_on`), connection errors and timeouts retried with exponential backoff and full jitter
 //! (honouring `Retry-After`) until the time budget is spent; any other status dead-letters at
 //! once. Every attempt passes the dispatcher's [`Gate`] first (a place among `max_in_flight`,
 //! then its turn under `max_calls_per_second`). Every answer's body is read (up to
@@ -111,7 +111,7 @@ pub async fn deliver(
         let verdict = {
             let Some(_place) = gate.enter(cancel).await else { return Delivery::Abandoned };
             metrics::in_flight(dispatcher, 1.0);
-            let verdict = attempt(client, call, timeout, &policy.done_on).await;
+            let verdict = attempt(client, call, timeout, policy).await;
             metrics::in_flight(dispatcher, -1.0);
             verdict
         };
@@ -142,7 +142,7 @@ pub async fn deliver(
     }
 }
 
-async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration, done_on: &[u16]) -> Verdict {
+async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration, policy: &RetryPolicy) -> Verdict {
     let Ok(method) = reqwest::Method::from_bytes(call.method.as_bytes()) else {
         return Verdict::Fail { status: 0, error: format!("bad method {}", call.method) };
     };
@@ -158,7 +158,7 @@ async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration
             let status = res.status();
             let retry_after = res.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let body = read_body(res).await;
-            classify(status, retry_after.as_deref(), &body, done_on)
+            classify(status, retry_after.as_deref(), &body, policy)
         }
         Err(e) if e.is_timeout() => Verdict::Retry { status: None, error: "timed out".into(), after: None },
         // reqwest would quote the whole URL, query included, where a key may travel: name
@@ -193,13 +193,13 @@ async fn read_body(mut res: reqwest::Response) -> (Vec<u8>, bool) {
     (head, read > QUOTED_BYTES)
 }
 
-/// The policy's reading of a status; `body` is the start of the answer's body and whether it
-/// went on; `done_on` the statuses besides 2xx that count as done.
-fn classify(status: StatusCode, retry_after: Option<&str>, body: &(Vec<u8>, bool), done_on: &[u16]) -> Verdict {
+/// The policy's reading of a status (its `done_on` and `retry_on` included); `body` is the
+/// start of the answer's body and whether it went on.
+fn classify(status: StatusCode, retry_after: Option<&str>, body: &(Vec<u8>, bool), policy: &RetryPolicy) -> Verdict {
     let code = status.as_u16();
-    if status.is_success() || done_on.contains(&code) {
+    if status.is_success() || policy.done_on.contains(&code) {
         Verdict::Done(code)
-    } else if code == 408 || code == 429 || status.is_server_error() {
+    } else if policy.retries(code) {
         let after = if code == 429 || code == 503 { retry_after.and_then(parse_retry_after) } else { None };
         Verdict::Retry { status: Some(code), error: http_error(code, body), after }
     } else {
@@ -301,6 +301,7 @@ mod tests {
             max_delay: Duration::from_secs(30),
             max_elapsed: Duration::from_secs(900),
             done_on: vec![],
+            retry_on: vec![],
         }
     }
 
@@ -318,24 +319,27 @@ mod tests {
     #[test]
     fn statuses_are_classified_by_the_policy() {
         let none = (Vec::new(), false);
-        assert!(matches!(classify(StatusCode::OK, None, &none, &[]), Verdict::Done(200)));
-        assert!(matches!(classify(StatusCode::NO_CONTENT, None, &none, &[]), Verdict::Done(204)));
+        let with = |done_on: &[u16], retry_on: &[u16]| RetryPolicy {
+            done_on: done_on.to_vec(),
+            retry_on: retry_on.to_vec(),
+            ..policy()
+        };
+        let read = |s: u16, p: &RetryPolicy| classify(StatusCode::from_u16(s).unwrap(), None, &none, p);
+        let plain = policy();
+        assert!(matches!(read(200, &plain), Verdict::Done(200)));
+        assert!(matches!(read(204, &plain), Verdict::Done(204)));
         for s in [408, 429, 500, 502, 503, 504] {
-            assert!(
-                matches!(classify(StatusCode::from_u16(s).unwrap(), None, &none, &[]), Verdict::Retry { .. }),
-                "{s}"
-            );
+            assert!(matches!(read(s, &plain), Verdict::Retry { .. }), "{s}");
         }
         for s in [301, 400, 401, 403, 404, 409, 422] {
-            assert!(
-                matches!(classify(StatusCode::from_u16(s).unwrap(), None, &none, &[]), Verdict::Fail { .. }),
-                "{s}"
-            );
+            assert!(matches!(read(s, &plain), Verdict::Fail { .. }), "{s}");
         }
-        assert!(matches!(classify(StatusCode::CONFLICT, None, &none, &[409]), Verdict::Done(409)));
-        assert!(matches!(classify(StatusCode::NOT_FOUND, None, &none, &[409]), Verdict::Fail { .. }));
-        assert!(matches!(classify(StatusCode::SERVICE_UNAVAILABLE, None, &none, &[503]), Verdict::Done(503)));
-        match classify(StatusCode::TOO_MANY_REQUESTS, Some("3"), &none, &[]) {
+        assert!(matches!(read(409, &with(&[409], &[])), Verdict::Done(409)));
+        assert!(matches!(read(404, &with(&[409], &[])), Verdict::Fail { .. }));
+        assert!(matches!(read(503, &with(&[503], &[])), Verdict::Done(503)));
+        assert!(matches!(read(404, &with(&[], &[404])), Verdict::Retry { status: Some(404), .. }));
+        assert!(matches!(read(422, &with(&[], &[404])), Verdict::Fail { .. }));
+        match classify(StatusCode::TOO_MANY_REQUESTS, Some("3"), &none, &plain) {
             Verdict::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(3))),
             _ => panic!("429 must retry"),
         }

@@ -305,8 +305,8 @@ async fn run_rule(
                 }
                 Delivery::Abandoned => return false,
                 Delivery::Failed { status, error, attempts } => {
-                    // A status the policy does not retry (3xx, 4xx but 408 and 429) fails at once.
-                    let permanent = status.is_some_and(|s| s < 500 && s != 408 && s != 429);
+                    // A status the policy does not retry (3xx, most 4xx) fails at once.
+                    let permanent = status.is_some_and(|s| !rule.retry.retries(s));
                     (if permanent { "http_status" } else { "retries_exhausted" }, status, error, attempts)
                 }
             }

@@ -171,6 +171,7 @@ mod tests {
                 max_delay: Duration::ZERO,
                 max_elapsed: Duration::ZERO,
                 done_on: vec![],
+                retry_on: vec![],
             },
         }
     }

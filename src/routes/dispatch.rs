@@ -65,6 +65,16 @@ pub struct RetryPolicy {
     pub max_elapsed: Duration,
     /// Statuses besides 2xx that count as done.
     pub done_on: Vec<u16>,
+    /// 4xx statuses retried besides 408 and 429.
+    pub retry_on: Vec<u16>,
+}
+
+impl RetryPolicy {
+    /// Whether an answer with `status` (not done) is tried again rather than dead-lettered at
+    /// once: 408, 429, every 5xx, and the rule's `retry_on`.
+    pub fn retries(&self, status: u16) -> bool {
+        matches!(status, 408 | 429 | 500..=599) || self.retry_on.contains(&status)
+    }
 }
 
 pub(super) fn compile(
@@ -185,11 +195,24 @@ fn compile_rule(
             ok = false;
         }
     }
+    for status in &r.retry_on {
+        let problem = match status.value {
+            408 | 429 => Some("it is retried already"),
+            s if !(400..=499).contains(&s) => Some("only 4xx are added (5xx are retried already)"),
+            s if r.done_on.iter().any(|d| d.value == s) => Some("it is in done_on too"),
+            _ => None,
+        };
+        if let Some(why) = problem {
+            ctx.error(status.referenced, format!("retry_on: {} is not a status to add: {why}", status.value));
+            ok = false;
+        }
+    }
     let retry = RetryPolicy {
         initial_delay: Duration::from_millis(r.initial_delay_ms.as_ref().map_or(200, |v| v.value)),
         max_delay: Duration::from_millis(r.max_delay_ms.as_ref().map_or(30_000, |v| v.value)),
         max_elapsed: Duration::from_secs(r.max_elapsed_secs.as_ref().map_or(900, |v| v.value)),
         done_on: r.done_on.iter().map(|s| s.value).collect(),
+        retry_on: r.retry_on.iter().map(|s| s.value).collect(),
     };
     ok.then_some(())?;
     let (origin, path) = url?;
