@@ -13,14 +13,14 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-/// Publish latency buckets, in seconds.
-const PUBLISH_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Latency buckets of every histogram (publish and dispatch durations), in seconds.
+const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// Installs the exporter once per process (later calls reuse it).
 pub fn install() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new().set_buckets(PUBLISH_BUCKETS).ok()?;
+            let builder = PrometheusBuilder::new().set_buckets(BUCKETS).ok()?;
             match builder.install_recorder() {
                 Ok(handle) => Some(handle),
                 Err(e) => {
@@ -94,6 +94,15 @@ pub fn dispatch_attempt(dispatcher: &str, rule: &str, outcome: &'static str) {
         })
         .increment(1);
     }
+}
+
+/// How long one HTTP attempt took, from sending the request to the end of the answer (or the
+/// failure): the downstream service's latency as the dispatcher sees it.
+pub fn dispatch_duration(dispatcher: &str, rule: &str, took: Duration) {
+    histogram_for(&["switchyard_dispatch_duration_seconds", dispatcher, rule], || {
+        histogram!("switchyard_dispatch_duration_seconds", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned())
+    })
+    .record(took.as_secs_f64());
 }
 
 pub fn dead_letter(dispatcher: &str, rule: &str, reason: &'static str) {

@@ -71,6 +71,8 @@ async fn a_dispatcher_only_process_serves_health_readiness_and_metrics() {
     // The attempt is counted when the answer is back, just after the order service saw the
     // call; the lag comes with librdkafka's periodic statistics.
     let attempts = r#"switchyard_dispatch_attempts_total{dispatcher="order_service",rule="mark_order_processing",outcome="success"}"#;
+    let took =
+        r#"switchyard_dispatch_duration_seconds_count{dispatcher="order_service",rule="mark_order_processing"} 1"#;
     let lag = "switchyard_consumer_lag{";
     let deadline = std::time::Instant::now() + WAIT;
     let metrics = loop {
@@ -82,6 +84,7 @@ async fn a_dispatcher_only_process_serves_health_readiness_and_metrics() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(metrics.contains(attempts), "{metrics}");
+    assert!(metrics.contains(took), "{metrics}");
     assert!(metrics.contains(lag), "{metrics}");
     let refused = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(&checkout(|_| {})).unwrap()).await;
     assert_eq!(refused.status, 404, "{}", refused.body);

@@ -111,7 +111,9 @@ pub async fn deliver(
         let verdict = {
             let Some(_place) = gate.enter(cancel).await else { return Delivery::Abandoned };
             metrics::in_flight(dispatcher, 1.0);
+            let sent = Instant::now();
             let verdict = attempt(client, call, timeout, policy).await;
+            metrics::dispatch_duration(dispatcher, &call.rule, sent.elapsed());
             metrics::in_flight(dispatcher, -1.0);
             verdict
         };
