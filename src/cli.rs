@@ -317,16 +317,13 @@ fn check_event(routes: &Routes, topic: &str, body: &[u8], args: &CheckArgs) -> E
             return ExitCode::FAILURE;
         }
     };
-    let mut headers = Vec::new();
-    for h in &args.headers {
-        match h.split_once(':') {
-            Some((k, v)) => headers.push((k.trim().to_owned(), v.trim().to_owned())),
-            None => {
-                eprintln!("header '{h}' is not 'Name: value'");
-                return ExitCode::FAILURE;
-            }
+    let headers = match crate::dry_run::header_pairs(&args.headers) {
+        Ok(pairs) => pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
         }
-    }
+    };
     let event =
         crate::pipeline::Event { rule: String::new(), topic: topic.to_owned(), key: args.key.clone(), headers, value };
     match crate::dry_run::consume(routes, &event) {

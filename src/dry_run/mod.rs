@@ -133,13 +133,19 @@ fn redact(mut call: PlannedCall, rule: &DispatchRule) -> PlannedCall {
     call
 }
 
-/// Parses `K: V` header arguments (`check --header`).
+/// Splits `K: V` header arguments (`check --header`) into trimmed names and values.
+pub fn header_pairs(args: &[String]) -> Result<Vec<(&str, &str)>, String> {
+    args.iter()
+        .map(|arg| match arg.split_once(':') {
+            Some((k, v)) => Ok((k.trim(), v.trim())),
+            None => Err(format!("header '{arg}' is not 'Name: value'")),
+        })
+        .collect()
+}
+
+/// Parses `K: V` header arguments into the headers of a request.
 pub fn parse_headers(args: &[String]) -> Result<HeaderMap, String> {
-    let pairs = args
-        .iter()
-        .map(|arg| arg.split_once(':').ok_or_else(|| format!("header '{arg}' is not 'Name: value'")))
-        .collect::<Result<Vec<_>, _>>()?;
-    header_map(pairs)
+    header_map(header_pairs(args)?)
 }
 
 /// Builds a header map from name/value pairs (also a test case's `headers`).
