@@ -21,11 +21,16 @@ async fn redrive(gw: &Gateway, group: &str, args: &[&str]) -> (bool, String, Str
 }
 
 async fn redrive_with(gw: &Gateway, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
-    let mut all = vec!["redrive"];
-    all.extend_from_slice(args);
     let mut vars = vec![("PAYMENTS_TOPIC", gw.topic.as_str()), ("PAYMENTS_DLQ_TOPIC", gw.dlq.as_str())];
     vars.extend_from_slice(env);
-    let mut cmd = switchyard_command(&all, &vars);
+    run_redrive(&vars, args).await
+}
+
+/// The built binary's `redrive` with `args` and `env`: its exit status, stdout and stderr.
+async fn run_redrive(env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let mut all = vec!["redrive"];
+    all.extend_from_slice(args);
+    let mut cmd = switchyard_command(&all, env);
     let out = tokio::task::spawn_blocking(move || cmd.output().expect("switchyard runs")).await.unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.success(), text(&out.stdout), text(&out.stderr))
@@ -112,17 +117,7 @@ async fn a_redrive_names_what_it_cannot_do() {
     assert!(!ok);
     assert!(err.contains("--limit must be at least 1"), "{err}");
     // Nothing dead-lettered yet: the topic has no letters (here it does not even exist).
-    let (ok, out, err) =
-        switchyard_command(&["redrive"], &[("PAYMENTS_DLQ_TOPIC", &unique("never")), ("DISPATCH_GROUP", "g")])
-            .output()
-            .map(|o| {
-                (
-                    o.status.success(),
-                    String::from_utf8_lossy(&o.stdout).into_owned(),
-                    String::from_utf8_lossy(&o.stderr).into_owned(),
-                )
-            })
-            .unwrap();
+    let (ok, out, err) = run_redrive(&[("PAYMENTS_DLQ_TOPIC", &unique("never")), ("DISPATCH_GROUP", "g")], &[]).await;
     assert!(ok, "{out}{err}");
     assert!(out.contains("0 dead letter(s) of order_service"), "{out}");
     gw.stop().await;
@@ -147,20 +142,10 @@ async fn a_letter_whose_copy_is_not_taken_stays_for_the_next_run() {
     ]);
     let config = config.to_str().unwrap();
     let env = [("PAYMENTS_TOPIC", missing.as_str()), ("PAYMENTS_DLQ_TOPIC", dlq.as_str()), ("DISPATCH_GROUP", &group)];
-    let run = |args: &[&str]| {
-        let mut all = vec!["redrive", "-c", config];
-        all.extend_from_slice(args);
-        let out = switchyard_command(&all, &env).output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (ok, out, err) = run(&[]);
+    let (ok, out, err) = run_redrive(&env, &["-c", config]).await;
     assert!(!ok, "{out}{err}");
     assert!(err.contains("the copy of partition 0 offset 0 was not taken"), "{err}");
-    let (ok, out, err) = run(&["--dry-run"]);
+    let (ok, out, err) = run_redrive(&env, &["-c", config, "--dry-run"]).await;
     assert!(ok, "{out}{err}");
     assert!(out.contains("1 dead letter(s) of order_service"), "still waiting: {out}");
 }
