@@ -53,7 +53,7 @@ pub fn signature_header(data: &[u8]) {
         None => (data, &[][..]),
     };
     let Ok(value) = HeaderValue::from_bytes(header) else { return };
-    let secrets = [b"old".as_slice(), SECRET].iter().filter_map(|s| SigningKey::new(s.to_vec())).collect::<Vec<_>>();
+    let secrets = [b"old".as_slice(), SECRET].iter().map(|s| SigningKey::new(s.to_vec())).collect::<Vec<_>>();
     let verifiers = [
         ("stripe-signature", Verifier::Stripe { secrets: secrets.clone(), tolerance_secs: 300 }),
         (
