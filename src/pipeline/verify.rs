@@ -130,9 +130,12 @@ const NO_MATCH: &str = "no signature matches";
 
 /// Signs like Stripe does: the `Stripe-Signature` header value for `body` at time `t`.
 pub fn stripe_signature(secret: &[u8], t: i64, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    stripe_header(&hmac::Key::new(hmac::HMAC_SHA256, secret), t, body)
+}
+
+fn stripe_header(key: &hmac::Key, t: i64, body: &[u8]) -> String {
     let t = t.to_string();
-    format!("t={t},v1={}", hex::encode(mac(&key, &[t.as_bytes(), b".", body])))
+    format!("t={t},v1={}", hex::encode(mac(key, &[t.as_bytes(), b".", body])))
 }
 
 /// The headers that make `verifier` accept `body` at time `now`, signed with its first secret
@@ -144,7 +147,7 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64) -> Vec<(String, String)>
         Verifier::None => Vec::new(),
         Verifier::Stripe { secrets, .. } => secrets
             .first()
-            .map(|s| ("Stripe-Signature".to_owned(), stripe_signature(&s.secret.0, now, body)))
+            .map(|s| ("Stripe-Signature".to_owned(), stripe_header(&s.key, now, body)))
             .into_iter()
             .collect(),
         Verifier::HmacSha256 { secrets, header, prefix, encoding } => secrets

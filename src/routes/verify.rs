@@ -14,14 +14,12 @@ pub struct Secret(pub Vec<u8>);
 /// from a copy instead of hashing the key again; never printed.
 #[derive(Clone)]
 pub struct SigningKey {
-    pub secret: Secret,
     pub key: hmac::Key,
 }
 
 impl SigningKey {
     pub fn new(bytes: Vec<u8>) -> SigningKey {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &bytes);
-        SigningKey { secret: Secret(bytes), key }
+        SigningKey { key: hmac::Key::new(hmac::HMAC_SHA256, &bytes) }
     }
 }
 
