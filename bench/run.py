@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from statistics import median
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "target" / "release"
@@ -233,14 +234,6 @@ def bench_ingress(brokers, quick, results):
                 report(f"ingress {name}: fixed rate {rate}/s (half of saturation)", fixed)
             finally:
                 stop(proc)
-
-
-def median(values):
-    ordered = sorted(values)
-    if not ordered:
-        return 0
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def bench_dispatch(brokers, quick, results):
