@@ -15,6 +15,8 @@ COPY samples ./samples
 # Cargo.toml names the benchmark and bench tool targets; their sources must be present to parse it.
 COPY benches ./benches
 COPY bench ./bench
+# librdkafka with the fix Switchyard carries (vendor/README.md).
+COPY vendor ./vendor
 RUN if [ "$PGO" = 1 ]; then \
       bench/build-pgo switchyard && cp target/pgo/switchyard /usr/local/bin/switchyard; \
     else \

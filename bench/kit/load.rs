@@ -44,6 +44,10 @@ pub struct Args {
     /// A prefix for event ids, so several runs against one topic stay distinct.
     #[arg(long, default_value = "bench")]
     run_id: String,
+    /// Also write each measured request as `due_us latency_us` (microseconds from the start of
+    /// measuring) to this file, to see when the slow answers came.
+    #[arg(long)]
+    timeline: Option<String>,
 }
 
 /// A request body with its event id and order id left as holes (in document order).
@@ -98,6 +102,8 @@ struct Tally {
     other: std::collections::BTreeMap<String, u64>,
     /// Latencies of measured requests, microseconds.
     latencies: Vec<u32>,
+    /// With `--timeline`: (due, latency) of each measured request, microseconds.
+    timeline: Vec<(u64, u32)>,
 }
 
 pub async fn run(args: Args) -> Result<(), String> {
@@ -113,7 +119,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     for _ in 0..args.connections {
         let (uri, authority, template, secret, next) =
             (uri.clone(), authority.clone(), template.clone(), secret.clone(), next.clone());
-        let (rate, run_id) = (args.rate, args.run_id.clone());
+        let (rate, run_id, keep_timeline) = (args.rate, args.run_id.clone(), args.timeline.is_some());
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             let stream = tokio::net::TcpStream::connect(&authority).await.map_err(|e| e.to_string())?;
@@ -152,7 +158,11 @@ pub async fn run(args: Args) -> Result<(), String> {
                 } else {
                     *tally.other.entry(status.as_u16().to_string()).or_default() += 1;
                 }
-                tally.latencies.push(from.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                let latency = from.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                tally.latencies.push(latency);
+                if keep_timeline {
+                    tally.timeline.push(((from - measure_from).as_micros() as u64, latency));
+                }
             }
             Ok::<Tally, String>(tally)
         }));
@@ -165,6 +175,12 @@ pub async fn run(args: Args) -> Result<(), String> {
             *all.other.entry(k).or_default() += v;
         }
         all.latencies.extend(t.latencies);
+        all.timeline.extend(t.timeline);
+    }
+    if let Some(path) = &args.timeline {
+        all.timeline.sort_unstable();
+        let text: String = all.timeline.iter().map(|(due, l)| format!("{due} {l}\n")).collect();
+        std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))?;
     }
     all.latencies.sort_unstable();
     let pct = |p: f64| -> f64 {
