@@ -3892,7 +3892,8 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
         /* An idempotent producer sends nothing more for this partition while
          * RD_KAFKA_IDEMP_MAX_INFLIGHT messages are in flight (the limit
          * below). A wake-up for its lingering messages would then only spin
-         * this thread until a response arrives, and the response wakes it. */
+         * this thread until a response arrives, and the response wakes it:
+         * ask for none then (only a check every millisecond, below). */
         rd_bool_t may_wake =
             !rd_kafka_is_idempotent(rkb->rkb_rk) ||
             rd_atomic32_get(&rktp->rktp_msgs_inflight) <
@@ -3994,6 +3995,11 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
                     rkb->rkb_rk->rk_conf.batch_num_messages,
                     /* Batch total size threshold */
                     rkb->rkb_rk->rk_conf.batch_size);
+                /* Should the acknowledgement come on another broker's
+                 * connection (a leader change), look again within 1 ms. */
+                if (!may_wake && rkb->rkb_state == RD_KAFKA_BROKER_STATE_UP &&
+                    !RD_KAFKA_MSGQ_EMPTY(&rktp->rktp_xmit_msgq))
+                        rd_kafka_set_next_wakeup(next_wakeup, now + 1000);
         }
 
         rd_kafka_toppar_unlock(rktp);
@@ -4160,6 +4166,8 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
                     /* Batch total size threshold */
                     rkb->rkb_rk->rk_conf.batch_size);
                 rd_kafka_toppar_unlock(rktp);
+                if (!may_wake && !RD_KAFKA_MSGQ_EMPTY(&rktp->rktp_xmit_msgq))
+                        rd_kafka_set_next_wakeup(next_wakeup, now + 1000);
         }
 
         return cnt;
