@@ -1,6 +1,6 @@
 # Switchyard: build with the Rust toolchain, run on a slim Debian as a non-root user.
-# librdkafka is built from source by the rdkafka crate (needs gcc, g++, make, and libssl-dev for
-# TLS to the brokers: all in the rust image).
+# librdkafka is built from source, vendor/rdkafka-sys (the published crate plus one fix; needs
+# gcc, g++, make, and libssl-dev for TLS to the brokers: all in the rust image).
 # The binary is built with profile-guided optimisation (bench/build-pgo: an instrumented build is
 # trained on loopback with benchkit's broker, load and sink, then rebuilt with the profile;
 # about 25 min on 2 cores). `--build-arg PGO=0` builds the plain release binary instead.

@@ -3856,6 +3856,21 @@ rd_kafka_broker_outbufs_space(rd_kafka_broker_t *rkb) {
 
 
 /**
+ * @returns true if an idempotent producer may send nothing more to \p rktp
+ *          until in-flight messages are acknowledged (the limit applied in
+ *          rd_kafka_toppar_producer_serve()). A wake-up for its lingering
+ *          messages would then only spin the broker thread until a response
+ *          arrives, and the response wakes the thread anyway.
+ */
+static RD_INLINE rd_bool_t
+rd_kafka_toppar_idemp_inflight_full(rd_kafka_broker_t *rkb,
+                                    rd_kafka_toppar_t *rktp) {
+        return rd_kafka_is_idempotent(rkb->rkb_rk) &&
+               rd_atomic32_get(&rktp->rktp_msgs_inflight) >=
+                   RD_KAFKA_IDEMP_MAX_INFLIGHT;
+}
+
+/**
  * @brief Serve a toppar for producing.
  *
  * @param next_wakeup will be updated to when the next wake-up/attempt is
@@ -3889,15 +3904,11 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
         int inflight              = 0;
         uint64_t epoch_base_msgid = 0;
         rd_bool_t batch_ready     = rd_false;
-        /* An idempotent producer sends nothing more for this partition while
-         * RD_KAFKA_IDEMP_MAX_INFLIGHT messages are in flight (the limit
-         * below). A wake-up for its lingering messages would then only spin
-         * this thread until a response arrives, and the response wakes it:
-         * ask for none then (only a check every millisecond, below). */
+        /* No wake-up while at the in-flight limit, only a look within 1 ms
+         * should the acknowledgement come on another broker's connection
+         * (a leader change). */
         rd_bool_t may_wake =
-            !rd_kafka_is_idempotent(rkb->rkb_rk) ||
-            rd_atomic32_get(&rktp->rktp_msgs_inflight) <
-                RD_KAFKA_IDEMP_MAX_INFLIGHT;
+            !rd_kafka_toppar_idemp_inflight_full(rkb, rktp);
 
         /* By limiting the number of not-yet-sent buffers (rkb_outbufs) we
          * provide a backpressure mechanism to the producer loop
@@ -3995,8 +4006,6 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
                     rkb->rkb_rk->rk_conf.batch_num_messages,
                     /* Batch total size threshold */
                     rkb->rkb_rk->rk_conf.batch_size);
-                /* Should the acknowledgement come on another broker's
-                 * connection (a leader change), look again within 1 ms. */
                 if (!may_wake && rkb->rkb_state == RD_KAFKA_BROKER_STATE_UP &&
                     !RD_KAFKA_MSGQ_EMPTY(&rktp->rktp_xmit_msgq))
                         rd_kafka_set_next_wakeup(next_wakeup, now + 1000);
@@ -4153,9 +4162,7 @@ static int rd_kafka_toppar_producer_serve(rd_kafka_broker_t *rkb,
         /* Update the allowed wake-up time based on remaining messages
          * in the queue. */
         if (cnt > 0) {
-                may_wake = !rd_kafka_is_idempotent(rkb->rkb_rk) ||
-                           rd_atomic32_get(&rktp->rktp_msgs_inflight) <
-                               RD_KAFKA_IDEMP_MAX_INFLIGHT;
+                may_wake = !rd_kafka_toppar_idemp_inflight_full(rkb, rktp);
                 rd_kafka_toppar_lock(rktp);
                 batch_ready = rd_kafka_msgq_allow_wakeup_at(
                     &rktp->rktp_msgq, &rktp->rktp_xmit_msgq,
