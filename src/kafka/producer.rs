@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use futures::future::try_join_all;
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -112,15 +111,21 @@ pub async fn publish_all(
         let delivery = producer.send_result(record).map_err(|(e, _)| PublishError::Kafka(e))?;
         pending.push((rule, topic, delivery));
     }
-    let acknowledged = pending.into_iter().map(|(rule, topic, delivery)| async move {
-        match delivery.await {
-            Ok(Ok(delivery)) => Ok(Published { rule, topic, partition: delivery.partition, offset: delivery.offset }),
-            Ok(Err((e, _))) => Err(PublishError::Kafka(e)),
-            // The producer lives as long as the server; a cancelled delivery means it is gone.
-            Err(_) => Err(PublishError::Kafka(KafkaError::Canceled)),
+    // The records are all queued already, so waiting for their reports one after the other
+    // takes as long as the slowest: no join (and no allocation) is needed.
+    let acknowledged = async move {
+        let mut published = Vec::with_capacity(pending.len());
+        for (rule, topic, delivery) in pending {
+            match delivery.await {
+                Ok(Ok(d)) => published.push(Published { rule, topic, partition: d.partition, offset: d.offset }),
+                Ok(Err((e, _))) => return Err(PublishError::Kafka(e)),
+                // The producer lives as long as the server; a cancelled delivery means it is gone.
+                Err(_) => return Err(PublishError::Kafka(KafkaError::Canceled)),
+            }
         }
-    });
-    match tokio::time::timeout(timeout, try_join_all(acknowledged)).await {
+        Ok(published)
+    };
+    match tokio::time::timeout(timeout, acknowledged).await {
         Ok(result) => result,
         Err(_) => Err(PublishError::Timeout(timeout)),
     }

@@ -1,5 +1,7 @@
 //! Stages 4–5: match rules against an inbound document and map it to output values.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value as Json};
 
 use super::transform::{self, scalar_text};
@@ -36,23 +38,23 @@ pub fn matches(filter: &Filter, doc: &Json) -> bool {
 /// `field:`). `Ok(None)` means an optional value that is absent; the error is a sentence
 /// the caller prefixes with the output's name.
 pub fn eval(expr: &Expr, doc: &Json, produced: Option<&Map<String, Json>>) -> Result<Option<Json>, String> {
+    // Borrowed until the end: a value that goes through transform steps is never copied.
     let found = match &expr.source {
-        Source::Const(v) => Some(v.clone()),
-        Source::Paths(paths) => paths.iter().find_map(|p| p.find(doc)).cloned(),
-        Source::Field(name) => produced.and_then(|m| m.get(name)).filter(|v| !v.is_null()).cloned(),
-        Source::Template(parts) => render(parts, doc).map(Json::String),
+        Source::Const(v) => Some(Cow::Borrowed(v)),
+        Source::Paths(paths) => paths.iter().find_map(|p| p.find(doc)).map(Cow::Borrowed),
+        Source::Field(name) => produced.and_then(|m| m.get(name)).filter(|v| !v.is_null()).map(Cow::Borrowed),
+        Source::Template(parts) => render(parts, doc).map(|s| Cow::Owned(Json::String(s))),
     };
-    let value = match (found, &expr.default) {
+    let mut value = match (found, &expr.default) {
         (Some(v), _) => v,
-        (None, Some(d)) => d.clone(),
+        (None, Some(d)) => Cow::Borrowed(d),
         (None, None) if expr.optional => return Ok(None),
         (None, None) => return Err(missing(&expr.source)),
     };
-    let mut value = value;
     for step in &expr.steps {
-        value = transform::apply(step, value, doc)?;
+        value = Cow::Owned(transform::apply(step, &value, doc)?);
     }
-    Ok(Some(value))
+    Ok(Some(value.into_owned()))
 }
 
 fn render(parts: &[Part<crate::routes::jsonpath::Path>], doc: &Json) -> Option<String> {

@@ -7,13 +7,15 @@ use time::format_description::well_known::Rfc3339;
 use crate::routes::expr::Step;
 
 /// Applies `step` to `value`; `input` is the whole inbound document (for `minor_units`).
-pub fn apply(step: &Step, value: Json, input: &Json) -> Result<Json, String> {
+/// Every step builds a new value from a borrowed one, so a value found in the document is
+/// never copied just to be transformed.
+pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
     match step {
-        Step::Upper => string(&value, "upper").map(|s| Json::String(s.to_uppercase())),
-        Step::Lower => string(&value, "lower").map(|s| Json::String(s.to_lowercase())),
-        Step::ToString => Ok(Json::String(scalar_text(&value).ok_or("to_string needs a scalar value")?)),
+        Step::Upper => string(value, "upper").map(|s| Json::String(s.to_uppercase())),
+        Step::Lower => string(value, "lower").map(|s| Json::String(s.to_lowercase())),
+        Step::ToString => Ok(Json::String(scalar_text(value).ok_or("to_string needs a scalar value")?)),
         Step::Lookup { table, default } => {
-            let found = match &value {
+            let found = match value {
                 Json::String(s) => table.get(s.as_str()),
                 other => table.get(&scalar_text(other).ok_or("lookup needs a scalar value")?),
             };
@@ -21,7 +23,7 @@ pub fn apply(step: &Step, value: Json, input: &Json) -> Result<Json, String> {
                 (Some(found), _) => Ok(found.clone()),
                 (None, Some(d)) => Ok(d.clone()),
                 (None, None) => {
-                    let key = scalar_text(&value).unwrap_or_default();
+                    let key = scalar_text(value).unwrap_or_default();
                     Err(format!("'{key}' is not in the lookup table and no default is given"))
                 }
             }
@@ -58,15 +60,16 @@ pub fn scalar_text(value: &Json) -> Option<String> {
 /// ISO 4217 minor-unit exponent of a currency code (case-insensitive); 2 for any other
 /// well-formed code, as ISO 4217 assigns to the great majority of currencies.
 pub fn currency_exponent(code: &str) -> Option<u32> {
-    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+    let code: [u8; 3] = code.as_bytes().try_into().ok()?;
+    if !code.iter().all(u8::is_ascii_alphabetic) {
         return None;
     }
-    let upper = code.to_ascii_uppercase();
-    Some(match upper.as_str() {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
-        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        "CLF" | "UYW" => 4,
+    let upper = code.map(|b| b.to_ascii_uppercase());
+    Some(match &upper {
+        b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG" | b"RWF" | b"UGX" | b"UYI"
+        | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
+        b"BHD" | b"IQD" | b"JOD" | b"KWD" | b"LYD" | b"OMR" | b"TND" => 3,
+        b"CLF" | b"UYW" => 4,
         _ => 2,
     })
 }
@@ -123,25 +126,25 @@ mod tests {
     #[test]
     fn case_lookup_and_to_string() {
         let input = json!({});
-        assert_eq!(apply(&Step::Upper, json!("usd"), &input).unwrap(), json!("USD"));
-        assert_eq!(apply(&Step::Lower, json!("USD"), &input).unwrap(), json!("usd"));
-        assert!(apply(&Step::Upper, json!(5), &input).is_err());
-        assert_eq!(apply(&Step::ToString, json!(5), &input).unwrap(), json!("5"));
+        assert_eq!(apply(&Step::Upper, &json!("usd"), &input).unwrap(), json!("USD"));
+        assert_eq!(apply(&Step::Lower, &json!("USD"), &input).unwrap(), json!("usd"));
+        assert!(apply(&Step::Upper, &json!(5), &input).is_err());
+        assert_eq!(apply(&Step::ToString, &json!(5), &input).unwrap(), json!("5"));
         let table = [("card".to_string(), json!("Credit Card"))].into_iter().collect();
         let lookup = Step::Lookup { table, default: None };
-        assert_eq!(apply(&lookup, json!("card"), &input).unwrap(), json!("Credit Card"));
-        assert!(apply(&lookup, json!("cash"), &input).unwrap_err().contains("'cash'"));
+        assert_eq!(apply(&lookup, &json!("card"), &input).unwrap(), json!("Credit Card"));
+        assert!(apply(&lookup, &json!("cash"), &input).unwrap_err().contains("'cash'"));
         let table = [("card".to_string(), json!("Credit Card"))].into_iter().collect();
         let with_default = Step::Lookup { table, default: Some(json!("Other")) };
-        assert_eq!(apply(&with_default, json!("cash"), &input).unwrap(), json!("Other"));
+        assert_eq!(apply(&with_default, &json!("cash"), &input).unwrap(), json!("Other"));
     }
 
     #[test]
     fn minor_units_reads_the_currency_from_the_input() {
         let path = crate::routes::jsonpath::Path::parse("$.c").unwrap();
         let step = Step::MinorUnits { currency: path };
-        assert_eq!(apply(&step, json!(1234), &json!({"c": "eur"})).unwrap().to_string(), "12.34");
-        assert!(apply(&step, json!(1234), &json!({})).unwrap_err().contains("no currency code at $.c"));
-        assert!(apply(&step, json!("12"), &json!({"c": "eur"})).is_err());
+        assert_eq!(apply(&step, &json!(1234), &json!({"c": "eur"})).unwrap().to_string(), "12.34");
+        assert!(apply(&step, &json!(1234), &json!({})).unwrap_err().contains("no currency code at $.c"));
+        assert!(apply(&step, &json!("12"), &json!({"c": "eur"})).is_err());
     }
 }
