@@ -127,7 +127,7 @@ pub fn route(source: &Source, doc: &Json) -> Result<Outcome, Rejection> {
     if events.is_empty() {
         let kind = source.event_type.as_ref().and_then(|p| p.find(doc)).and_then(scalar_text);
         let why = match kind {
-            Some(t) => format!("no rule of source '{}' matches this '{t}' event", source.name),
+            Some(t) => format!("no rule of source '{}' matches this '{}' event", source.name, transform::clip(&t)),
             None => format!("no rule of source '{}' matches this event", source.name),
         };
         return Ok(Outcome::Ignored(why));

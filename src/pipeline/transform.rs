@@ -24,7 +24,7 @@ pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
                 (None, Some(d)) => Ok(d.clone()),
                 (None, None) => {
                     let key = scalar_text(value).unwrap_or_default();
-                    Err(format!("'{key}' is not in the lookup table and no default is given"))
+                    Err(format!("'{}' is not in the lookup table and no default is given", clip(&key)))
                 }
             }
         }
@@ -33,13 +33,49 @@ pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
                 .find(input)
                 .and_then(Json::as_str)
                 .ok_or_else(|| format!("minor_units: no currency code at {currency}"))?;
-            let amount = value.as_i64().ok_or("minor_units needs an integer amount")?;
+            let amount =
+                integer(value).ok_or_else(|| format!("minor_units needs an integer amount, not {}", what(value)))?;
             minor_to_major(amount, code)
         }
         Step::EpochToRfc3339 => {
-            let secs = value.as_i64().ok_or("epoch_to_rfc3339 needs integer seconds")?;
+            let secs =
+                integer(value).ok_or_else(|| format!("epoch_to_rfc3339 needs integer seconds, not {}", what(value)))?;
             epoch_to_rfc3339(secs).map(Json::String)
         }
+    }
+}
+
+/// An integer as JSON Schema counts them: `100`, and also `100.0` or `-0` (a number with no
+/// fractional part), so a value an `integer` schema admits is never refused here.
+fn integer(value: &Json) -> Option<i64> {
+    let n = value.as_number()?;
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    // Every such double is an exact integer; -2^63 is the least i64, 2^63 is past the greatest.
+    (f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)).then_some(f as i64)
+}
+
+/// A payload's text as an error quotes it: its first 64 characters, then `…`, so a sender's
+/// megabyte string is never written back whole, in the answer or in the log.
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 64;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
+}
+
+/// A number as written, any other value by its kind: an error never quotes a long string.
+fn what(value: &Json) -> String {
+    match value {
+        Json::Number(n) => n.to_string(),
+        Json::String(_) => "a string".into(),
+        Json::Bool(_) => "a boolean".into(),
+        Json::Null => "null".into(),
+        Json::Array(_) => "an array".into(),
+        Json::Object(_) => "an object".into(),
     }
 }
 
@@ -77,7 +113,7 @@ pub fn currency_exponent(code: &str) -> Option<u32> {
 /// `amount` minor units of `code` as a JSON number in major units (an integer for
 /// zero-decimal currencies).
 pub fn minor_to_major(amount: i64, code: &str) -> Result<Json, String> {
-    let exp = currency_exponent(code).ok_or_else(|| format!("'{code}' is not an ISO 4217 currency code"))?;
+    let exp = currency_exponent(code).ok_or_else(|| format!("'{}' is not an ISO 4217 currency code", clip(code)))?;
     if exp == 0 {
         return Ok(Json::Number(amount.into()));
     }
@@ -134,6 +170,10 @@ mod tests {
         let lookup = Step::Lookup { table, default: None };
         assert_eq!(apply(&lookup, &json!("card"), &input).unwrap(), json!("Credit Card"));
         assert!(apply(&lookup, &json!("cash"), &input).unwrap_err().contains("'cash'"));
+        let long = format!("{}é", "x".repeat(100));
+        let quoted = apply(&lookup, &json!(long), &input).unwrap_err();
+        assert_eq!(quoted, format!("'{}…' is not in the lookup table and no default is given", "x".repeat(64)));
+        assert_eq!(clip(&"é".repeat(64)), "é".repeat(64));
         let table = [("card".to_string(), json!("Credit Card"))].into_iter().collect();
         let with_default = Step::Lookup { table, default: Some(json!("Other")) };
         assert_eq!(apply(&with_default, &json!("cash"), &input).unwrap(), json!("Other"));
@@ -146,5 +186,21 @@ mod tests {
         assert_eq!(apply(&step, &json!(1234), &json!({"c": "eur"})).unwrap().to_string(), "12.34");
         assert!(apply(&step, &json!(1234), &json!({})).unwrap_err().contains("no currency code at $.c"));
         assert!(apply(&step, &json!("12"), &json!({"c": "eur"})).is_err());
+    }
+
+    #[test]
+    fn integers_written_as_decimals_are_integers() {
+        let path = crate::routes::jsonpath::Path::parse("$.c").unwrap();
+        let step = Step::MinorUnits { currency: path };
+        let usd = json!({"c": "usd"});
+        assert_eq!(apply(&step, &json!(10000.0), &usd).unwrap().to_string(), "100.0");
+        assert_eq!(apply(&step, &json!(-0.0), &usd).unwrap().to_string(), "0.0");
+        assert!(apply(&step, &json!(100.5), &usd).unwrap_err().contains("not 100.5"));
+        assert!(apply(&step, &json!(1e23), &usd).unwrap_err().contains("integer amount"));
+        assert!(apply(&step, &json!(u64::MAX), &usd).unwrap_err().contains("integer amount"));
+        let epoch = apply(&Step::EpochToRfc3339, &json!(1699281000.0), &usd).unwrap();
+        assert_eq!(epoch, json!("2023-11-06T14:30:00Z"));
+        let quoted = apply(&Step::EpochToRfc3339, &json!("1699281000"), &usd).unwrap_err();
+        assert_eq!(quoted, "epoch_to_rfc3339 needs integer seconds, not a string");
     }
 }
