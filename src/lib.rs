@@ -27,6 +27,7 @@
 //! - [`cli`]: the `switchyard` commands.
 //! - [`shutdown`]: graceful shutdown in one small type.
 //! - [`trace`]: W3C `traceparent` parsing and propagation.
+//! - [`text`]: quoting what a sender controls in answers and logs, clipped.
 //!
 //! See `ARCHITECTURE.md` for the code map and the invariants.
 
@@ -45,4 +46,5 @@ pub mod pipeline;
 pub mod reload;
 pub mod routes;
 pub mod shutdown;
+pub mod text;
 pub mod trace;

@@ -14,8 +14,9 @@ use http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::routes::schema::Violation;
+use crate::routes::schema::{MAX_VIOLATIONS, Violation};
 use crate::routes::{Rule, Source};
+use crate::text::{QUOTED_VALUE, clip};
 use transform::scalar_text;
 
 /// One inbound webhook as the server received it.
@@ -114,9 +115,9 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
 /// Stages after parsing: validate, match, map, validate canonical.
 pub fn route(source: &Source, doc: &Json) -> Result<Outcome, Rejection> {
     if let Some(schema) = &source.schema {
-        let violations = schema.violations(doc);
+        let (violations, more) = schema.violations(doc);
         if !violations.is_empty() {
-            let message = format!("payload does not match the schema of source '{}'", source.name);
+            let message = format!("payload does not match the schema of source '{}'{}", source.name, listed(more));
             return Err(Rejection { violations, ..reject(422, Reason::Schema, message) });
         }
     }
@@ -127,7 +128,7 @@ pub fn route(source: &Source, doc: &Json) -> Result<Outcome, Rejection> {
     if events.is_empty() {
         let kind = source.event_type.as_ref().and_then(|p| p.find(doc)).and_then(scalar_text);
         let why = match kind {
-            Some(t) => format!("no rule of source '{}' matches this '{}' event", source.name, transform::clip(&t)),
+            Some(t) => format!("no rule of source '{}' matches this '{}' event", source.name, clip(&t, QUOTED_VALUE)),
             None => format!("no rule of source '{}' matches this event", source.name),
         };
         return Ok(Outcome::Ignored(why));
@@ -161,15 +162,22 @@ fn emit(rule: &Rule, doc: &Json) -> Result<Event, Rejection> {
         }
     }
     let value = Json::Object(value);
-    let violations = rule.emit.schema.violations(&value);
+    let (violations, more) = rule.emit.schema.violations(&value);
     if !violations.is_empty() {
         let message = format!(
-            "rule '{}' produced an event that violates its canonical schema '{}': the routes need fixing; nothing was published",
-            rule.name, rule.emit.schema.name
+            "rule '{}' produced an event that violates its canonical schema '{}': the routes need fixing; nothing was published{}",
+            rule.name,
+            rule.emit.schema.name,
+            listed(more)
         );
         return Err(Rejection { violations, ..reject(500, Reason::Canonical, message) });
     }
     Ok(Event { rule: rule.name.clone(), topic: rule.emit.topic.clone(), key, headers, value })
+}
+
+/// What a message adds when only the first violations are listed.
+fn listed(more: bool) -> String {
+    if more { format!(" (the first {MAX_VIOLATIONS} violations are listed)") } else { String::new() }
 }
 
 /// Serializes name/value pairs as a JSON object (readable output for `check`).

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::routes::expr::Step;
+use crate::text::{QUOTED_VALUE, clip};
 
 /// Applies `step` to `value`; `input` is the whole inbound document (for `minor_units`).
 /// Every step builds a new value from a borrowed one, so a value found in the document is
@@ -24,7 +25,7 @@ pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
                 (None, Some(d)) => Ok(d.clone()),
                 (None, None) => {
                     let key = scalar_text(value).unwrap_or_default();
-                    Err(format!("'{}' is not in the lookup table and no default is given", clip(&key)))
+                    Err(format!("'{}' is not in the lookup table and no default is given", clip(&key, QUOTED_VALUE)))
                 }
             }
         }
@@ -55,16 +56,6 @@ fn integer(value: &Json) -> Option<i64> {
     let f = n.as_f64()?;
     // Every such double is an exact integer; -2^63 is the least i64, 2^63 is past the greatest.
     (f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)).then_some(f as i64)
-}
-
-/// A payload's text as an error quotes it: its first 64 characters, then `…`, so a sender's
-/// megabyte string is never written back whole, in the answer or in the log.
-pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
-    const MAX: usize = 64;
-    match text.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}…", &text[..end]).into(),
-        None => text.into(),
-    }
 }
 
 /// A number as written, any other value by its kind: an error never quotes a long string.
@@ -113,7 +104,8 @@ pub fn currency_exponent(code: &str) -> Option<u32> {
 /// `amount` minor units of `code` as a JSON number in major units (an integer for
 /// zero-decimal currencies).
 pub fn minor_to_major(amount: i64, code: &str) -> Result<Json, String> {
-    let exp = currency_exponent(code).ok_or_else(|| format!("'{}' is not an ISO 4217 currency code", clip(code)))?;
+    let exp = currency_exponent(code)
+        .ok_or_else(|| format!("'{}' is not an ISO 4217 currency code", clip(code, QUOTED_VALUE)))?;
     if exp == 0 {
         return Ok(Json::Number(amount.into()));
     }
@@ -173,7 +165,6 @@ mod tests {
         let long = format!("{}é", "x".repeat(100));
         let quoted = apply(&lookup, &json!(long), &input).unwrap_err();
         assert_eq!(quoted, format!("'{}…' is not in the lookup table and no default is given", "x".repeat(64)));
-        assert_eq!(clip(&"é".repeat(64)), "é".repeat(64));
         let table = [("card".to_string(), json!("Credit Card"))].into_iter().collect();
         let with_default = Step::Lookup { table, default: Some(json!("Other")) };
         assert_eq!(apply(&with_default, &json!("cash"), &input).unwrap(), json!("Other"));

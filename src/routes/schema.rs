@@ -3,8 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::Value as Json;
+
+use crate::text::clip;
 
 /// A compiled schema and the file it came from.
 pub struct Schema {
@@ -21,6 +25,13 @@ impl std::fmt::Debug for Schema {
         f.debug_struct("Schema").field("file", &self.file).finish()
     }
 }
+
+/// At most this many violations are reported for one instance.
+pub const MAX_VIOLATIONS: usize = 20;
+
+/// At most this many characters of a violation's path or message are reported (a message can
+/// quote the instance's member names: `additionalProperties`).
+pub const MAX_VIOLATION_TEXT: usize = 256;
 
 /// One reason an instance does not satisfy a schema.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -47,16 +58,31 @@ impl Schema {
         Ok(Schema { name: name.to_owned(), file: file.to_path_buf(), document, validator })
     }
 
-    /// Every violation of `instance`, in the validator's order. Valid instances (the hot path)
-    /// take the validator's short-circuiting check, which builds no error values.
-    pub fn violations(&self, instance: &Json) -> Vec<Violation> {
+    /// The first [`MAX_VIOLATIONS`] violations of `instance`, in the validator's order, each
+    /// path and message clipped to [`MAX_VIOLATION_TEXT`] characters, and whether there are
+    /// more. Valid instances (the hot path) take the validator's short-circuiting check,
+    /// which builds no error values; the validator's errors are produced lazily, so a body
+    /// of a million wrong items costs a page of them, not a million.
+    pub fn violations(&self, instance: &Json) -> (Vec<Violation>, bool) {
         if self.validator.is_valid(instance) {
-            return Vec::new();
+            return (Vec::new(), false);
         }
-        self.validator
+        let clipped = |text: String| match clip(&text, MAX_VIOLATION_TEXT) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(shorter) => shorter,
+        };
+        let mut found: Vec<Violation> = self
+            .validator
             .iter_errors(instance)
-            .map(|e| Violation { path: e.instance_path().to_string(), message: e.masked().to_string() })
-            .collect()
+            .take(MAX_VIOLATIONS + 1)
+            .map(|e| Violation {
+                path: clipped(e.instance_path().to_string()),
+                message: clipped(e.masked().to_string()),
+            })
+            .collect();
+        let more = found.len() > MAX_VIOLATIONS;
+        found.truncate(MAX_VIOLATIONS);
+        (found, more)
     }
 
     pub fn is_valid(&self, instance: &Json) -> bool {
@@ -80,11 +106,34 @@ mod tests {
         )
         .unwrap();
         let schema = Schema::load("main.json", &dir.path().join("main.json")).unwrap();
-        let found = schema.violations(&json!({"amount": "x", "at": "yesterday"}));
+        let (found, more) = schema.violations(&json!({"amount": "x", "at": "yesterday"}));
+        assert!(!more);
         let paths: Vec<_> = found.iter().map(|v| v.path.as_str()).collect();
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(paths.contains(&"") && paths.contains(&"/amount") && paths.contains(&"/at"), "{paths:?}");
         assert!(schema.is_valid(&json!({"id": 1, "amount": 5, "at": "2023-11-06T14:30:00Z"})));
+    }
+
+    #[test]
+    fn a_page_of_violations_each_clipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.json");
+        std::fs::write(&file, r#"{"type": "array", "items": {"type": "string"}}"#).unwrap();
+        let items = Schema::load("s.json", &file).unwrap();
+        let (found, more) = items.violations(&json!(vec![1; 100_000]));
+        assert_eq!((found.len(), more), (MAX_VIOLATIONS, true));
+        assert_eq!(found[19].path, "/19");
+        let (found, more) = items.violations(&json!(vec![1; MAX_VIOLATIONS]));
+        assert_eq!((found.len(), more), (MAX_VIOLATIONS, false));
+        std::fs::write(&file, r#"{"type": "object", "properties": {"a": {}}, "additionalProperties": false}"#).unwrap();
+        let closed = Schema::load("s.json", &file).unwrap();
+        let name = "n".repeat(10_000);
+        let (found, _) = closed.violations(&json!({ name.clone(): 1 }));
+        assert_eq!(found[0].message.chars().count(), MAX_VIOLATION_TEXT + 1, "{}", found[0].message);
+        assert!(found[0].message.ends_with('…'));
+        std::fs::write(&file, r#"{"additionalProperties": {"type": "string"}}"#).unwrap();
+        let (found, _) = Schema::load("s.json", &file).unwrap().violations(&json!({ name: 1 }));
+        assert_eq!(found[0].path, format!("/{}…", "n".repeat(MAX_VIOLATION_TEXT - 1)));
     }
 
     #[test]

@@ -1,0 +1,28 @@
+//! Quoting text a sender controls (a payload's values, member names) in answers and logs:
+//! clipped, so whatever is sent, a message stays short.
+
+use std::borrow::Cow;
+
+/// How much of a payload's value an error quotes.
+pub const QUOTED_VALUE: usize = 64;
+
+/// `text` cut after `max` characters, with `…` where it was cut.
+pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clips_after_max_characters_not_bytes() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "abc…");
+        assert_eq!(clip(&"é".repeat(64), 64), "é".repeat(64));
+        assert_eq!(clip(&"é".repeat(65), 64), format!("{}…", "é".repeat(64)));
+    }
+}
