@@ -139,12 +139,14 @@ async fn unmapped_and_unpaid_events_are_ignored_with_200() {
         assert_eq!(res.body["status"], "ignored");
         assert!(res.body["reason"].as_str().unwrap().contains(event["type"].as_str().unwrap()), "{}", res.body);
     }
-    // A sender's long event type is quoted clipped, not written back whole.
-    let long = json!({"id": unique("evt_l"), "object": "event", "type": "t".repeat(100_000), "created": 1, "data": {"object": {}}});
+    // A sender's long event type and event id are quoted clipped, not written back whole.
+    let id = format!("evt_{}", "i".repeat(100_000));
+    let long = json!({"id": id, "object": "event", "type": "t".repeat(100_000), "created": 1, "data": {"object": {}}});
     let res = post_signed(&gw.url("/webhooks/stripe"), &serde_json::to_vec(&long).unwrap()).await;
     assert_eq!((res.status, res.body["status"].as_str()), (200, Some("ignored")), "{}", res.body);
     let clipped = format!("no rule of source 'stripe' matches this '{}…' event", "t".repeat(64));
     assert_eq!(res.body["reason"], clipped);
+    assert_eq!(res.body["event_id"], format!("{}…", &id[..128]));
     assert_empty(&gw.topic);
     gw.stop().await;
 }

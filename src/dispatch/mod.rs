@@ -32,6 +32,7 @@ use crate::pipeline::plan::{self, Delivered};
 use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Dispatcher, Routes};
 use crate::shutdown::Shutdown;
+use crate::text::{QUOTED_ID, clip};
 use crate::trace::TraceParent;
 use deliver::{Delivery, Gate};
 use offsets::{Ticket, Tracker};
@@ -264,11 +265,11 @@ async fn process(shared: &Shared, job: &Job) -> bool {
     let event = Delivered { key, headers, value: &value };
     let trace = TraceParent::from_header(event.headers.iter().find(|(k, _)| *k == "traceparent").map(|(_, v)| *v));
     for rule in plan::rules_for(d, &event) {
-        let event_id = event.headers.iter().find(|(k, _)| *k == "event_id").map(|(_, v)| *v);
+        let event_id = event.headers.iter().find(|(k, _)| *k == "event_id").map(|(_, v)| clip(v, QUOTED_ID));
         let span = tracing::info_span!(
             "dispatch",
             rule = %rule.name,
-            event_id,
+            event_id = event_id.as_deref(),
             trace_id = %trace.trace_id,
             partition = job.ticket.partition,
             offset = job.ticket.offset

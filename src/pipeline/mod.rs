@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 
 use crate::routes::schema::{MAX_VIOLATIONS, Violation};
 use crate::routes::{Rule, Source};
-use crate::text::{QUOTED_VALUE, clip};
+use crate::text::{QUOTED_ID, QUOTED_VALUE, clip, clip_owned};
 use transform::scalar_text;
 
 /// One inbound webhook as the server received it.
@@ -96,8 +96,8 @@ fn reject(status: u16, reason: Reason, message: impl Into<String>) -> Rejection 
     Rejection { status, reason, message: message.into(), violations: Vec::new() }
 }
 
-/// Runs one webhook through the whole pipeline. Returns the parsed event id (for logs)
-/// when the body parsed, and the outcome.
+/// Runs one webhook through the whole pipeline. Returns the parsed event id (for logs and
+/// the answer; clipped to [`QUOTED_ID`] characters) when the body parsed, and the outcome.
 pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outcome, Rejection>) {
     if input.verify
         && let Err(why) = verify::verify(&source.verifier, input.headers, input.body, input.now)
@@ -109,6 +109,7 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
         Err(e) => return (None, Err(reject(400, Reason::Json, format!("body is not valid JSON: {e}")))),
     };
     let event_id = source.event_id.as_ref().and_then(|p| p.find(&doc)).and_then(scalar_text);
+    let event_id = event_id.map(|id| clip_owned(id, QUOTED_ID));
     (event_id, route(source, &doc))
 }
 

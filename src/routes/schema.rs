@@ -3,12 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use std::borrow::Cow;
-
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::text::clip;
+use crate::text::clip_owned;
 
 /// A compiled schema and the file it came from.
 pub struct Schema {
@@ -67,17 +65,13 @@ impl Schema {
         if self.validator.is_valid(instance) {
             return (Vec::new(), false);
         }
-        let clipped = |text: String| match clip(&text, MAX_VIOLATION_TEXT) {
-            Cow::Borrowed(_) => text,
-            Cow::Owned(shorter) => shorter,
-        };
         let mut found: Vec<Violation> = self
             .validator
             .iter_errors(instance)
             .take(MAX_VIOLATIONS + 1)
             .map(|e| Violation {
-                path: clipped(e.instance_path().to_string()),
-                message: clipped(e.masked().to_string()),
+                path: clip_owned(e.instance_path().to_string(), MAX_VIOLATION_TEXT),
+                message: clip_owned(e.masked().to_string(), MAX_VIOLATION_TEXT),
             })
             .collect();
         let more = found.len() > MAX_VIOLATIONS;
