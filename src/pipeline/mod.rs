@@ -14,7 +14,7 @@ use http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::routes::schema::{MAX_VIOLATIONS, Violation};
+use crate::routes::schema::Violation;
 use crate::routes::{Rule, Source};
 use crate::text::{QUOTED_ID, QUOTED_VALUE, clip, clip_owned};
 use transform::scalar_text;
@@ -118,7 +118,8 @@ pub fn route(source: &Source, doc: &Json) -> Result<Outcome, Rejection> {
     if let Some(schema) = &source.schema {
         let (violations, more) = schema.violations(doc);
         if !violations.is_empty() {
-            let message = format!("payload does not match the schema of source '{}'{}", source.name, listed(more));
+            let message =
+                format!("payload does not match the schema of source '{}'{}", source.name, listed(&violations, more));
             return Err(Rejection { violations, ..reject(422, Reason::Schema, message) });
         }
     }
@@ -169,16 +170,20 @@ fn emit(rule: &Rule, doc: &Json) -> Result<Event, Rejection> {
             "rule '{}' produced an event that violates its canonical schema '{}': the routes need fixing; nothing was published{}",
             rule.name,
             rule.emit.schema.name,
-            listed(more)
+            listed(&violations, more)
         );
         return Err(Rejection { violations, ..reject(500, Reason::Canonical, message) });
     }
     Ok(Event { rule: rule.name.clone(), topic: rule.emit.topic.clone(), key, headers, value })
 }
 
-/// What a message adds when only the first violations are listed.
-fn listed(more: bool) -> String {
-    if more { format!(" (the first {MAX_VIOLATIONS} violations are listed)") } else { String::new() }
+/// What a message adds when only the first of the violations are listed.
+fn listed(violations: &[Violation], more: bool) -> String {
+    match (more, violations.len()) {
+        (false, _) => String::new(),
+        (true, 1) => " (only the first violation is listed)".into(),
+        (true, n) => format!(" (only the first {n} violations are listed)"),
+    }
 }
 
 /// Serializes name/value pairs as a JSON object (readable output for `check`).

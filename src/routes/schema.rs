@@ -27,6 +27,9 @@ impl std::fmt::Debug for Schema {
 /// At most this many violations are reported for one instance.
 pub const MAX_VIOLATIONS: usize = 20;
 
+/// An instance with more values than this gets only its first violation listed.
+pub const LISTED_UP_TO_VALUES: usize = 2_000;
+
 /// At most this many characters of a violation's path or message are reported (a message can
 /// quote the instance's member names: `additionalProperties`).
 pub const MAX_VIOLATION_TEXT: usize = 256;
@@ -57,23 +60,25 @@ impl Schema {
     }
 
     /// The first [`MAX_VIOLATIONS`] violations of `instance`, in the validator's order, each
-    /// path and message clipped to [`MAX_VIOLATION_TEXT`] characters, and whether there are
-    /// more. Valid instances (the hot path) take the validator's short-circuiting check,
-    /// which builds no error values; the validator's errors are produced lazily, so a body
-    /// of a million wrong items costs a page of them, not a million.
+    /// path and message clipped to [`MAX_VIOLATION_TEXT`] characters, and whether there may
+    /// be more. Valid instances (the hot path) take the validator's short-circuiting check,
+    /// which builds no error values. The validator builds every error before it hands out
+    /// the first (some hundreds of bytes each), so an instance of more than
+    /// [`LISTED_UP_TO_VALUES`] values gets only its first violation, found by the
+    /// short-circuiting `validate`: a million wrong items must not cost a million errors.
     pub fn violations(&self, instance: &Json) -> (Vec<Violation>, bool) {
         if self.validator.is_valid(instance) {
             return (Vec::new(), false);
         }
-        let mut found: Vec<Violation> = self
-            .validator
-            .iter_errors(instance)
-            .take(MAX_VIOLATIONS + 1)
-            .map(|e| Violation {
-                path: clip_owned(e.instance_path().to_string(), MAX_VIOLATION_TEXT),
-                message: clip_owned(e.masked().to_string(), MAX_VIOLATION_TEXT),
-            })
-            .collect();
+        let violation = |e: jsonschema::ValidationError| Violation {
+            path: clip_owned(e.instance_path().to_string(), MAX_VIOLATION_TEXT),
+            message: clip_owned(e.masked().to_string(), MAX_VIOLATION_TEXT),
+        };
+        if more_values_than(instance, LISTED_UP_TO_VALUES) {
+            return (self.validator.validate(instance).err().map(violation).into_iter().collect(), true);
+        }
+        let mut found: Vec<Violation> =
+            self.validator.iter_errors(instance).take(MAX_VIOLATIONS + 1).map(violation).collect();
         let more = found.len() > MAX_VIOLATIONS;
         found.truncate(MAX_VIOLATIONS);
         (found, more)
@@ -82,6 +87,24 @@ impl Schema {
     pub fn is_valid(&self, instance: &Json) -> bool {
         self.validator.is_valid(instance)
     }
+}
+
+/// Whether `value` holds more than `limit` values (itself included); stops counting there.
+fn more_values_than(value: &Json, limit: usize) -> bool {
+    let mut count = 0;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        count += 1;
+        if count > limit {
+            return true;
+        }
+        match v {
+            Json::Array(items) => pending.extend(items),
+            Json::Object(members) => pending.extend(members.values()),
+            _ => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -114,11 +137,16 @@ mod tests {
         let file = dir.path().join("s.json");
         std::fs::write(&file, r#"{"type": "array", "items": {"type": "string"}}"#).unwrap();
         let items = Schema::load("s.json", &file).unwrap();
-        let (found, more) = items.violations(&json!(vec![1; 100_000]));
+        let (found, more) = items.violations(&json!(vec![1; 100]));
         assert_eq!((found.len(), more), (MAX_VIOLATIONS, true));
         assert_eq!(found[19].path, "/19");
         let (found, more) = items.violations(&json!(vec![1; MAX_VIOLATIONS]));
         assert_eq!((found.len(), more), (MAX_VIOLATIONS, false));
+        // Past the values listed in full: the first violation only.
+        let (found, more) = items.violations(&json!(vec![1; 1_000_000]));
+        assert_eq!((found.len(), more), (1, true));
+        assert_eq!(found[0].path, "/0");
+        assert!(more_values_than(&json!([[1, 2], {"a": 3}]), 5) && !more_values_than(&json!([[1, 2], {"a": 3}]), 6));
         std::fs::write(&file, r#"{"type": "object", "properties": {"a": {}}, "additionalProperties": false}"#).unwrap();
         let closed = Schema::load("s.json", &file).unwrap();
         let name = "n".repeat(10_000);
