@@ -20,6 +20,10 @@ pub fn clip_owned(text: String, max: usize) -> String {
 
 /// `text` cut after `max` characters, with `…` where it was cut.
 pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    // No more characters than bytes: the common, short text is not walked.
+    if text.len() <= max {
+        return text.into();
+    }
     match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]).into(),
         None => text.into(),
