@@ -74,13 +74,20 @@ impl Schema {
             path: clip_owned(e.instance_path().to_string(), MAX_VIOLATION_TEXT),
             message: clip_owned(e.masked().to_string(), MAX_VIOLATION_TEXT),
         };
-        if more_values_than(instance, LISTED_UP_TO_VALUES) {
-            return (self.validator.validate(instance).err().map(violation).into_iter().collect(), true);
+        let (mut found, more) = if more_values_than(instance, LISTED_UP_TO_VALUES) {
+            (self.validator.validate(instance).err().map(violation).into_iter().collect(), true)
+        } else {
+            let mut found: Vec<Violation> =
+                self.validator.iter_errors(instance).take(MAX_VIOLATIONS + 1).map(violation).collect();
+            let more = found.len() > MAX_VIOLATIONS;
+            found.truncate(MAX_VIOLATIONS);
+            (found, more)
+        };
+        // The validator's checks agree on the verdict; should they ever not, an invalid
+        // instance is still refused (an empty list reads as valid to the caller).
+        if found.is_empty() {
+            found.push(Violation { path: String::new(), message: "the value does not match the schema".into() });
         }
-        let mut found: Vec<Violation> =
-            self.validator.iter_errors(instance).take(MAX_VIOLATIONS + 1).map(violation).collect();
-        let more = found.len() > MAX_VIOLATIONS;
-        found.truncate(MAX_VIOLATIONS);
         (found, more)
     }
 
