@@ -1,9 +1,9 @@
-//! Quoting text a sender controls (a payload's values, member names) in answers and logs:
-//! clipped, so whatever is sent, a message stays short.
+//! Quoting text a sender controls (a payload's values and member names, a header's value) in
+//! answers and logs: clipped, so whatever is sent, a message stays short.
 
 use std::borrow::Cow;
 
-/// How much of a payload's value an error quotes.
+/// How much of a payload's value (or a header's) an error quotes.
 pub const QUOTED_VALUE: usize = 64;
 
 /// How much of an event id (a payload's, or an event's `event_id` header) answers and logs

@@ -263,6 +263,10 @@ async fn http_level_refusals() {
             .await;
     assert_eq!((res.status, res.body["reason"].as_str()), (415, Some("content_type")));
     assert_eq!(res.body["message"], "Content-Type 'text/plain' is not JSON: send the body as application/json");
+    let long_type = format!("text/{}", "x".repeat(10_000));
+    let res = post(&gw.url("/webhooks/stripe"), &[("content-type", &long_type)], body.clone()).await;
+    let quoted = format!("Content-Type '{}…' is not JSON: send the body as application/json", &long_type[..64]);
+    assert_eq!((res.status, res.body["message"].as_str()), (415, Some(quoted.as_str())));
     let gzipped = [("content-encoding", "gzip"), ("stripe-signature", sig.as_str())];
     let res = post(&gw.url("/webhooks/stripe"), &gzipped, body.clone()).await;
     assert_eq!((res.status, res.body["reason"].as_str()), (415, Some("content_encoding")));

@@ -16,6 +16,7 @@ use crate::kafka::producer::{self, PublishError};
 use crate::metrics;
 use crate::pipeline::{self, Inbound, Outcome};
 use crate::routes::{Routes, Source};
+use crate::text::{QUOTED_VALUE, clip};
 use crate::trace::TraceParent;
 
 /// Answers one request; never fails (every problem becomes a status).
@@ -118,7 +119,7 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     if let Some(ct) = req.headers().get(CONTENT_TYPE)
         && !is_json(ct)
     {
-        let got: String = ct.to_str().unwrap_or("(not text)").chars().take(100).collect();
+        let got = clip(ct.to_str().unwrap_or("(not text)"), QUOTED_VALUE);
         let message = format!("Content-Type '{got}' is not JSON: send the body as application/json");
         return early(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", &message);
     }
@@ -127,7 +128,7 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     if let Some(ce) = req.headers().get(CONTENT_ENCODING)
         && !ce.as_bytes().eq_ignore_ascii_case(b"identity")
     {
-        let got: String = ce.to_str().unwrap_or("(not text)").chars().take(100).collect();
+        let got = clip(ce.to_str().unwrap_or("(not text)"), QUOTED_VALUE);
         let message = format!("Content-Encoding '{got}' is not accepted: send the body uncompressed");
         return early(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_encoding", &message);
     }
