@@ -175,7 +175,12 @@ pub fn url_template(data: &[u8]) {
         "transaction_id": "pi_1", "currency": get(2), "payment_status": "Success",
     });
     let event_id = get(3);
-    let event = Delivered { key: Some(&event_id), headers: vec![("event_id", event_id.as_str())], value: &value };
+    let event = Delivered {
+        key: Some(&event_id),
+        headers: vec![("event_id", event_id.as_str())],
+        value: &value,
+        ..Default::default()
+    };
     match plan::plan(&rule, &event) {
         Ok(call) => {
             let segment = check_url(&call.url, "http://localhost:8081/orders/");

@@ -509,7 +509,7 @@ fn check_prints_the_calls_an_event_consumed_from_a_topic_makes() {
     let event = dir.path().join("event.json");
     let value = r#"{"event_type": "payment_successful", "event_timestamp": "2023-11-06T14:30:00Z",
         "order_id": "a/b", "payment_amount": 1.0, "currency": "EUR", "payment_method": "SEPA Debit",
-        "transaction_id": "t1"}"#;
+        "transaction_id": "t1", "customer_id": null, "payment_status": "Success"}"#;
     std::fs::write(&event, value).unwrap();
     let event = event.to_str().unwrap();
     let args = ["check", "--topic", "payments", "--payload", event, "--key", "a/b", "--header", "event_id: evt_9"];
@@ -597,6 +597,12 @@ fn contract(value: &str, dispatch: &str) -> String {
         r#"{"type": "object", "additionalProperties": false, "required": ["id", "cents", "kind"],
             "properties": {"id": {"type": "string"}, "cents": {"type": "integer"}, "kind": {"const": "payment"},
                            "label": {"type": "string"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("refund.json"),
+        r#"{"type": "object", "required": ["id", "refunded", "kind"],
+            "properties": {"id": {"type": "string"}, "refunded": {"type": "integer"}, "kind": {"const": "refund"}}}"#,
     )
     .unwrap();
     let yaml = format!(
@@ -688,6 +694,43 @@ fn dispatch_variables_are_checked_against_what_is_published_on_the_topic() {
     );
     let out = contract(GOOD, &dispatch.replace("{order}", "{id}"));
     assert!(out.contains("routes.yaml: valid"), "{out}");
+}
+
+#[test]
+fn dispatch_variables_may_be_properties_of_any_event_published_on_the_topic() {
+    // Two rules publish two kinds of event, with their own schemas, to one topic.
+    let refunds = format!(
+        "{GOOD}      - name: r2
+        emit:
+          topic: t
+          schema: refund.json
+          value:
+            id: {{ path: $.id }}
+            refunded: {{ path: $.amount }}
+            kind: {{ const: refund }}
+"
+    );
+    let dispatch = "dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: paid
+        when: { all: [{ path: $.kind, equals: payment }] }
+        request: { method: POST, url: \"http://orders/x/{id}/{cents}\" }
+      - name: refunded
+        when: { all: [{ path: $.kind, equals: refund }] }
+        request: { method: POST, url: \"http://orders/x/{id}/{refunded}\" }
+";
+    let out = contract(&refunds, dispatch);
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    let out = contract(&refunds, &dispatch.replace("{refunded}", "{nope}"));
+    assert!(
+        out.contains(
+            "template variable '{nope}' is not a property of any canonical event published to the topic ('out.json', 'refund.json')"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

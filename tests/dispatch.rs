@@ -273,6 +273,81 @@ async fn reserved_characters_stay_in_one_path_segment() {
     gw.stop().await;
 }
 
+/// A record another producer could write onto the topic: key, raw value, headers.
+type RawRecord<'a> = (&'a str, Option<&'a [u8]>, Vec<(&'a str, &'a [u8])>);
+
+async fn produce_raw(topic: &str, records: &[RawRecord<'_>]) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", broker().bootstrap_servers()).create().unwrap();
+    for (key, value, headers) in records {
+        let mut owned = OwnedHeaders::new();
+        for (k, v) in headers {
+            owned = owned.insert(Header { key: k, value: Some(*v) });
+        }
+        let mut record = FutureRecord::to(topic).key(*key).headers(owned);
+        if let Some(v) = value {
+            record = record.payload(*v);
+        }
+        producer.send(record, Duration::from_secs(5)).await.expect("produced");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_the_routes_never_publish_are_dead_lettered_with_the_reason_and_counted() {
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let topic = unique("payments");
+    let gw = dispatcher(&orders, &topic).await;
+    let good = serde_json::to_vec(&payment("fine", 0).1).unwrap();
+    let mut numeric = payment("x", 0).1;
+    numeric["order_id"] = json!(12345);
+    numeric["payment_amount"] = json!("lots");
+    let numeric = serde_json::to_vec(&numeric).unwrap();
+    let typed = |id: &'static [u8]| vec![("event_type", &b"payment_successful"[..]), ("event_id", id)];
+    produce_raw(
+        &topic,
+        &[
+            ("not-json", Some(b"not json"), typed(b"evt_1")),
+            ("array", Some(b"[1, 2]"), typed(b"evt_2")),
+            ("no-value", None, typed(b"evt_3")),
+            ("numeric", Some(&numeric), typed(b"evt_4")),
+            ("binary-id", Some(&good), typed(b"\xff\xfe")),
+            ("fine", Some(&good), typed(b"evt_6")),
+        ],
+    )
+    .await;
+    let dead = read_topic(&gw.dlq, 5, WAIT);
+    let by_key = |k: &str| dead.iter().find(|d| d.key.as_deref() == Some(k)).unwrap_or_else(|| panic!("{k}: {dead:?}"));
+    let says = |k: &str, reason: &str, rule: &str, error: &str| {
+        let h = &by_key(k).headers;
+        assert_eq!((h["switchyard.dlq.reason"].as_str(), h["switchyard.dlq.rule"].as_str()), (reason, rule), "{k}");
+        assert!(h["switchyard.dlq.error"].contains(error), "{k}: {}", h["switchyard.dlq.error"]);
+    };
+    says("not-json", "unroutable", "", "value is not JSON");
+    says("array", "unroutable", "", "value is not a JSON object");
+    says("no-value", "unroutable", "", "value is not JSON");
+    says(
+        "numeric",
+        "schema",
+        "mark_order_processing",
+        "the event does not match the dispatcher's schema 'schemas/payment_successful.schema.json': /order_id: value is \
+         not of type \"string\"; /payment_amount: value is not of type \"number\"",
+    );
+    says("binary-id", "unroutable", "mark_order_processing", "the event's Kafka header 'event_id' is not UTF-8 text");
+    // Only the valid event made a call, and every dead letter is counted.
+    let seen = orders.wait_for(1, WAIT).await;
+    assert_eq!(seen.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(), ["/orders/fine"]);
+    let metrics = reqwest::get(gw.url("/metrics")).await.unwrap().text().await.unwrap();
+    let counted = |labels: &str| {
+        let line = metrics.lines().find(|l| l.starts_with("switchyard_dead_letters_total{") && l.contains(labels));
+        line.and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    assert!(counted(r#"rule="",reason="unroutable""#) >= 3.0, "{metrics}");
+    assert!(counted(r#"rule="mark_order_processing",reason="schema""#) >= 1.0, "{metrics}");
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_dispatchers_in_one_group_share_the_work_and_keep_order_across_the_rebalance() {
     let orders = OrderService::start(|_, _| (200, delay(10))).await;

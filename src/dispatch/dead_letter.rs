@@ -14,8 +14,8 @@ pub struct Failure<'a> {
     /// The dispatcher that gave up: `switchyard redrive` sends a letter back to it alone.
     pub dispatcher: &'a str,
     pub rule: &'a str,
-    /// `http_status`, `retries_exhausted` or `unroutable`.
-    pub reason: &'a str,
+    /// `http_status`, `retries_exhausted`, `unroutable` or `schema`.
+    pub reason: &'static str,
     pub status: Option<u16>,
     pub error: &'a str,
     pub attempts: u32,
@@ -34,7 +34,8 @@ pub const HEADERS: [&str; 9] = [
     "switchyard.dlq.offset",
 ];
 
-/// Publishes the dead letter, retrying until the broker holds it; false if cancelled first.
+/// Publishes the dead letter, retrying until the broker holds it, then logs and counts it;
+/// false if cancelled first.
 pub async fn publish(
     producer: &FutureProducer,
     topic: &str,
@@ -85,6 +86,7 @@ pub async fn publish(
                     error = failure.error,
                     "event dead-lettered"
                 );
+                crate::metrics::dead_letter(failure.dispatcher, failure.rule, failure.reason);
                 return true;
             }
             Err((e, _)) => {

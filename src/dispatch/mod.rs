@@ -238,31 +238,42 @@ async fn process(shared: &Shared, job: &Job) -> bool {
     let (routes, index) = shared.current();
     let d = &routes.dispatchers[index];
     let cancel = &job.ticket.cancel;
-    let headers: Vec<(&str, &str)> = job
-        .msg
-        .headers()
-        .map(|h| h.iter().filter_map(|h| Some((h.key, std::str::from_utf8(h.value?).ok()?))).collect())
-        .unwrap_or_default();
+    let mut headers = Vec::new();
+    let mut binary_headers = Vec::new();
+    for h in job.msg.headers().iter().flat_map(|h| h.iter()) {
+        match h.value.map(std::str::from_utf8) {
+            Some(Ok(v)) => headers.push((h.key, v)),
+            Some(Err(_)) => binary_headers.push(h.key),
+            None => {}
+        }
+    }
     // A redriven dead letter for another dispatcher is passed over, JSON or not.
     if plan::addressee(&headers).is_some_and(|(name, _)| name != d.name) {
         return true;
     }
-    let value: Json = match job.msg.payload().map(serde_json::from_slice) {
-        Some(Ok(v)) => v,
+    let unroutable = |error| dead_letter::Failure {
+        dispatcher: &d.name,
+        rule: "",
+        reason: "unroutable",
+        status: None,
+        error,
+        attempts: 0,
+    };
+    // The routes publish JSON objects only: anything else on the topic is no event of theirs.
+    let value: Json = match job.msg.payload().map(serde_json::from_slice::<Json>) {
+        Some(Ok(v)) if v.is_object() => v,
+        Some(Ok(_)) => {
+            let failure = unroutable("value is not a JSON object");
+            return dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await;
+        }
         _ => {
-            let failure = dead_letter::Failure {
-                dispatcher: &d.name,
-                rule: "",
-                reason: "unroutable",
-                status: None,
-                error: "value is not JSON",
-                attempts: 0,
-            };
+            let failure = unroutable("value is not JSON");
             return dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await;
         }
     };
     let key = job.msg.key().and_then(|k| std::str::from_utf8(k).ok());
-    let event = Delivered { key, headers, value: &value };
+    let binary_key = job.msg.key().is_some() && key.is_none();
+    let event = Delivered { key, headers, value: &value, binary_key, binary_headers };
     let trace = TraceParent::from_header(event.headers.iter().find(|(k, _)| *k == "traceparent").map(|(_, v)| *v));
     for rule in plan::rules_for(d, &event) {
         let event_id = event.headers.iter().find(|(k, _)| *k == "event_id").map(|(_, v)| clip(v, QUOTED_ID));
@@ -291,8 +302,12 @@ async fn run_rule(
     trace: &TraceParent,
     cancel: &CancellationToken,
 ) -> bool {
-    let (reason, status, error, attempts) = match plan::plan(rule, event) {
-        Err(e) => ("unroutable", None, e, 0),
+    let planned = match plan::conforms(d, event) {
+        Err(e) => Err(("schema", e)),
+        Ok(()) => plan::plan(rule, event).map_err(|e| ("unroutable", e)),
+    };
+    let (reason, status, error, attempts) = match planned {
+        Err((reason, e)) => (reason, None, e, 0),
         Ok(mut call) => {
             // The trace goes on: the call's parent is this hop.
             call.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("traceparent"));
@@ -315,9 +330,5 @@ async fn run_rule(
     };
     let failure =
         dead_letter::Failure { dispatcher: &d.name, rule: &rule.name, reason, status, error: &error, attempts };
-    let published = dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await;
-    if published {
-        crate::metrics::dead_letter(&d.name, &rule.name, reason);
-    }
-    published
+    dead_letter::publish(&shared.producer, &d.dead_letter_topic, &job.msg, &failure, cancel).await
 }

@@ -93,11 +93,12 @@ pub fn consume(routes: &Routes, event: &Event) -> Result<Vec<CallOf>, String> {
 /// The calls the dispatchers consuming `event.topic` would make for it.
 pub fn planned_calls(routes: &Routes, event: &Event) -> Vec<CallOf> {
     let headers: Vec<(&str, &str)> = event.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let delivered = Delivered { key: event.key.as_deref(), headers, value: &event.value };
+    let delivered = Delivered { key: event.key.as_deref(), headers, value: &event.value, ..Default::default() };
     let mut out = Vec::new();
     for d in routes.dispatchers.iter().filter(|d| d.topic == event.topic) {
         for rule in plan::rules_for(d, &delivered) {
-            let call = plan::plan(rule, &delivered).map(|call| redact(call, rule));
+            let call =
+                plan::conforms(d, &delivered).and_then(|()| plan::plan(rule, &delivered)).map(|c| redact(c, rule));
             out.push(CallOf { dispatcher: d.name.clone(), rule: rule.name.clone(), call });
         }
     }

@@ -24,6 +24,35 @@ pub struct Delivered<'a> {
     pub key: Option<&'a str>,
     pub headers: Vec<(&'a str, &'a str)>,
     pub value: &'a Json,
+    /// Present but not UTF-8, so left out of `key` and `headers`: the key, and headers by
+    /// name. A template that reads one says so rather than calling it missing.
+    pub binary_key: bool,
+    pub binary_headers: Vec<&'a str>,
+}
+
+/// How many of an event's schema violations a dead letter's error lists.
+const LISTED_VIOLATIONS: usize = 5;
+
+/// Checks `event` against the schema `d` declares (`schema:`), which its request templates
+/// were checked against: an event that breaks it (written by another producer, or before the
+/// schema changed) makes no call. The error lists the first violations. A dispatcher that
+/// declares none takes every event (its templates were checked against what the routes
+/// publish to the topic, which the ingress validates).
+pub fn conforms(d: &Dispatcher, event: &Delivered) -> Result<(), String> {
+    let Some(schema) = &d.schema else {
+        return Ok(());
+    };
+    let (violations, more) = schema.violations(event.value);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = violations
+        .iter()
+        .take(LISTED_VIOLATIONS)
+        .map(|v| if v.path.is_empty() { v.message.clone() } else { format!("{}: {}", v.path, v.message) })
+        .collect();
+    let rest = if more || violations.len() > LISTED_VIOLATIONS { "; …" } else { "" };
+    Err(format!("the event does not match the dispatcher's schema '{}': {}{rest}", schema.name, listed.join("; ")))
 }
 
 /// The header naming the dispatcher a redriven event is for (`switchyard redrive`); every
@@ -126,13 +155,19 @@ fn resolve(var: &Var, event: &Delivered) -> Result<String, String> {
             .get(name)
             .and_then(scalar_text)
             .ok_or_else(|| format!("the event has no scalar property '{name}'")),
-        Var::Header(name) => event
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.to_string())
-            .ok_or_else(|| format!("the event has no Kafka header '{name}'")),
-        Var::Key => event.key.map(str::to_owned).ok_or_else(|| "the event has no key".to_string()),
+        Var::Header(name) => {
+            let found = event.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
+            found.map(|(_, v)| v.to_string()).ok_or_else(|| {
+                match event.binary_headers.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                    true => format!("the event's Kafka header '{name}' is not UTF-8 text"),
+                    false => format!("the event has no Kafka header '{name}'"),
+                }
+            })
+        }
+        Var::Key => event.key.map(str::to_owned).ok_or_else(|| match event.binary_key {
+            true => "the event's key is not UTF-8 text".to_string(),
+            false => "the event has no key".to_string(),
+        }),
     }
 }
 
@@ -184,7 +219,8 @@ mod tests {
             Some("tok"),
         );
         let value = json!({"id": "a b/c", "note": "x=1&y=2#z"});
-        let event = Delivered { key: Some("K 1"), headers: vec![("event_id", "evt_1")], value: &value };
+        let event =
+            Delivered { key: Some("K 1"), headers: vec![("event_id", "evt_1")], value: &value, ..Default::default() };
         let call = plan(&r, &event).unwrap();
         assert_eq!(call.url, "https://orders.example/o/a%20b%2Fc?q=x%3D1%26y%3D2%23z&k=K%201");
         assert!(call.headers.contains(&("x-event".into(), "evt_1".into())));
@@ -196,11 +232,15 @@ mod tests {
     fn missing_values_and_header_injection_cannot_be_planned() {
         let r = rule(vec![Part::Lit("/o/".into()), Part::Var(Var::Property("id".into()))], vec![], None);
         let value = json!({});
-        assert!(plan(&r, &Delivered { key: None, headers: vec![("event_id", "e")], value: &value }).is_err());
+        assert!(
+            plan(&r, &Delivered { headers: vec![("event_id", "e")], value: &value, ..Default::default() }).is_err()
+        );
         let value = json!({"id": "1"});
-        let event = Delivered { key: None, headers: vec![("event_id", "a\r\nx-admin: 1")], value: &value };
+        let event = Delivered { headers: vec![("event_id", "a\r\nx-admin: 1")], value: &value, ..Default::default() };
         assert!(plan(&r, &event).unwrap_err().contains("not allowed in a header"));
         let value = json!({"id": "."});
-        assert!(plan(&r, &Delivered { key: None, headers: vec![("event_id", "e")], value: &value }).is_err());
+        assert!(
+            plan(&r, &Delivered { headers: vec![("event_id", "e")], value: &value, ..Default::default() }).is_err()
+        );
     }
 }

@@ -18,6 +18,10 @@ pub struct Dispatcher {
     pub name: String,
     pub topic: String,
     pub group: String,
+    /// The declared `schema` of the events: the request templates were checked against it,
+    /// and every event a rule takes is validated against it (`pipeline::plan::conforms`).
+    /// Without one, the templates were checked against the canonical schemas the routes
+    /// publish to the topic.
     pub schema: Option<Arc<Schema>>,
     pub dead_letter_topic: String,
     pub max_in_flight: usize,
@@ -80,13 +84,16 @@ impl RetryPolicy {
 pub(super) fn compile(
     ctx: &mut Ctx,
     cfg: &DispatcherConfig,
-    published: &std::collections::HashMap<String, Arc<Schema>>,
+    published: &std::collections::HashMap<String, Vec<Arc<Schema>>>,
 ) -> Option<Dispatcher> {
     let topic = ctx.text(&cfg.topic);
     let group = ctx.text(&cfg.group);
-    let schema = match &cfg.schema {
-        Some(s) => ctx.schema(s),
-        None => topic.as_ref().and_then(|t| published.get(t).cloned()),
+    let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
+    // What the templates are checked against: the declared schema, or every canonical schema
+    // published to the topic (a variable must be a property of at least one).
+    let checked: Vec<Arc<Schema>> = match (&cfg.schema, &schema) {
+        (Some(_), declared) => declared.iter().cloned().collect(),
+        (None, _) => topic.as_ref().and_then(|t| published.get(t)).cloned().unwrap_or_default(),
     };
     let dead_letter_topic = match &cfg.dead_letter_topic {
         Some(t) => ctx.text(t),
@@ -99,7 +106,7 @@ pub(super) fn compile(
     let mut rules = Vec::new();
     let mut ok = true;
     for r in &cfg.rules {
-        match compile_rule(ctx, r, schema.as_deref(), &allowed) {
+        match compile_rule(ctx, r, &checked, &allowed) {
             Some(rule) => rules.push(rule),
             None => ok = false,
         }
@@ -120,7 +127,7 @@ pub(super) fn compile(
 fn compile_rule(
     ctx: &mut Ctx,
     cfg: &DispatchRuleConfig,
-    schema: Option<&Schema>,
+    schemas: &[Arc<Schema>],
     allowed: &[String],
 ) -> Option<DispatchRule> {
     let name = cfg.name.value.clone();
@@ -134,7 +141,7 @@ fn compile_rule(
             None
         }
     };
-    let url = ctx.text(&req.url).and_then(|u| split_url(ctx, &req.url, &u, schema));
+    let url = ctx.text(&req.url).and_then(|u| split_url(ctx, &req.url, &u, schemas));
     if let Some((origin, _)) = &url
         && !allowed.is_empty()
     {
@@ -151,7 +158,7 @@ fn compile_rule(
         if v.value.contains("${") {
             env_query.push(k.clone());
         }
-        match vars(ctx, v, schema) {
+        match vars(ctx, v, schemas) {
             Some(parts) => query.push((k.clone(), parts)),
             None => ok = false,
         }
@@ -166,7 +173,7 @@ fn compile_rule(
         if v.value.contains("${") {
             env_headers.push(h.clone());
         }
-        match vars(ctx, v, schema) {
+        match vars(ctx, v, schemas) {
             Some(parts) => headers.push((h, parts)),
             None => ok = false,
         }
@@ -234,7 +241,7 @@ fn compile_rule(
 }
 
 /// Splits an expanded URL template into its fixed origin and its path template.
-fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schema: Option<&Schema>) -> Option<(String, Vec<Part<Var>>)> {
+fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schemas: &[Arc<Schema>]) -> Option<(String, Vec<Part<Var>>)> {
     let after_scheme = url
         .strip_prefix("http://")
         .map(|rest| ("http://", rest))
@@ -265,16 +272,17 @@ fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schema: Option<&Schema>) -> 
         ctx.error(text.referenced, format!("url '{url}': put query parameters under 'query:' so they are encoded"));
         return None;
     }
-    let path = parse_vars(ctx, text, path_text, schema)?;
+    let path = parse_vars(ctx, text, path_text, schemas)?;
     Some((format!("{scheme}{authority}"), path))
 }
 
-fn vars(ctx: &mut Ctx, text: &Text, schema: Option<&Schema>) -> Option<Vec<Part<Var>>> {
+fn vars(ctx: &mut Ctx, text: &Text, schemas: &[Arc<Schema>]) -> Option<Vec<Part<Var>>> {
     let expanded = ctx.text(text)?;
-    parse_vars(ctx, text, &expanded, schema)
+    parse_vars(ctx, text, &expanded, schemas)
 }
 
-fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schema: Option<&Schema>) -> Option<Vec<Part<Var>>> {
+/// Parses a template; each `{property}` must be a property of one of `schemas` (none: unchecked).
+fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schemas: &[Arc<Schema>]) -> Option<Vec<Part<Var>>> {
     let parts = template::parse(expanded).map_err(|e| ctx.error(text.referenced, e)).ok()?;
     let mut out = Vec::with_capacity(parts.len());
     for part in parts {
@@ -284,16 +292,14 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schema: Option<&Schema
             Part::Var(v) => match v.strip_prefix("header.") {
                 Some(h) => Part::Var(Var::Header(h.to_owned())),
                 None => {
-                    if let Some(schema) = schema
-                        && schema.document.pointer(&format!("/properties/{v}")).is_none()
-                    {
-                        ctx.error(
-                            text.referenced,
-                            format!(
-                                "template variable '{{{v}}}' is not a property of the canonical event in '{}'",
-                                schema.name
-                            ),
-                        );
+                    let pointer = format!("/properties/{v}");
+                    if !schemas.is_empty() && !schemas.iter().any(|s| s.document.pointer(&pointer).is_some()) {
+                        let names: Vec<String> = schemas.iter().map(|s| format!("'{}'", s.name)).collect();
+                        let which = match names.len() {
+                            1 => format!("the canonical event in {}", names[0]),
+                            _ => format!("any canonical event published to the topic ({})", names.join(", ")),
+                        };
+                        ctx.error(text.referenced, format!("template variable '{{{v}}}' is not a property of {which}"));
                         return None;
                     }
                     Part::Var(Var::Property(v))

@@ -243,8 +243,13 @@ pub fn compile(
         }
     }
     // A dispatcher without its own `schema` is checked against what is published to its topic.
-    let published: HashMap<String, Arc<Schema>> =
-        sources.iter().flat_map(|s| s.rules.iter().map(|r| (r.emit.topic.clone(), r.emit.schema.clone()))).collect();
+    let mut published: HashMap<String, Vec<Arc<Schema>>> = HashMap::new();
+    for rule in sources.iter().flat_map(|s| &s.rules) {
+        let schemas = published.entry(rule.emit.topic.clone()).or_default();
+        if !schemas.iter().any(|s| s.file == rule.emit.schema.file) {
+            schemas.push(rule.emit.schema.clone());
+        }
+    }
     let dispatchers = cfg.dispatch.iter().filter_map(|d| dispatch::compile(&mut ctx, d, &published)).collect();
     if ctx.diags.has_errors() {
         return Err(ctx.diags);
