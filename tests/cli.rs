@@ -291,6 +291,42 @@ fn credentials_in_a_dispatch_url_are_refused_without_being_shown() {
 }
 
 #[test]
+fn a_dispatch_url_is_checked_as_the_http_client_reads_it() {
+    let yaml = format!(
+        "{SOURCE}dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+        request: {{ method: POST, url: \"${{ORDERS_URL}}/x/{{key}}\" }}
+"
+    );
+    let dir = config(&yaml);
+    let validate = |url: &str| text(&switchyard(&["validate"], dir.path(), &[("S", "x"), ("ORDERS_URL", url)]));
+    for (url, why) in [
+        ("http://orders:99999", "'orders:99999' is not a host[:port] a call can go to (invalid port number)"),
+        ("http://orders:80a", "'orders:80a' is not a host[:port] a call can go to (invalid port number)"),
+        ("http://:8081", "':8081' is not a host[:port] a call can go to (empty host)"),
+        ("http://ord ers", "'ord ers' is not a host[:port] a call can go to"),
+    ] {
+        let out = validate(url);
+        assert!(out.contains(&format!("routes.yaml:19:39: url '{url}/x/{{key}}': {why}")), "{out}");
+    }
+    // A base URL ending in '/' before a path starting with one: sent with one '/', and said so.
+    let out = validate("https://orders.internal/api/");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    let warned = "routes.yaml:19:39: warning: url 'https://orders.internal/api//x/{key}': the empty path segment ('//') is sent as '/'";
+    assert!(out.contains(warned), "{out}");
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, "{}").unwrap();
+    let args = ["check", "--topic", "t", "--payload", event.to_str().unwrap(), "--key", "k1"];
+    let out = switchyard(&args, dir.path(), &[("S", "x"), ("ORDERS_URL", "HTTPS://orders.internal/api/")]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    assert_eq!(doc["calls"][0]["url"], "https://orders.internal/api/x/k1", "a lower-case scheme, one '/'");
+}
+
+#[test]
 fn unset_variables_are_reported_with_their_line_but_only_serve_refuses() {
     let dir = config(SOURCE);
     let out = switchyard(&["validate"], dir.path(), &[]);

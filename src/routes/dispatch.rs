@@ -242,10 +242,11 @@ fn compile_rule(
 
 /// Splits an expanded URL template into its fixed origin and its path template.
 fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schemas: &[Arc<Schema>]) -> Option<(String, Vec<Part<Var>>)> {
-    let after_scheme = url
-        .strip_prefix("http://")
-        .map(|rest| ("http://", rest))
-        .or_else(|| url.strip_prefix("https://").map(|rest| ("https://", rest)));
+    // Schemes are case-insensitive (RFC 3986); the origin is written with a lower-case one.
+    let after_scheme = ["http://", "https://"]
+        .into_iter()
+        .find(|scheme| url.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme)))
+        .map(|scheme| (scheme, &url[scheme.len()..]));
     let Some((scheme, rest)) = after_scheme else {
         ctx.error(text.referenced, format!("url '{}' must start with http:// or https://", without_userinfo(url)));
         return None;
@@ -267,13 +268,29 @@ fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schemas: &[Arc<Schema>]) -> 
         );
         return None;
     }
-    let path_text = &rest[authority_end..];
+    let origin = format!("{scheme}{authority}");
+    // Checked as the HTTP client will read it, so that a bad host or port fails here, not
+    // on every call (retried for the whole retry window, then dead-lettered).
+    if let Err(e) = reqwest::Url::parse(&origin) {
+        ctx.error(text.referenced, format!("url '{url}': '{authority}' is not a host[:port] a call can go to ({e})"));
+        return None;
+    }
+    let mut path_text = rest[authority_end..].to_owned();
     if path_text.contains(['?', '#']) {
         ctx.error(text.referenced, format!("url '{url}': put query parameters under 'query:' so they are encoded"));
         return None;
     }
-    let path = parse_vars(ctx, text, path_text, schemas)?;
-    Some((format!("{scheme}{authority}"), path))
+    // An empty segment is nearly always a base URL ending in '/' before a path starting with
+    // one (`${ORDER_SERVICE_URL}/orders`): it would be sent as written, and most services
+    // answer 404 to it.
+    if path_text.contains("//") {
+        while path_text.contains("//") {
+            path_text = path_text.replace("//", "/");
+        }
+        ctx.warning(text.referenced, format!("url '{url}': the empty path segment ('//') is sent as '/'"));
+    }
+    let path = parse_vars(ctx, text, &path_text, schemas)?;
+    Some((origin, path))
 }
 
 fn vars(ctx: &mut Ctx, text: &Text, schemas: &[Arc<Schema>]) -> Option<Vec<Part<Var>>> {
