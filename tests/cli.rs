@@ -64,6 +64,22 @@ fn the_shipped_config_is_valid() {
 }
 
 #[test]
+fn a_broker_list_librdkafka_would_only_log_about_is_refused() {
+    for (brokers, says) in [
+        (
+            "kafka-1:9092,kafka-2:notaport",
+            "kafka.brokers: 'kafka-2:notaport': the port is not a number from 1 to 65535",
+        ),
+        ("  ", "kafka.brokers is empty"),
+    ] {
+        let env = [("STRIPE_WEBHOOK_SECRET", "whsec_x"), ("KAFKA_BROKERS", brokers)];
+        let out = switchyard(&["validate", "-c", "routes.yaml"], &repo(), &env);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out).contains(&format!("routes.yaml:7:12: {says}")), "{}", text(&out));
+    }
+}
+
+#[test]
 fn unknown_keys_name_the_key_the_place_and_the_right_keys() {
     let out = invalid(&SOURCE.replace("          topic: t", "          topc: t"));
     assert!(out.contains("routes.yaml:9:11: unknown field 'topc', expected one of"), "{out}");

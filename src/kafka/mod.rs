@@ -19,3 +19,54 @@ pub fn property_error(name: &str, value: &str) -> Option<String> {
         Err(e) => Some(e.to_string()),
     }
 }
+
+/// What is wrong with a `kafka.brokers` list, as librdkafka would only show it in its logs
+/// (it takes a blank list, or `kafka:notaport` as port 0, and retries forever). Entries are
+/// `host[:port]`, optionally `protocol://` first, separated by commas.
+pub fn brokers_error(list: &str) -> Option<String> {
+    let entries: Vec<&str> = list.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    if entries.is_empty() {
+        return Some("kafka.brokers is empty: give the host:port of at least one broker".into());
+    }
+    for entry in entries {
+        let address = entry.split_once("://").map_or(entry, |(_, a)| a);
+        let (host, port) = match address.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((host, rest)) => (host, rest.strip_prefix(':')),
+                None => return Some(format!("kafka.brokers: '{entry}' has no closing ']'")),
+            },
+            // Several ':' without brackets: a bare IPv6 address, which librdkafka reads itself.
+            None if address.matches(':').count() > 1 => continue,
+            None => match address.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (address, None),
+            },
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Some(format!("kafka.brokers: '{entry}' has no host"));
+        }
+        if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+            return Some(format!("kafka.brokers: '{entry}': the port is not a number from 1 to 65535"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::brokers_error;
+
+    #[test]
+    fn broker_lists_are_host_port_pairs() {
+        for good in ["localhost:9092", "a:9092, b:9093", "kafka", "SSL://k.example:9093", "[::1]:9092", "::1", "a:1,"] {
+            assert_eq!(brokers_error(good), None, "{good}");
+        }
+        assert!(brokers_error("  ").unwrap().contains("empty"));
+        assert!(brokers_error(" , ").unwrap().contains("empty"));
+        assert!(brokers_error("kafka:notaport").unwrap().contains("'kafka:notaport': the port is not a number"));
+        assert!(brokers_error("a:9092,b:0").unwrap().contains("'b:0'"));
+        assert!(brokers_error("a:99999").is_some());
+        assert!(brokers_error(":9092").unwrap().contains("has no host"));
+        assert!(brokers_error("[::1:9092").unwrap().contains("no closing"));
+    }
+}

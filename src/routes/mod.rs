@@ -176,6 +176,9 @@ pub fn compile(
             })
             .collect(),
     };
+    if let Some(error) = crate::kafka::brokers_error(&kafka.brokers) {
+        ctx.error(cfg.kafka.brokers.as_ref().map_or(Location::UNKNOWN, |b| b.referenced), error);
+    }
     let errors_before = ctx.diags.errors().count();
     for (name, spanned) in &cfg.kafka.properties {
         let value = kafka.properties.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
