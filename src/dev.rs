@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 
 use crate::app::Role;
 use crate::cli::{RunArgs, block_on, load_strict, serve};
+use crate::config::model::ExpectedStatus;
 use crate::kafka::EmbeddedBroker;
 use crate::pipeline::verify::sign;
 use crate::routes::{Routes, Source, Verifier};
@@ -104,7 +105,7 @@ fn samples(config: &std::path::Path) -> Vec<Sample> {
     let Ok(loaded) = crate::config::load(config) else { return Vec::new() };
     // Webhook cases only (an event case has a topic instead of a source).
     let mut cases: Vec<_> = loaded.file.tests.iter().filter_map(|c| Some((c, &c.source.as_ref()?.value))).collect();
-    cases.sort_by_key(|(c, _)| c.expect.status.as_deref() != Some("accepted"));
+    cases.sort_by_key(|(c, _)| c.expect.status != Some(ExpectedStatus::Accepted));
     let mut out: Vec<Sample> = Vec::new();
     for (case, source) in cases {
         if out.iter().any(|s| &s.source == source) {

@@ -87,6 +87,17 @@ fn unknown_keys_name_the_key_the_place_and_the_right_keys() {
 }
 
 #[test]
+fn a_misspelt_expected_status_is_refused_with_the_words_it_can_be() {
+    let out = invalid(&format!(
+        "{SOURCE}tests:\n  - name: c\n    source: s\n    body: {{}}\n    expect: {{ status: acepted }}\n"
+    ));
+    assert!(
+        out.contains("routes.yaml:17:23: unknown variant 'acepted', expected one of accepted, ignored, rejected"),
+        "{out}"
+    );
+}
+
+#[test]
 fn wrong_types_point_at_the_value() {
     let out = invalid("kafka:\n  publish_timeout_ms: ten\n");
     assert!(out.contains("routes.yaml:2:23: "), "{out}");

@@ -358,7 +358,7 @@ pub struct TestCaseConfig {
 #[serde(deny_unknown_fields)]
 pub struct ExpectConfig {
     /// `accepted`, `ignored` or `rejected` (webhook cases only, where it is required).
-    pub status: Option<String>,
+    pub status: Option<ExpectedStatus>,
     /// For rejections: the HTTP status the server would answer.
     pub http_status: Option<u16>,
     pub reason: Option<String>,
@@ -369,6 +369,25 @@ pub struct ExpectConfig {
     pub message_contains: Option<String>,
     pub events: Option<Vec<ExpectedEvent>>,
     pub calls: Option<Vec<ExpectedCall>>,
+}
+
+/// How a test case's webhook is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedStatus {
+    Accepted,
+    Ignored,
+    Rejected,
+}
+
+impl ExpectedStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpectedStatus::Accepted => "accepted",
+            ExpectedStatus::Ignored => "ignored",
+            ExpectedStatus::Rejected => "rejected",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
