@@ -388,8 +388,23 @@ fn sources_without_a_schema_are_warned_about() {
     let warning = "routes.yaml:2:11: warning: source 's' has no 'schema': payloads are not validated";
     assert!(text(&out).contains(warning), "{}", text(&out));
     let with_schema = SOURCE.replace("    event_type: $.type\n", "    schema: min.json\n    event_type: $.type\n");
-    let out = switchyard(&["validate"], config(&with_schema).path(), &[("S", "x")]);
+    let out = switchyard(&["validate"], config(&with_schema).path(), &[("S", "whsec_0123456789abcdefghijkl")]);
     assert!(out.status.success() && !text(&out).contains("warning"), "{}", text(&out));
+}
+
+#[test]
+fn a_secret_that_is_only_its_prefix_is_refused_and_a_short_one_warned_about() {
+    let dir = config(SOURCE);
+    let out = switchyard(&["validate"], dir.path(), &[("S", "whsec_")]);
+    assert_eq!(out.status.code(), Some(1));
+    let refused =
+        "routes.yaml:4:39: this secret is empty once its 'whsec_' prefix is taken off: anyone could sign with it";
+    assert!(text(&out).contains(refused), "{}", text(&out));
+    let out = switchyard(&["validate"], dir.path(), &[("S", "whsec_short")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let warned = "routes.yaml:4:39: warning: this secret has only 5 bytes besides any 'whsec_' prefix";
+    assert!(text(&out).contains(warned), "{}", text(&out));
+    assert!(!text(&out).contains("whsec_short"), "the secret is never quoted: {}", text(&out));
 }
 
 #[test]

@@ -63,6 +63,8 @@ use crate::config::model::VerifyConfig;
 use base64::Engine;
 
 const DEFAULT_TOLERANCE_SECS: u64 = 300;
+/// Secrets shorter than this (besides a `whsec_` prefix) are warned about.
+const MIN_SECRET_BYTES: usize = 16;
 
 /// Compiles a source's `verify` block. Secrets are taken after env expansion; empty ones
 /// (an unset `${OLD_SECRET:-}` during rotation) are skipped.
@@ -155,7 +157,6 @@ fn secrets(
     source: &str,
     decode: impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Option<Vec<SigningKey>> {
-    let decode = |s: &str| decode(s).map(SigningKey::new);
     let mut out = Vec::new();
     let mut unresolved = false;
     for text in &cfg.secrets {
@@ -172,16 +173,33 @@ fn secrets(
         if value.is_empty() {
             continue;
         }
-        match decode(&value) {
-            Some(key) => out.push(key),
-            None => ctx.error(
+        let Some(key) = decode(&value) else {
+            let message = "secret is not valid base64 (Standard Webhooks secrets look like whsec_<base64>)";
+            ctx.error(text.referenced, message);
+            continue;
+        };
+        // What an attacker would have to guess: the key without its well-known prefix.
+        let strength = key.len().min(value.strip_prefix("whsec_").unwrap_or(&value).len());
+        if strength == 0 {
+            ctx.error(
                 text.referenced,
-                "secret is not valid base64 (Standard Webhooks secrets look like whsec_<base64>)",
-            ),
+                "this secret is empty once its 'whsec_' prefix is taken off: anyone could sign with it",
+            );
+            continue;
         }
+        if strength < MIN_SECRET_BYTES {
+            let message = format!(
+                "this secret has only {strength} bytes besides any 'whsec_' prefix: one signed webhook lets anyone who sees it guess a short secret offline; use at least {MIN_SECRET_BYTES} random bytes (Stripe's and Standard Webhooks' secrets have 24 or more)"
+            );
+            ctx.warning(text.referenced, message);
+        }
+        out.push(SigningKey::new(key));
     }
     if out.is_empty() && !unresolved {
-        ctx.error(cfg.kind.referenced, format!("source '{source}' has no non-empty secret in 'secrets'"));
+        ctx.error(
+            cfg.kind.referenced,
+            format!("source '{source}' has no usable secret in 'secrets' (empty ones are skipped)"),
+        );
         return None;
     }
     Some(out)
