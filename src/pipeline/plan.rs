@@ -243,4 +243,17 @@ mod tests {
             plan(&r, &Delivered { headers: vec![("event_id", "e")], value: &value, ..Default::default() }).is_err()
         );
     }
+
+    #[test]
+    fn a_header_or_key_that_is_not_utf8_is_named_as_such() {
+        let r = rule(vec![Part::Lit("/o/".into()), Part::Var(Var::Key)], vec![], None);
+        let value = json!({});
+        let event =
+            Delivered { value: &value, binary_key: true, binary_headers: vec!["event_id"], ..Default::default() };
+        assert_eq!(plan(&r, &event).unwrap_err(), "the event's key is not UTF-8 text");
+        let event = Delivered { key: Some("k"), value: &value, binary_headers: vec!["EVENT_ID"], ..Default::default() };
+        assert_eq!(plan(&r, &event).unwrap_err(), "the event's Kafka header 'event_id' is not UTF-8 text");
+        let event = Delivered { key: Some("k"), value: &value, ..Default::default() };
+        assert_eq!(plan(&r, &event).unwrap_err(), "the event has no Kafka header 'event_id'");
+    }
 }
