@@ -35,14 +35,16 @@ const LISTED_VIOLATIONS: usize = 5;
 
 /// Checks `event` against the schema `d` declares (`schema:`), which its request templates
 /// were checked against: an event that breaks it (written by another producer, or before the
-/// schema changed) makes no call. The error lists the first violations. A dispatcher that
-/// declares none takes every event (its templates were checked against what the routes
-/// publish to the topic, which the ingress validates).
+/// schema changed) makes no call. Top-level properties the schema does not list are ignored
+/// (`Schema::violations_of_listed`): a producer that adds one is not refused by dispatchers
+/// still on the older schema. The error lists the first violations. A dispatcher that declares
+/// none takes every event (its templates were checked against what the routes publish to the
+/// topic, which the ingress validates).
 pub fn conforms(d: &Dispatcher, event: &Delivered) -> Result<(), String> {
     let Some(schema) = &d.schema else {
         return Ok(());
     };
-    let (violations, more) = schema.violations(event.value);
+    let (violations, more) = schema.violations_of_listed(event.value);
     if violations.is_empty() {
         return Ok(());
     }

@@ -91,6 +91,26 @@ impl Schema {
         (found, more)
     }
 
+    /// As [`Schema::violations`], for a consumer: an object's top-level members that the
+    /// schema's root `properties` do not list are left out before the check, so an event that
+    /// gained a property (its producer was upgraded first) still matches a closed schema
+    /// (`additionalProperties: false`). Every listed property is checked as written. A schema
+    /// without root `properties`, or with `patternProperties` there, checks the whole event.
+    pub fn violations_of_listed(&self, instance: &Json) -> (Vec<Violation>, bool) {
+        if self.validator.is_valid(instance) {
+            return (Vec::new(), false);
+        }
+        let root = &self.document;
+        let (Some(listed), Json::Object(members)) = (root.get("properties").and_then(Json::as_object), instance) else {
+            return self.violations(instance);
+        };
+        if root.get("patternProperties").is_some() {
+            return self.violations(instance);
+        }
+        let view = members.iter().filter(|(k, _)| listed.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone()));
+        self.violations(&Json::Object(view.collect()))
+    }
+
     pub fn is_valid(&self, instance: &Json) -> bool {
         self.validator.is_valid(instance)
     }
@@ -118,6 +138,26 @@ fn more_values_than(value: &Json, limit: usize) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_consumer_ignores_members_a_closed_schema_does_not_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("event.json");
+        std::fs::write(
+            &file,
+            r#"{"type": "object", "additionalProperties": false, "required": ["id"],
+                "properties": {"id": {"type": "string"}, "n": {"type": "integer"}}}"#,
+        )
+        .unwrap();
+        let schema = Schema::load("event.json", &file).unwrap();
+        assert!(schema.violations_of_listed(&json!({"id": "a", "added_later": [1, 2]})).0.is_empty());
+        assert!(!schema.violations(&json!({"id": "a", "added_later": [1, 2]})).0.is_empty(), "the producer's view");
+        let (found, _) = schema.violations_of_listed(&json!({"n": "x", "added_later": 1}));
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(paths.len(), 2, "{found:?}");
+        assert!(paths.contains(&"") && paths.contains(&"/n"), "required id and the type of n: {found:?}");
+        assert!(!schema.violations_of_listed(&json!([1])).0.is_empty(), "not an object: checked whole");
+    }
 
     #[test]
     fn reports_every_violation_with_its_path_and_resolves_refs() {
