@@ -250,35 +250,32 @@ fn template_variables_must_be_properties_of_the_canonical_event() {
     );
 }
 
-#[test]
-fn event_data_cannot_choose_the_host() {
-    let yaml = format!(
+/// [`SOURCE`] and a dispatcher of one rule, `call`, that POSTs to `url` (its line is 19, the
+/// URL at column 39), then `more` lines of the rule.
+fn calling(url: &str, more: &str) -> String {
+    format!(
         "{SOURCE}dispatch:
   - name: d
     topic: t
     group: g
     rules:
       - name: call
-        request: {{ method: POST, url: \"http://{{host}}/x\" }}
-"
-    );
+        request: {{ method: POST, url: \"{url}\" }}
+{more}"
+    )
+}
+
+#[test]
+fn event_data_cannot_choose_the_host() {
+    let yaml = calling("http://{host}/x", "");
     let out = invalid(&yaml);
     assert!(out.contains("routes.yaml:19:39: url 'http://{host}/x': the host must be written in the config"), "{out}");
 }
 
 #[test]
 fn done_on_and_retry_on_take_only_statuses_they_change() {
-    let yaml = format!(
-        "{SOURCE}dispatch:
-  - name: d
-    topic: t
-    group: g
-    rules:
-      - name: call
-        request: {{ method: POST, url: \"http://orders.internal/x\" }}
-        retry: {{ done_on: [409, 204], retry_on: [404, 429, 503, 409] }}
-"
-    );
+    let yaml =
+        calling("http://orders.internal/x", "        retry: { done_on: [409, 204], retry_on: [404, 429, 503, 409] }\n");
     let out = invalid(&yaml);
     assert_says(
         &out,
@@ -294,16 +291,7 @@ fn done_on_and_retry_on_take_only_statuses_they_change() {
 
 #[test]
 fn credentials_in_a_dispatch_url_are_refused_without_being_shown() {
-    let yaml = format!(
-        "{SOURCE}dispatch:
-  - name: d
-    topic: t
-    group: g
-    rules:
-      - name: call
-        request: {{ method: POST, url: \"${{ORDERS_URL}}/x\" }}
-"
-    );
+    let yaml = calling("${ORDERS_URL}/x", "");
     let dir = config(&yaml);
     let out =
         switchyard(&["validate"], dir.path(), &[("S", "x"), ("ORDERS_URL", "https://alice:s3cret@orders.internal")]);
@@ -319,16 +307,7 @@ fn credentials_in_a_dispatch_url_are_refused_without_being_shown() {
 
 #[test]
 fn a_dispatch_url_is_checked_as_the_http_client_reads_it() {
-    let yaml = format!(
-        "{SOURCE}dispatch:
-  - name: d
-    topic: t
-    group: g
-    rules:
-      - name: call
-        request: {{ method: POST, url: \"${{ORDERS_URL}}/x/{{key}}\" }}
-"
-    );
+    let yaml = calling("${ORDERS_URL}/x/{key}", "");
     let dir = config(&yaml);
     let validate = |url: &str| text(&switchyard(&["validate"], dir.path(), &[("S", "x"), ("ORDERS_URL", url)]));
     for (url, why) in [
