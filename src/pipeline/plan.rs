@@ -1,5 +1,5 @@
-//! Dispatch planning: which rules of a dispatcher run for a consumed event, and for each, the
-//! exact HTTP call.
+//! Dispatch planning: which rules of a dispatcher run for a consumed event, whether the event
+//! matches the dispatcher's declared schema, and for each rule, the exact HTTP call.
 //!
 //! Event values enter the URL only as percent-encoded path segments or query components,
 //! so no order id can change the path, the query or the host.

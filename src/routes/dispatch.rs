@@ -91,9 +91,9 @@ pub(super) fn compile(
     let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
     // What the templates are checked against: the declared schema, or every canonical schema
     // published to the topic (a variable must be a property of at least one).
-    let checked: Vec<Arc<Schema>> = match (&cfg.schema, &schema) {
-        (Some(_), declared) => declared.iter().cloned().collect(),
-        (None, _) => topic.as_ref().and_then(|t| published.get(t)).cloned().unwrap_or_default(),
+    let checked: Vec<Arc<Schema>> = match cfg.schema {
+        Some(_) => schema.iter().cloned().collect(),
+        None => topic.as_ref().and_then(|t| published.get(t)).cloned().unwrap_or_default(),
     };
     let dead_letter_topic = match &cfg.dead_letter_topic {
         Some(t) => ctx.text(t),
@@ -275,18 +275,21 @@ fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schemas: &[Arc<Schema>]) -> 
         ctx.error(text.referenced, format!("url '{url}': '{authority}' is not a host[:port] a call can go to ({e})"));
         return None;
     }
-    let mut path_text = rest[authority_end..].to_owned();
-    if path_text.contains(['?', '#']) {
+    let written = &rest[authority_end..];
+    if written.contains(['?', '#']) {
         ctx.error(text.referenced, format!("url '{url}': put query parameters under 'query:' so they are encoded"));
         return None;
     }
     // An empty segment is nearly always a base URL ending in '/' before a path starting with
     // one (`${ORDER_SERVICE_URL}/orders`): it would be sent as written, and most services
     // answer 404 to it.
-    if path_text.contains("//") {
-        while path_text.contains("//") {
-            path_text = path_text.replace("//", "/");
+    let mut path_text = String::with_capacity(written.len());
+    for c in written.chars() {
+        if !(c == '/' && path_text.ends_with('/')) {
+            path_text.push(c);
         }
+    }
+    if path_text.len() != written.len() {
         ctx.warning(text.referenced, format!("url '{url}': the empty path segment ('//') is sent as '/'"));
     }
     let path = parse_vars(ctx, text, &path_text, schemas)?;
