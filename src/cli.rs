@@ -216,10 +216,13 @@ pub(crate) async fn serve(
 }
 
 fn validate(path: &Path) -> ExitCode {
-    let result =
-        config::load(path).and_then(|loaded| routes::compile(&loaded, &|k| std::env::var(k).ok(), EnvMode::Lenient));
+    let result = config::load(path).and_then(|loaded| {
+        let (routes, mut warnings) = routes::compile(&loaded, &|k| std::env::var(k).ok(), EnvMode::Lenient)?;
+        crate::dry_run::cases::lint(&routes, &loaded, &mut warnings);
+        Ok(warnings)
+    });
     match result {
-        Ok((_, warnings)) => {
+        Ok(warnings) => {
             outln!("{warnings}{}: valid", path.display());
             ExitCode::SUCCESS
         }

@@ -538,8 +538,20 @@ tests:
     expect: { calls: [] }
 "#;
     let dir = config(dispatch);
+    // `validate` names every case that cannot run as a warning (the server does not need them).
     let out = switchyard(&["validate"], dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out));
+    let warnings = text(&out);
+    assert_says(
+        &warnings,
+        &[
+            "routes.yaml:40:11: warning: test case 'unknown topic': no dispatcher consumes topic 'refunds' (they consume: payments)",
+            "routes.yaml:44:11: warning: test case 'a webhook expectation': an event case expects `calls` only",
+            "routes.yaml:48:11: warning: test case 'nothing expected': an event case expects `calls` only",
+            "routes.yaml:52:11: warning: test case 'both': a case names either a `source` (to post a webhook to) or a `topic`",
+        ],
+    );
+    assert_eq!(warnings.matches("warning: test case").count(), 4, "{warnings}");
     let out = switchyard(&["test"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
     let out = text(&out);
@@ -637,6 +649,68 @@ fn test_reports_each_failing_case_and_exits_1() {
         "{out}"
     );
     assert!(out.lines().last().unwrap().ends_with(" passed, 1 failed"), "{out}");
+}
+
+/// Cases that could not run, or whose expectations would not be checked, are named by
+/// `validate` (as warnings, with their line) and fail in `test`; so is a name used twice.
+#[test]
+fn test_cases_that_cannot_run_or_would_check_nothing_are_named_before_they_run() {
+    let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    let cases = r#"
+  - name: unknown source
+    source: strpe
+    body: {}
+    expect: { status: accepted }
+  - name: a reason on an accepted webhook
+    source: stripe
+    payload: samples/stripe/checkout_session_completed.json
+    expect: { status: accepted, reason: schema }
+  - name: events of an ignored webhook
+    source: stripe
+    payload: samples/stripe/checkout_session_completed.json
+    set: { /type: invoice.paid }
+    expect: { status: ignored, events: [] }
+  - name: unknown source
+    source: stripe
+    payload: samples/stripe/nope.json
+    expect: { status: accepted }
+"#;
+    let dir = config(&format!("{shipped}{cases}"));
+    std::fs::create_dir_all(dir.path().join("samples")).unwrap();
+    std::os::unix::fs::symlink(repo().join("samples/stripe"), dir.path().join("samples/stripe")).unwrap();
+    let line = |name: &str| shipped.lines().count() + 1 + cases.lines().position(|l| l.ends_with(name)).unwrap();
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = text(&out);
+    assert_says(
+        &out,
+        &[
+            &format!(
+                "routes.yaml:{}:11: warning: test case 'unknown source': no source named 'strpe' (the config has: stripe)",
+                line("unknown source")
+            ),
+            &format!(
+                "routes.yaml:{}:11: warning: test case 'a reason on an accepted webhook': expect.http_status, reason, violations and message_contains describe a rejection: with status accepted they would not be checked",
+                line("accepted webhook")
+            ),
+            &format!(
+                "routes.yaml:{}:11: warning: test case 'events of an ignored webhook': expect.events and calls are what an accepted webhook gives: with status ignored they would not be checked",
+                line("ignored webhook")
+            ),
+            &format!("test case 'unknown source' has the name of the case at line {}", line("unknown source")),
+            "samples/stripe/nope.json: No such file",
+        ],
+    );
+    assert_eq!(out.matches("warning: test case").count(), 5, "{out}");
+
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = text(&out);
+    assert_says(
+        &out,
+        &["FAIL unknown source", "FAIL a reason on an accepted webhook", "FAIL events of an ignored webhook"],
+    );
+    assert!(out.lines().last().unwrap().ends_with(" passed, 4 failed"), "{out}");
 }
 
 /// A config with its own inbound and canonical schemas, for the static contract check.

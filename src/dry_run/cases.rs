@@ -1,55 +1,124 @@
 //! A config's own test cases (`switchyard test`): each payload through the same pipeline and
 //! planner as production, as a webhook (`source`) or as a consumed event (`topic`), and every
-//! way the outcome differs from the case's expectations, one line each.
+//! way the outcome differs from the case's expectations, one line each. [`lint`] gives
+//! `validate` the mistakes a case shows before it runs.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::{Value as Json, json};
 
-use super::{CallOf, DryRun, consume, header_map, run};
-use crate::config::model::{ExpectConfig, ExpectedCall, ExpectedEvent, TestCaseConfig};
+use super::{CallOf, DryRun, consume, header_map, run, unconsumed};
+use crate::config::Loaded;
+use crate::config::diagnostic::Diagnostics;
+use crate::config::model::{ExpectConfig, ExpectedCall, ExpectedEvent, ExpectedStatus, TestCaseConfig};
 use crate::pipeline::Event;
-use crate::routes::Routes;
+use crate::routes::{Routes, Source};
+
+/// What a case is, once its fields fit together and name what the config has.
+enum Kind<'a> {
+    /// Posted to `source`; the answer must be `status`.
+    Webhook(&'a Source, ExpectedStatus),
+    /// Consumed from a topic; the dispatchers must plan these calls.
+    Event(&'a str, &'a [ExpectedCall]),
+}
 
 /// Runs one case with signatures unchecked; no problems means it passed.
 pub fn run_case(routes: &Routes, case: &TestCaseConfig, dir: &Path) -> Vec<String> {
-    match (&case.source, &case.topic) {
-        (Some(source), None) => webhook_case(routes, case, &source.value, dir),
-        (None, Some(topic)) => event_case(routes, case, &topic.value, dir),
-        _ => {
-            vec!["a case names either a `source` (to post a webhook to) or a `topic` (to consume an event from)".into()]
+    let kind = match shape(routes, case) {
+        Ok(kind) => kind,
+        Err(e) => return vec![e],
+    };
+    let body = match case_payload(case, dir) {
+        Ok(body) => body,
+        Err(e) => return vec![e],
+    };
+    match kind {
+        Kind::Webhook(source, status) => match header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            Ok(headers) => compare(&run(routes, source, &headers, &body, false), status, &case.expect),
+            Err(e) => vec![e],
+        },
+        Kind::Event(topic, want) => event_case(routes, case, topic, &body, want),
+    }
+}
+
+/// Every case that would fail before it runs (a name the config lacks, fields that do not fit
+/// together, a payload that cannot be read), and names two cases share, as warnings: the
+/// server does not need its tests, but `switchyard test` would report these.
+pub fn lint(routes: &Routes, loaded: &Loaded, diags: &mut Diagnostics) {
+    let mut seen: HashMap<&str, u64> = HashMap::new(); // name → line of its first case
+    for case in &loaded.file.tests {
+        let (name, at) = (case.name.value.as_str(), case.name.referenced);
+        if let Some(&line) = seen.get(name) {
+            let message = format!("test case '{name}' has the name of the case at line {line}: give each its own");
+            diags.warning(&loaded.path, at, message);
+        } else {
+            seen.insert(name, at.line());
+        }
+        if let Err(e) = shape(routes, case).and_then(|_| case_payload(case, &loaded.dir).map(drop)) {
+            diags.warning(&loaded.path, at, format!("test case '{name}': {e}"));
         }
     }
 }
 
-fn webhook_case(routes: &Routes, case: &TestCaseConfig, name: &str, dir: &Path) -> Vec<String> {
-    let Some(source) = routes.source_named(name) else { return vec![format!("no source named '{name}'")] };
-    if case.key.is_some() {
-        return vec!["`key` is the Kafka key of an event case (with `topic`); a webhook case has none".into()];
-    }
-    let headers = header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    match (case_payload(case, dir), headers) {
-        (Ok(body), Ok(headers)) => compare(&run(routes, source, &headers, &body, false), &case.expect),
-        (Err(e), _) | (_, Err(e)) => vec![e],
+/// Checks what can be checked without running the case.
+fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, String> {
+    let e = &case.expect;
+    match (&case.source, &case.topic) {
+        (Some(name), None) => {
+            let Some(source) = routes.source_named(&name.value) else {
+                let names: Vec<_> = routes.sources.iter().map(|s| s.name.as_str()).collect();
+                return Err(format!("no source named '{}' (the config has: {})", name.value, names.join(", ")));
+            };
+            if case.key.is_some() {
+                return Err("`key` is the Kafka key of an event case (with `topic`); a webhook case has none".into());
+            }
+            let Some(status) = e.status else {
+                return Err("expect.status is required for a webhook case: accepted, ignored or rejected".into());
+            };
+            let of_rejection = e.http_status.is_some()
+                || e.reason.is_some()
+                || !e.violations.is_empty()
+                || e.message_contains.is_some();
+            if of_rejection && status != ExpectedStatus::Rejected {
+                let what = "expect.http_status, reason, violations and message_contains describe a rejection";
+                return Err(format!("{what}: with status {} they would not be checked", status.as_str()));
+            }
+            if (e.events.is_some() || e.calls.is_some()) && status != ExpectedStatus::Accepted {
+                let what = "expect.events and calls are what an accepted webhook gives";
+                return Err(format!("{what}: with status {} they would not be checked", status.as_str()));
+            }
+            Ok(Kind::Webhook(source, status))
+        }
+        (None, Some(topic)) => {
+            if let Some(e) = unconsumed(routes, &topic.value) {
+                return Err(e);
+            }
+            let webhook_only = e.status.is_some()
+                || e.http_status.is_some()
+                || e.reason.is_some()
+                || !e.violations.is_empty()
+                || e.message_contains.is_some()
+                || e.events.is_some();
+            match e.calls.as_deref().filter(|_| !webhook_only) {
+                Some(want) => Ok(Kind::Event(&topic.value, want)),
+                None => {
+                    Err("an event case expects `calls` only (`calls: []` for none): what its dispatchers would do"
+                        .into())
+                }
+            }
+        }
+        _ => {
+            Err("a case names either a `source` (to post a webhook to) or a `topic` (to consume an event from)".into())
+        }
     }
 }
 
-/// An event consumed from `topic`: the calls its dispatchers would make, as `expect.calls`
-/// lists them (the only expectation such a case has, and one it must give).
-fn event_case(routes: &Routes, case: &TestCaseConfig, topic: &str, dir: &Path) -> Vec<String> {
-    let e = &case.expect;
-    let webhook_only = e.status.is_some()
-        || e.http_status.is_some()
-        || e.reason.is_some()
-        || !e.violations.is_empty()
-        || e.message_contains.is_some()
-        || e.events.is_some();
-    let Some(want) = e.calls.as_ref().filter(|_| !webhook_only) else {
-        return vec!["an event case expects `calls` only (`calls: []` for none): what its dispatchers would do".into()];
-    };
-    let value = match case_payload(case, dir).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+/// An event consumed from `topic`: the calls its dispatchers would make, against `want`.
+fn event_case(routes: &Routes, case: &TestCaseConfig, topic: &str, body: &[u8], want: &[ExpectedCall]) -> Vec<String> {
+    let value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return vec![e],
+        Err(e) => return vec![e.to_string()],
     };
     let headers = case.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let event = Event { rule: String::new(), topic: topic.to_owned(), key: case.key.clone(), headers, value };
@@ -101,16 +170,14 @@ fn set_pointer(doc: &mut Json, pointer: &str, value: Json) -> Result<(), String>
 }
 
 /// Compares a dry run with a case's expectations; every mismatch is one line.
-fn compare(got: &DryRun, expect: &ExpectConfig) -> Vec<String> {
+fn compare(got: &DryRun, want: ExpectedStatus, expect: &ExpectConfig) -> Vec<String> {
     let mut problems = Vec::new();
     let status = match got {
         DryRun::Accepted { .. } => "accepted",
         DryRun::Ignored { .. } => "ignored",
         DryRun::Rejected { .. } => "rejected",
     };
-    let Some(want) = expect.status.map(|s| s.as_str()) else {
-        return vec!["expect.status is required for a webhook case: accepted, ignored or rejected".into()];
-    };
+    let want = want.as_str();
     if status != want {
         let detail = match got {
             DryRun::Rejected { http_status, rejection } => format!(" ({http_status}: {})", rejection.message),

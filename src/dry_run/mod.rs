@@ -78,16 +78,24 @@ pub fn run(routes: &Routes, source: &Source, headers: &HeaderMap, body: &[u8], v
 /// What the dispatchers of `event.topic` would do with it when they consume it: their calls,
 /// or dead letters; an error when no dispatcher consumes that topic.
 pub fn consume(routes: &Routes, event: &Event) -> Result<Vec<CallOf>, String> {
-    if !routes.dispatchers.iter().any(|d| d.topic == event.topic) {
-        let mut topics: Vec<&str> = routes.dispatchers.iter().map(|d| d.topic.as_str()).collect();
-        topics.sort_unstable();
-        topics.dedup();
-        return Err(match topics.is_empty() {
-            true => format!("no dispatcher consumes topic '{}': the config has no dispatchers", event.topic),
-            false => format!("no dispatcher consumes topic '{}' (they consume: {})", event.topic, topics.join(", ")),
-        });
+    match unconsumed(routes, &event.topic) {
+        Some(e) => Err(e),
+        None => Ok(planned_calls(routes, event)),
     }
-    Ok(planned_calls(routes, event))
+}
+
+/// Why no dispatcher would see an event on `topic`, if none consumes it.
+pub fn unconsumed(routes: &Routes, topic: &str) -> Option<String> {
+    if routes.dispatchers.iter().any(|d| d.topic == topic) {
+        return None;
+    }
+    let mut topics: Vec<&str> = routes.dispatchers.iter().map(|d| d.topic.as_str()).collect();
+    topics.sort_unstable();
+    topics.dedup();
+    Some(match topics.is_empty() {
+        true => format!("no dispatcher consumes topic '{topic}': the config has no dispatchers"),
+        false => format!("no dispatcher consumes topic '{topic}' (they consume: {})", topics.join(", ")),
+    })
 }
 
 /// The calls the dispatchers consuming `event.topic` would make for it.
