@@ -674,6 +674,11 @@ fn test_cases_that_cannot_run_or_would_check_nothing_are_named_before_they_run()
     source: stripe
     payload: samples/stripe/nope.json
     expect: { status: accepted }
+  - name: a pointer without its slash
+    source: stripe
+    payload: samples/stripe/checkout_session_completed.json
+    set: { data/object/currency: eur }
+    expect: { status: accepted }
 "#;
     let dir = config(&format!("{shipped}{cases}"));
     std::fs::create_dir_all(dir.path().join("samples")).unwrap();
@@ -699,9 +704,10 @@ fn test_cases_that_cannot_run_or_would_check_nothing_are_named_before_they_run()
             ),
             &format!("test case 'unknown source' has the name of the case at line {}", line("unknown source")),
             "samples/stripe/nope.json: No such file",
+            "'data/object/currency' is not a JSON Pointer: it starts with '/' (as in /data/object/currency)",
         ],
     );
-    assert_eq!(out.matches("warning: test case").count(), 5, "{out}");
+    assert_eq!(out.matches("warning: test case").count(), 6, "{out}");
 
     let out = switchyard(&["test"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -710,7 +716,7 @@ fn test_cases_that_cannot_run_or_would_check_nothing_are_named_before_they_run()
         &out,
         &["FAIL unknown source", "FAIL a reason on an accepted webhook", "FAIL events of an ignored webhook"],
     );
-    assert!(out.lines().last().unwrap().ends_with(" passed, 4 failed"), "{out}");
+    assert!(out.lines().last().unwrap().ends_with(" passed, 5 failed"), "{out}");
 }
 
 /// A config with its own inbound and canonical schemas, for the static contract check.

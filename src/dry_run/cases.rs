@@ -149,7 +149,9 @@ pub fn case_payload(case: &TestCaseConfig, dir: &Path) -> Result<Vec<u8>, String
 
 /// Sets (or, with `null`, removes) the value at a JSON Pointer; parents must exist.
 fn set_pointer(doc: &mut Json, pointer: &str, value: Json) -> Result<(), String> {
-    let (parent, last) = pointer.rsplit_once('/').ok_or_else(|| format!("'{pointer}' is not a JSON Pointer"))?;
+    let (parent, last) = pointer.rsplit_once('/').filter(|_| pointer.starts_with('/')).ok_or_else(|| {
+        format!("'{pointer}' is not a JSON Pointer: it starts with '/' (as in /data/object/currency)")
+    })?;
     let last = last.replace("~1", "/").replace("~0", "~");
     let target = doc.pointer_mut(parent).ok_or_else(|| format!("'{parent}' does not exist in the payload"))?;
     match target {
