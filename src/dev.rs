@@ -133,6 +133,9 @@ fn print_banner(
     lines.push(format!(
         "\nSwitchyard dev is running: ingress and dispatcher on an embedded Kafka broker at {bootstrap}"
     ));
+    lines.push(
+        "(it keeps events in memory: they are gone when dev stops; `serve` with KAFKA_BROKERS keeps them)".into(),
+    );
     if !generated.is_empty() {
         lines.push(format!("{} not set: using the dev secret {dev_secret}", generated.join(", ")));
     }
