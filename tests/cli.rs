@@ -265,6 +265,26 @@ fn calling(url: &str, more: &str) -> String {
     )
 }
 
+/// `not_in` is the negation of `in` (a missing value is in no list), for source and dispatch
+/// rules alike; a condition with two tests is refused.
+#[test]
+fn a_not_in_condition_passes_values_outside_its_list_and_missing_ones() {
+    let when = "        when: { all: [{ path: $.status, not_in: [failed, canceled] }] }
+tests:
+  - { name: listed, topic: t, body: { status: failed }, expect: { calls: [] } }
+  - { name: not listed, topic: t, body: { status: paid }, expect: { calls: [{ url: http://o/x }] } }
+  - { name: missing, topic: t, body: { other: 1 }, expect: { calls: [{ url: http://o/x }] } }
+";
+    let dir = config(&calling("http://o/x", when));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).ends_with("3 passed, 0 failed\n"), "{}", text(&out));
+
+    let both = calling("http://o/x", "        when: { all: [{ path: $.status, in: [a], not_in: [b] }] }\n");
+    let out = invalid(&both);
+    assert_says(&out, &["routes.yaml:20:31: a condition needs exactly one of 'equals', 'in', 'not_in', 'exists'"]);
+}
+
 #[test]
 fn event_data_cannot_choose_the_host() {
     let yaml = calling("http://{host}/x", "");

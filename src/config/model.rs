@@ -167,7 +167,7 @@ impl OneOrMany {
     }
 }
 
-/// `path` plus exactly one of `equals`, `in`, `exists`.
+/// `path` plus exactly one of `equals`, `in`, `not_in`, `exists`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionConfig {
@@ -175,6 +175,8 @@ pub struct ConditionConfig {
     pub equals: Option<Json>,
     #[serde(rename = "in")]
     pub one_of: Option<Vec<Json>>,
+    /// The value is none of these (a missing value is none of them).
+    pub not_in: Option<Vec<Json>>,
     pub exists: Option<bool>,
 }
 

@@ -30,6 +30,7 @@ pub fn matches(filter: &Filter, doc: &Json) -> bool {
             Test::Exists(want) => found.is_some() == *want,
             Test::Equals(v) => found == Some(v),
             Test::In(vs) => found.is_some_and(|f| vs.contains(f)),
+            Test::NotIn(vs) => !found.is_some_and(|f| vs.contains(f)),
         }
     })
 }
@@ -116,12 +117,15 @@ mod tests {
     }
 
     #[test]
-    fn equals_in_and_exists_conditions() {
+    fn equals_in_not_in_and_exists_conditions() {
         let doc = json!({"type": "a", "status": "paid", "meta": {"order": "1"}, "gone": null});
         assert!(matches(&filter("$.status", Test::Equals(json!("paid"))), &doc));
         assert!(!matches(&filter("$.status", Test::Equals(json!("unpaid"))), &doc));
         assert!(matches(&filter("$.status", Test::In(vec![json!("x"), json!("paid")])), &doc));
         assert!(!matches(&filter("$.status", Test::In(vec![json!("x")])), &doc));
+        assert!(matches(&filter("$.status", Test::NotIn(vec![json!("unpaid"), json!("open")])), &doc));
+        assert!(!matches(&filter("$.status", Test::NotIn(vec![json!("x"), json!("paid")])), &doc));
+        assert!(matches(&filter("$.missing", Test::NotIn(vec![json!("x")])), &doc), "a missing value is in no list");
         assert!(matches(&filter("$.meta.order", Test::Exists(true)), &doc));
         assert!(matches(&filter("$.gone", Test::Exists(false)), &doc), "null counts as absent");
         assert!(!matches(&filter("$.missing", Test::Exists(true)), &doc));

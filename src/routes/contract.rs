@@ -284,6 +284,7 @@ fn may_hold(cond: &Json, when: &Filter) -> bool {
         when.conditions.iter().filter(|x| x.path.as_str() == path).all(|x| match &x.test {
             Test::Equals(v) => v == c,
             Test::In(vs) => vs.contains(c),
+            Test::NotIn(vs) => !vs.contains(c),
             Test::Exists(_) => true,
         })
     })

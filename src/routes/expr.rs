@@ -60,6 +60,8 @@ pub struct Condition {
 pub enum Test {
     Equals(Json),
     In(Vec<Json>),
+    /// Not among these; true when the value is missing.
+    NotIn(Vec<Json>),
     Exists(bool),
 }
 
@@ -155,12 +157,14 @@ pub(super) fn compile_filter(
     }
     for c in conditions {
         let path = ctx.path(&c.path)?;
-        let test = match (&c.equals, &c.one_of, c.exists) {
-            (Some(v), None, None) => Test::Equals(v.clone()),
-            (None, Some(vs), None) => Test::In(vs.clone()),
-            (None, None, Some(b)) => Test::Exists(b),
+        let test = match (&c.equals, &c.one_of, &c.not_in, c.exists) {
+            (Some(v), None, None, None) => Test::Equals(v.clone()),
+            (None, Some(vs), None, None) => Test::In(vs.clone()),
+            (None, None, Some(vs), None) => Test::NotIn(vs.clone()),
+            (None, None, None, Some(b)) => Test::Exists(b),
             _ => {
-                ctx.error(c.path.referenced, "a condition needs exactly one of 'equals', 'in', 'exists'");
+                let message = "a condition needs exactly one of 'equals', 'in', 'not_in', 'exists'";
+                ctx.error(c.path.referenced, message);
                 return None;
             }
         };
