@@ -64,6 +64,8 @@ pub fn lint(routes: &Routes, loaded: &Loaded, diags: &mut Diagnostics) {
 /// Checks what can be checked without running the case.
 fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, String> {
     let e = &case.expect;
+    let of_rejection =
+        e.http_status.is_some() || e.reason.is_some() || !e.violations.is_empty() || e.message_contains.is_some();
     match (&case.source, &case.topic) {
         (Some(name), None) => {
             let Some(source) = routes.source_named(&name.value) else {
@@ -76,10 +78,6 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
             let Some(status) = e.status else {
                 return Err("expect.status is required for a webhook case: accepted, ignored or rejected".into());
             };
-            let of_rejection = e.http_status.is_some()
-                || e.reason.is_some()
-                || !e.violations.is_empty()
-                || e.message_contains.is_some();
             if of_rejection && status != ExpectedStatus::Rejected {
                 let what = "expect.http_status, reason, violations and message_contains describe a rejection";
                 return Err(format!("{what}: with status {} they would not be checked", status.as_str()));
@@ -94,12 +92,7 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
             if let Some(e) = unconsumed(routes, &topic.value) {
                 return Err(e);
             }
-            let webhook_only = e.status.is_some()
-                || e.http_status.is_some()
-                || e.reason.is_some()
-                || !e.violations.is_empty()
-                || e.message_contains.is_some()
-                || e.events.is_some();
+            let webhook_only = e.status.is_some() || of_rejection || e.events.is_some();
             match e.calls.as_deref().filter(|_| !webhook_only) {
                 Some(want) => Ok(Kind::Event(&topic.value, want)),
                 None => {
