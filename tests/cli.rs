@@ -699,6 +699,11 @@ fn test_cases_that_cannot_run_or_would_check_nothing_are_named_before_they_run()
     payload: samples/stripe/checkout_session_completed.json
     set: { data/object/currency: eur }
     expect: { status: accepted }
+  - name: a header name with a space
+    source: stripe
+    payload: samples/stripe/checkout_session_completed.json
+    headers: { Stripe Signature: x }
+    expect: { status: accepted }
 "#;
     let dir = config(&format!("{shipped}{cases}"));
     std::fs::create_dir_all(dir.path().join("samples")).unwrap();
@@ -725,9 +730,10 @@ fn test_cases_that_cannot_run_or_would_check_nothing_are_named_before_they_run()
             &format!("test case 'unknown source' has the name of the case at line {}", line("unknown source")),
             "samples/stripe/nope.json: No such file",
             "'data/object/currency' is not a JSON Pointer: it starts with '/' (as in /data/object/currency)",
+            "test case 'a header name with a space': bad header name 'Stripe Signature'",
         ],
     );
-    assert_eq!(out.matches("warning: test case").count(), 6, "{out}");
+    assert_eq!(out.matches("warning: test case").count(), 7, "{out}");
 
     let out = switchyard(&["test"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -736,7 +742,7 @@ fn test_cases_that_cannot_run_or_would_check_nothing_are_named_before_they_run()
         &out,
         &["FAIL unknown source", "FAIL a reason on an accepted webhook", "FAIL events of an ignored webhook"],
     );
-    assert!(out.lines().last().unwrap().ends_with(" passed, 5 failed"), "{out}");
+    assert!(out.lines().last().unwrap().ends_with(" passed, 6 failed"), "{out}");
 }
 
 /// A config with its own inbound and canonical schemas, for the static contract check.

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use http::HeaderMap;
 use serde_json::{Value as Json, json};
 
 use super::{CallOf, DryRun, consume, header_map, run, unconsumed};
@@ -17,29 +18,26 @@ use crate::routes::{Routes, Source};
 
 /// What a case is, once its fields fit together and name what the config has.
 enum Kind<'a> {
-    /// Posted to `source`; the answer must be `status`.
-    Webhook(&'a Source, ExpectedStatus),
+    /// Posted to `source` with these request headers; the answer must be `status`.
+    Webhook(&'a Source, HeaderMap, ExpectedStatus),
     /// Consumed from a topic; the dispatchers must plan these calls.
     Event(&'a str, &'a [ExpectedCall]),
 }
 
 /// Runs one case with signatures unchecked; no problems means it passed.
 pub fn run_case(routes: &Routes, case: &TestCaseConfig, dir: &Path) -> Vec<String> {
-    let kind = match shape(routes, case) {
-        Ok(kind) => kind,
-        Err(e) => return vec![e],
-    };
-    let body = match case_payload(case, dir) {
-        Ok(body) => body,
-        Err(e) => return vec![e],
-    };
-    match kind {
-        Kind::Webhook(source, status) => match header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-            Ok(headers) => compare(&run(routes, source, &headers, &body, false), status, &case.expect),
-            Err(e) => vec![e],
-        },
-        Kind::Event(topic, want) => event_case(routes, case, topic, &body, want),
+    match prepare(routes, case, dir) {
+        Ok((Kind::Webhook(source, headers, status), body)) => {
+            compare(&run(routes, source, &headers, &body, false), status, &case.expect)
+        }
+        Ok((Kind::Event(topic, want), body)) => event_case(routes, case, topic, &body, want),
+        Err(e) => vec![e],
     }
+}
+
+/// What can be checked without running the case, and its payload.
+fn prepare<'a>(routes: &'a Routes, case: &'a TestCaseConfig, dir: &Path) -> Result<(Kind<'a>, Vec<u8>), String> {
+    Ok((shape(routes, case)?, case_payload(case, dir)?))
 }
 
 /// Every case that would fail before it runs (a name the config lacks, fields that do not fit
@@ -55,13 +53,13 @@ pub fn lint(routes: &Routes, loaded: &Loaded, diags: &mut Diagnostics) {
         } else {
             seen.insert(name, at.line());
         }
-        if let Err(e) = shape(routes, case).and_then(|_| case_payload(case, &loaded.dir).map(drop)) {
+        if let Err(e) = prepare(routes, case, &loaded.dir) {
             diags.warning(&loaded.path, at, format!("test case '{name}': {e}"));
         }
     }
 }
 
-/// Checks what can be checked without running the case.
+/// The kind of case, if its fields fit together and name what the config has.
 fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, String> {
     let e = &case.expect;
     let of_rejection =
@@ -86,7 +84,8 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
                 let what = "expect.events and calls are what an accepted webhook gives";
                 return Err(format!("{what}: with status {} they would not be checked", status.as_str()));
             }
-            Ok(Kind::Webhook(source, status))
+            let headers = header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+            Ok(Kind::Webhook(source, headers, status))
         }
         (None, Some(topic)) => {
             if let Some(e) = unconsumed(routes, &topic.value) {
