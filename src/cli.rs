@@ -359,6 +359,9 @@ fn test(config: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if loaded.file.tests.is_empty() {
+        outln!("{} has no test cases: its `tests:` section lists them (README, Config tooling)", config.display());
+    }
     let (mut passed, mut failed) = (0, 0);
     for case in &loaded.file.tests {
         let at = format!("{}:{}", config.display(), case.name.referenced.line());

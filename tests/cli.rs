@@ -671,6 +671,17 @@ fn test_reports_each_failing_case_and_exits_1() {
     assert!(out.lines().last().unwrap().ends_with(" passed, 1 failed"), "{out}");
 }
 
+#[test]
+fn test_on_a_config_without_cases_says_so() {
+    let dir = config(&calling("http://o/x", ""));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out),
+        "routes.yaml has no test cases: its `tests:` section lists them (README, Config tooling)\n0 passed, 0 failed\n"
+    );
+}
+
 /// Cases that could not run, or whose expectations would not be checked, are named by
 /// `validate` (as warnings, with their line) and fail in `test`; so is a name used twice.
 #[test]
