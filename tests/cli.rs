@@ -756,6 +756,33 @@ fn test_cases_that_cannot_run_or_would_check_nothing_are_named_before_they_run()
     assert!(out.lines().last().unwrap().ends_with(" passed, 6 failed"), "{out}");
 }
 
+/// A dispatch rule's `when.event_type` that no event on its topic can have (the canonical
+/// schemas list their types) is warned about: the rule would pass over every event.
+#[test]
+fn a_dispatch_event_type_no_event_on_the_topic_has_is_warned_about() {
+    let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    let when = "          event_type: payment_successful\n        request:";
+    assert!(shipped.contains(when));
+    let typo = shipped.replace(when, "          event_type: [payment_successful, payment_succesful]\n        request:");
+    // With the dispatcher's declared schema, and without it (the schemas the routes publish).
+    let undeclared = typo
+        .replace("    schema: schemas/payment_successful.schema.json\n    dead_letter_topic", "    dead_letter_topic");
+    assert_ne!(typo, undeclared);
+    for yaml in [&typo, &undeclared] {
+        let line = yaml.lines().position(|l| l.contains("payment_succesful")).unwrap() + 1;
+        let warning = format!(
+            "routes.yaml:{line}:23: warning: this rule would never call: no event on its topic has event_type \
+             'payment_succesful' (schemas/payment_successful.schema.json allows only payment_successful)"
+        );
+        let out = switchyard(&["validate"], config(yaml).path(), &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_says(&text(&out), &[&warning]);
+        assert_eq!(text(&out).matches("would never call").count(), 1, "{}", text(&out));
+    }
+    let out = switchyard(&["validate"], config(&shipped).path(), &[]);
+    assert!(!text(&out).contains("would never call"), "{}", text(&out));
+}
+
 /// A config with its own inbound and canonical schemas, for the static contract check.
 fn contract(value: &str, dispatch: &str) -> String {
     let dir = tempfile::tempdir().unwrap();

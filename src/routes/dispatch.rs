@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, Method};
+use serde_json::Value as Json;
 
 use super::expr::{self, Expr, Filter};
 use super::template::{self, Part};
 use super::{Ctx, Schema, verify::Secret};
-use crate::config::model::{DispatchRuleConfig, DispatcherConfig, Text};
+use crate::config::model::{DispatchRuleConfig, DispatcherConfig, OneOrMany, Spanned, Text};
 
 #[derive(Debug)]
 pub struct Dispatcher {
@@ -133,6 +134,9 @@ fn compile_rule(
     let name = cfg.name.value.clone();
     let event_type = super::jsonpath::Path::parse("$.event_type").ok();
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
+    if let Some(types) = &cfg.when.event_type {
+        warn_of_unknown_event_types(ctx, types, schemas);
+    }
     let req = &cfg.request;
     let method = match Method::from_bytes(req.method.value.to_ascii_uppercase().as_bytes()) {
         Ok(m) => Some(m),
@@ -328,6 +332,38 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schemas: &[Arc<Schema>
         });
     }
     Some(out)
+}
+
+/// Warns about each `when.event_type` no event described by `schemas` can have: a misspelt
+/// type makes a rule pass over every event without a word. Only when every schema lists its
+/// event types (`event_type` with `const` or `enum`); any other schema may allow anything.
+fn warn_of_unknown_event_types(ctx: &mut Ctx, types: &Spanned<OneOrMany>, schemas: &[Arc<Schema>]) {
+    let mut known: Vec<&str> = Vec::new();
+    for schema in schemas {
+        let Some(property) = schema.document.pointer("/properties/event_type") else { return };
+        let listed = match (property.get("const"), property.get("enum").and_then(Json::as_array)) {
+            (Some(c), _) => std::slice::from_ref(c),
+            (None, Some(values)) => values.as_slice(),
+            (None, None) => return,
+        };
+        known.extend(listed.iter().filter_map(Json::as_str));
+    }
+    if schemas.is_empty() {
+        return;
+    }
+    known.sort_unstable();
+    known.dedup();
+    let names: Vec<&str> = schemas.iter().map(|s| s.name.as_str()).collect();
+    let allow = if names.len() == 1 { "allows" } else { "allow" };
+    for t in types.value.to_vec() {
+        if !known.contains(&t.as_str()) {
+            let (names, known) = (names.join(", "), known.join(", "));
+            let message = format!(
+                "this rule would never call: no event on its topic has event_type '{t}' ({names} {allow} only {known})"
+            );
+            ctx.warning(types.referenced, message);
+        }
+    }
 }
 
 /// `url` with anything before an `@` in its authority (user and password) shown as `…`.
