@@ -338,6 +338,9 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schemas: &[Arc<Schema>
 /// type makes a rule pass over every event without a word. Only when every schema lists its
 /// event types (`event_type` with `const` or `enum`); any other schema may allow anything.
 fn warn_of_unknown_event_types(ctx: &mut Ctx, types: &Spanned<OneOrMany>, schemas: &[Arc<Schema>]) {
+    if schemas.is_empty() {
+        return;
+    }
     let mut known: Vec<&str> = Vec::new();
     for schema in schemas {
         let Some(property) = schema.document.pointer("/properties/event_type") else { return };
@@ -347,9 +350,6 @@ fn warn_of_unknown_event_types(ctx: &mut Ctx, types: &Spanned<OneOrMany>, schema
             (None, None) => return,
         };
         known.extend(listed.iter().filter_map(Json::as_str));
-    }
-    if schemas.is_empty() {
-        return;
     }
     known.sort_unstable();
     known.dedup();
