@@ -291,10 +291,12 @@ fn check(args: &CheckArgs) -> ExitCode {
 }
 
 fn check_webhook(routes: &Routes, source: &str, body: &[u8], args: &CheckArgs) -> ExitCode {
-    let Some(src) = routes.source_named(source) else {
-        let names: Vec<_> = routes.sources.iter().map(|s| s.name.as_str()).collect();
-        eprintln!("no source named '{source}' (the config has: {})", names.join(", "));
-        return ExitCode::FAILURE;
+    let src = match crate::dry_run::source_named(routes, source) {
+        Ok(src) => src,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
     };
     let headers = match crate::dry_run::parse_headers(&args.headers) {
         Ok(h) => h,

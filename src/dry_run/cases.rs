@@ -9,7 +9,7 @@ use std::path::Path;
 use http::HeaderMap;
 use serde_json::{Value as Json, json};
 
-use super::{CallOf, DryRun, header_map, planned_calls, run, unconsumed};
+use super::{CallOf, DryRun, header_map, planned_calls, run, source_named, unconsumed};
 use crate::config::Loaded;
 use crate::config::diagnostic::Diagnostics;
 use crate::config::model::{ExpectConfig, ExpectedCall, ExpectedEvent, ExpectedStatus, TestCaseConfig};
@@ -27,17 +27,18 @@ enum Kind<'a> {
 /// Runs one case with signatures unchecked; no problems means it passed.
 pub fn run_case(routes: &Routes, case: &TestCaseConfig, dir: &Path) -> Vec<String> {
     match prepare(routes, case, dir) {
-        Ok((Kind::Webhook(source, headers, status), body)) => {
-            compare(&run(routes, source, &headers, &body, false), status, &case.expect)
-        }
-        Ok((Kind::Event(topic, want), body)) => event_case(routes, case, topic, &body, want),
+        Ok((Kind::Webhook(source, headers, status), doc)) => match serde_json::to_vec(&doc) {
+            Ok(body) => compare(&run(routes, source, &headers, &body, false), status, &case.expect),
+            Err(e) => vec![e.to_string()],
+        },
+        Ok((Kind::Event(topic, want), doc)) => event_case(routes, case, topic, doc, want),
         Err(e) => vec![e],
     }
 }
 
 /// What can be checked without running the case, and its payload.
-fn prepare<'a>(routes: &'a Routes, case: &'a TestCaseConfig, dir: &Path) -> Result<(Kind<'a>, Vec<u8>), String> {
-    Ok((shape(routes, case)?, case_payload(case, dir)?))
+fn prepare<'a>(routes: &'a Routes, case: &'a TestCaseConfig, dir: &Path) -> Result<(Kind<'a>, Json), String> {
+    Ok((shape(routes, case)?, case_document(case, dir)?))
 }
 
 /// Every case that would fail before it runs (a name the config lacks, fields that do not fit
@@ -66,10 +67,7 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
         e.http_status.is_some() || e.reason.is_some() || !e.violations.is_empty() || e.message_contains.is_some();
     match (&case.source, &case.topic) {
         (Some(name), None) => {
-            let Some(source) = routes.source_named(&name.value) else {
-                let names: Vec<_> = routes.sources.iter().map(|s| s.name.as_str()).collect();
-                return Err(format!("no source named '{}' (the config has: {})", name.value, names.join(", ")));
-            };
+            let source = source_named(routes, &name.value)?;
             if case.key.is_some() {
                 return Err("`key` is the Kafka key of an event case (with `topic`); a webhook case has none".into());
             }
@@ -107,11 +105,7 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
 }
 
 /// An event consumed from `topic`: the calls its dispatchers would make, against `want`.
-fn event_case(routes: &Routes, case: &TestCaseConfig, topic: &str, body: &[u8], want: &[ExpectedCall]) -> Vec<String> {
-    let value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => return vec![e.to_string()],
-    };
+fn event_case(routes: &Routes, case: &TestCaseConfig, topic: &str, value: Json, want: &[ExpectedCall]) -> Vec<String> {
     let headers = case.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let event = Event { rule: String::new(), topic: topic.to_owned(), key: case.key.clone(), headers, value };
     let mut problems = Vec::new();
@@ -120,8 +114,13 @@ fn event_case(routes: &Routes, case: &TestCaseConfig, topic: &str, body: &[u8], 
     problems
 }
 
-/// The payload of a test case: its file or inline body, with `set` applied.
+/// The payload of a test case, as the body of a request.
 pub fn case_payload(case: &TestCaseConfig, dir: &Path) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(&case_document(case, dir)?).map_err(|e| e.to_string())
+}
+
+/// The payload of a test case: its file or inline body, with `set` applied.
+fn case_document(case: &TestCaseConfig, dir: &Path) -> Result<Json, String> {
     let mut doc: Json = match (&case.payload, &case.body) {
         (Some(file), None) => {
             let path = dir.join(&file.value);
@@ -134,7 +133,7 @@ pub fn case_payload(case: &TestCaseConfig, dir: &Path) -> Result<Vec<u8>, String
     for (pointer, value) in &case.set {
         set_pointer(&mut doc, pointer, value.clone())?;
     }
-    serde_json::to_vec(&doc).map_err(|e| e.to_string())
+    Ok(doc)
 }
 
 /// Sets (or, with `null`, removes) the value at a JSON Pointer; parents must exist.

@@ -84,6 +84,14 @@ pub fn consume(routes: &Routes, event: &Event) -> Result<Vec<CallOf>, String> {
     }
 }
 
+/// The source named `name`, or why there is none (naming the ones there are).
+pub fn source_named<'a>(routes: &'a Routes, name: &str) -> Result<&'a Source, String> {
+    routes.source_named(name).ok_or_else(|| {
+        let names: Vec<_> = routes.sources.iter().map(|s| s.name.as_str()).collect();
+        format!("no source named '{name}' (the config has: {})", names.join(", "))
+    })
+}
+
 /// Why no dispatcher would see an event on `topic`, if none consumes it.
 pub fn unconsumed(routes: &Routes, topic: &str) -> Option<String> {
     if routes.dispatchers.iter().any(|d| d.topic == topic) {

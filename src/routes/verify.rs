@@ -189,7 +189,8 @@ fn secrets(
         }
         if strength < MIN_SECRET_BYTES {
             let message = format!(
-                "this secret has only {strength} bytes besides any 'whsec_' prefix: one signed webhook lets anyone who sees it guess a short secret offline; use at least {MIN_SECRET_BYTES} random bytes (Stripe's and Standard Webhooks' secrets have 24 or more)"
+                "this secret has only {strength} byte{} besides any 'whsec_' prefix: one signed webhook lets anyone who sees it guess a short secret offline; use at least {MIN_SECRET_BYTES} random bytes (Stripe's and Standard Webhooks' secrets have 24 or more)",
+                if strength == 1 { "" } else { "s" }
             );
             ctx.warning(text.referenced, message);
         }
