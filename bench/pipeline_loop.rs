@@ -23,7 +23,7 @@ fn main() -> Result<(), String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let loaded = switchyard::config::load(&dir.join("routes.yaml")).map_err(|e| format!("{e:?}"))?;
     let env = |k: &str| (k == "STRIPE_WEBHOOK_SECRET").then(|| "whsec_bench".to_string());
-    let (routes, _) = switchyard::routes::compile(&loaded, &env, switchyard::routes::EnvMode::Strict)
+    let (routes, _) = switchyard::routes::compile(&loaded, &env, switchyard::routes::EnvMode::STRICT)
         .map_err(|e| format!("{e:?}"))?;
     let source = routes.source_named("stripe").ok_or("no source 'stripe'")?;
     let body = std::fs::read(dir.join("samples/stripe/checkout_session_completed.json")).map_err(|e| e.to_string())?;

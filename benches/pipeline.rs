@@ -17,7 +17,7 @@ fn bench(c: &mut Criterion) {
     let dir = env!("CARGO_MANIFEST_DIR");
     let loaded = switchyard::config::load(&std::path::Path::new(dir).join("routes.yaml")).unwrap();
     let env = |k: &str| (k == "STRIPE_WEBHOOK_SECRET").then(|| "whsec_bench".to_string());
-    let (routes, _) = switchyard::routes::compile(&loaded, &env, switchyard::routes::EnvMode::Strict).unwrap();
+    let (routes, _) = switchyard::routes::compile(&loaded, &env, switchyard::routes::EnvMode::STRICT).unwrap();
     let source = routes.source_named("stripe").unwrap();
     let body = std::fs::read(format!("{dir}/samples/stripe/checkout_session_completed.json")).unwrap();
     let now = 1_699_281_000;

@@ -36,7 +36,7 @@ fn shipped() -> &'static Routes {
     ROUTES.get_or_init(|| {
         let loaded = config::load(&root().join("routes.yaml")).expect("shipped routes.yaml parses");
         let env = |k: &str| (k == "STRIPE_WEBHOOK_SECRET").then(|| String::from_utf8_lossy(SECRET).into_owned());
-        routes::compile(&loaded, &env, EnvMode::Strict).expect("shipped routes.yaml compiles").0
+        routes::compile(&loaded, &env, EnvMode::STRICT).expect("shipped routes.yaml compiles").0
     })
 }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::ingress::{self, State};
 use crate::kafka::producer;
 use crate::reload::Reload;
-use crate::routes::Routes;
+use crate::routes::{EnvMode, Routes};
 use crate::shutdown::Shutdown;
 
 /// Which halves of Switchyard this process runs.
@@ -31,6 +31,11 @@ impl Role {
     }
     pub fn dispatch(self) -> bool {
         matches!(self, Role::Dispatch | Role::All)
+    }
+
+    /// How a process of this role reads unset variables: strictly in the parts it runs only.
+    pub fn env_mode(self) -> EnvMode {
+        EnvMode::Strict { sources: self.ingress(), dispatch: self.dispatch() }
     }
 }
 
@@ -50,13 +55,15 @@ pub struct Running {
     /// The bound HTTP address (webhooks in the ingress role; health and metrics in every role).
     pub addr: SocketAddr,
     pub state: Arc<State>,
-    supervisor: tokio::task::JoinHandle<()>,
+    /// Ends with the first failure of a role, if one failed.
+    supervisor: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Running {
-    /// Waits until every role has stopped and the producer is flushed.
-    pub async fn wait(self) {
-        let _ = self.supervisor.await;
+    /// Waits until every role has stopped and the producer is flushed; an error when a role
+    /// failed (which stopped the others), so the process can exit non-zero and be restarted.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.supervisor.await.unwrap_or_else(|e| Err(anyhow::anyhow!("the supervisor failed: {e}")))
     }
 }
 
@@ -73,7 +80,8 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
         });
     }
     let live = Arc::new(ArcSwap::new(cfg.routes.clone()));
-    let mut roles = JoinSet::new();
+    // Each role ends with Ok on shutdown, or with the error that stopped it.
+    let mut roles: JoinSet<anyhow::Result<()>> = JoinSet::new();
     // Every role listens: a dispatcher-only process still answers health checks and scrapes.
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
@@ -92,17 +100,19 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     let state = Arc::new(State::new(live.clone(), producer.clone(), cfg.role.ingress()));
     {
         let (state, shutdown, grace) = (state.clone(), shutdown.clone(), cfg.grace);
-        roles.spawn(async move { ingress::serve(listener, state, shutdown, grace).await });
+        roles.spawn(async move {
+            ingress::serve(listener, state, shutdown, grace).await;
+            Ok(())
+        });
     }
     if cfg.role.dispatch() {
         for index in 0..cfg.routes.dispatchers.len() {
             let (routes, live) = (cfg.routes.clone(), live.clone());
             let (producer, shutdown, grace) = (producer.clone(), shutdown.clone(), cfg.grace);
             roles.spawn(async move {
-                if let Err(e) = crate::dispatch::run(&routes, live, index, producer, shutdown.clone(), grace).await {
-                    tracing::error!(error = format!("{e:#}"), "dispatcher failed; stopping");
-                    shutdown.trigger();
-                }
+                let name = &routes.dispatchers[index].name;
+                let run = crate::dispatch::run(&routes, live, index, producer, shutdown, grace).await;
+                run.with_context(|| format!("dispatcher {name}"))
             });
         }
     }
@@ -110,7 +120,10 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
         let (live, shutdown) = (live.clone(), shutdown.clone());
         let count = |r| crate::metrics::reload(r == crate::reload::Reloaded::Ok);
         let role = cfg.role;
-        roles.spawn(async move { crate::reload::run(reload, live, role, shutdown, count).await });
+        roles.spawn(async move {
+            crate::reload::run(reload, live, role, shutdown, count).await;
+            Ok(())
+        });
     }
     let grace = cfg.grace;
     let supervisor = tokio::spawn(async move {
@@ -120,11 +133,26 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
             shutdown.wait().await;
             std::time::Instant::now()
         };
-        let stopped = async { while roles.join_next().await.is_some() {} };
-        let (began, ()) = tokio::join!(began, stopped);
+        // A role that fails stops the others: the process ends and reports it.
+        let stopped = async {
+            let mut failure = None;
+            while let Some(joined) = roles.join_next().await {
+                let error = match joined {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => e,
+                    Err(e) => anyhow::anyhow!("a task of the process failed: {e}"),
+                };
+                tracing::error!(error = format!("{error:#}"), "failed; stopping");
+                shutdown.trigger();
+                failure.get_or_insert(error);
+            }
+            failure
+        };
+        let (began, failure) = tokio::join!(began, stopped);
         // Whatever the producer still holds (dead letters, late publishes) is delivered now.
         let left = grace.saturating_sub(began.elapsed()).max(Duration::from_secs(1));
         producer::flush(producer, left).await;
+        failure.map_or(Ok(()), Err)
     });
     Ok(Running { addr, state, supervisor })
 }

@@ -150,10 +150,10 @@ pub fn main() -> ExitCode {
             outln!("{}", crate::config::json_schema());
             ExitCode::SUCCESS
         }
-        Command::Serve { run, role } => match load_strict(&run.config, &|k| std::env::var(k).ok()) {
+        Command::Serve { run, role } => match load_strict(&run.config, &|k| std::env::var(k).ok(), role.env_mode()) {
             Some(routes) => {
-                let reload =
-                    crate::reload::for_config(run.config.clone(), &routes, Arc::new(|k| std::env::var(k).ok()));
+                let env = Arc::new(|k: &str| std::env::var(k).ok());
+                let reload = crate::reload::for_config(run.config.clone(), &routes, env, role.env_mode());
                 block_on(serve(Arc::new(routes), role, &run, None, Some(reload)))
             }
             None => ExitCode::FAILURE,
@@ -164,7 +164,12 @@ pub fn main() -> ExitCode {
 
 pub(crate) fn block_on(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt.block_on(fut),
+        Ok(rt) => {
+            let code = rt.block_on(fut);
+            // A blocking call still stuck in a Kafka client must not hold up the exit.
+            rt.shutdown_timeout(Duration::from_secs(1));
+            code
+        }
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
             ExitCode::FAILURE
@@ -172,9 +177,10 @@ pub(crate) fn block_on(fut: impl std::future::Future<Output = ExitCode>) -> Exit
     }
 }
 
-/// Loads and compiles for running: unset variables are errors; warnings are logged.
-pub(crate) fn load_strict(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<Routes> {
-    let result = config::load(path).and_then(|loaded| routes::compile(&loaded, env, EnvMode::Strict));
+/// Loads and compiles for running (`mode` is strict about the parts the process runs): unset
+/// variables there are errors; warnings are logged.
+pub(crate) fn load_strict(path: &Path, env: &dyn Fn(&str) -> Option<String>, mode: EnvMode) -> Option<Routes> {
+    let result = config::load(path).and_then(|loaded| routes::compile(&loaded, env, mode));
     match result {
         Ok((routes, warnings)) => {
             for w in &warnings.list {
@@ -204,9 +210,16 @@ pub(crate) async fn serve(
             if let Some(ready) = ready {
                 ready(running.addr);
             }
-            running.wait().await;
-            tracing::info!("stopped");
-            ExitCode::SUCCESS
+            match running.wait().await {
+                Ok(()) => {
+                    tracing::info!("stopped");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("switchyard: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(e) => {
             eprintln!("switchyard: {e:#}");
@@ -264,7 +277,7 @@ fn health(addr: SocketAddr) -> ExitCode {
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
-    let mode = if args.verify { EnvMode::Strict } else { EnvMode::Lenient };
+    let mode = if args.verify { EnvMode::STRICT } else { EnvMode::Lenient };
     let result = config::load(&args.config).and_then(|l| routes::compile(&l, &|k| std::env::var(k).ok(), mode));
     let routes = match result {
         Ok((routes, warnings)) => {
@@ -387,7 +400,9 @@ fn test(config: &Path) -> ExitCode {
 /// what was done. Runs with the config and environment `serve` runs with.
 fn redrive(config: &Path, name: Option<&str>, dry_run: bool, limit: Option<usize>) -> ExitCode {
     use crate::dispatch::redrive::{self, RedriveConfig};
-    let Some(routes) = load_strict(config, &|k| std::env::var(k).ok()) else { return ExitCode::FAILURE };
+    // A redrive serves no webhooks: the sources' secrets need not be set.
+    let mode = EnvMode::Strict { sources: false, dispatch: true };
+    let Some(routes) = load_strict(config, &|k| std::env::var(k).ok(), mode) else { return ExitCode::FAILURE };
     let names: Vec<&str> = routes.dispatchers.iter().map(|d| d.name.as_str()).collect();
     let chosen = match name {
         Some(n) => routes.dispatchers.iter().find(|d| d.name == n),

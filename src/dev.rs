@@ -14,6 +14,7 @@ use crate::cli::{RunArgs, block_on, load_strict, serve};
 use crate::config::model::ExpectedStatus;
 use crate::kafka::EmbeddedBroker;
 use crate::pipeline::verify::sign;
+use crate::routes::EnvMode;
 use crate::routes::{Routes, Source, Verifier};
 
 /// Partitions of each topic on the embedded broker.
@@ -40,7 +41,7 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
             })
         })
     };
-    let Some(mut routes) = load_strict(&run.config, &*env) else { return ExitCode::FAILURE };
+    let Some(mut routes) = load_strict(&run.config, &*env, EnvMode::STRICT) else { return ExitCode::FAILURE };
     let samples = samples(&run.config);
     let broker = match EmbeddedBroker::start(1) {
         Ok(b) => b,
@@ -58,7 +59,7 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
     routes.kafka.brokers = broker.bootstrap_servers().to_owned();
     // Reloaded routes point at the embedded broker too.
     let reload = {
-        let reload = crate::reload::for_config(run.config.clone(), &routes, env);
+        let reload = crate::reload::for_config(run.config.clone(), &routes, env, EnvMode::STRICT);
         let (compile, brokers) = (reload.compile.clone(), routes.kafka.brokers.clone());
         let compile: crate::reload::Compile = Arc::new(move || {
             let mut routes = compile()?;

@@ -166,3 +166,8 @@ pub fn consumer_lag(dispatcher: &str, topic: &str, partition: i32, lag: i64) {
 pub fn reload(ok: bool) {
     counter!("switchyard_config_reloads_total", "result" => if ok { "ok" } else { "failed" }).increment(1);
 }
+
+/// One error a Kafka client reported (`client`: producer or consumer; `code`: librdkafka's name).
+pub fn kafka_error(client: &'static str, code: &str) {
+    counter!("switchyard_kafka_errors_total", "client" => client, "code" => code.to_owned()).increment(1);
+}

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::app::Role;
 use crate::config::Diagnostics;
-use crate::routes::Routes;
+use crate::routes::{EnvMode, Routes};
 use crate::shutdown::Shutdown;
 
 /// The environment a config is compiled with (the process's, or `dev`'s with its secret).
@@ -183,7 +183,7 @@ fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
 fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
 
 /// A reload of the config at `path`, compiled with `env`, watching it and its schemas.
-pub fn for_config(path: PathBuf, routes: &Routes, env: Env) -> Reload {
+pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Reload {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).to_path_buf();
     let mut watch = vec![(dir, false)];
     for file in routes.schema_files() {
@@ -196,7 +196,7 @@ pub fn for_config(path: PathBuf, routes: &Routes, env: Env) -> Reload {
     }
     let compile: Compile = Arc::new(move || {
         let loaded = crate::config::load(&path)?;
-        let (routes, warnings) = crate::routes::compile(&loaded, &*env, crate::routes::EnvMode::Strict)?;
+        let (routes, warnings) = crate::routes::compile(&loaded, &*env, mode)?;
         for w in &warnings.list {
             tracing::warn!("{w}");
         }

@@ -56,3 +56,81 @@ async fn broker_down_means_503_in_bounded_time_then_recovery() {
     assert!(ids.contains(&lost["id"].as_str().unwrap()), "{ids:?}");
     gw.stop().await;
 }
+
+/// librdkafka reports an unreachable broker several times a second, for as long as it lasts.
+/// The log gets one line per kind of error and client (then one every 30 s, with the count),
+/// while the metric counts every report; and the process still stops cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_is_logged_once_per_kind_not_per_retry() {
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Nothing listens on a port just freed: every connection to it is refused at once.
+    let (nowhere, listen) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+    let child = switchyard_command(&["serve", "--listen", &listen], &[("KAFKA_BROKERS", &nowhere)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(Instant::now() < deadline, "the gateway did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let metrics = reqwest::get(format!("http://{listen}/metrics")).await.unwrap().text().await.unwrap();
+    let reported: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_kafka_errors_total{") && l.contains("code=\"AllBrokersDown\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "SIGTERM exits 0");
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains("Kafka client error")).collect();
+    // Both clients (producer, dispatcher's consumer) report AllBrokersDown; the first
+    // connection's failure may come as BrokerTransportFailure too.
+    assert!((2..=4).contains(&lines.len()), "{logs}");
+    for client in ["client=\"producer\"", "client=\"consumer\""] {
+        assert!(lines.iter().any(|l| l.contains(client) && l.contains("AllBrokersDown")), "{logs}");
+    }
+    assert!(reported > lines.len() as f64, "the metric counts every report: {reported}\n{logs}");
+}
+
+/// A fatal consumer error leaves the consumer unusable (here the group fences the member, as
+/// when another process takes its `group.instance.id`): the dispatcher stops, the process with
+/// it, and it exits non-zero so that whatever supervises it starts it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_consumer_error_stops_the_process_with_a_failure() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    // A broker of its own: the injected error answers the next heartbeat of any client.
+    let own = switchyard::kafka::EmbeddedBroker::start(1).unwrap();
+    for topic in ["payments", "payments.dlq"] {
+        own.create_topic(topic, 2).unwrap();
+    }
+    let listen =
+        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let mut child = switchyard_command(
+        &["serve", "--role", "dispatch", "--listen", &listen],
+        &[("KAFKA_BROKERS", own.bootstrap_servers()), ("RUST_LOG", "info")],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    own.request_errors(RDKafkaApiKey::Heartbeat, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{logs}");
+    assert!(logs.contains("partitions assigned"), "it had joined its group: {logs}");
+    assert!(logs.contains("dispatcher order_service: the consumer failed for good"), "{logs}");
+    assert!(logs.contains("dispatcher stopped"), "it stopped in order: {logs}");
+}

@@ -363,6 +363,63 @@ fn unset_variables_are_reported_with_their_line_but_only_serve_refuses() {
     assert!(text(&out).contains("routes.yaml:4:39: environment variable 'S' is not set"), "{}", text(&out));
 }
 
+/// `serve` with `role`, on a broker nobody listens on, until it listens (then SIGTERM), or
+/// until it exits by itself: its exit code and what it printed.
+fn serve_role(dir: &Path, role: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let listen =
+        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    cmd.args(["serve", "--role", role, "--listen", &listen])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KAFKA_BROKERS", "127.0.0.1:1")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::net::TcpStream::connect(&listen).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve neither started nor stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A dispatcher-only process never reads a source's webhook secret, and an ingress-only one
+/// never reads a dispatcher's URL or token: each starts without them (a warning names what
+/// it skipped); a process running both refuses to start without either.
+#[test]
+fn each_role_needs_only_the_variables_of_what_it_runs() {
+    let dir = config(&calling("${ORDERS_URL}/x", ""));
+    let (code, out) = serve_role(dir.path(), "all", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("routes.yaml:4:39: environment variable 'S' is not set"), "{out}");
+    assert!(out.contains("routes.yaml:19:39: environment variable 'ORDERS_URL' is not set"), "{out}");
+
+    let (code, out) = serve_role(dir.path(), "dispatch", &[("ORDERS_URL", "http://orders.internal")]);
+    assert_eq!(code, Some(0), "{out}");
+    let skipped = "routes.yaml:4:39: warning: environment variable 'S' is not set and has no default (write ${S:-default} to give one); only a warning: this process serves no webhooks, so it does not read it";
+    assert!(out.contains(skipped), "{out}");
+    assert!(out.contains("dispatcher consuming"), "{out}");
+
+    let (code, out) = serve_role(dir.path(), "ingress", &[("S", "whsec_0123456789abcdefghijklmn")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("environment variable 'ORDERS_URL' is not set and has no default (write ${ORDERS_URL:-default} to give one); only a warning: this process runs no dispatcher, so it does not read it"), "{out}");
+    assert!(out.contains("serving webhooks"), "{out}");
+    // What both roles share is needed by each.
+    let shared = config(
+        &calling("http://orders.internal/x", "").replace("sources:", "kafka: { brokers: \"${BROKERS}\" }\nsources:"),
+    );
+    let (code, out) = serve_role(shared.path(), "dispatch", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("environment variable 'BROKERS' is not set"), "{out}");
+}
+
 #[test]
 fn unsigned_sources_are_warned_about() {
     let dir = config(&SOURCE.replace("{ kind: stripe, secrets: [\"${S}\"] }", "{ kind: none }"));

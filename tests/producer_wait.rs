@@ -9,7 +9,8 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
+use switchyard::kafka::producer::EventProducer;
 use switchyard::routes::KafkaSettings;
 
 const TOPIC: &str = "waits";
@@ -37,7 +38,7 @@ fn clock_ticks_per_second() -> u64 {
     unsafe { libc::sysconf(libc::_SC_CLK_TCK) as u64 }
 }
 
-fn send(producer: &FutureProducer, n: usize) -> Vec<rdkafka::producer::DeliveryFuture> {
+fn send(producer: &EventProducer, n: usize) -> Vec<rdkafka::producer::DeliveryFuture> {
     (0..n)
         .map(|i| {
             let payload = format!("message {i}");

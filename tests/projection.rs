@@ -10,7 +10,7 @@ fn shipped() -> Routes {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let loaded = switchyard::config::load(&root.join("routes.yaml")).unwrap();
     let env = |k: &str| (k == "STRIPE_WEBHOOK_SECRET").then(|| "whsec_test".to_string());
-    routes::compile(&loaded, &env, EnvMode::Strict).unwrap().0
+    routes::compile(&loaded, &env, EnvMode::STRICT).unwrap().0
 }
 
 /// JSON Pointers of every value in `doc` (the root included).

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use rdkafka::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
+
+use crate::kafka::producer::EventProducer;
 use tokio_util::sync::CancellationToken;
 
 /// Why an event was dead-lettered.
@@ -37,7 +39,7 @@ pub const HEADERS: [&str; 9] = [
 /// Publishes the dead letter, retrying until the broker holds it, then logs and counts it;
 /// false if cancelled first.
 pub async fn publish(
-    producer: &FutureProducer,
+    producer: &EventProducer,
     topic: &str,
     msg: &OwnedMessage,
     failure: &Failure<'_>,

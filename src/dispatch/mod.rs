@@ -15,11 +15,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::kafka::producer::EventProducer;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, OwnedMessage};
-use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, TopicPartitionList};
 use serde_json::Value as Json;
 use tokio::sync::{Notify, mpsc};
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::kafka::consumer::{self, GroupConsumer, GroupContext, lock};
+use crate::kafka::errors::ErrorLog;
 use crate::pipeline::plan::{self, Delivered};
 use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Dispatcher, Routes};
@@ -58,7 +60,7 @@ struct Shared {
     live: Arc<ArcSwap<Routes>>,
     consumer: Arc<GroupConsumer>,
     tracker: Arc<Mutex<Tracker>>,
-    producer: FutureProducer,
+    producer: EventProducer,
     client: reqwest::Client,
     gate: Gate,
     /// Give up on calls in flight (shutdown grace is over).
@@ -99,7 +101,7 @@ pub async fn run(
     routes: &Arc<Routes>,
     live: Arc<ArcSwap<Routes>>,
     index: usize,
-    producer: FutureProducer,
+    producer: EventProducer,
     shutdown: Shutdown,
     grace: Duration,
 ) -> anyhow::Result<()> {
@@ -107,8 +109,12 @@ pub async fn run(
     let abandon = CancellationToken::new();
     let tracker = Arc::new(Mutex::new(Tracker::new(abandon.clone())));
     let max_call = d.rules.iter().map(|r| r.timeout).max().unwrap_or(Duration::from_secs(10));
-    let context =
-        GroupContext { dispatcher: d.name.clone(), tracker: tracker.clone(), revoke_wait: max_call.min(grace) };
+    let context = GroupContext {
+        dispatcher: d.name.clone(),
+        tracker: tracker.clone(),
+        revoke_wait: max_call.min(grace),
+        errors: ErrorLog::consumer(&d.name),
+    };
     let consumer = Arc::new(consumer::create(&routes.kafka, d, context).context("cannot create the consumer")?);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -131,6 +137,7 @@ pub async fn run(
     let mut lanes: HashMap<(i32, Option<Vec<u8>>), Lane> = HashMap::new();
     let mut workers = JoinSet::new();
     let mut paused: HashSet<i32> = HashSet::new();
+    let mut fatal = None;
     // Idle lanes are closed now and then, not after every event (there may be thousands).
     let mut prune = tokio::time::interval(Duration::from_secs(1));
     prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -151,7 +158,13 @@ pub async fn run(
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "consumer error");
+                    consumer.context().errors.report(&e, "received by the dispatcher");
+                    // A fatal error leaves the consumer unusable: stop, so the process ends
+                    // and is restarted, rather than polling a dead client.
+                    if matches!(e, KafkaError::MessageConsumptionFatal(_)) {
+                        fatal = Some(e);
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -170,6 +183,7 @@ pub async fn run(
             }
         }
     }
+    let stopping = std::time::Instant::now();
     // Stop fetching; finish the events already received (so nothing is replayed), and
     // abandon what is left when the grace period ends (it will be redelivered).
     tracing::info!(dispatcher = %d.name, "dispatcher stopping: finishing the events already received");
@@ -180,15 +194,29 @@ pub async fn run(
         while workers.join_next().await.is_some() {}
     }
     drop(shared);
-    // Commit what is done and leave the group, off the async workers (both can block).
-    tokio::task::spawn_blocking(move || {
+    if let Some(e) = fatal {
+        // A consumer in a fatal state can neither commit nor leave, and librdkafka's destroy
+        // of it can hang (seen with a fenced member): it is left to the process's exit, and
+        // its partitions to the group once its session times out.
+        std::mem::forget(consumer);
+        tracing::info!("dispatcher stopped");
+        return Err(anyhow::anyhow!("the consumer failed for good: {e}"));
+    }
+    // Commit what is done and leave the group, off the async workers (both can block), within
+    // what is left of the grace period (at least 1 s): a broker that does not answer does not
+    // hold up the stop.
+    let wait = grace.saturating_sub(stopping.elapsed()).max(Duration::from_secs(1));
+    let leave = tokio::task::spawn_blocking(move || {
         consumer::commit_stored(consumer.as_ref(), "final commit failed");
         consumer.unsubscribe();
         drop(consumer);
-    })
-    .await
-    .ok();
-    tracing::info!("dispatcher stopped; left the group");
+    });
+    match tokio::time::timeout(wait, leave).await {
+        Ok(_) => tracing::info!("dispatcher stopped; left the group"),
+        Err(_) => tracing::warn!(
+            "dispatcher stopped; the final commit and leaving the group did not finish within {wait:?} (unfinished events will be redelivered)"
+        ),
+    }
     Ok(())
 }
 

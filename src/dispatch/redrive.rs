@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::kafka::{consumer, producer};
+use crate::kafka::consumer;
+use crate::kafka::producer::{self, EventProducer};
 use crate::pipeline::plan::{FOR_DISPATCHER, FOR_RULE};
 use crate::routes::{Dispatcher, KafkaSettings};
 
@@ -137,7 +138,7 @@ struct Progress {
 async fn copy(
     cfg: &RedriveConfig<'_>,
     consumer: &StreamConsumer,
-    producer: Option<&FutureProducer>,
+    producer: Option<&EventProducer>,
     mut ends: BTreeMap<i32, i64>,
     progress: &mut Progress,
     mut each: impl FnMut(&Letter),

@@ -13,12 +13,12 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::kafka::producer::EventProducer;
 use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use rdkafka::producer::FutureProducer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -29,7 +29,7 @@ use crate::shutdown::Shutdown;
 pub struct State {
     /// Swapped whole on reload; a request keeps the routes it started with.
     pub routes: Arc<ArcSwap<Routes>>,
-    pub producer: FutureProducer,
+    pub producer: EventProducer,
     /// Webhooks waiting on the broker.
     pub in_flight: Semaphore,
     /// Body bytes buffered at once, over all requests (one permit per byte).
@@ -41,7 +41,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(routes: Arc<ArcSwap<Routes>>, producer: FutureProducer, webhooks: bool) -> State {
+    pub fn new(routes: Arc<ArcSwap<Routes>>, producer: EventProducer, webhooks: bool) -> State {
         let settings = &routes.load().ingress;
         let in_flight = Semaphore::new(settings.max_in_flight);
         let buffered = Semaphore::new(settings.max_buffered_bytes.min(Semaphore::MAX_PERMITS));

@@ -5,12 +5,13 @@
 use std::time::{Duration, Instant};
 
 use http::{Response, StatusCode};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use serde_json::json;
 
 use super::State;
 use super::response::{Body, json};
+use crate::kafka::producer::EventProducer;
 use crate::routes::Routes;
 
 /// How long the broker gets to answer, for all topics together, before the gateway reports
@@ -42,7 +43,7 @@ fn written_topics(routes: &Routes, webhooks: bool) -> Vec<String> {
 
 /// Asks the broker about each topic (about the whole cluster only when the process writes to
 /// none: on a large cluster that answer is big); the number of brokers, or why not ready.
-fn probe(producer: &FutureProducer, topics: &[String]) -> Result<usize, String> {
+fn probe(producer: &EventProducer, topics: &[String]) -> Result<usize, String> {
     let deadline = Instant::now() + BROKER_TIMEOUT;
     let mut brokers = 0;
     let asks: Vec<Option<&str>> = match topics.is_empty() {

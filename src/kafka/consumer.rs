@@ -10,6 +10,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, ClientContext};
 
 use crate::dispatch::offsets::Tracker;
+use crate::kafka::errors::ErrorLog;
 use crate::routes::{Dispatcher, KafkaSettings};
 
 /// How long a member may be silent before the group moves its partitions. librdkafka's
@@ -27,9 +28,15 @@ pub struct GroupContext {
     pub tracker: Arc<Mutex<Tracker>>,
     /// Longest wait for in-flight calls of revoked partitions.
     pub revoke_wait: Duration,
+    /// librdkafka's errors, rate-limited (the consumer loop reports what it receives here too).
+    pub errors: ErrorLog,
 }
 
 impl ClientContext for GroupContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.errors.report(&error, reason);
+    }
+
     /// librdkafka's periodic statistics: export the lag of every assigned partition.
     fn stats(&self, statistics: rdkafka::Statistics) {
         for (topic, t) in &statistics.topics {

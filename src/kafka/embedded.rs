@@ -8,6 +8,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
+use rdkafka::types::RDKafkaApiKey;
+use rdkafka::types::RDKafkaRespErr;
 
 type Reply = mpsc::Sender<Result<(), String>>;
 
@@ -16,6 +18,7 @@ enum Command {
     BrokerDown { id: i32, reply: Reply },
     BrokerUp { id: i32, reply: Reply },
     RoundTripTime { id: i32, delay: Duration, reply: Reply },
+    RequestErrors { api: RDKafkaApiKey, errors: Vec<RDKafkaRespErr>, reply: Reply },
 }
 
 /// A running embedded broker; stopped when dropped.
@@ -52,6 +55,10 @@ impl EmbeddedBroker {
                         Command::RoundTripTime { id, delay, reply } => {
                             (cluster.broker_round_trip_time(id, delay), reply)
                         }
+                        Command::RequestErrors { api, errors, reply } => {
+                            cluster.request_errors(api, &errors);
+                            (Ok(()), reply)
+                        }
                     };
                     let _ = reply.send(result.map_err(|e| e.to_string()));
                 }
@@ -82,6 +89,11 @@ impl EmbeddedBroker {
     /// Delays every response of broker `id` by `delay` (a stalled broker).
     pub fn round_trip_time(&self, id: i32, delay: Duration) -> Result<(), String> {
         self.call(|reply| Command::RoundTripTime { id, delay, reply })
+    }
+
+    /// Answers the next requests of kind `api`, from any client, with `errors`, one each.
+    pub fn request_errors(&self, api: RDKafkaApiKey, errors: &[RDKafkaRespErr]) -> Result<(), String> {
+        self.call(|reply| Command::RequestErrors { api, errors: errors.to_vec(), reply })
     }
 
     fn call(&self, make: impl FnOnce(Reply) -> Command) -> Result<(), String> {

@@ -2,6 +2,7 @@
 
 pub mod consumer;
 pub mod embedded;
+pub mod errors;
 pub mod producer;
 
 pub use embedded::EmbeddedBroker;

@@ -11,8 +11,22 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, DeliveryResult, FutureProducer, FutureRecord, Producer, ProducerContext};
 use serde::Serialize;
 
+use crate::kafka::errors::ErrorLog;
 use crate::pipeline::Event;
 use crate::routes::KafkaSettings;
+
+/// The producer every part of a process shares (webhooks, dead letters, redrives).
+pub type EventProducer = FutureProducer<Reported>;
+
+/// The producer's context: librdkafka's errors go to a rate-limited [`ErrorLog`] (its log
+/// lines keep rdkafka's default handling).
+pub struct Reported(ErrorLog);
+
+impl ClientContext for Reported {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0.report(&error, reason);
+    }
+}
 
 /// Where the broker stored one event.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -24,8 +38,8 @@ pub struct Published {
 }
 
 /// Builds the producer. Switchyard's settings come first; `kafka.properties` win.
-pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
-    config(settings).create()
+pub fn producer(settings: &KafkaSettings) -> Result<EventProducer, KafkaError> {
+    config(settings).create_with_context(Reported(ErrorLog::producer()))
 }
 
 /// Why librdkafka would refuse to create the producer `settings` describe (properties that
@@ -90,7 +104,7 @@ pub enum PublishError {
 /// librdkafka copies each record when it is queued, so the events are consumed here and
 /// freed before the wait: only their rule and topic names are kept for the answer.
 pub async fn publish_all(
-    producer: &FutureProducer,
+    producer: &EventProducer,
     events: Vec<Event>,
     timeout: Duration,
 ) -> Result<Vec<Published>, PublishError> {
@@ -132,7 +146,7 @@ pub async fn publish_all(
 }
 
 /// Waits (off the async workers) until queued messages are delivered or `within` passes.
-pub async fn flush(producer: FutureProducer, within: Duration) {
+pub async fn flush(producer: EventProducer, within: Duration) {
     let outcome = tokio::task::spawn_blocking(move || producer.flush(within)).await;
     match outcome {
         Ok(Ok(())) => tracing::info!("producer flushed"),

@@ -114,10 +114,26 @@ pub struct Emit {
 /// How unset environment variables count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EnvMode {
-    /// `serve`, `dev`: an unset variable without default is an error.
-    Strict,
+    /// `serve`, `dev`, `redrive`: an unset variable without default is an error in what the
+    /// process runs (`kafka:` always; `sources:` when it serves webhooks, `dispatch:` when it
+    /// runs dispatchers) and a warning in what it does not run: a dispatcher-only process
+    /// needs no webhook secret, an ingress-only one no order-service token.
+    Strict { sources: bool, dispatch: bool },
     /// `validate`, `check`, `test`: reported as a warning.
     Lenient,
+}
+
+impl EnvMode {
+    /// Strict everywhere: the process runs every part.
+    pub const STRICT: EnvMode = EnvMode::Strict { sources: true, dispatch: true };
+}
+
+/// The part of the config being compiled, for [`EnvMode::Strict`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Shared,
+    Sources,
+    Dispatch,
 }
 
 /// Why a producer property overriding Switchyard's own weakens what a 200 means (the event
@@ -149,6 +165,7 @@ pub fn compile(
         dir: &loaded.dir,
         env,
         mode,
+        part: Part::Shared,
         diags: Diagnostics::default(),
         schemas: HashMap::new(),
         source_paths: None,
@@ -227,6 +244,7 @@ pub fn compile(
         ctx.warning(Location::UNKNOWN, "no 'sources' and no 'dispatch': a server on this config would do nothing");
     }
     let mut sources: Vec<Source> = Vec::new();
+    ctx.part = Part::Sources;
     for s in &cfg.sources {
         if let Some(source) = compile_source(&mut ctx, s) {
             if let Some(other) = sources.iter().find(|o| o.path == source.path) {
@@ -253,6 +271,7 @@ pub fn compile(
             schemas.push(rule.emit.schema.clone());
         }
     }
+    ctx.part = Part::Dispatch;
     let dispatchers = cfg.dispatch.iter().filter_map(|d| dispatch::compile(&mut ctx, d, &published)).collect();
     if ctx.diags.has_errors() {
         return Err(ctx.diags);
@@ -366,6 +385,7 @@ pub(crate) struct Ctx<'a> {
     dir: &'a Path,
     env: &'a dyn Fn(&str) -> Option<String>,
     mode: EnvMode,
+    part: Part,
     diags: Diagnostics,
     schemas: HashMap<PathBuf, Arc<Schema>>,
     /// While a source compiles: the text of every JSONPath it compiles (for its projection).
@@ -395,14 +415,30 @@ impl Ctx<'_> {
     pub(crate) fn text(&mut self, text: &Text) -> Option<String> {
         match env::expand(&text.value, self.env) {
             Ok(s) => Some(s),
-            Err(e @ env::ExpandError::Unset(_)) if self.mode == EnvMode::Lenient => {
-                self.warning(text.referenced, e.to_string());
+            Err(e @ env::ExpandError::Unset(_)) if self.unset_is_fine().is_some() => {
+                let why = self.unset_is_fine().unwrap_or_default();
+                self.warning(text.referenced, format!("{e}{why}"));
                 None
             }
             Err(e) => {
                 self.error(text.referenced, e.to_string());
                 None
             }
+        }
+    }
+
+    /// `Some` (with what to add to the warning) when an unset variable in the part being
+    /// compiled is only a warning; `None` when it is an error.
+    fn unset_is_fine(&self) -> Option<&'static str> {
+        match (self.mode, self.part) {
+            (EnvMode::Lenient, _) => Some(""),
+            (EnvMode::Strict { sources: false, .. }, Part::Sources) => {
+                Some("; only a warning: this process serves no webhooks, so it does not read it")
+            }
+            (EnvMode::Strict { dispatch: false, .. }, Part::Dispatch) => {
+                Some("; only a warning: this process runs no dispatcher, so it does not read it")
+            }
+            (EnvMode::Strict { .. }, _) => None,
         }
     }
 

@@ -48,7 +48,7 @@ pub fn compile(path: &Path, vars: &[(&str, &str)]) -> Routes {
     env.entry("KAFKA_BROKERS".into()).or_insert_with(|| broker().bootstrap_servers().to_owned());
     let loaded = switchyard::config::load(path).unwrap_or_else(|d| panic!("{d}"));
     let (routes, _) =
-        routes::compile(&loaded, &|k| env.get(k).cloned(), EnvMode::Strict).unwrap_or_else(|d| panic!("{d}"));
+        routes::compile(&loaded, &|k| env.get(k).cloned(), EnvMode::STRICT).unwrap_or_else(|d| panic!("{d}"));
     routes
 }
 
@@ -89,7 +89,7 @@ impl Gateway {
     pub async fn stop(mut self) {
         self.shutdown.trigger();
         if let Some(r) = self.running.take() {
-            r.wait().await;
+            r.wait().await.expect("every role of the gateway stopped cleanly");
         }
     }
 }
@@ -123,7 +123,12 @@ pub async fn start_full(config: &Path, role: Role, topic: &str, extra: &[(&str, 
     let reload = reload.then(|| {
         let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.insert("KAFKA_BROKERS".into(), broker().bootstrap_servers().to_owned());
-        switchyard::reload::for_config(config.to_path_buf(), &routes, Arc::new(move |k: &str| env.get(k).cloned()))
+        switchyard::reload::for_config(
+            config.to_path_buf(),
+            &routes,
+            Arc::new(move |k: &str| env.get(k).cloned()),
+            role.env_mode(),
+        )
     });
     let routes = Arc::new(routes);
     let shutdown = Shutdown::new();
