@@ -116,6 +116,16 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
             });
         }
     }
+    {
+        // The producer serves every role (webhooks, dead letters): a fatal error stops them all.
+        let (producer, shutdown) = (producer.clone(), shutdown.clone());
+        roles.spawn(async move {
+            tokio::select! {
+                why = producer::fatal(&producer) => Err(anyhow::anyhow!("the Kafka producer failed for good: {why}")),
+                _ = shutdown.wait() => Ok(()),
+            }
+        });
+    }
     if let Some(reload) = cfg.reload {
         let (live, shutdown) = (live.clone(), shutdown.clone());
         let count = |r| crate::metrics::reload(r == crate::reload::Reloaded::Ok);

@@ -97,28 +97,28 @@ async fn an_unreachable_broker_is_logged_once_per_kind_not_per_retry() {
     assert!(reported > lines.len() as f64, "the metric counts every report: {reported}\n{logs}");
 }
 
-/// A fatal consumer error leaves the consumer unusable (here the group fences the member, as
-/// when another process takes its `group.instance.id`): the dispatcher stops, the process with
-/// it, and it exits non-zero so that whatever supervises it starts it again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fatal_consumer_error_stops_the_process_with_a_failure() {
-    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-    // A broker of its own: the injected error answers the next heartbeat of any client.
+/// `serve --role <role>` on a broker of its own, whose next request of kind `api` (from any
+/// client) gets `error`: the exit code (None if it had to be killed after 60 s) and the log.
+async fn serve_until_it_fails(
+    role: &str,
+    api: rdkafka::types::RDKafkaApiKey,
+    error: rdkafka::types::RDKafkaRespErr,
+) -> (Option<i32>, String) {
     let own = switchyard::kafka::EmbeddedBroker::start(1).unwrap();
     for topic in ["payments", "payments.dlq"] {
         own.create_topic(topic, 2).unwrap();
     }
-    let listen =
-        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    own.request_errors(api, &[error]).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
     let mut child = switchyard_command(
-        &["serve", "--role", "dispatch", "--listen", &listen],
+        &["serve", "--role", role, "--listen", &listen],
         &[("KAFKA_BROKERS", own.bootstrap_servers()), ("RUST_LOG", "info")],
     )
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
-    own.request_errors(RDKafkaApiKey::Heartbeat, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID]).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -128,9 +128,32 @@ async fn a_fatal_consumer_error_stops_the_process_with_a_failure() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let out = child.wait_with_output().unwrap();
-    let logs = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{logs}");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A fatal consumer error leaves the consumer unusable (here the group fences the member, as
+/// when another process takes its `group.instance.id`): the dispatcher stops, the process with
+/// it, and it exits non-zero so that whatever supervises it starts it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_consumer_error_stops_the_process_with_a_failure() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let fenced = RDKafkaRespErr::RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+    let (code, logs) = serve_until_it_fails("dispatch", RDKafkaApiKey::Heartbeat, fenced).await;
+    assert_eq!(code, Some(1), "{logs}");
     assert!(logs.contains("partitions assigned"), "it had joined its group: {logs}");
     assert!(logs.contains("dispatcher order_service: the consumer failed for good"), "{logs}");
     assert!(logs.contains("dispatcher stopped"), "it stopped in order: {logs}");
+}
+
+/// The same for the producer: an idempotent producer refused its producer id (the cluster
+/// does not grant the right to write idempotently) fails every event for good. Rather than
+/// answer 503 for ever while `/readyz` says ready, the process stops and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_producer_error_stops_the_process_with_a_failure() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let refused = RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+    let (code, logs) = serve_until_it_fails("ingress", RDKafkaApiKey::InitProducerId, refused).await;
+    assert_eq!(code, Some(1), "{logs}");
+    assert!(logs.contains("the Kafka producer failed for good: ClusterAuthorizationFailed"), "{logs}");
+    assert!(logs.contains("ingress stopped accepting"), "it stopped in order: {logs}");
 }

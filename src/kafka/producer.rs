@@ -28,6 +28,20 @@ impl ClientContext for Reported {
     }
 }
 
+/// Returns librdkafka's reason once the producer has hit a fatal error (an idempotent
+/// producer fenced, or refused the right to write idempotently): it then fails every event,
+/// so the process must stop and be restarted rather than answer 503 for ever. Asks once a
+/// second (a lock and a read in librdkafka).
+pub async fn fatal(producer: &EventProducer) -> String {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            return format!("{code:?}: {reason}");
+        }
+    }
+}
+
 /// Where the broker stored one event.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Published {
