@@ -14,8 +14,7 @@ use crate::cli::{RunArgs, block_on, load_strict, serve};
 use crate::config::model::ExpectedStatus;
 use crate::kafka::EmbeddedBroker;
 use crate::pipeline::verify::sign;
-use crate::routes::EnvMode;
-use crate::routes::{Routes, Source, Verifier};
+use crate::routes::{EnvMode, Routes, Source, Verifier};
 
 /// Partitions of each topic on the embedded broker.
 const PARTITIONS: i32 = 4;

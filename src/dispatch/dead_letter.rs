@@ -7,9 +7,9 @@ use std::time::Duration;
 use rdkafka::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::FutureRecord;
+use tokio_util::sync::CancellationToken;
 
 use crate::kafka::producer::EventProducer;
-use tokio_util::sync::CancellationToken;
 
 /// Why an event was dead-lettered.
 pub struct Failure<'a> {

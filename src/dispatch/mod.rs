@@ -15,7 +15,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::kafka::producer::EventProducer;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use rdkafka::consumer::Consumer;
@@ -30,6 +29,7 @@ use tracing::Instrument;
 
 use crate::kafka::consumer::{self, GroupConsumer, GroupContext, lock};
 use crate::kafka::errors::ErrorLog;
+use crate::kafka::producer::EventProducer;
 use crate::pipeline::plan::{self, Delivered};
 use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Dispatcher, Routes};
