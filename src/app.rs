@@ -152,7 +152,7 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
                     Ok(Err(e)) => e,
                     Err(e) => anyhow::anyhow!("a task of the process failed: {e}"),
                 };
-                tracing::error!(error = format!("{error:#}"), "failed; stopping");
+                tracing::error!(error = crate::text::error_chain(error.as_ref()), "failed; stopping");
                 shutdown.trigger();
                 failure.get_or_insert(error);
             }

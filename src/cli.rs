@@ -216,13 +216,13 @@ pub(crate) async fn serve(
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("switchyard: {e:#}");
+                    eprintln!("switchyard: {}", crate::text::error_chain(e.as_ref()));
                     ExitCode::FAILURE
                 }
             }
         }
         Err(e) => {
-            eprintln!("switchyard: {e:#}");
+            eprintln!("switchyard: {}", crate::text::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -430,7 +430,7 @@ fn redrive(config: &Path, name: Option<&str>, dry_run: bool, limit: Option<usize
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("switchyard redrive: {e:#}");
+                eprintln!("switchyard redrive: {}", crate::text::error_chain(e.as_ref()));
                 ExitCode::FAILURE
             }
         }

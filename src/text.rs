@@ -1,5 +1,6 @@
-//! Quoting text a sender controls (a payload's values and member names, a header's value) in
-//! answers and logs: clipped, so whatever is sent, a message stays short.
+//! Text in answers and logs: quoting what a sender controls (a payload's values and member
+//! names, a header's value), clipped so that whatever is sent a message stays short; and an
+//! error with its causes on one line.
 
 use std::borrow::Cow;
 
@@ -30,6 +31,22 @@ pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// An error and its causes, `: `-separated; a cause whose text the line already ends with is
+/// left out (librdkafka's errors repeat their code as their cause).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let cause = s.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +58,19 @@ mod tests {
         assert_eq!(clip(&"é".repeat(64), 64), "é".repeat(64));
         assert_eq!(clip(&"é".repeat(65), 64), format!("{}…", "é".repeat(64)));
         assert_eq!(clip_owned("abcd".into(), 3), "abc…");
+    }
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        use rdkafka::error::KafkaError;
+        use rdkafka::types::RDKafkaErrorCode;
+        let kafka = KafkaError::MetadataFetch(RDKafkaErrorCode::BrokerTransportFailure);
+        let e = anyhow::Error::new(kafka).context("cannot reach the brokers");
+        assert_eq!(
+            error_chain(e.as_ref()),
+            "cannot reach the brokers: Meta data fetch error: BrokerTransportFailure (Local: Broker transport failure)"
+        );
+        let io = std::io::Error::other("refused");
+        assert_eq!(error_chain(anyhow::Error::new(io).context("no call").as_ref()), "no call: refused");
     }
 }

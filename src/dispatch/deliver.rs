@@ -166,7 +166,8 @@ async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration
         // reqwest would quote the whole URL, query included, where a key may travel: name
         // the call without its query instead.
         Err(e) => {
-            let error = format!("{} {}: {}", call.method, without_query(&call.url), error_chain(&e.without_url()));
+            let error =
+                format!("{} {}: {}", call.method, without_query(&call.url), crate::text::error_chain(&e.without_url()));
             Verdict::Retry { status: None, error, after: None }
         }
     }
@@ -246,17 +247,6 @@ fn full_jitter(policy: &RetryPolicy, attempts: u32) -> Duration {
 /// `url` up to its `?`.
 fn without_query(url: &str) -> &str {
     url.split_once('?').map_or(url, |(path, _)| path)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
