@@ -111,7 +111,8 @@ pub(crate) struct CheckArgs {
     /// The event's Kafka key (with --topic).
     #[arg(long, requires = "topic")]
     key: Option<String>,
-    /// A file holding the raw request body (with --topic: the event's value).
+    /// A file holding the raw request body (with --topic: the event's value); `-` reads it from
+    /// standard input.
     #[arg(long)]
     payload: PathBuf,
     /// A request header (with --topic: a Kafka header of the event), `'Name: value'`; repeatable.
@@ -289,7 +290,13 @@ fn check(args: &CheckArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let body = match std::fs::read(&args.payload) {
+    let read = if args.payload.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut body).map(|_| body)
+    } else {
+        std::fs::read(&args.payload)
+    };
+    let body = match read {
         Ok(b) => b,
         Err(e) => {
             eprintln!("cannot read {}: {e}", args.payload.display());

@@ -483,6 +483,30 @@ fn check_prints_events_and_planned_calls() {
     assert_eq!(doc["calls"][0]["body"]["order_status"], "processing");
 }
 
+/// `--payload -` reads the body from standard input (`curl … | switchyard check`), and gives
+/// the same answer as the file.
+#[test]
+fn check_reads_the_payload_from_standard_input_with_a_dash() {
+    use std::io::Write;
+    let args = ["check", "--source", "stripe", "--payload"];
+    let file = "samples/stripe/checkout_session_completed.json";
+    let from_file = switchyard(&[&args[..], &[file]].concat(), &repo(), &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([&args[..], &["-"]].concat())
+        .current_dir(repo())
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&std::fs::read(repo().join(file)).unwrap()).unwrap();
+    let from_stdin = child.wait_with_output().unwrap();
+    assert!(from_stdin.status.success(), "{}", text(&from_stdin));
+    assert_eq!(String::from_utf8_lossy(&from_stdin.stdout), String::from_utf8_lossy(&from_file.stdout));
+    assert!(String::from_utf8_lossy(&from_stdin.stdout).contains("\"status\": \"accepted\""));
+}
+
 #[test]
 fn check_shows_no_value_that_comes_from_the_environment() {
     let routes = std::fs::read_to_string(repo().join("routes.yaml")).unwrap().replace(
