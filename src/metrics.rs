@@ -22,7 +22,10 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new().set_buckets(BUCKETS).ok()?;
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed");
                     None
@@ -30,6 +33,47 @@ pub fn install() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// The `# HELP` line of every metric.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "switchyard_webhooks_total",
+        "Webhooks answered, by source, outcome (accepted, ignored, rejected) and HTTP status"
+    );
+    describe_counter!("switchyard_rejections_total", "Webhooks rejected, by source and reason");
+    describe_histogram!(
+        "switchyard_publish_duration_seconds",
+        Unit::Seconds,
+        "Time the broker took to acknowledge a webhook's events (or to fail)"
+    );
+    describe_counter!(
+        "switchyard_publish_failures_total",
+        "Webhooks whose events the broker did not all acknowledge (answered 503)"
+    );
+    describe_counter!(
+        "switchyard_dispatch_attempts_total",
+        "HTTP attempts of dispatch rules, by outcome (success, retry, failed)"
+    );
+    describe_histogram!(
+        "switchyard_dispatch_duration_seconds",
+        Unit::Seconds,
+        "Time of one dispatch call, from sending the request to the end of the answer"
+    );
+    describe_counter!("switchyard_dispatch_retries_total", "Dispatch attempts that will be retried");
+    describe_counter!(
+        "switchyard_dead_letters_total",
+        "Events put on a dead-letter topic, by dispatcher, rule and reason"
+    );
+    describe_gauge!("switchyard_dispatch_in_flight", "Dispatch calls in flight");
+    describe_gauge!("switchyard_consumer_lag", "Events on a partition not yet consumed by a dispatcher");
+    describe_counter!("switchyard_config_reloads_total", "Config reloads, by result (ok, failed)");
+    describe_counter!(
+        "switchyard_kafka_errors_total",
+        "Errors librdkafka reported, by client (producer, consumer) and code"
+    );
+    describe_counter!("switchyard_log_lines_dropped_total", "Log lines dropped because the log writer fell behind");
 }
 
 /// The Prometheus text exposition of every metric.

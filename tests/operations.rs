@@ -72,6 +72,11 @@ async fn metrics_follow_the_traffic() {
     assert!(after.contains("switchyard_dispatch_in_flight{"));
     assert!(after.contains("switchyard_consumer_lag{"), "consumer lag per partition");
     assert!(after.lines().any(|l| l == "switchyard_log_lines_dropped_total 0"), "no log line dropped");
+    // Every metric shown says what it counts.
+    assert!(after.contains("# HELP switchyard_webhooks_total Webhooks answered, by source"), "{after}");
+    for name in after.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()) {
+        assert!(after.contains(&format!("# HELP {name} ")), "{name} has no HELP line:\n{after}");
+    }
     // Bounded labels only: no order ids, event ids or secrets.
     for leak in ["12345", "evt_", SECRET, "dead\""] {
         assert!(!after.contains(leak), "metrics contain {leak}");
