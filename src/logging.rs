@@ -8,7 +8,7 @@
 //! terminal.
 
 use std::io::{BufWriter, IsTerminal};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -21,9 +21,27 @@ pub const DEFAULT_FILTER: &str = "info,librdkafka=warn,rdkafka=warn";
 
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 
-/// Installs the process's subscriber. Lines still queued are written when the guard drops:
-/// keep it until the process ends.
-pub fn init(json: bool) -> WorkerGuard {
+/// The writer thread's guard: dropping it writes the lines still queued.
+static WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+
+/// Writes the lines still queued when dropped: keep it until the process ends.
+pub struct Logs;
+
+impl Drop for Logs {
+    fn drop(&mut self) {
+        flush();
+    }
+}
+
+/// Writes the lines still queued and stops the writer (later lines are lost): for a process
+/// about to end without unwinding (`std::process::exit`).
+pub fn flush() {
+    let guard = WRITER.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(guard);
+}
+
+/// Installs the process's subscriber.
+pub fn init(json: bool) -> Logs {
     let stderr = std::io::stderr();
     let ansi = stderr.is_terminal();
     let (writer, guard) = NonBlockingBuilder::default()
@@ -38,7 +56,8 @@ pub fn init(json: bool) -> WorkerGuard {
     } else {
         builder.init();
     }
-    guard
+    *WRITER.lock().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+    Logs
 }
 
 /// Lines dropped since start because the writer thread fell behind.

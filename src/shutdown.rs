@@ -1,5 +1,5 @@
 //! Graceful shutdown in one small type: a token every task watches, tripped by SIGTERM or
-//! SIGINT (or by a test).
+//! SIGINT (or by a test); a second signal ends the process at once.
 
 use tokio_util::sync::CancellationToken;
 
@@ -14,14 +14,20 @@ impl Shutdown {
         Shutdown::default()
     }
 
-    /// A shutdown that trips on SIGTERM or SIGINT.
+    /// A shutdown that trips on SIGTERM or SIGINT. A second signal ends the process at once
+    /// (exit 128 + its number), as an impatient Ctrl-C expects: what it abandons is safe, as
+    /// nothing unacknowledged was answered 2xx and unfinished events are redelivered.
     pub fn on_signals() -> Shutdown {
         let shutdown = Shutdown::new();
         let trip = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::info!("shutdown signal received");
+            tracing::info!("shutdown signal received (another one stops at once)");
             trip.trigger();
+            let signal = wait_for_signal().await;
+            tracing::warn!("second shutdown signal: stopping at once, abandoning open work");
+            crate::logging::flush();
+            std::process::exit(128 + signal);
         });
         shutdown
     }
@@ -40,7 +46,8 @@ impl Shutdown {
     }
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or SIGINT; returns its number.
+async fn wait_for_signal() -> i32 {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -48,12 +55,13 @@ async fn wait_for_signal() {
             return std::future::pending().await;
         };
         tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+            _ = term.recv() => 15,
+            _ = int.recv() => 2,
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        2
     }
 }

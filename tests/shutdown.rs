@@ -79,3 +79,46 @@ async fn sigkill_mid_load_loses_nothing_acknowledged() {
     child.wait().unwrap();
     assert_all_on_kafka(senders, &topic).await;
 }
+
+/// A second SIGTERM (or Ctrl-C) ends a shutdown that is waiting on open work at once, with
+/// 128 + the signal's number, and the log says so. Here the open work is a dispatcher's call to
+/// an order service that never answers, which a 60 s grace period would otherwise wait out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let orders = format!("http://{}", silent.local_addr().unwrap());
+    let (topic, group) = (unique("payments"), unique("group"));
+    create_topic(&topic, PARTITIONS);
+    let listen =
+        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let child = switchyard_command(
+        &["serve", "--role", "dispatch", "--listen", &listen],
+        &[
+            ("PAYMENTS_TOPIC", &topic),
+            ("DISPATCH_GROUP", &group),
+            ("ORDER_SERVICE_URL", &orders),
+            ("SWITCHYARD_SHUTDOWN_GRACE_SECS", "60"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    produce(&topic, &[payment("4711", 1)]).await;
+    // The call is on its way: the order service has its connection (and never answers).
+    let (_held, _) = tokio::time::timeout(Duration::from_secs(30), silent.accept()).await.unwrap().unwrap();
+    let pid = child.id().to_string();
+    let term = || assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    term();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut child = child;
+    assert!(child.try_wait().unwrap().is_none(), "the first signal waits for the open call");
+    let second_at = Instant::now();
+    term();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert!(second_at.elapsed() < Duration::from_secs(5), "took {:?}", second_at.elapsed());
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{logs}");
+    assert!(logs.contains("second shutdown signal: stopping at once"), "the log is written out first: {logs}");
+}
