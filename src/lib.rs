@@ -13,7 +13,8 @@
 //!   server and the CLI share it.
 //! - [`ingress`]: the hyper server; reads bodies, runs the pipeline, publishes, answers; and
 //!   `/healthz`, `/readyz`, `/metrics` in every role.
-//! - [`kafka`]: producer and consumer setup, and the embedded broker of `switchyard dev`.
+//! - [`kafka`]: producer and consumer setup, their errors in the log (rate-limited), and the
+//!   embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
 //!   dead letters, committing offsets only for finished events; and the redrive that sends
 //!   dead letters back to the dispatcher that gave up on them.
@@ -21,13 +22,14 @@
 //! - [`logging`]: the log subscriber, written off the request path by a background thread.
 //! - [`malloc`]: the C allocator's settings for librdkafka's busy heap.
 //! - [`reload`]: hot reload on SIGHUP or file change: compile again, swap if valid.
-//! - [`app`]: starts the roles (ingress, dispatch) of one process and stops them together.
+//! - [`app`]: starts the roles (ingress, dispatch) of one process and stops them together
+//!   (a role that fails stops the process with an error).
 //! - [`dev`]: `switchyard dev`, the whole flow on an embedded broker.
 //! - [`dry_run`]: `check` and `test`: payloads through the same pipeline and planner, compared with expectations.
 //! - [`cli`]: the `switchyard` commands.
-//! - [`shutdown`]: graceful shutdown in one small type.
+//! - [`shutdown`]: graceful shutdown in one small type (a second signal stops at once).
 //! - [`trace`]: W3C `traceparent` parsing and propagation.
-//! - [`text`]: quoting what a sender controls in answers and logs, clipped.
+//! - [`text`]: quoting what a sender controls in answers and logs, clipped; error chains.
 //!
 //! See `ARCHITECTURE.md` for the code map and the invariants.
 

@@ -1,4 +1,5 @@
-//! Kafka: producer and consumer setup, publishing, and the embedded broker of `switchyard dev`.
+//! Kafka: producer and consumer setup, publishing, librdkafka's errors in the log, and the
+//! embedded broker of `switchyard dev`.
 
 pub mod consumer;
 pub mod embedded;
