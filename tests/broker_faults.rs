@@ -62,19 +62,14 @@ async fn broker_down_means_503_in_bounded_time_then_recovery() {
 /// while the metric counts every report; and the process still stops cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_broker_is_logged_once_per_kind_not_per_retry() {
-    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // Nothing listens on a port just freed: every connection to it is refused at once.
-    let (nowhere, listen) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+    // Every connection to the broker is refused at once.
+    let (nowhere, listen) = (free_address().to_string(), free_address().to_string());
     let child = switchyard_command(&["serve", "--listen", &listen], &[("KAFKA_BROKERS", &nowhere)])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(Instant::now() < deadline, "the gateway did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_listening(&listen, "the gateway").await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let metrics = reqwest::get(format!("http://{listen}/metrics")).await.unwrap().text().await.unwrap();
     let reported: f64 = metrics
@@ -117,8 +112,7 @@ async fn serve_until_it_fails(
         own.create_topic(topic, 2).unwrap();
     }
     own.request_errors(api, &[error]).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_address().to_string();
     let mut child = switchyard_command(
         &["serve", "--role", role, "--listen", &listen],
         &[("KAFKA_BROKERS", own.bootstrap_servers()), ("RUST_LOG", "info")],

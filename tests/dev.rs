@@ -16,7 +16,7 @@ fn dev(env: &[(&str, &str)]) -> (std::process::Child, u16) {
 
 /// The same, in `dir` (its `routes.yaml`).
 fn dev_in(dir: &Path, env: &[(&str, &str)]) -> (std::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_address().port();
     let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(dir)

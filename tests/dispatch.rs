@@ -419,7 +419,7 @@ async fn a_key_stuck_in_retries_does_not_stall_other_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_that_stays_down_gets_the_event_dead_lettered_without_the_query_in_the_error() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = free_address();
     let (_dir, path) = shipped_with(&[
         ("          timeout_ms: 10000", "          timeout_ms: 300\n          query: { api_key: \"${ORDERS_KEY}\" }"),
         ("max_elapsed_secs: 900", "max_elapsed_secs: 1"),
@@ -442,7 +442,7 @@ async fn a_service_that_stays_down_gets_the_event_dead_lettered_without_the_quer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_service_down_failing_and_slow_for_a_while_gets_everything_in_order() {
     // The service's port is reserved now but nothing listens yet: connection refused.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = free_address();
     let (_dir, path) = shipped_with(&[("timeout_ms: 10000", "timeout_ms: 300")]);
     let topic = unique("payments");
     let url = format!("http://{addr}");

@@ -78,8 +78,7 @@ async fn valid_edits_apply_broken_edits_are_refused_and_traffic_flows_throughout
 #[test]
 fn sighup_reloads_the_binary() {
     let (dir, _path) = shipped_with(&[]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_address().to_string();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["dev", "-c", "routes.yaml", "--listen", &listen])
         .current_dir(dir.path())

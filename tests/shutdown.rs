@@ -89,8 +89,7 @@ async fn a_second_signal_stops_at_once() {
     let orders = format!("http://{}", silent.local_addr().unwrap());
     let (topic, group) = (unique("payments"), unique("group"));
     create_topic(&topic, PARTITIONS);
-    let listen =
-        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let listen = free_address().to_string();
     let child = switchyard_command(
         &["serve", "--role", "dispatch", "--listen", &listen],
         &[

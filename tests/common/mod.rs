@@ -493,16 +493,26 @@ pub async fn gateway_process_with(config: &Path) -> (std::process::Child, String
     let config = config.to_str().unwrap();
     let topic = unique("payments");
     create_topic(&topic, PARTITIONS);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_address().to_string();
     let child = spawn_switchyard(
         &["serve", "--role", "ingress", "-c", config, "--listen", &listen],
         &[("PAYMENTS_TOPIC", &topic)],
     );
+    wait_until_listening(&listen, "the gateway").await;
+    (child, format!("http://{listen}/webhooks/stripe"), topic)
+}
+
+/// A loopback address nothing listens on: a port the system handed out and took back (a
+/// connection to it is refused until something binds it).
+pub fn free_address() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// Waits until something listens on `addr` (20 s at most; `what` names it if not).
+pub async fn wait_until_listening(addr: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start");
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start listening on {addr}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (child, format!("http://{listen}/webhooks/stripe"), topic)
 }
