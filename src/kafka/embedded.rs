@@ -8,8 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
-use rdkafka::types::RDKafkaApiKey;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 type Reply = mpsc::Sender<Result<(), String>>;
 
