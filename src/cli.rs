@@ -407,8 +407,8 @@ fn test(config: &Path) -> ExitCode {
 /// what was done. Runs with the config and environment `serve` runs with.
 fn redrive(config: &Path, name: Option<&str>, dry_run: bool, limit: Option<usize>) -> ExitCode {
     use crate::dispatch::redrive::{self, RedriveConfig};
-    // A redrive serves no webhooks: the sources' secrets need not be set.
-    let mode = EnvMode::Strict { sources: false, dispatch: true };
+    // A redrive reads what a dispatcher reads: the sources' secrets need not be set.
+    let mode = Role::Dispatch.env_mode();
     let Some(routes) = load_strict(config, &|k| std::env::var(k).ok(), mode) else { return ExitCode::FAILURE };
     let names: Vec<&str> = routes.dispatchers.iter().map(|d| d.name.as_str()).collect();
     let chosen = match name {

@@ -413,18 +413,15 @@ impl Ctx<'_> {
 
     /// The string with `${VAR}` expanded; `None` (and a diagnostic) when it cannot be.
     pub(crate) fn text(&mut self, text: &Text) -> Option<String> {
-        match env::expand(&text.value, self.env) {
-            Ok(s) => Some(s),
-            Err(e @ env::ExpandError::Unset(_)) if self.unset_is_fine().is_some() => {
-                let why = self.unset_is_fine().unwrap_or_default();
-                self.warning(text.referenced, format!("{e}{why}"));
-                None
-            }
-            Err(e) => {
-                self.error(text.referenced, e.to_string());
-                None
-            }
+        let e = match env::expand(&text.value, self.env) {
+            Ok(s) => return Some(s),
+            Err(e) => e,
+        };
+        match (&e, self.unset_is_fine()) {
+            (env::ExpandError::Unset(_), Some(why)) => self.warning(text.referenced, format!("{e}{why}")),
+            _ => self.error(text.referenced, e.to_string()),
         }
+        None
     }
 
     /// `Some` (with what to add to the warning) when an unset variable in the part being
