@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::ingress::tls::{Tls, TlsFiles};
 use crate::ingress::{self, State};
 use crate::kafka::producer;
 use crate::reload::Reload;
@@ -48,6 +49,8 @@ pub struct AppConfig {
     pub grace: Duration,
     /// Hot reload (`serve`, `dev`); `None` keeps the routes fixed.
     pub reload: Option<Reload>,
+    /// HTTPS with this certificate and key (reloaded when they change); plain HTTP without.
+    pub tls: Option<TlsFiles>,
 }
 
 /// A started process.
@@ -69,6 +72,10 @@ impl Running {
 
 /// Starts the roles of `cfg`; they run until `shutdown` trips.
 pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running> {
+    let tls = match cfg.tls {
+        Some(files) => Some(Arc::new(Tls::load(files).context("cannot serve HTTPS")?)),
+        None => None,
+    };
     let producer = producer::producer(&cfg.routes.kafka).context("cannot create the Kafka producer")?;
     if crate::metrics::install().is_some() {
         let shutdown = shutdown.clone();
@@ -85,8 +92,9 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     // Every role listens: a dispatcher-only process still answers health checks and scrapes.
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if cfg.role.ingress() {
-        tracing::info!(%addr, sources = cfg.routes.sources.len(), "ingress listening");
+        tracing::info!(%addr, scheme, sources = cfg.routes.sources.len(), "ingress listening");
         for source in &cfg.routes.sources {
             let mut topics: Vec<&str> = source.rules.iter().map(|r| r.emit.topic.as_str()).collect();
             topics.sort_unstable();
@@ -95,13 +103,20 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
             tracing::info!(source = %source.name, path = %source.path, rules, %topics, "serving webhooks");
         }
     } else {
-        tracing::info!(%addr, "dispatcher only: serving /healthz, /readyz and /metrics");
+        tracing::info!(%addr, scheme, "dispatcher only: serving /healthz, /readyz and /metrics");
     }
     let state = Arc::new(State::new(live.clone(), producer.clone(), cfg.role.ingress()));
     {
-        let (state, shutdown, grace) = (state.clone(), shutdown.clone(), cfg.grace);
+        let (state, tls, shutdown, grace) = (state.clone(), tls.clone(), shutdown.clone(), cfg.grace);
         roles.spawn(async move {
-            ingress::serve(listener, state, shutdown, grace).await;
+            ingress::serve(listener, state, tls, shutdown, grace).await;
+            Ok(())
+        });
+    }
+    if let Some(tls) = tls {
+        let shutdown = shutdown.clone();
+        roles.spawn(async move {
+            ingress::tls::watch(tls, shutdown).await;
             Ok(())
         });
     }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, AppConfig, Role};
 use crate::config::{self, Diagnostics};
+use crate::ingress::tls::TlsFiles;
 use crate::routes::{self, EnvMode, Routes};
 use crate::shutdown::Shutdown;
 
@@ -65,6 +66,10 @@ enum Command {
         /// The address the gateway listens on.
         #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// The gateway serves HTTPS with this certificate (`serve --tls-cert`): probe over TLS.
+        /// Any certificate is taken: the probe only asks whether the process is alive.
+        #[arg(long, env = "SWITCHYARD_TLS_CERT", value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
     },
     /// Parse and compile the config without touching the network; exit 1 on any error.
     Validate {
@@ -133,6 +138,20 @@ pub(crate) struct RunArgs {
     /// Seconds that in-flight work may take to finish after SIGTERM.
     #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub grace_secs: u64,
+    /// Serve HTTPS with this PEM certificate chain (the server's first), with --tls-key;
+    /// both files are read again on SIGHUP or when they change.
+    #[arg(long, env = "SWITCHYARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SWITCHYARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl RunArgs {
+    pub fn tls(&self) -> Option<TlsFiles> {
+        let (cert, key) = (self.tls_cert.clone()?, self.tls_key.clone()?);
+        Some(TlsFiles { cert, key })
+    }
 }
 
 /// Entry point of the binary.
@@ -141,7 +160,7 @@ pub fn main() -> ExitCode {
     let _logs = crate::logging::init(cli.log_json);
     match cli.command {
         Command::Validate { config } => validate(&config),
-        Command::Health { addr } => health(addr),
+        Command::Health { addr, tls_cert } => health(addr, tls_cert.is_some()),
         Command::Check(args) => check(&args),
         Command::Test { config } => test(&config),
         Command::Redrive { config, dispatcher, dry_run, limit } => {
@@ -205,7 +224,8 @@ pub(crate) async fn serve(
     reload: Option<crate::reload::Reload>,
 ) -> ExitCode {
     let shutdown = Shutdown::on_signals();
-    let cfg = AppConfig { routes, role, listen: run.listen, grace: Duration::from_secs(run.grace_secs), reload };
+    let grace = Duration::from_secs(run.grace_secs);
+    let cfg = AppConfig { routes, role, listen: run.listen, grace, reload, tls: run.tls() };
     match app::start(cfg, shutdown).await {
         Ok(running) => {
             if let Some(ready) = ready {
@@ -253,21 +273,16 @@ fn print_diagnostics(diags: &Diagnostics) {
 }
 
 /// A plain HTTP/1.1 GET of `/healthz` with a short timeout; no client library needed.
-fn health(addr: SocketAddr) -> ExitCode {
-    use std::io::{Read, Write};
-    let addr = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
-    let probe = || -> std::io::Result<bool> {
-        let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.1 200"))
-    };
-    match probe() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("{addr}: not healthy");
+fn health(addr: SocketAddr, tls: bool) -> ExitCode {
+    use crate::health::Health;
+    match crate::health::probe(addr, tls) {
+        Ok(Health::Healthy) => ExitCode::SUCCESS,
+        Ok(Health::Unhealthy(answer)) => {
+            eprintln!("{addr}: not healthy: {answer}");
+            ExitCode::FAILURE
+        }
+        Ok(Health::SpeaksHttps) => {
+            eprintln!("{addr} serves HTTPS: probe with --tls-cert (or SWITCHYARD_TLS_CERT) set, as for the gateway");
             ExitCode::FAILURE
         }
         Err(e) => {

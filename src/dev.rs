@@ -71,8 +71,10 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
     let generated = generated_for.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let banner_routes = routes.clone();
     let bootstrap = broker.bootstrap_servers().to_owned();
+    let tls = run.tls().is_some();
     let ready = Box::new(move |addr: SocketAddr| {
-        print_banner(&banner_routes, addr, &bootstrap, &generated, &dev_secret, &samples)
+        let listener = Listener { addr, tls };
+        print_banner(&banner_routes, listener, &bootstrap, &generated, &dev_secret, &samples)
     });
     let code = block_on(serve(routes, Role::All, run, Some(ready), Some(reload)));
     drop(broker);
@@ -119,17 +121,33 @@ fn samples(config: &std::path::Path) -> Vec<Sample> {
     out
 }
 
+/// Where `dev` listens, and whether it speaks HTTPS.
+#[derive(Clone, Copy)]
+struct Listener {
+    addr: SocketAddr,
+    tls: bool,
+}
+
+impl Listener {
+    /// The base URL a client on this machine uses.
+    fn base(self) -> String {
+        let addr = self.addr;
+        let host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
+        format!("{}://{host}", if self.tls { "https" } else { "http" })
+    }
+}
+
 /// What `dev` prints once it listens: where to send, a signed `curl` per source, where events go.
 fn print_banner(
     routes: &Routes,
-    addr: SocketAddr,
+    listener: Listener,
     bootstrap: &str,
     generated: &[String],
     dev_secret: &str,
     samples: &[Sample],
 ) {
     let mut lines: Vec<String> = Vec::new();
-    let host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
+    let base = listener.base();
     lines.push(format!(
         "\nSwitchyard dev is running: ingress and dispatcher on an embedded Kafka broker at {bootstrap}"
     ));
@@ -140,7 +158,7 @@ fn print_banner(
         lines.push(format!("{} not set: using the dev secret {dev_secret}", generated.join(", ")));
     }
     for source in &routes.sources {
-        lines.push(format!("\n  POST http://{host}{}   (source '{}')", source.path, source.name));
+        lines.push(format!("\n  POST {base}{}   (source '{}')", source.path, source.name));
         // A test case's payload when the source has one; else, for Stripe, the bundled checkout.
         let (what, body, extra) = match (samples.iter().find(|s| s.source == source.name), &source.verifier) {
             (Some(sample), _) => {
@@ -152,8 +170,10 @@ fn print_banner(
                 continue;
             }
         };
-        lines.push(format!("\n  {what}{}:\n", signature_note(&source.verifier)));
-        lines.push(curl(&host, source, &body, &extra));
+        let insecure =
+            if listener.tls { " (-k: curl trusts any certificate, as this is dev on this machine)" } else { "" };
+        lines.push(format!("\n  {what}{}{insecure}:\n", signature_note(&source.verifier)));
+        lines.push(curl(listener, source, &body, &extra));
     }
     for d in &routes.dispatchers {
         for r in &d.rules {
@@ -177,9 +197,10 @@ fn signature_note(verifier: &Verifier) -> String {
 }
 
 /// A shell command that posts `body` to `source`, signed as its verifier wants.
-fn curl(host: &str, source: &Source, body: &str, extra: &[(String, String)]) -> String {
+fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, String)]) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
-    let mut cmd = format!("curl -sS http://{host}{} -H 'Content-Type: application/json'", source.path);
+    let insecure = if listener.tls { "-k " } else { "" };
+    let mut cmd = format!("curl -sS {insecure}{}{} -H 'Content-Type: application/json'", listener.base(), source.path);
     let signature = sign(&source.verifier, body.as_bytes(), crate::ingress::unix_now());
     for (name, value) in extra.iter().chain(&signature) {
         cmd.push_str(&format!(" -H {}", quote(&format!("{name}: {value}"))));

@@ -11,8 +11,9 @@
 //! - [`pipeline`]: the pure pipeline `verify → parse → validate → match → map → validate
 //!   canonical` (parsing builds only the projection), and dispatch call planning. No IO: the
 //!   server and the CLI share it.
-//! - [`ingress`]: the hyper server; reads bodies, runs the pipeline, publishes, answers; and
-//!   `/healthz`, `/readyz`, `/metrics` in every role.
+//! - [`ingress`]: the hyper server (HTTP, or HTTPS with a certificate it reloads); reads
+//!   bodies, runs the pipeline, publishes, answers; and `/healthz`, `/readyz`, `/metrics` in
+//!   every role.
 //! - [`kafka`]: producer and consumer setup, their errors in the log (rate-limited), and the
 //!   embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
@@ -27,6 +28,7 @@
 //! - [`dev`]: `switchyard dev`, the whole flow on an embedded broker.
 //! - [`dry_run`]: `check` and `test`: payloads through the same pipeline and planner, compared with expectations.
 //! - [`cli`]: the `switchyard` commands.
+//! - [`health`]: `switchyard health`, the container's probe of `/healthz` (HTTP or HTTPS).
 //! - [`shutdown`]: graceful shutdown in one small type (a second signal stops at once).
 //! - [`trace`]: W3C `traceparent` parsing and propagation.
 //! - [`text`]: quoting what a sender controls in answers and logs, clipped; error chains.
@@ -39,6 +41,7 @@ pub mod config;
 pub mod dev;
 pub mod dispatch;
 pub mod dry_run;
+pub mod health;
 pub mod ingress;
 pub mod kafka;
 pub mod logging;

@@ -73,6 +73,10 @@ fn describe() {
         "switchyard_kafka_errors_total",
         "Errors librdkafka reported, by client (producer, consumer) and code"
     );
+    describe_counter!(
+        "switchyard_tls_handshake_failures_total",
+        "HTTPS connections that never got to a request, by reason (handshake, timeout, plain_http)"
+    );
     describe_counter!("switchyard_log_lines_dropped_total", "Log lines dropped because the log writer fell behind");
 }
 
@@ -152,6 +156,11 @@ pub fn dispatch_duration(dispatcher: &str, rule: &str, took: Duration) {
 pub fn dead_letter(dispatcher: &str, rule: &str, reason: &'static str) {
     counter!("switchyard_dead_letters_total", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned(), "reason" => reason)
         .increment(1);
+}
+
+/// A connection to the HTTPS listener that failed before its first request.
+pub fn tls_handshake_failed(reason: &'static str) {
+    counter!("switchyard_tls_handshake_failures_total", "reason" => reason).increment(1);
 }
 
 /// Calls in flight right now (`delta` +1 when one starts, -1 when it ends).

@@ -163,7 +163,7 @@ pub fn needs_restart(old: &Routes, new: &Routes, role: Role) -> Vec<String> {
 }
 
 #[cfg(unix)]
-fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
+pub(crate) fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::hangup()) {
         Ok(mut hup) => {
@@ -180,7 +180,7 @@ fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
 }
 
 #[cfg(not(unix))]
-fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
+pub(crate) fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
 
 /// A reload of the config at `path`, compiled with `env`, watching it and its schemas.
 pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Reload {

@@ -78,6 +78,25 @@ fn the_printed_curl_is_accepted() {
     assert!(!logs.contains('\x1b'), "{logs}");
 }
 
+#[test]
+fn with_a_certificate_dev_serves_https_and_its_curl_works() {
+    let tls = tempfile::tempdir().unwrap();
+    let key = rcgen::generate_simple_self_signed(["localhost".to_owned()]).unwrap();
+    let (cert_file, key_file) = (tls.path().join("cert.pem"), tls.path().join("key.pem"));
+    std::fs::write(&cert_file, key.cert.pem()).unwrap();
+    std::fs::write(&key_file, key.signing_key.serialize_pem()).unwrap();
+    let env =
+        [("SWITCHYARD_TLS_CERT", cert_file.to_str().unwrap()), ("SWITCHYARD_TLS_KEY", key_file.to_str().unwrap())];
+    let (mut child, port) = dev(&env);
+    let curl = printed_curl(&mut child).expect("dev printed a curl command");
+    assert!(curl.starts_with(&format!("curl -sS -k https://127.0.0.1:{port}/webhooks/stripe ")), "{curl}");
+    let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// The first `curl ` line `dev` prints.
 fn printed_curl(child: &mut std::process::Child) -> Option<String> {
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();

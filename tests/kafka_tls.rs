@@ -108,8 +108,14 @@ async fn over_tls(role: Role, ca_pem: &str, orders: &str) -> (Gateway, [tempfile
     ];
     let routes = Arc::new(compile(&config, &vars));
     let shutdown = Shutdown::new();
-    let cfg =
-        AppConfig { routes, role, listen: "127.0.0.1:0".parse().unwrap(), grace: Duration::from_secs(5), reload: None };
+    let cfg = AppConfig {
+        routes,
+        role,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        grace: Duration::from_secs(5),
+        reload: None,
+        tls: None,
+    };
     let running = app::start(cfg, shutdown.clone()).await.expect("gateway starts");
     let gw = Gateway { addr: running.addr, shutdown, running: Some(running), topic, dlq: String::new() };
     (gw, [dir, ca])

@@ -36,7 +36,7 @@ async fn latest_method_is(topic: &str, want: &str) -> bool {
 async fn valid_edits_apply_broken_edits_are_refused_and_traffic_flows_throughout() {
     let (_dir, path) = shipped_with(&[]);
     let topic = unique("payments");
-    let gw = start_full(&path, Role::Ingress, &topic, &[], true).await;
+    let gw = start_full(&path, Role::Ingress, &topic, &[], true, None).await;
     let url = gw.url("/webhooks/stripe");
 
     // Traffic all along: every webhook must be accepted.

@@ -15,6 +15,7 @@ use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value as Json;
 use switchyard::app::{self, AppConfig, Role, Running};
+use switchyard::ingress::tls::TlsFiles;
 use switchyard::kafka::EmbeddedBroker;
 use switchyard::routes::{self, EnvMode, Routes};
 use switchyard::shutdown::Shutdown;
@@ -101,7 +102,7 @@ pub async fn start(role: Role, extra: &[(&str, &str)]) -> Gateway {
 }
 
 pub async fn start_with(config: &Path, role: Role, topic: &str, extra: &[(&str, &str)]) -> Gateway {
-    start_full(config, role, topic, extra, false).await
+    start_full(config, role, topic, extra, false, None).await
 }
 
 /// The shipped routes with fresh topics and group, calling `orders` as the order service.
@@ -111,8 +112,16 @@ pub async fn start_for(orders: &OrderService, role: Role) -> Gateway {
     start_with(&repo().join("routes.yaml"), role, &unique("payments"), &env).await
 }
 
-/// Like `start_with`; with `reload`, the config is watched and reloaded as `serve` does.
-pub async fn start_full(config: &Path, role: Role, topic: &str, extra: &[(&str, &str)], reload: bool) -> Gateway {
+/// Like `start_with`; with `reload`, the config is watched and reloaded as `serve` does; with
+/// `tls`, it serves HTTPS.
+pub async fn start_full(
+    config: &Path,
+    role: Role,
+    topic: &str,
+    extra: &[(&str, &str)],
+    reload: bool,
+    tls: Option<TlsFiles>,
+) -> Gateway {
     init_logs();
     let dlq = format!("{topic}.dlq");
     create_topic(topic, PARTITIONS);
@@ -132,7 +141,8 @@ pub async fn start_full(config: &Path, role: Role, topic: &str, extra: &[(&str, 
     });
     let routes = Arc::new(routes);
     let shutdown = Shutdown::new();
-    let cfg = AppConfig { routes, role, listen: "127.0.0.1:0".parse().unwrap(), grace: Duration::from_secs(5), reload };
+    let cfg =
+        AppConfig { routes, role, listen: "127.0.0.1:0".parse().unwrap(), grace: Duration::from_secs(5), reload, tls };
     let running = app::start(cfg, shutdown.clone()).await.expect("gateway starts");
     let addr = running.addr;
     Gateway { addr, shutdown, running: Some(running), topic: topic.to_owned(), dlq }
