@@ -99,6 +99,37 @@ async fn huge_headers_and_thousands_of_signatures_are_refused_without_a_5xx() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_is_closed_after_the_read_timeout() {
+    // HTTP/2 has no request heads to time out: the connection is closed once no request has
+    // been open for the read timeout, as an idle HTTP/1.1 one is.
+    use http_body_util::{BodyExt, Empty};
+    let (_dir, path) = shipped_with(&[("read_timeout_ms: 10000", "read_timeout_ms: 1000")]);
+    let gw = start_with(&path, Role::Ingress, &unique("payments"), &[]).await;
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+    let started = Instant::now();
+    let conn = tokio::spawn(conn);
+    // Requests 600 ms apart keep it open past the timeout.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let req =
+            hyper::Request::get(format!("http://{}/healthz", gw.addr)).body(Empty::<bytes::Bytes>::new()).unwrap();
+        let res = sender.send_request(req).await.expect("the connection is still open");
+        assert_eq!(res.status(), 200);
+        let _ = res.into_body().collect().await;
+    }
+    let last = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(10), conn).await;
+    assert!(ended.is_ok(), "the idle connection stayed open");
+    let (idle, total) = (last.elapsed(), started.elapsed());
+    assert!(idle >= Duration::from_millis(900) && idle < Duration::from_secs(5), "{idle:?}");
+    assert!(total >= Duration::from_millis(2700), "{total:?}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_time_out_with_408() {
     let (_dir, path) = shipped_with(&[("read_timeout_ms: 10000", "read_timeout_ms: 1000")]);
     let gw = start_with(&path, Role::Ingress, &unique("payments"), &[]).await;

@@ -47,6 +47,16 @@ async fn post_signed_with(client: &reqwest::Client, url: &str, body: &[u8]) -> r
     req.body(body.to_vec()).send().await.expect("request sent")
 }
 
+/// Waits until the metrics hold `series` (a connection's task counts its failure as it ends,
+/// which may be just after the client saw the end).
+async fn wait_for_metric(series: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !switchyard::metrics::render().contains(series) {
+        assert!(Instant::now() < deadline, "no {series} in\n{}", switchyard::metrics::render());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn start_https(dir: &Path, config: &Path) -> Gateway {
     start_full(config, Role::Ingress, &unique("payments"), &[], false, Some(files(dir))).await
 }
@@ -101,8 +111,7 @@ async fn plain_http_on_the_https_port_is_told_to_use_https() {
     let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["reason"], "plain_http");
     assert_eq!(body["message"], "this port speaks HTTPS: use https://");
-    let metrics = switchyard::metrics::render();
-    assert!(metrics.contains(r#"switchyard_tls_handshake_failures_total{reason="plain_http"}"#), "{metrics}");
+    wait_for_metric(r#"switchyard_tls_handshake_failures_total{reason="plain_http"}"#).await;
     gw.stop().await;
 }
 
@@ -187,8 +196,7 @@ async fn a_client_that_never_finishes_its_handshake_is_closed_after_the_read_tim
         assert!(closed_after >= Duration::from_millis(400), "{closed_after:?}");
         assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
     }
-    let metrics = switchyard::metrics::render();
-    assert!(metrics.contains(r#"switchyard_tls_handshake_failures_total{reason="timeout"}"#), "{metrics}");
+    wait_for_metric(r#"switchyard_tls_handshake_failures_total{reason="timeout"}"#).await;
     gw.stop().await;
 }
 
