@@ -3,13 +3,13 @@
 //! they started with) and name any change that only a restart applies; otherwise log every
 //! diagnostic and keep serving the old routes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use notify_debouncer_full::new_debouncer;
-use notify_debouncer_full::notify::RecursiveMode;
+use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tokio::sync::mpsc;
 
 use crate::app::Role;
@@ -47,44 +47,18 @@ pub async fn run(
     shutdown: Shutdown,
     on_reload: impl Fn(Reloaded) + Send,
 ) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
-    let file_tx = tx.clone();
-    let debouncer =
-        new_debouncer(Duration::from_millis(300), None, move |result: notify_debouncer_full::DebounceEventResult| {
-            let relevant =
-                |p: &std::path::Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"));
-            if let Ok(events) = result
-                && events.iter().any(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p)))
-            {
-                let _ = file_tx.send("file change");
-            }
-        });
-    let _debouncer = match debouncer {
-        Ok(mut d) => {
-            for (path, recursive) in &reload.watch {
-                let mode = if *recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
-                if let Err(e) = d.watch(path, mode) {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot watch for config changes; SIGHUP still reloads");
-                }
-            }
-            Some(d)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "file watching unavailable; SIGHUP still reloads");
-            None
-        }
-    };
-    spawn_sighup(tx);
+    let relevant = |p: &Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"));
+    let mut triggers = Triggers::new(&reload.watch, relevant, "config changes");
     // What the process was built with: the producer, listener and consumers keep these settings.
     let started = live.load_full();
     loop {
         let why = tokio::select! {
-            why = rx.recv() => match why { Some(w) => w, None => return },
+            why = triggers.next() => match why { Some(w) => w, None => return },
             _ = shutdown.wait() => return,
         };
         // Coalesce a burst (an editor writing several files) into one reload.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        while rx.try_recv().is_ok() {}
+        triggers.drain();
         let compile = reload.compile.clone();
         match tokio::task::spawn_blocking(move || compile()).await {
             Ok(Ok(routes)) => {
@@ -162,8 +136,68 @@ pub fn needs_restart(old: &Routes, new: &Routes, role: Role) -> Vec<String> {
     out
 }
 
+/// What sets off a reload: SIGHUP, or a change (debounced) to a path under the watched folders
+/// that `relevant` accepts. Each comes as a word for the log: `SIGHUP` or `file change`.
+pub(crate) struct Triggers {
+    rx: mpsc::UnboundedReceiver<&'static str>,
+    /// Watches while it lives.
+    _files: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
+}
+
+impl Triggers {
+    /// Watches `watch` (paths, and whether to watch below them); `what` names the files in
+    /// the warning when they cannot be watched (SIGHUP still works then).
+    pub(crate) fn new(
+        watch: &[(PathBuf, bool)],
+        relevant: impl Fn(&Path) -> bool + Send + 'static,
+        what: &str,
+    ) -> Triggers {
+        let (tx, rx) = mpsc::unbounded_channel::<&'static str>();
+        let file_tx = tx.clone();
+        let debouncer = new_debouncer(Duration::from_millis(300), None, move |result: DebounceEventResult| {
+            if let Ok(events) = result
+                && events.iter().any(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p)))
+            {
+                let _ = file_tx.send("file change");
+            }
+        });
+        let files = match debouncer {
+            Ok(mut d) => {
+                for (path, recursive) in watch {
+                    let mode = if *recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+                    if let Err(e) = d.watch(path, mode) {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot watch for {what}; SIGHUP still reloads");
+                    }
+                }
+                Some(d)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "file watching unavailable for {what}; SIGHUP still reloads");
+                None
+            }
+        };
+        spawn_sighup(tx);
+        Triggers { rx, _files: files }
+    }
+
+    pub(crate) async fn next(&mut self) -> Option<&'static str> {
+        self.rx.recv().await
+    }
+
+    /// The triggers that came meanwhile, without waiting: whether any did, and whether one
+    /// was a SIGHUP.
+    pub(crate) fn drain(&mut self) -> (bool, bool) {
+        let (mut any, mut sighup) = (false, false);
+        while let Ok(why) = self.rx.try_recv() {
+            any = true;
+            sighup |= why == "SIGHUP";
+        }
+        (any, sighup)
+    }
+}
+
 #[cfg(unix)]
-pub(crate) fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
+fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::hangup()) {
         Ok(mut hup) => {
@@ -180,7 +214,7 @@ pub(crate) fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
 }
 
 #[cfg(not(unix))]
-pub(crate) fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
+fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
 
 /// A reload of the config at `path`, compiled with `env`, watching it and its schemas.
 pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Reload {

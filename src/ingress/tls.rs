@@ -8,16 +8,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
-use notify_debouncer_full::new_debouncer;
-use notify_debouncer_full::notify::RecursiveMode;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
+use crate::reload::Triggers;
 use crate::shutdown::Shutdown;
 
 /// Where the listener's certificate chain and private key are.
@@ -107,45 +105,20 @@ fn read_pem<T>(path: &Path, what: &str, parse: impl FnOnce(&[u8]) -> Result<T, p
 /// Reloads `tls` on SIGHUP and when either file changes (or the `..data` symlink beside them,
 /// which a Kubernetes secret volume swaps to update them at once), until `shutdown`.
 pub async fn watch(tls: Arc<Tls>, shutdown: Shutdown) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
-    let file_tx = tx.clone();
     // The files themselves, and the `..data` symlink a Kubernetes secret volume swaps.
-    let names: Vec<std::ffi::OsString> =
-        [&tls.files.cert, &tls.files.key].iter().filter_map(|f| f.file_name().map(|n| n.to_owned())).collect();
+    let files = [&tls.files.cert, &tls.files.key];
+    let names: Vec<std::ffi::OsString> = files.iter().filter_map(|f| f.file_name().map(|n| n.to_owned())).collect();
     let ours = move |path: &Path| {
         path.file_name().is_some_and(|n| names.iter().any(|m| m == n) || n.as_encoded_bytes().starts_with(b".."))
     };
-    let debouncer =
-        new_debouncer(Duration::from_millis(300), None, move |r: notify_debouncer_full::DebounceEventResult| {
-            if let Ok(events) = r
-                && events.iter().any(|e| !e.kind.is_access() && e.paths.iter().any(|p| ours(p)))
-            {
-                let _ = file_tx.send("file change");
-            }
-        });
-    let _debouncer = match debouncer {
-        Ok(mut d) => {
-            let mut dirs: Vec<&Path> = [&tls.files.cert, &tls.files.key].iter().map(|f| folder(f)).collect();
-            dirs.dedup();
-            for dir in dirs {
-                if let Err(e) = d.watch(dir, RecursiveMode::NonRecursive) {
-                    tracing::warn!(path = %dir.display(), error = %e, "cannot watch the TLS files; SIGHUP still reloads them");
-                }
-            }
-            Some(d)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "file watching unavailable; SIGHUP still reloads the TLS files");
-            None
-        }
-    };
-    crate::reload::spawn_sighup(tx);
-    // The last refusal logged: the same one again (the next write to an unrelated file of the
-    // folder) is not logged twice.
+    let mut folders: Vec<(PathBuf, bool)> = files.iter().map(|f| (folder(f).to_path_buf(), false)).collect();
+    folders.dedup();
+    let mut triggers = Triggers::new(&folders, ours, "TLS file changes");
+    // The last refusal logged: the same one again is not logged twice.
     let mut refused: Option<String> = None;
     loop {
         let mut why = tokio::select! {
-            why = rx.recv() => match why { Some(w) => w, None => return },
+            why = triggers.next() => match why { Some(w) => w, None => return },
             _ = shutdown.wait() => return,
         };
         // A renewal may write the certificate and the key one after the other: read them once
@@ -153,14 +126,11 @@ pub async fn watch(tls: Arc<Tls>, shutdown: Shutdown) {
         loop {
             let settle = if why == "SIGHUP" { Duration::from_millis(50) } else { Duration::from_secs(1) };
             tokio::time::sleep(settle).await;
-            let mut more = false;
-            while let Ok(next) = rx.try_recv() {
-                more = true;
-                if next == "SIGHUP" {
-                    why = next;
-                }
+            let (more, sighup) = triggers.drain();
+            if sighup {
+                why = "SIGHUP";
             }
-            if !more || why == "SIGHUP" {
+            if !more || sighup {
                 break;
             }
         }
