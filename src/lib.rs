@@ -20,6 +20,7 @@
 //!   dead letters, committing offsets only for finished events; and the redrive that sends
 //!   dead letters back to the dispatcher that gave up on them.
 //! - [`metrics`]: metric names and the Prometheus exporter.
+//! - [`pem`]: certificate and key files for TLS, with errors that name the file.
 //! - [`logging`]: the log subscriber, written off the request path by a background thread.
 //! - [`malloc`]: the C allocator's settings for librdkafka's busy heap.
 //! - [`reload`]: hot reload on SIGHUP or file change: compile again, swap if valid.
@@ -47,6 +48,7 @@ pub mod kafka;
 pub mod logging;
 pub mod malloc;
 pub mod metrics;
+pub mod pem;
 pub mod pipeline;
 pub mod reload;
 pub mod routes;

@@ -126,6 +126,7 @@ pub fn needs_restart(old: &Routes, new: &Routes, role: Role) -> Vec<String> {
             Some(o) if o.max_calls_per_second != d.max_calls_per_second => {
                 out.push(format!("dispatcher '{}': max_calls_per_second changed", d.name))
             }
+            Some(o) if o.tls != d.tls => out.push(format!("dispatcher '{}': tls changed", d.name)),
             Some(_) => {}
         }
     }
@@ -180,8 +181,39 @@ impl Triggers {
         Triggers { rx, _files: files }
     }
 
+    /// Watches `files` alone: a change to one of them, or to a `..`-named entry beside them
+    /// (the `..data` symlink a Kubernetes secret volume swaps to update its files at once).
+    pub(crate) fn for_files(files: &[&Path], what: &str) -> Triggers {
+        let names: Vec<std::ffi::OsString> = files.iter().filter_map(|f| f.file_name().map(|n| n.to_owned())).collect();
+        let ours = move |path: &Path| {
+            path.file_name().is_some_and(|n| names.iter().any(|m| m == n) || n.as_encoded_bytes().starts_with(b".."))
+        };
+        let mut folders: Vec<(PathBuf, bool)> =
+            files.iter().map(|f| (crate::pem::folder(f).to_path_buf(), false)).collect();
+        folders.sort();
+        folders.dedup();
+        Triggers::new(&folders, ours, what)
+    }
+
     pub(crate) async fn next(&mut self) -> Option<&'static str> {
         self.rx.recv().await
+    }
+
+    /// After a trigger `why`, waits until the files have been quiet for a second (a SIGHUP,
+    /// also one that comes meanwhile, waits no more): a renewal may write a certificate and its
+    /// key one after the other. Returns what set it off, `SIGHUP` when one did.
+    pub(crate) async fn settle(&mut self, mut why: &'static str) -> &'static str {
+        loop {
+            let quiet = if why == "SIGHUP" { Duration::from_millis(50) } else { Duration::from_secs(1) };
+            tokio::time::sleep(quiet).await;
+            let (more, sighup) = self.drain();
+            if sighup {
+                why = "SIGHUP";
+            }
+            if !more || sighup {
+                return why;
+            }
+        }
     }
 
     /// The triggers that came meanwhile, without waiting: whether any did, and whether one

@@ -257,7 +257,22 @@ pub struct DispatcherConfig {
     /// mistaken or hostile `${ENV}` in a URL).
     #[serde(default)]
     pub allowed_hosts: Vec<Text>,
+    /// TLS of the calls: the CA to trust instead of the system's, and a client certificate.
+    pub tls: Option<Spanned<ClientTlsConfig>>,
     pub rules: Vec<DispatchRuleConfig>,
+}
+
+/// A dispatcher's TLS: PEM files, relative to the config's folder; read where the dispatcher
+/// runs, and again when they change.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTlsConfig {
+    /// The CA certificates that HTTPS calls trust, instead of the system's roots.
+    pub ca_file: Option<Text>,
+    /// A client certificate (mutual TLS), with `key_file`: its own certificate first.
+    pub cert_file: Option<Text>,
+    /// The client certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<Text>,
 }
 
 /// One HTTP call made for each matching event.

@@ -6,6 +6,7 @@
 //! unfinished work is paused rather than the poll loop blocked, so the consumer never
 //! leaves its group while a key is stuck in retries.
 
+pub mod client;
 pub mod dead_letter;
 pub mod deliver;
 pub mod offsets;
@@ -61,7 +62,8 @@ struct Shared {
     consumer: Arc<GroupConsumer>,
     tracker: Arc<Mutex<Tracker>>,
     producer: EventProducer,
-    client: reqwest::Client,
+    /// Swapped whole when the dispatcher's TLS files change.
+    client: Arc<ArcSwap<reqwest::Client>>,
     gate: Gate,
     /// Give up on calls in flight (shutdown grace is over).
     abandon: CancellationToken,
@@ -116,11 +118,8 @@ pub async fn run(
         errors: ErrorLog::consumer(&d.name),
     };
     let consumer = Arc::new(consumer::create(&routes.kafka, d, context).context("cannot create the consumer")?);
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()
-        .context("cannot create the HTTP client")?;
+    let client = Arc::new(ArcSwap::from_pointee(client::build(&d.tls).context("the dispatcher's tls")?));
+    tokio::spawn(client::watch(d.name.clone(), d.tls.clone(), client.clone(), shutdown.clone()));
     let shared = Arc::new(Shared {
         dispatcher_index: index,
         routes: routes.clone(),
@@ -340,9 +339,8 @@ async fn run_rule(
             // The trace goes on: the call's parent is this hop.
             call.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("traceparent"));
             call.headers.push(("traceparent".into(), trace.child().to_string()));
-            match deliver::deliver(&d.name, &shared.client, &call, rule.timeout, &rule.retry, &shared.gate, cancel)
-                .await
-            {
+            let client = shared.client.load_full();
+            match deliver::deliver(&d.name, &client, &call, rule.timeout, &rule.retry, &shared.gate, cancel).await {
                 Delivery::Done { status, attempts } => {
                     tracing::info!(status, attempts, "delivered");
                     return true;

@@ -12,7 +12,9 @@ use serde_json::Value as Json;
 use super::expr::{self, Expr, Filter};
 use super::template::{self, Part};
 use super::{Ctx, Schema, verify::Secret};
-use crate::config::model::{DispatchRuleConfig, DispatcherConfig, OneOrMany, Spanned, Text};
+use crate::config::model::{ClientTlsConfig, DispatchRuleConfig, DispatcherConfig, OneOrMany, Spanned, Text};
+use crate::pem::TlsFiles;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
 pub struct Dispatcher {
@@ -28,7 +30,24 @@ pub struct Dispatcher {
     pub max_in_flight: usize,
     /// Calls started per second at most, evenly spaced (None: no limit).
     pub max_calls_per_second: Option<u64>,
+    pub tls: ClientTls,
     pub rules: Vec<DispatchRule>,
+}
+
+/// A dispatcher's TLS files; read where the dispatcher runs (`dispatch::client`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    /// The CA certificates calls trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate and its key (mutual TLS).
+    pub identity: Option<TlsFiles>,
+}
+
+impl ClientTls {
+    pub fn files(&self) -> Vec<&Path> {
+        let identity = self.identity.iter().flat_map(|i| [i.cert.as_path(), i.key.as_path()]);
+        self.ca_file.iter().map(|p| p.as_path()).chain(identity).collect()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -104,6 +123,7 @@ pub(super) fn compile(
         cfg.allowed_hosts.iter().filter_map(|h| ctx.text(h)).map(|h| h.to_ascii_lowercase()).collect();
     ctx.at_least(&cfg.max_in_flight, 1, "max_in_flight");
     ctx.at_least(&cfg.max_calls_per_second, 1, "max_calls_per_second");
+    let tls = compile_tls(ctx, cfg.tls.as_ref());
     let mut rules = Vec::new();
     let mut ok = true;
     for r in &cfg.rules {
@@ -121,8 +141,28 @@ pub(super) fn compile(
         dead_letter_topic: dead_letter_topic?,
         max_in_flight: cfg.max_in_flight.as_ref().map_or(64, |v| v.value.max(1) as usize),
         max_calls_per_second: cfg.max_calls_per_second.as_ref().map(|v| v.value.max(1)),
+        tls: tls?,
         rules,
     })
+}
+
+/// The paths of a dispatcher's `tls:` block, relative to the config's folder. The files are
+/// read where the dispatcher runs, as `kafka.properties`' are: they need not exist where the
+/// config is validated.
+fn compile_tls(ctx: &mut Ctx, cfg: Option<&Spanned<ClientTlsConfig>>) -> Option<ClientTls> {
+    let Some(spanned) = cfg else { return Some(ClientTls::default()) };
+    let (cfg, at) = (&spanned.value, spanned.referenced);
+    let mut file = |t: &Option<Text>| t.as_ref().and_then(|t| ctx.text(t)).map(|p| ctx.dir.join(p));
+    let (ca_file, cert, key) = (file(&cfg.ca_file), file(&cfg.cert_file), file(&cfg.key_file));
+    if cfg.cert_file.is_some() != cfg.key_file.is_some() {
+        ctx.error(at, "'cert_file' and 'key_file' go together: a client certificate needs its key");
+        return None;
+    }
+    if cfg.ca_file.is_none() && cfg.cert_file.is_none() {
+        ctx.warning(at, "an empty 'tls' block changes nothing: give 'ca_file', or 'cert_file' and 'key_file'");
+    }
+    let identity = cert.zip(key).map(|(cert, key)| TlsFiles { cert, key });
+    Some(ClientTls { ca_file, identity })
 }
 
 fn compile_rule(

@@ -1,0 +1,73 @@
+//! A dispatcher's HTTP client: redirects not followed, connections pooled, and the
+//! dispatcher's `tls:` (the CA its calls trust, its client certificate), built again when
+//! those files change, so a renewed client certificate needs no restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+
+use crate::pem;
+use crate::reload::Triggers;
+use crate::routes::dispatch::ClientTls;
+use crate::shutdown::Shutdown;
+
+/// The client for calls with `tls`; an error names the file at fault.
+pub fn build(tls: &ClientTls) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(60));
+    if let Some(ca) = &tls.ca_file {
+        let roots =
+            pem::certificates(ca)?.iter().map(|c| reqwest::Certificate::from_der(c)).collect::<Result<Vec<_>, _>>();
+        builder =
+            builder.tls_certs_only(roots.with_context(|| format!("{}: not a usable CA certificate", ca.display()))?);
+    }
+    if let Some(files) = &tls.identity {
+        // Checked with rustls first: its errors say which file is at fault.
+        pem::certified_key(files, &rustls::crypto::aws_lc_rs::default_provider())?;
+        let mut both = std::fs::read(&files.cert).with_context(|| format!("cannot read {}", files.cert.display()))?;
+        both.push(b'\n');
+        both.extend(std::fs::read(&files.key).with_context(|| format!("cannot read {}", files.key.display()))?);
+        let identity = reqwest::Identity::from_pem(&both).with_context(|| {
+            format!("{} and {}: not a usable client certificate", files.cert.display(), files.key.display())
+        })?;
+        builder = builder.identity(identity);
+    }
+    builder.build().context("cannot create the HTTP client")
+}
+
+/// Builds `client` again from `tls` when its files change (or on SIGHUP), until `shutdown`;
+/// calls under way finish on the client they started with. Returns at once without files.
+pub async fn watch(dispatcher: String, tls: ClientTls, client: Arc<ArcSwap<reqwest::Client>>, shutdown: Shutdown) {
+    let files = tls.files();
+    if files.is_empty() {
+        return;
+    }
+    let mut triggers = Triggers::for_files(&files, "TLS file changes");
+    loop {
+        let why = tokio::select! {
+            why = triggers.next() => match why { Some(w) => w, None => return },
+            _ = shutdown.wait() => return,
+        };
+        let why = triggers.settle(why).await;
+        let rebuilt = {
+            let tls = tls.clone();
+            tokio::task::spawn_blocking(move || build(&tls)).await
+        };
+        match rebuilt {
+            Ok(Ok(new)) => {
+                client.store(Arc::new(new));
+                tracing::info!(%dispatcher, trigger = why, "dispatcher's TLS files read again");
+            }
+            Ok(Err(e)) => tracing::error!(
+                %dispatcher,
+                trigger = why,
+                error = crate::text::error_chain(e.as_ref()),
+                "dispatcher's TLS files refused: calls keep the previous ones"
+            ),
+            Err(e) => tracing::error!(error = %e, "dispatcher's TLS files: reading failed"),
+        }
+    }
+}
