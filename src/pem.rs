@@ -38,6 +38,14 @@ pub fn certified_key(files: &TlsFiles, provider: &CryptoProvider) -> anyhow::Res
             files.key.display(),
             files.cert.display()
         ),
+        rustls::Error::InvalidCertificate(e) if format!("{e:?}").contains("UnsupportedCertVersion") => anyhow::anyhow!(
+            "{}: an X.509 version 1 certificate, which rustls does not take: issue it as version 3 \
+             (`openssl x509 -req` makes version 3 when -extfile gives it an extension)",
+            files.cert.display()
+        ),
+        rustls::Error::InvalidCertificate(e) => {
+            anyhow::anyhow!("{}: the certificate cannot be used: {e}", files.cert.display())
+        }
         e => anyhow::anyhow!("{} and {}: {e}", files.cert.display(), files.key.display()),
     })
 }
