@@ -13,6 +13,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::tls::Tls;
 use super::{State, handler};
@@ -56,12 +58,24 @@ where
             Ok::<_, Infallible>(handler::handle(state, req).await)
         }
     });
+    // A watchdog task says when to close: the connection's own task then polls only the
+    // connection and a oneshot (an atomic load), not the shutdown token every connection
+    // shares, whose lock two workers would fight over on every poll.
+    let (close, closing) = oneshot::channel::<()>();
+    let idle = settings.read_timeout;
+    let _watchdog = AbortOnDropHandle::new(tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.wait() => {}
+            _ = activity.idle_for(idle) => {}
+        }
+        let _ = close.send(());
+    }));
     let conn = settings.builder.serve_connection(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
     let ended = tokio::select! {
+        biased;
         ended = conn.as_mut() => Some(ended),
-        _ = shutdown.wait() => None,
-        _ = activity.idle_for(settings.read_timeout) => None,
+        _ = closing => None,
     };
     // Requests under way finish; an HTTP/2 client is told (GOAWAY) to open no more.
     let ended = match ended {
