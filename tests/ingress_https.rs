@@ -90,6 +90,27 @@ async fn a_signed_webhook_over_https_is_published_over_http2_or_http11() {
 }
 
 #[tokio::test]
+async fn refusals_over_http2_arrive_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write_certificate(dir.path());
+    let gw = start_https(dir.path(), &repo().join("routes.yaml")).await;
+    let h2 = client(gw.addr, &cert).build().unwrap();
+    let webhooks = url(gw.addr, "/webhooks/stripe");
+    // Too large, refused before the body is read: the answer comes while the client still sends.
+    let res = h2.post(&webhooks).header("content-type", "application/json").body(vec![b'a'; 2_000_000]).send().await;
+    let res = res.expect("the answer arrives");
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let refused = answer(res).await;
+    assert_eq!((refused.status, refused.body["reason"].as_str()), (413, Some("size")), "{}", refused.body);
+    let res = h2.post(&webhooks).header("content-encoding", "gzip").body("{}").send().await.unwrap();
+    assert_eq!(answer(res).await.status, 415);
+    // The connection still carries the next request.
+    let res = h2.get(url(gw.addr, "/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn plain_http_on_the_https_port_is_told_to_use_https() {
     let dir = tempfile::tempdir().unwrap();
     write_certificate(dir.path());
