@@ -40,6 +40,8 @@ COPY schemas ./schemas
 COPY samples ./samples
 USER 10001
 ENV SWITCHYARD_LISTEN=0.0.0.0:8080
+# HTTPS: mount a certificate and key and set SWITCHYARD_TLS_CERT and SWITCHYARD_TLS_KEY to them
+# (both are read again when they change); the HEALTHCHECK then probes over TLS.
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["switchyard", "health"]
 ENTRYPOINT ["switchyard"]

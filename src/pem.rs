@@ -55,6 +55,9 @@ fn read<T>(path: &Path, what: &str, parse: impl FnOnce(&[u8]) -> Result<T, pem::
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse(&text).map_err(|e| {
         let why = match e {
+            pem::Error::NoItemsFound if text.windows(9).any(|w| w == b"ENCRYPTED") => {
+                format!("the {what} is encrypted, and Switchyard asks for no passphrase: decrypt it into a file only it reads (`openssl pkey -in KEY -out KEY.plain`)")
+            }
             pem::Error::NoItemsFound => format!("no PEM {what} in it"),
             pem::Error::MissingSectionEnd { .. } => "not valid PEM: a section has no END line".to_owned(),
             pem::Error::IllegalSectionStart { .. } => "not valid PEM: a malformed BEGIN line".to_owned(),

@@ -230,13 +230,23 @@ async fn bad_certificate_files_stop_startup_with_the_file_named() {
     let file = |name: &str| dir.path().join(name);
     std::fs::write(file("empty.pem"), "").unwrap();
     std::fs::write(file("torn.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
-    let cases: [(PathBuf, PathBuf, String); 5] = [
+    let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    std::fs::write(file("encrypted.key"), encrypted).unwrap();
+    let cases: [(PathBuf, PathBuf, String); 6] = [
         (file("missing.pem"), file("key.pem"), format!("cannot read {}", file("missing.pem").display())),
         (file("empty.pem"), file("key.pem"), format!("{}: no PEM certificate in it", file("empty.pem").display())),
         (
             file("cert.pem"),
             file("cert.pem"),
             format!("{}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in it", file("cert.pem").display()),
+        ),
+        (
+            file("cert.pem"),
+            file("encrypted.key"),
+            format!(
+                "{}: the private key (PKCS#8, PKCS#1 or SEC1) is encrypted, and Switchyard asks for no passphrase",
+                file("encrypted.key").display()
+            ),
         ),
         (
             file("torn.pem"),
