@@ -47,6 +47,16 @@ async fn post_signed_with(client: &reqwest::Client, url: &str, body: &[u8]) -> r
     req.body(body.to_vec()).send().await.expect("request sent")
 }
 
+/// Waits until the gateway at `addr` serves the certificate `cert_pem` (15 s at most).
+async fn wait_until_served(addr: SocketAddr, cert_pem: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let trusting = client(addr, cert_pem).build().unwrap();
+    while trusting.get(url(addr, "/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the renewed certificate was never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until the metrics hold `series` (a connection's task counts its failure as it ends,
 /// which may be just after the client saw the end).
 async fn wait_for_metric(series: &str) {
@@ -151,11 +161,7 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     std::fs::write(dir.path().join("key.pem"), renewed.signing_key.serialize_pem()).unwrap();
     let new = renewed.cert.pem();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while trusting(&new).get(&healthz).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the renewed certificate was never served");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_served(gw.addr, &new).await;
     assert!(trusting(&old).get(&healthz).send().await.is_err(), "the old certificate is no longer served");
 
     // A broken write is refused: the renewed certificate stays.
@@ -186,11 +192,7 @@ async fn a_certificate_renewed_in_a_kubernetes_secret_volume_is_served() {
     let new = write_certificate(&v.join("..2026_11_30_v2"));
     symlink("..2026_11_30_v2", v.join("..data_tmp")).unwrap();
     std::fs::rename(v.join("..data_tmp"), v.join("..data")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while trusting(&new).get(&healthz).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the renewed certificate was never served");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_served(gw.addr, &new).await;
     gw.stop().await;
 }
 
