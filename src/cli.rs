@@ -272,7 +272,7 @@ fn print_diagnostics(diags: &Diagnostics) {
     outln!("{diags}{errors} error{}", if errors == 1 { "" } else { "s" });
 }
 
-/// A plain HTTP/1.1 GET of `/healthz` with a short timeout; no client library needed.
+/// Probes `/healthz` (`health::probe`) and says why the gateway is not healthy.
 fn health(addr: SocketAddr, tls: bool) -> ExitCode {
     use crate::health::Health;
     match crate::health::probe(addr, tls) {
