@@ -285,6 +285,13 @@ fn health(addr: SocketAddr, tls: bool) -> ExitCode {
             eprintln!("{addr} serves HTTPS: probe with --tls-cert (or SWITCHYARD_TLS_CERT) set, as for the gateway");
             ExitCode::FAILURE
         }
+        // A plain HTTP answer read as a TLS record.
+        Err(e) if tls && e.to_string().contains("InvalidContentType") => {
+            eprintln!(
+                "{addr} does not speak TLS: probe without --tls-cert (or SWITCHYARD_TLS_CERT), as for the gateway"
+            );
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("{addr}: {e}");
             ExitCode::FAILURE

@@ -286,22 +286,30 @@ async fn bad_certificate_files_stop_startup_with_the_file_named() {
 }
 
 #[tokio::test]
-async fn the_health_probe_speaks_tls_when_the_gateway_does() {
+async fn the_health_probe_speaks_tls_when_the_gateway_does_and_says_when_they_differ() {
     let dir = tempfile::tempdir().unwrap();
     write_certificate(dir.path());
     let gw = start_https(dir.path(), &repo().join("routes.yaml")).await;
-    let addr = gw.addr.to_string();
+    let plain_gw = start(Role::Ingress, &[]).await;
     let cert = dir.path().join("cert.pem").to_str().unwrap().to_owned();
-    let probe = move |tls: bool| {
+    let probe = move |addr: SocketAddr, tls: bool| {
         let env: &[(&str, &str)] = if tls { &[("SWITCHYARD_TLS_CERT", &cert)] } else { &[] };
-        switchyard_command(&["health", "--addr", &addr], env).output().unwrap()
+        switchyard_command(&["health", "--addr", &addr.to_string()], env).output().unwrap()
     };
-    let (over_tls, plain) = tokio::task::spawn_blocking(move || (probe(true), probe(false))).await.unwrap();
+    let (https, http) = (gw.addr, plain_gw.addr);
+    let probes = tokio::task::spawn_blocking(move || [probe(https, true), probe(https, false), probe(http, true)]);
+    let [over_tls, plain, tls_to_plain] = probes.await.unwrap();
     assert!(over_tls.status.success(), "{}", String::from_utf8_lossy(&over_tls.stderr));
-    assert_eq!(plain.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&plain.stderr);
-    assert!(stderr.contains("serves HTTPS: probe with --tls-cert (or SWITCHYARD_TLS_CERT) set"), "{stderr}");
+    for (out, says) in [
+        (plain, "serves HTTPS: probe with --tls-cert (or SWITCHYARD_TLS_CERT) set"),
+        (tls_to_plain, "does not speak TLS: probe without --tls-cert (or SWITCHYARD_TLS_CERT)"),
+    ] {
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
     gw.stop().await;
+    plain_gw.stop().await;
 }
 
 #[test]
