@@ -106,7 +106,10 @@ pub fn needs_restart(old: &Routes, new: &Routes, role: Role) -> Vec<String> {
     changed("ingress.max_in_flight", ingress && oi.max_in_flight != ni.max_in_flight);
     changed("ingress.max_connections", ingress && oi.max_connections != ni.max_connections);
     changed("ingress.max_buffered_bytes", ingress && oi.max_buffered_bytes != ni.max_buffered_bytes);
-    changed("ingress.read_timeout_ms (for request heads)", ingress && oi.read_timeout != ni.read_timeout);
+    changed(
+        "ingress.read_timeout_ms (for request heads, TLS handshakes and idle connections)",
+        ingress && oi.read_timeout != ni.read_timeout,
+    );
     if !role.dispatch() {
         return out;
     }
