@@ -231,6 +231,46 @@ impl Triggers {
     }
 }
 
+/// Runs `reload` on SIGHUP and when `files` change (once they are quiet), until `shutdown`.
+/// `reload` reads them and swaps in what they hold, saying whether it changed anything; on an
+/// error the previous contents stay. Logged as `{what} reloaded`, or as a refusal, once for
+/// each new reason (every time on SIGHUP).
+pub(crate) async fn follow_files(
+    files: &[&Path],
+    what: &str,
+    reload: Arc<dyn Fn() -> anyhow::Result<bool> + Send + Sync>,
+    shutdown: Shutdown,
+) {
+    let mut triggers = Triggers::for_files(files, "TLS file changes");
+    let mut refused: Option<String> = None;
+    loop {
+        let why = tokio::select! {
+            why = triggers.next() => match why { Some(w) => w, None => return },
+            _ = shutdown.wait() => return,
+        };
+        let why = triggers.settle(why).await;
+        let reloading = reload.clone();
+        match tokio::task::spawn_blocking(move || reloading()).await {
+            Ok(Ok(changed)) => {
+                refused = None;
+                if changed {
+                    tracing::info!(trigger = why, "{what} reloaded");
+                } else {
+                    tracing::debug!(trigger = why, "{what} unchanged");
+                }
+            }
+            Ok(Err(e)) => {
+                let error = crate::text::error_chain(e.as_ref());
+                if why == "SIGHUP" || refused.as_ref() != Some(&error) {
+                    tracing::error!(trigger = why, error, "{what} reload refused: still using the previous one");
+                    refused = Some(error);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "{what} reload failed"),
+        }
+    }
+}
+
 #[cfg(unix)]
 fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
     use tokio::signal::unix::{SignalKind, signal};

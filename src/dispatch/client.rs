@@ -2,14 +2,14 @@
 //! dispatcher's `tls:` (the CA its calls trust, its client certificate), built again when
 //! those files change, so a renewed client certificate needs no restart.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
 
 use crate::pem;
-use crate::reload::Triggers;
 use crate::routes::dispatch::ClientTls;
 use crate::shutdown::Shutdown;
 
@@ -41,33 +41,25 @@ pub fn build(tls: &ClientTls) -> anyhow::Result<reqwest::Client> {
 /// Builds `client` again from `tls` when its files change (or on SIGHUP), until `shutdown`;
 /// calls under way finish on the client they started with. Returns at once without files.
 pub async fn watch(dispatcher: String, tls: ClientTls, client: Arc<ArcSwap<reqwest::Client>>, shutdown: Shutdown) {
-    let files = tls.files();
+    let files: Vec<PathBuf> = tls.files().into_iter().map(Path::to_path_buf).collect();
     if files.is_empty() {
         return;
     }
-    let mut triggers = Triggers::for_files(&files, "TLS file changes");
-    loop {
-        let why = tokio::select! {
-            why = triggers.next() => match why { Some(w) => w, None => return },
-            _ = shutdown.wait() => return,
-        };
-        let why = triggers.settle(why).await;
-        let rebuilt = {
-            let tls = tls.clone();
-            tokio::task::spawn_blocking(move || build(&tls)).await
-        };
-        match rebuilt {
-            Ok(Ok(new)) => {
-                client.store(Arc::new(new));
-                tracing::info!(%dispatcher, trigger = why, "dispatcher's TLS files read again");
-            }
-            Ok(Err(e)) => tracing::error!(
-                %dispatcher,
-                trigger = why,
-                error = crate::text::error_chain(e.as_ref()),
-                "dispatcher's TLS files refused: calls keep the previous ones"
-            ),
-            Err(e) => tracing::error!(error = %e, "dispatcher's TLS files: reading failed"),
+    // What the current client was built from: the same bytes again change nothing.
+    let read = |files: &[PathBuf]| files.iter().map(std::fs::read).collect::<std::io::Result<Vec<_>>>().ok();
+    let built_from = Mutex::new(read(&files));
+    let reload_files = files.clone();
+    let reload = Arc::new(move || {
+        let now = read(&reload_files);
+        let mut last = built_from.lock().unwrap_or_else(|e| e.into_inner());
+        if now.is_some() && *last == now {
+            return Ok(false);
         }
-    }
+        client.store(Arc::new(build(&tls)?));
+        *last = now;
+        Ok(true)
+    });
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let what = format!("dispatcher {dispatcher}'s TLS files");
+    crate::reload::follow_files(&paths, &what, reload, shutdown).await
 }

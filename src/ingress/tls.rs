@@ -12,7 +12,6 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::pem;
 pub use crate::pem::TlsFiles;
-use crate::reload::Triggers;
 use crate::shutdown::Shutdown;
 
 /// The listener's TLS: what accepts connections, and the certificate it serves now.
@@ -63,37 +62,7 @@ impl Tls {
 /// Reloads `tls` on SIGHUP and when either file changes (or the `..data` symlink beside them,
 /// which a Kubernetes secret volume swaps to update them at once), until `shutdown`.
 pub async fn watch(tls: Arc<Tls>, shutdown: Shutdown) {
-    let mut triggers = Triggers::for_files(&[&tls.files.cert, &tls.files.key], "TLS file changes");
-    // The last refusal logged: the same one again is not logged twice.
-    let mut refused: Option<String> = None;
-    loop {
-        let why = tokio::select! {
-            why = triggers.next() => match why { Some(w) => w, None => return },
-            _ = shutdown.wait() => return,
-        };
-        let why = triggers.settle(why).await;
-        let reloading = tls.clone();
-        match tokio::task::spawn_blocking(move || reloading.reload()).await {
-            Ok(Ok(changed)) => {
-                refused = None;
-                if changed {
-                    tracing::info!(trigger = why, "TLS certificate reloaded");
-                } else {
-                    tracing::debug!(trigger = why, "TLS certificate unchanged");
-                }
-            }
-            Ok(Err(e)) => {
-                let error = crate::text::error_chain(e.as_ref());
-                if why == "SIGHUP" || refused.as_ref() != Some(&error) {
-                    tracing::error!(
-                        trigger = why,
-                        error,
-                        "TLS certificate reload refused: still serving the previous one"
-                    );
-                    refused = Some(error);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "TLS certificate reload failed"),
-        }
-    }
+    let files = [tls.files.cert.clone(), tls.files.key.clone()];
+    let reload = Arc::new(move || tls.reload());
+    crate::reload::follow_files(&[&files[0], &files[1]], "TLS certificate", reload, shutdown).await
 }
