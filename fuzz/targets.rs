@@ -15,7 +15,7 @@ use switchyard::config::{self, Loaded};
 use switchyard::dry_run;
 use switchyard::pipeline::plan::{self, Delivered};
 use switchyard::pipeline::verify::{stripe_signature, verify};
-use switchyard::pipeline::{self, parse};
+use switchyard::pipeline::{self, Input, parse};
 use switchyard::routes::dispatch::Var;
 use switchyard::routes::template::{self, Part};
 use switchyard::routes::verify::{Encoding, SigningKey, Verifier};
@@ -137,7 +137,8 @@ pub fn shipped_routes(data: &[u8]) {
         if let Some(whole) = &whole {
             let projected =
                 parse::parse(data, &source.reads).expect("the projected parse accepts what serde_json does");
-            assert_eq!(pipeline::route(source, &projected), pipeline::route(source, whole));
+            let (projected, whole) = (Input::webhook(&projected, &headers), Input::webhook(whole, &headers));
+            assert_eq!(pipeline::route(source, projected), pipeline::route(source, whole));
         }
         let outcome = dry_run::run(routes, source, &headers, data, false);
         // The static contract check proved the shipped mappings always produce valid

@@ -285,6 +285,59 @@ tests:
     assert_says(&out, &["routes.yaml:20:31: a condition needs exactly one of 'equals', 'in', 'not_in', 'exists'"]);
 }
 
+/// A dispatch rule's filters and body read the record's Kafka headers with `header:`
+/// (case-insensitive names); a header that is missing or not where it should be is refused
+/// with its line.
+#[test]
+fn dispatch_rules_read_kafka_headers_and_bad_header_references_are_refused() {
+    let rule = "        when: { all: [{ header: Source, in: [stripe, paypal] }] }
+        request:
+          method: POST
+          url: http://o/x
+          body: { via: { header: source }, event: { header: event_id, optional: true } }
+tests:
+  - name: from stripe
+    topic: t
+    headers: { source: stripe, event_id: evt_1 }
+    body: {}
+    expect: { calls: [{ url: http://o/x, body: { via: stripe, event: evt_1 } }] }
+  - name: from elsewhere
+    topic: t
+    headers: { source: bank }
+    body: {}
+    expect: { calls: [] }
+  - name: no header
+    topic: t
+    body: {}
+    expect: { calls: [] }
+";
+    let yaml = format!(
+        "{SOURCE}dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+{rule}"
+    );
+    let dir = config(&yaml);
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).ends_with("3 passed, 0 failed\n"), "{}", text(&out));
+
+    let bad = yaml
+        .replace("{ header: Source, in:", "{ header: Source, path: $.s, in:")
+        .replace("via: { header: source }", "via: { header: \"bad name\" }");
+    let out = invalid(&bad);
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:19:23: a condition needs exactly one of 'path' and 'header'",
+            "routes.yaml:23:34: 'bad name' is not a valid header name",
+        ],
+    );
+}
+
 #[test]
 fn event_data_cannot_choose_the_host() {
     let yaml = calling("http://{host}/x", "");

@@ -386,3 +386,112 @@ async fn readiness_names_a_topic_the_broker_does_not_have() {
     assert_eq!(ready.status, 200, "{}", ready.body);
     gw.stop().await;
 }
+
+/// A sender that names the event in a header, as GitHub does (`X-GitHub-Event`,
+/// `X-GitHub-Delivery`, `X-Hub-Signature-256`): routed by the header, the delivery id read
+/// from another into the event and its Kafka header, and named in the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_that_names_its_events_in_headers_is_routed_by_them() {
+    let topic = unique("pushes");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("push.json"),
+        r#"{"type": "object", "required": ["repository", "delivery", "branch"],
+            "properties": {"repository": {"type": "string"}, "delivery": {"type": "string"},
+                           "branch": {"type": "string"}, "event": {"const": "push"}}}"#,
+    )
+    .unwrap();
+    let config = dir.path().join("routes.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+kafka: {{ brokers: "${{KAFKA_BROKERS}}" }}
+sources:
+  - name: github
+    path: /webhooks/github
+    verify: {{ kind: hmac-sha256, secrets: ["${{GITHUB_WEBHOOK_SECRET}}"] }}
+    event_type: {{ header: X-GitHub-Event }}
+    event_id: {{ header: X-GitHub-Delivery }}
+    rules:
+      - name: pushed_to_main
+        when:
+          event_type: push
+          all:
+            - path: $.ref
+              equals: refs/heads/main
+            - header: X-GitHub-Hook-Installation-Target-Type
+              in: [repository, organization]
+        emit:
+          topic: {topic}
+          schema: push.json
+          key: {{ field: repository }}
+          headers: {{ delivery: {{ header: x-github-delivery }} }}
+          value:
+            repository: {{ path: $.repository.full_name }}
+            delivery: {{ header: X-GitHub-Delivery }}
+            branch: {{ path: $.ref }}
+            event: {{ header: X-GitHub-Event }}
+"#
+        ),
+    )
+    .unwrap();
+    let secret = "gh-webhook-secret-0123456789";
+    let gw = start_with(&config, Role::Ingress, &topic, &[("GITHUB_WEBHOOK_SECRET", secret)]).await;
+    let url = gw.url("/webhooks/github");
+    // Signed as GitHub documents it: HMAC-SHA256 of the body, hex, after `sha256=`.
+    let sign = |body: &[u8]| {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+        format!("sha256={}", hex::encode(aws_lc_rs::hmac::sign(&key, body)))
+    };
+    let send = |event: &'static str, delivery: Option<&'static str>, body: Json| {
+        let body = serde_json::to_vec(&body).unwrap();
+        let mut headers = vec![("x-hub-signature-256", sign(&body)), ("x-github-event", event.to_owned())];
+        headers.push(("x-github-hook-installation-target-type", "repository".into()));
+        if let Some(d) = delivery {
+            headers.push(("x-github-delivery", d.into()));
+        }
+        let url = url.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(&url, &headers, body).await
+        }
+    };
+    let push = json!({"ref": "refs/heads/main", "repository": {"full_name": "acme/shop"}});
+
+    let res = send("push", Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"), push.clone()).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body["event_id"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    let record = &read_topic(&topic, 1, READ)[0];
+    assert_eq!(
+        record.value,
+        json!({"repository": "acme/shop", "delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+               "branch": "refs/heads/main", "event": "push"})
+    );
+    assert_eq!(record.key.as_deref(), Some("acme/shop"));
+    assert_eq!(record.headers["delivery"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+
+    // The same body under another event header is another event: no rule takes a ping.
+    let res = send("ping", Some("d-2"), push.clone()).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body["status"], "ignored");
+    assert_eq!(res.body["reason"], "no rule of source 'github' matches this 'ping' event");
+
+    // A header the mapping needs is missing: 422 naming it, nothing published.
+    let res = send("push", None, push.clone()).await;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert_eq!(res.body["reason"], "mapping");
+    let message = res.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("value.delivery: required data is missing: no request header 'x-github-delivery'"),
+        "{message}"
+    );
+
+    // The signature still covers the body only; a forged one is refused before any header is read.
+    let body = serde_json::to_vec(&push).unwrap();
+    let headers = [("x-hub-signature-256", "sha256=00"), ("x-github-event", "push"), ("x-github-delivery", "d-4")];
+    let res = post(&url, &headers, body).await;
+    assert_eq!(res.status, 401, "{}", res.body);
+    assert_eq!(read_topic(&topic, 2, Duration::from_secs(2)).len(), 1, "only the first push was published");
+    gw.stop().await;
+}

@@ -3,7 +3,7 @@
 //! stages after parsing must answer the same either way.
 
 use serde_json::{Value as Json, json};
-use switchyard::pipeline::{self, parse};
+use switchyard::pipeline::{self, Input, parse};
 use switchyard::routes::{self, EnvMode, Routes};
 
 fn shipped() -> Routes {
@@ -71,12 +71,13 @@ fn every_stage_after_parsing_answers_the_same_on_the_projected_document() {
         "currency": "eur", "status": "succeeded", "customer": null, "metadata": {"order_id": "A-1"},
         "payment_method_types": ["sepa_debit"], "latest_charge": {"id": "ch_1", "outcome": {"type": "authorized"}}});
     let (mut checked, mut accepted, mut rejected) = (0, 0, 0);
+    let headers = http::HeaderMap::new();
     for source in &routes.sources {
         for doc in variants(&checkout).into_iter().chain(variants(&intent)) {
             let body = serde_json::to_vec(&doc).unwrap();
             let projected = parse::parse(&body, &source.reads).unwrap();
-            let whole = pipeline::route(source, &doc);
-            assert_eq!(pipeline::route(source, &projected), whole, "{doc}");
+            let whole = pipeline::route(source, Input::webhook(&doc, &headers));
+            assert_eq!(pipeline::route(source, Input::webhook(&projected, &headers)), whole, "{doc}");
             checked += 1;
             match whole {
                 Ok(pipeline::Outcome::Publish(_)) => accepted += 1,

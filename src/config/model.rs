@@ -103,12 +103,51 @@ pub struct SourceConfig {
     pub verify: VerifyConfig,
     /// JSON Schema every inbound payload must satisfy (path relative to this file).
     pub schema: Option<Text>,
-    /// JSONPath of the event type, used by rules' `when.event_type`; e.g. `$.type`.
-    pub event_type: Option<Text>,
-    /// JSONPath of the sender's event id, for logs; e.g. `$.id`.
-    pub event_id: Option<Text>,
+    /// Where the event type is, for rules' `when.event_type`: a JSONPath such as `$.type`,
+    /// or `{ header: X-GitHub-Event }` for senders that put it in a request header.
+    pub event_type: Option<Spanned<Locate>>,
+    /// Where the sender's event id is, for logs and answers: a JSONPath such as `$.id`, or
+    /// `{ header: X-GitHub-Delivery }`.
+    pub event_id: Option<Spanned<Locate>>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+}
+
+/// Where a value is read: a JSONPath into the payload, or a header that came with it.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(untagged)]
+pub enum Locate {
+    /// A JSONPath into the payload, e.g. `$.type`.
+    Path(String),
+    /// A header: of the webhook's request in `sources`, of the Kafka record in `dispatch`.
+    Header(HeaderRef),
+}
+
+/// `{ header: Name }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderRef {
+    pub header: String,
+}
+
+/// By hand rather than `untagged`, whose error ("did not match any variant") says nothing.
+impl<'de> Deserialize<'de> for Locate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Locate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSONPath such as $.type, or { header: Name }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Locate, E> {
+                Ok(Locate::Path(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Locate, A::Error> {
+                HeaderRef::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Locate::Header)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Signature verification. `kind` is one of `stripe`, `hmac-sha256`, `standard-webhooks`, `none`.
@@ -145,9 +184,9 @@ pub struct RuleConfig {
 pub struct WhenConfig {
     /// The event type (via the source's `event_type` path) is this, or one of these.
     pub event_type: Option<Spanned<OneOrMany>>,
-    /// JSONPath conditions.
+    /// Conditions on the payload (`path`) or on a request header (`header`).
     #[serde(default)]
-    pub all: Vec<ConditionConfig>,
+    pub all: Vec<Spanned<ConditionConfig>>,
 }
 
 /// One string or a list of strings.
@@ -167,11 +206,15 @@ impl OneOrMany {
     }
 }
 
-/// `path` plus exactly one of `equals`, `in`, `not_in`, `exists`.
+/// `path` (a JSONPath) or `header` (a header's name), plus exactly one of `equals`, `in`,
+/// `not_in`, `exists`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionConfig {
-    pub path: Text,
+    pub path: Option<Text>,
+    /// A header instead of `path`: of the webhook's request in `sources`, of the Kafka record
+    /// in `dispatch`. Its value is a string.
+    pub header: Option<Text>,
     pub equals: Option<Json>,
     #[serde(rename = "in")]
     pub one_of: Option<Vec<Json>>,
@@ -207,6 +250,9 @@ pub struct ExprConfig {
     pub template: Option<Text>,
     /// In `key` and `headers`: a property of the produced value.
     pub field: Option<Text>,
+    /// A header's value (a string): of the webhook's request in `sources`, e.g.
+    /// `X-GitHub-Delivery`; of the Kafka record in a dispatch `body`.
+    pub header: Option<Text>,
     #[serde(default, deserialize_with = "present")]
     pub default: Option<Spanned<Json>>,
     /// Leave the property out when the source finds nothing (instead of rejecting with 422).
@@ -293,8 +339,9 @@ pub struct DispatchRuleConfig {
 pub struct DispatchWhenConfig {
     /// The value's `event_type` is this, or one of these.
     pub event_type: Option<Spanned<OneOrMany>>,
+    /// Conditions on the value (`path`) or on a Kafka header (`header`).
     #[serde(default)]
-    pub all: Vec<ConditionConfig>,
+    pub all: Vec<Spanned<ConditionConfig>>,
 }
 
 /// The call: `url` may hold `{property}` placeholders, each filled as one encoded path segment.

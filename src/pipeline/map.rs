@@ -1,12 +1,77 @@
-//! Stages 4–5: match rules against an inbound document and map it to output values.
+//! Stages 4–5: match rules against an inbound document (and the headers that came with it) and
+//! map it to output values.
 
 use std::borrow::Cow;
 
+use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value as Json};
 
 use super::transform::{self, scalar_text};
-use crate::routes::expr::{Expr, Filter, Source, Test};
+use crate::routes::expr::{Expr, Filter, Locator, Source, Test};
 use crate::routes::template::Part;
+
+/// What filters and expressions read: a document, and the headers that came with it.
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    pub doc: &'a Json,
+    pub headers: Headers<'a>,
+}
+
+impl<'a> Input<'a> {
+    /// A webhook's parsed body and its request headers.
+    pub fn webhook(doc: &'a Json, headers: &'a HeaderMap) -> Input<'a> {
+        Input { doc, headers: Headers::Http(headers) }
+    }
+}
+
+/// The headers that came with a document.
+#[derive(Clone, Copy)]
+pub enum Headers<'a> {
+    /// A webhook's HTTP request headers.
+    Http(&'a HeaderMap),
+    /// A consumed record's Kafka headers that are UTF-8 text, and the names of those that are not.
+    Kafka { text: &'a [(&'a str, &'a str)], binary: &'a [&'a str] },
+}
+
+impl<'a> Headers<'a> {
+    /// The value of header `name` (the first, when it repeats); `None` when absent, an error
+    /// when it is not UTF-8 text.
+    pub fn get(&self, name: &HeaderName) -> Result<Option<&'a str>, String> {
+        let not_text = || format!("the {} '{name}' is not UTF-8 text", self.noun());
+        match *self {
+            Headers::Http(map) => match map.get(name) {
+                Some(v) => std::str::from_utf8(v.as_bytes()).map(Some).map_err(|_| not_text()),
+                None => Ok(None),
+            },
+            Headers::Kafka { text, binary } => match text.iter().find(|(k, _)| k.eq_ignore_ascii_case(name.as_str())) {
+                Some((_, v)) => Ok(Some(*v)),
+                None if binary.iter().any(|k| k.eq_ignore_ascii_case(name.as_str())) => Err(not_text()),
+                None => Ok(None),
+            },
+        }
+    }
+
+    fn noun(&self) -> &'static str {
+        match self {
+            Headers::Http(_) => "request header",
+            Headers::Kafka { .. } => "Kafka header",
+        }
+    }
+}
+
+/// The value at `at`: borrowed from the document, or a header's text as a JSON string. A
+/// header that is not UTF-8 text counts as absent here.
+pub fn locate<'a>(at: &Locator, input: Input<'a>) -> Option<Cow<'a, Json>> {
+    match at {
+        Locator::Path(p) => p.find(input.doc).map(Cow::Borrowed),
+        Locator::Header(h) => input.headers.get(h).ok().flatten().map(|v| Cow::Owned(Json::String(v.to_owned()))),
+    }
+}
+
+/// The scalar at `at` as text (an event type or an event id).
+pub fn text_at(at: &Locator, input: Input) -> Option<String> {
+    locate(at, input).and_then(|v| scalar_text(&v))
+}
 
 /// Why a value could not be produced; shown to the sender as a 422.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -16,16 +81,21 @@ pub struct MapError {
     pub message: String,
 }
 
-/// True when every part of the filter holds for `doc`.
-pub fn matches(filter: &Filter, doc: &Json) -> bool {
-    if let Some((path, types)) = &filter.event_type {
-        match path.find(doc).and_then(Json::as_str) {
+/// True when every part of the filter holds for `input`.
+pub fn matches(filter: &Filter, input: Input) -> bool {
+    if let Some((at, types)) = &filter.event_type {
+        let found = match at {
+            Locator::Path(p) => p.find(input.doc).and_then(Json::as_str),
+            Locator::Header(h) => input.headers.get(h).ok().flatten(),
+        };
+        match found {
             Some(t) if types.iter().any(|x| x == t) => {}
             _ => return false,
         }
     }
     filter.conditions.iter().all(|c| {
-        let found = c.path.find(doc);
+        let found = locate(&c.at, input);
+        let found = found.as_deref();
         match &c.test {
             Test::Exists(want) => found.is_some() == *want,
             Test::Equals(v) => found == Some(v),
@@ -35,22 +105,24 @@ pub fn matches(filter: &Filter, doc: &Json) -> bool {
     })
 }
 
-/// Evaluates an expression against `doc`; `produced` is the value built so far (for
+/// Evaluates an expression against `input`; `produced` is the value built so far (for
 /// `field:`). `Ok(None)` means an optional value that is absent; the error is a sentence
 /// the caller prefixes with the output's name.
-pub fn eval(expr: &Expr, doc: &Json, produced: Option<&Map<String, Json>>) -> Result<Option<Json>, String> {
+pub fn eval(expr: &Expr, input: Input, produced: Option<&Map<String, Json>>) -> Result<Option<Json>, String> {
+    let doc = input.doc;
     // Borrowed until the end: a value that goes through transform steps is never copied.
     let found = match &expr.source {
         Source::Const(v) => Some(Cow::Borrowed(v)),
         Source::Paths(paths) => paths.iter().find_map(|p| p.find(doc)).map(Cow::Borrowed),
         Source::Field(name) => produced.and_then(|m| m.get(name)).filter(|v| !v.is_null()).map(Cow::Borrowed),
         Source::Template(parts) => render(parts, doc).map(|s| Cow::Owned(Json::String(s))),
+        Source::Header(name) => input.headers.get(name)?.map(|v| Cow::Owned(Json::String(v.to_owned()))),
     };
     let mut value = match (found, &expr.default) {
         (Some(v), _) => v,
         (None, Some(d)) => Cow::Borrowed(d),
         (None, None) if expr.optional => return Ok(None),
-        (None, None) => return Err(missing(&expr.source)),
+        (None, None) => return Err(missing(&expr.source, input.headers)),
     };
     for step in &expr.steps {
         value = Cow::Owned(transform::apply(step, &value, doc)?);
@@ -72,7 +144,7 @@ fn render(parts: &[Part<crate::routes::jsonpath::Path>], doc: &Json) -> Option<S
     Some(out)
 }
 
-fn missing(source: &Source) -> String {
+fn missing(source: &Source, headers: Headers) -> String {
     match source {
         Source::Paths(paths) => {
             let list: Vec<_> = paths.iter().map(|p| p.as_str()).collect();
@@ -89,15 +161,17 @@ fn missing(source: &Source) -> String {
             format!("required data is missing for the template: {}", list.join(", "))
         }
         Source::Field(name) => format!("the value has no property '{name}'"),
+        Source::Header(name) => format!("required data is missing: no {} '{name}'", headers.noun()),
         Source::Const(_) => "constant is missing".into(),
     }
 }
 
 /// Builds a JSON object from named expressions; stops at the first failure.
-pub fn object(fields: &[(String, Expr)], doc: &Json, prefix: &str) -> Result<Map<String, Json>, MapError> {
+pub fn object(fields: &[(String, Expr)], input: Input, prefix: &str) -> Result<Map<String, Json>, MapError> {
     let mut out = Map::with_capacity(fields.len());
     for (name, expr) in fields {
-        let found = eval(expr, doc, None).map_err(|message| MapError { field: format!("{prefix}.{name}"), message })?;
+        let found =
+            eval(expr, input, None).map_err(|message| MapError { field: format!("{prefix}.{name}"), message })?;
         if let Some(v) = found {
             out.insert(name.clone(), v);
         }
@@ -113,27 +187,95 @@ mod tests {
     use serde_json::json;
 
     fn filter(path: &str, test: Test) -> Filter {
-        Filter { event_type: None, conditions: vec![Condition { path: Path::parse(path).unwrap(), test }] }
+        Filter { event_type: None, conditions: vec![Condition { at: Locator::Path(Path::parse(path).unwrap()), test }] }
+    }
+
+    fn on_header(name: &'static str, test: Test) -> Filter {
+        Filter {
+            event_type: None,
+            conditions: vec![Condition { at: Locator::Header(HeaderName::from_static(name)), test }],
+        }
+    }
+
+    fn header_expr(name: &'static str, optional: bool) -> Expr {
+        Expr {
+            source: Source::Header(HeaderName::from_static(name)),
+            default: None,
+            optional,
+            steps: vec![],
+            at: serde_saphyr::Location::UNKNOWN,
+        }
     }
 
     #[test]
     fn equals_in_not_in_and_exists_conditions() {
         let doc = json!({"type": "a", "status": "paid", "meta": {"order": "1"}, "gone": null});
-        assert!(matches(&filter("$.status", Test::Equals(json!("paid"))), &doc));
-        assert!(!matches(&filter("$.status", Test::Equals(json!("unpaid"))), &doc));
-        assert!(matches(&filter("$.status", Test::In(vec![json!("x"), json!("paid")])), &doc));
-        assert!(!matches(&filter("$.status", Test::In(vec![json!("x")])), &doc));
-        assert!(matches(&filter("$.status", Test::NotIn(vec![json!("unpaid"), json!("open")])), &doc));
-        assert!(!matches(&filter("$.status", Test::NotIn(vec![json!("x"), json!("paid")])), &doc));
-        assert!(matches(&filter("$.missing", Test::NotIn(vec![json!("x")])), &doc), "a missing value is in no list");
-        assert!(matches(&filter("$.meta.order", Test::Exists(true)), &doc));
-        assert!(matches(&filter("$.gone", Test::Exists(false)), &doc), "null counts as absent");
-        assert!(!matches(&filter("$.missing", Test::Exists(true)), &doc));
+        let none = HeaderMap::new();
+        let input = Input { doc: &doc, headers: Headers::Http(&none) };
+        assert!(matches(&filter("$.status", Test::Equals(json!("paid"))), input));
+        assert!(!matches(&filter("$.status", Test::Equals(json!("unpaid"))), input));
+        assert!(matches(&filter("$.status", Test::In(vec![json!("x"), json!("paid")])), input));
+        assert!(!matches(&filter("$.status", Test::In(vec![json!("x")])), input));
+        assert!(matches(&filter("$.status", Test::NotIn(vec![json!("unpaid"), json!("open")])), input));
+        assert!(!matches(&filter("$.status", Test::NotIn(vec![json!("x"), json!("paid")])), input));
+        assert!(matches(&filter("$.missing", Test::NotIn(vec![json!("x")])), input), "a missing value is in no list");
+        assert!(matches(&filter("$.meta.order", Test::Exists(true)), input));
+        assert!(matches(&filter("$.gone", Test::Exists(false)), input), "null counts as absent");
+        assert!(!matches(&filter("$.missing", Test::Exists(true)), input));
         let typed = Filter {
-            event_type: Some((Path::parse("$.type").unwrap(), vec!["b".into(), "a".into()])),
+            event_type: Some((Locator::Path(Path::parse("$.type").unwrap()), vec!["b".into(), "a".into()])),
             conditions: vec![],
         };
-        assert!(matches(&typed, &doc));
-        assert!(!matches(&typed, &json!({"type": "c"})));
+        assert!(matches(&typed, input));
+        assert!(!matches(&typed, Input { doc: &json!({"type": "c"}), headers: Headers::Http(&none) }));
+    }
+
+    #[test]
+    fn filters_and_expressions_read_request_headers() {
+        let doc = json!({"type": "not the header"});
+        let mut headers = HeaderMap::new();
+        headers.insert("x-github-event", "push".parse().unwrap());
+        headers.append("x-github-event", "second".parse().unwrap());
+        headers.insert("x-latin1", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let input = Input { doc: &doc, headers: Headers::Http(&headers) };
+        let typed = Filter {
+            event_type: Some((Locator::Header(HeaderName::from_static("x-github-event")), vec!["push".into()])),
+            conditions: vec![],
+        };
+        assert!(matches(&typed, input), "the first value of a repeated header counts");
+        assert!(matches(&on_header("x-github-event", Test::In(vec![json!("ping"), json!("push")])), input));
+        assert!(!matches(&on_header("x-github-event", Test::Equals(json!("ping"))), input));
+        assert!(matches(&on_header("x-missing", Test::Exists(false)), input));
+        assert!(matches(&on_header("x-latin1", Test::Exists(false)), input), "a header that is not text is absent");
+
+        assert_eq!(eval(&header_expr("x-github-event", false), input, None), Ok(Some(json!("push"))));
+        assert_eq!(eval(&header_expr("x-missing", true), input, None), Ok(None));
+        assert_eq!(
+            eval(&header_expr("x-missing", false), input, None),
+            Err("required data is missing: no request header 'x-missing'".into())
+        );
+        assert_eq!(
+            eval(&header_expr("x-latin1", true), input, None),
+            Err("the request header 'x-latin1' is not UTF-8 text".into())
+        );
+        assert_eq!(text_at(&Locator::Header(HeaderName::from_static("x-github-event")), input), Some("push".into()));
+    }
+
+    #[test]
+    fn in_a_dispatcher_headers_are_the_records_kafka_headers() {
+        let doc = json!({});
+        let text = [("Event_Type", "payment_successful")];
+        let binary = ["raw"];
+        let input = Input { doc: &doc, headers: Headers::Kafka { text: &text, binary: &binary } };
+        assert!(matches(&on_header("event_type", Test::Equals(json!("payment_successful"))), input));
+        assert_eq!(eval(&header_expr("event_type", false), input, None), Ok(Some(json!("payment_successful"))));
+        assert_eq!(
+            eval(&header_expr("raw", false), input, None),
+            Err("the Kafka header 'raw' is not UTF-8 text".into())
+        );
+        assert_eq!(
+            eval(&header_expr("gone", false), input, None),
+            Err("required data is missing: no Kafka header 'gone'".into())
+        );
     }
 }

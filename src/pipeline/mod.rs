@@ -17,6 +17,7 @@ use serde_json::Value as Json;
 use crate::routes::schema::Violation;
 use crate::routes::{Rule, Source};
 use crate::text::{QUOTED_ID, QUOTED_VALUE, clip, clip_owned};
+pub use map::{Headers, Input};
 use transform::scalar_text;
 
 /// One inbound webhook as the server received it.
@@ -108,13 +109,15 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
         Ok(doc) => doc,
         Err(e) => return (None, Err(reject(400, Reason::Json, format!("body is not valid JSON: {e}")))),
     };
-    let event_id = source.event_id.as_ref().and_then(|p| p.find(&doc)).and_then(scalar_text);
+    let input = Input::webhook(&doc, input.headers);
+    let event_id = source.event_id.as_ref().and_then(|at| map::text_at(at, input));
     let event_id = event_id.map(|id| clip_owned(id, QUOTED_ID));
-    (event_id, route(source, &doc))
+    (event_id, route(source, input))
 }
 
 /// Stages after parsing: validate, match, map, validate canonical.
-pub fn route(source: &Source, doc: &Json) -> Result<Outcome, Rejection> {
+pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
+    let doc = input.doc;
     if let Some(schema) = &source.schema {
         let (violations, more) = schema.violations(doc);
         if !violations.is_empty() {
@@ -124,11 +127,11 @@ pub fn route(source: &Source, doc: &Json) -> Result<Outcome, Rejection> {
         }
     }
     let mut events = Vec::new();
-    for rule in source.rules.iter().filter(|r| map::matches(&r.when, doc)) {
-        events.push(emit(rule, doc)?);
+    for rule in source.rules.iter().filter(|r| map::matches(&r.when, input)) {
+        events.push(emit(rule, input)?);
     }
     if events.is_empty() {
-        let kind = source.event_type.as_ref().and_then(|p| p.find(doc)).and_then(scalar_text);
+        let kind = source.event_type.as_ref().and_then(|at| map::text_at(at, input));
         let why = match kind {
             Some(t) => format!("no rule of source '{}' matches this '{}' event", source.name, clip(&t, QUOTED_VALUE)),
             None => format!("no rule of source '{}' matches this event", source.name),
@@ -138,16 +141,16 @@ pub fn route(source: &Source, doc: &Json) -> Result<Outcome, Rejection> {
     Ok(Outcome::Publish(events))
 }
 
-fn emit(rule: &Rule, doc: &Json) -> Result<Event, Rejection> {
+fn emit(rule: &Rule, input: Input) -> Result<Event, Rejection> {
     let mapping = |e: map::MapError| {
         let message = format!("rule '{}' cannot map this payload: {}: {}", rule.name, e.field, e.message);
         reject(422, Reason::Mapping, message)
     };
-    let value = map::object(&rule.emit.value, doc, "value").map_err(mapping)?;
+    let value = map::object(&rule.emit.value, input, "value").map_err(mapping)?;
     // The output's name is only spelled out for an error message.
     let text = |expr, field: &dyn Fn() -> String| -> Result<Option<String>, Rejection> {
-        let v =
-            map::eval(expr, doc, Some(&value)).map_err(|message| mapping(map::MapError { field: field(), message }))?;
+        let v = map::eval(expr, input, Some(&value))
+            .map_err(|message| mapping(map::MapError { field: field(), message }))?;
         Ok(v.map(|v| match v {
             Json::String(s) => s,
             other => scalar_text(&other).unwrap_or_else(|| other.to_string()),

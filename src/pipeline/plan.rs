@@ -9,7 +9,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::map;
+use super::map::{self, Headers, Input};
 use super::transform::scalar_text;
 use crate::routes::Dispatcher;
 use crate::routes::dispatch::{DispatchRule, Var};
@@ -28,6 +28,13 @@ pub struct Delivered<'a> {
     /// name. A template that reads one says so rather than calling it missing.
     pub binary_key: bool,
     pub binary_headers: Vec<&'a str>,
+}
+
+impl Delivered<'_> {
+    /// What the rules' filters and body expressions read: the value, and the Kafka headers.
+    pub fn input(&self) -> Input<'_> {
+        Input { doc: self.value, headers: Headers::Kafka { text: &self.headers, binary: &self.binary_headers } }
+    }
 }
 
 /// How many of an event's schema violations a dead letter's error lists.
@@ -80,7 +87,7 @@ pub fn rules_for<'r>(d: &'r Dispatcher, event: &Delivered<'_>) -> Vec<&'r Dispat
         None => None,
     };
     let named = d.rules.iter().filter(|r| only.is_none_or(|o| r.name == o));
-    named.filter(|r| map::matches(&r.when, event.value)).collect()
+    named.filter(|r| map::matches(&r.when, event.input())).collect()
 }
 
 /// The HTTP call a rule makes for an event.
@@ -108,7 +115,7 @@ pub fn plan(rule: &DispatchRule, event: &Delivered) -> Result<PlannedCall, Strin
     let body = if rule.body.is_empty() {
         None
     } else {
-        let obj = map::object(&rule.body, event.value, "body").map_err(|e| format!("{}: {}", e.field, e.message))?;
+        let obj = map::object(&rule.body, event.input(), "body").map_err(|e| format!("{}: {}", e.field, e.message))?;
         Some(Json::Object(obj))
     };
     let mut headers: Vec<(String, String)> = Vec::with_capacity(rule.headers.len() + 2);

@@ -139,7 +139,7 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, inbound: Option<&Schema>) {
 fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Schema>, when: &Filter, what: &str) -> Types {
     let mut types: Types = match &expr.source {
         Source::Const(v) => Some([ty(v)].into()),
-        Source::Template(_) => Some([Ty::String].into()),
+        Source::Template(_) | Source::Header(_) => Some([Ty::String].into()),
         Source::Field(_) => None,
         Source::Paths(paths) => {
             let mut all: Types = Some(BTreeSet::new());
@@ -277,11 +277,11 @@ fn may_hold(cond: &Json, when: &Filter) -> bool {
         let Some(c) = sub.get("const") else { return true };
         let path = format!("$.{prop}");
         if let Some((p, types)) = &when.event_type
-            && p.as_str() == path
+            && p.path().is_some_and(|p| p.as_str() == path)
         {
             return c.as_str().is_some_and(|c| types.iter().any(|t| t == c));
         }
-        when.conditions.iter().filter(|x| x.path.as_str() == path).all(|x| match &x.test {
+        when.conditions.iter().filter(|x| x.at.path().is_some_and(|p| p.as_str() == path)).all(|x| match &x.test {
             Test::Equals(v) => v == c,
             Test::In(vs) => vs.contains(c),
             Test::NotIn(vs) => !vs.contains(c),

@@ -172,7 +172,7 @@ fn compile_rule(
     allowed: &[String],
 ) -> Option<DispatchRule> {
     let name = cfg.name.value.clone();
-    let event_type = super::jsonpath::Path::parse("$.event_type").ok();
+    let event_type = super::jsonpath::Path::parse("$.event_type").ok().map(expr::Locator::Path);
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
     if let Some(types) = &cfg.when.event_type {
         warn_of_unknown_event_types(ctx, types, schemas);

@@ -1,5 +1,6 @@
 //! Compiled value expressions (source → default → transform steps) and filters.
 
+use http::HeaderName;
 use indexmap::IndexMap;
 use serde_json::Value as Json;
 use serde_saphyr::Location;
@@ -7,7 +8,7 @@ use serde_saphyr::Location;
 use super::Ctx;
 use super::jsonpath::Path;
 use super::template::{self, Part};
-use crate::config::model::{ConditionConfig, ExprConfig, OneOrMany, Spanned, StepConfig, Text};
+use crate::config::model::{ConditionConfig, ExprConfig, Locate, OneOrMany, Spanned, StepConfig, Text};
 
 /// How one output value is produced.
 #[derive(Clone, Debug)]
@@ -30,6 +31,26 @@ pub enum Source {
     Template(Vec<Part<Path>>),
     /// A property of the value being produced (keys and headers only).
     Field(String),
+    /// A header that came with the document: the webhook's request header, or the consumed
+    /// record's Kafka header.
+    Header(HeaderName),
+}
+
+/// Where a filter reads: a JSONPath into the document, or a header that came with it.
+#[derive(Clone, Debug)]
+pub enum Locator {
+    Path(Path),
+    Header(HeaderName),
+}
+
+impl Locator {
+    /// The JSONPath, when it is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Locator::Path(p) => Some(p),
+            Locator::Header(_) => None,
+        }
+    }
 }
 
 /// A transform step.
@@ -43,16 +64,16 @@ pub enum Step {
     ToString,
 }
 
-/// A filter: an optional event-type test plus JSONPath conditions, all of which must hold.
+/// A filter: an optional event-type test plus conditions, all of which must hold.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
-    pub event_type: Option<(Path, Vec<String>)>,
+    pub event_type: Option<(Locator, Vec<String>)>,
     pub conditions: Vec<Condition>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Condition {
-    pub path: Path,
+    pub at: Locator,
     pub test: Test,
 }
 
@@ -91,15 +112,19 @@ pub(super) fn compile(ctx: &mut Ctx, spanned: &Spanned<ExprConfig>, what: &str, 
         }
         sources.push(Source::Field(f.value.clone()));
     }
+    if let Some(h) = &cfg.header {
+        at = h.referenced;
+        sources.push(Source::Header(header_name(ctx, &h.value, at)?));
+    }
     let source = match sources.len() {
         1 => sources.pop()?,
         0 => {
-            let hint = if allow_field { ", 'template' or 'field'" } else { " or 'template'" };
+            let hint = if allow_field { ", 'template', 'header' or 'field'" } else { ", 'template' or 'header'" };
             ctx.error(at, format!("{what}: give exactly one source: 'const', 'path'{hint}"));
             return None;
         }
         _ => {
-            ctx.error(at, format!("{what}: give only one of 'const', 'path', 'template', 'field'"));
+            ctx.error(at, format!("{what}: give only one of 'const', 'path', 'template', 'header', 'field'"));
             return None;
         }
     };
@@ -135,28 +160,57 @@ fn compile_template(ctx: &mut Ctx, text: &Text) -> Option<Vec<Part<Path>>> {
         .collect()
 }
 
-/// Compiles a rule's filter. `event_type_path` is where the event type is read from.
+/// A header name as HTTP allows it (lower-cased: header names ignore case).
+fn header_name(ctx: &mut Ctx, name: &str, at: Location) -> Option<HeaderName> {
+    match HeaderName::from_bytes(name.as_bytes()) {
+        Ok(name) => Some(name),
+        Err(_) => {
+            ctx.error(at, format!("'{name}' is not a valid header name"));
+            None
+        }
+    }
+}
+
+/// Compiles a source's `event_type` or `event_id`: a JSONPath, or `{ header: Name }`.
+pub(super) fn compile_locate(ctx: &mut Ctx, spanned: &Spanned<Locate>) -> Option<Locator> {
+    let at = spanned.referenced;
+    match &spanned.value {
+        Locate::Path(text) => ctx.path_at(text, at).map(Locator::Path),
+        Locate::Header(h) => header_name(ctx, &h.header, at).map(Locator::Header),
+    }
+}
+
+/// Compiles a rule's filter. `event_type_at` is where the event type is read from.
 pub(super) fn compile_filter(
     ctx: &mut Ctx,
     event_type: Option<&Spanned<OneOrMany>>,
-    event_type_path: Option<Path>,
-    conditions: &[ConditionConfig],
+    event_type_at: Option<Locator>,
+    conditions: &[Spanned<ConditionConfig>],
 ) -> Option<Filter> {
     let mut filter = Filter::default();
     if let Some(types) = event_type {
-        match event_type_path {
-            Some(path) => filter.event_type = Some((path, types.value.to_vec())),
+        match event_type_at {
+            Some(at) => filter.event_type = Some((at, types.value.to_vec())),
             None => {
                 ctx.error(
                     types.referenced,
-                    "'when.event_type' needs the source to say where the type is: add 'event_type: $.type' to the source",
+                    "'when.event_type' needs the source to say where the type is: add 'event_type: $.type' (or 'event_type: { header: X-Event-Type }') to the source",
                 );
                 return None;
             }
         }
     }
-    for c in conditions {
-        let path = ctx.path(&c.path)?;
+    for Spanned(serde_saphyr::Spanned { value: c, referenced, .. }) in conditions {
+        let (at, place) = match (&c.path, &c.header) {
+            (Some(path), None) => (Locator::Path(ctx.path(path)?), path.referenced),
+            (None, Some(header)) => {
+                (Locator::Header(header_name(ctx, &header.value, header.referenced)?), header.referenced)
+            }
+            _ => {
+                ctx.error(*referenced, "a condition needs exactly one of 'path' and 'header'");
+                return None;
+            }
+        };
         let test = match (&c.equals, &c.one_of, &c.not_in, c.exists) {
             (Some(v), None, None, None) => Test::Equals(v.clone()),
             (None, Some(vs), None, None) => Test::In(vs.clone()),
@@ -164,11 +218,11 @@ pub(super) fn compile_filter(
             (None, None, None, Some(b)) => Test::Exists(b),
             _ => {
                 let message = "a condition needs exactly one of 'equals', 'in', 'not_in', 'exists'";
-                ctx.error(c.path.referenced, message);
+                ctx.error(place, message);
                 return None;
             }
         };
-        filter.conditions.push(Condition { path, test });
+        filter.conditions.push(Condition { at, test });
     }
     Some(filter)
 }

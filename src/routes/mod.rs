@@ -87,8 +87,8 @@ pub struct Source {
     pub path: String,
     pub verifier: Verifier,
     pub schema: Option<Arc<Schema>>,
-    pub event_type: Option<jsonpath::Path>,
-    pub event_id: Option<jsonpath::Path>,
+    pub event_type: Option<expr::Locator>,
+    pub event_id: Option<expr::Locator>,
     pub rules: Vec<Rule>,
     /// What of a payload the schema and the rules read: all the parser builds.
     pub reads: projection::Projection,
@@ -297,8 +297,8 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     }
     // Every JSONPath compiled from here to the end of the source reads its payloads.
     ctx.source_paths = Some(Vec::new());
-    let event_type = cfg.event_type.as_ref().and_then(|p| ctx.path(p));
-    let event_id = cfg.event_id.as_ref().and_then(|p| ctx.path(p));
+    let event_type = cfg.event_type.as_ref().and_then(|l| expr::compile_locate(ctx, l));
+    let event_id = cfg.event_id.as_ref().and_then(|l| expr::compile_locate(ctx, l));
     let mut rules: Vec<Rule> = Vec::new();
     for r in &cfg.rules {
         if rules.iter().any(|o| o.name == r.name.value) {
@@ -318,7 +318,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     Some(Source { name, path, verifier: verifier?, schema, event_type, event_id, rules, reads })
 }
 
-fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: Option<jsonpath::Path>) -> Option<Rule> {
+fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: Option<expr::Locator>) -> Option<Rule> {
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
     let emit = compile_emit(ctx, &cfg.emit, &cfg.name.value);
     Some(Rule { name: cfg.name.value.clone(), when: when?, emit: emit? })
