@@ -98,7 +98,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tracing::info!("ingress stopped accepting; finishing open requests");
+    match state.webhooks {
+        true => tracing::info!("ingress stopped accepting; finishing open requests"),
+        false => tracing::info!("operational endpoints stopped accepting; finishing open requests"),
+    }
     open.close();
     if tokio::time::timeout(grace, open.wait()).await.is_err() {
         tracing::warn!("open requests did not finish within {grace:?}");
