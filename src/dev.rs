@@ -201,7 +201,8 @@ fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, Strin
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let insecure = if listener.tls { "-k " } else { "" };
     let mut cmd = format!("curl -sS {insecure}{}{} -H 'Content-Type: application/json'", listener.base(), source.path);
-    let signature = sign(&source.verifier, body.as_bytes(), crate::ingress::unix_now());
+    let id = format!("msg_dev_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let signature = sign(&source.verifier, body.as_bytes(), crate::ingress::unix_now(), &id);
     for (name, value) in extra.iter().chain(&signature) {
         cmd.push_str(&format!(" -H {}", quote(&format!("{name}: {value}"))));
     }

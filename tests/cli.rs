@@ -338,6 +338,38 @@ tests:
     );
 }
 
+/// `sign:` takes a verifier's kinds and keys, but not `none` or a tolerance (the receiver's
+/// choices), and refuses a block with no usable secret, naming the rule.
+#[test]
+fn a_sign_block_is_checked_like_a_verify_block() {
+    let with = |sign: &str| {
+        format!(
+            "{SOURCE}dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+        request:
+          method: POST
+          url: http://o/x
+          sign: {sign}
+"
+        )
+    };
+    let out = invalid(&with("{ kind: none }"));
+    assert_says(&out, &["routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256' or 'standard-webhooks'"]);
+    let out = invalid(&with("{ kind: stripe, secrets: [\"${S}\"], tolerance_secs: 60 }"));
+    assert_says(&out, &["routes.yaml:22:68: 'tolerance_secs' is for verifying: the receiver chooses it"]);
+    let out = invalid(&with("{ kind: hmac-sha256, secrets: [\"${EMPTY:-}\"] }"));
+    assert_says(&out, &["routes.yaml:22:25: dispatch rule 'call' has no usable secret in 'secrets'"]);
+    let dir = config(&with(
+        "{ kind: standard-webhooks, secrets: [\"${SIGNING_SECRET:-whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=}\"] }",
+    ));
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 #[test]
 fn event_data_cannot_choose_the_host() {
     let yaml = calling("http://{host}/x", "");

@@ -511,3 +511,50 @@ async fn calls_that_cannot_finish_are_abandoned_within_the_grace_period_and_rede
     assert!(orders.wait_for_all(&["stuck-a", "stuck-b"], 1, WAIT).await, "{:?}", sequences(&orders.requests()));
     gw.stop().await;
 }
+
+/// With `sign:`, every call carries a Standard Webhooks signature the service can check with
+/// its own copy of the secret (computed here by hand, as a receiver would): over the body as
+/// it arrived, signed at each attempt's own time, under one `webhook-id` for all of them.
+/// The secret's second value (a rotation) signs too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_calls_carry_a_standard_webhooks_signature_the_service_can_check() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let orders = OrderService::start(|_, i| (if i < 1 { 503 } else { 200 }, vec![])).await;
+    let (topic, group) = (unique("payments"), unique("group"));
+    let sign = "          bearer_token: ${ORDER_SERVICE_TOKEN:-}
+          sign: { kind: standard-webhooks, secrets: [\"${ORDERS_SIGNING_SECRET}\", \"${ORDERS_SIGNING_SECRET_NEXT}\"] }";
+    let (_dir, config) = shipped_with(&[("          bearer_token: ${ORDER_SERVICE_TOKEN:-}", sign)]);
+    let (secret, next) = ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_c2Vjb25kLXNpZ25pbmctc2VjcmV0LTEyMzQ1Ng==");
+    let url = orders.url();
+    let env = [
+        ("ORDER_SERVICE_URL", url.as_str()),
+        ("DISPATCH_GROUP", group.as_str()),
+        ("ORDERS_SIGNING_SECRET", secret),
+        ("ORDERS_SIGNING_SECRET_NEXT", next),
+    ];
+    let gw = start_with(&config, Role::Dispatch, &topic, &env).await;
+    produce(&topic, &[payment("ord-s", 0)]).await;
+    let seen = orders.wait_for(2, WAIT).await;
+    assert_eq!(seen.len(), 2, "a 503, then the retry: {seen:?}");
+    let ids: Vec<&str> = seen.iter().map(|s| s.headers["webhook-id"].as_str()).collect();
+    assert!(ids[0].starts_with("msg_") && ids[0] == ids[1], "one id for every attempt: {ids:?}");
+    for call in &seen {
+        let (id, t) = (&call.headers["webhook-id"], &call.headers["webhook-timestamp"]);
+        let t: i64 = t.parse().unwrap();
+        assert!((unix_now() - t).abs() <= 5, "signed at send time: {t}");
+        let signed = [id.as_bytes(), b".", t.to_string().as_bytes(), b".", &call.raw].concat();
+        let expected: Vec<String> = [secret, next]
+            .iter()
+            .map(|s| {
+                let key = b64.decode(s.trim_start_matches("whsec_")).unwrap();
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
+                format!("v1,{}", b64.encode(aws_lc_rs::hmac::sign(&key, &signed)))
+            })
+            .collect();
+        assert_eq!(call.headers["webhook-signature"], expected.join(" "));
+        assert_eq!(call.body["order_status"], "processing");
+    }
+    assert_empty(&gw.dlq);
+    gw.stop().await;
+}

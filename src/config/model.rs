@@ -361,6 +361,10 @@ pub struct RequestConfig {
     pub body: IndexMap<String, Spanned<ExprConfig>>,
     /// A bearer token (use `${ENV}`).
     pub bearer_token: Option<Text>,
+    /// Sign every call as a webhook sender would, so the service can check it came from
+    /// here: `kind` `stripe`, `hmac-sha256` or `standard-webhooks`, and `secrets` (use
+    /// `${ENV}`; Stripe and Standard Webhooks carry a signature per secret, for rotations).
+    pub sign: Option<VerifyConfig>,
     /// Per-call timeout; default 10 s.
     pub timeout_ms: Option<Spanned<u64>>,
 }

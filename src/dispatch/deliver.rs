@@ -14,9 +14,11 @@ use http::header::RETRY_AFTER;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
+use crate::ingress::unix_now;
 use crate::metrics;
 use crate::pipeline::plan::PlannedCall;
-use crate::routes::dispatch::RetryPolicy;
+use crate::pipeline::verify::sign;
+use crate::routes::dispatch::{DispatchRule, RetryPolicy};
 
 /// How a call ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -91,16 +93,19 @@ impl Pace {
     }
 }
 
-/// Makes the call until it is done, fails for good, or `cancel` trips.
+/// Makes `rule`'s call until it is done, fails for good, or `cancel` trips. `message_id`
+/// names the call across its attempts (and a redelivery of its event) where a signature
+/// scheme carries one (Standard Webhooks' `webhook-id`).
 pub async fn deliver(
     dispatcher: &str,
     client: &reqwest::Client,
     call: &PlannedCall,
-    timeout: Duration,
-    policy: &RetryPolicy,
+    rule: &DispatchRule,
+    message_id: &str,
     gate: &Gate,
     cancel: &CancellationToken,
 ) -> Delivery {
+    let policy = &rule.retry;
     let started = Instant::now();
     let mut attempts = 0u32;
     loop {
@@ -112,7 +117,7 @@ pub async fn deliver(
             let Some(_place) = gate.enter(cancel).await else { return Delivery::Abandoned };
             metrics::in_flight(dispatcher, 1.0);
             let sent = Instant::now();
-            let verdict = attempt(client, call, timeout, policy).await;
+            let verdict = attempt(client, call, rule, message_id).await;
             metrics::dispatch_duration(dispatcher, &call.rule, sent.elapsed());
             metrics::in_flight(dispatcher, -1.0);
             verdict
@@ -144,17 +149,30 @@ pub async fn deliver(
     }
 }
 
-async fn attempt(client: &reqwest::Client, call: &PlannedCall, timeout: Duration, policy: &RetryPolicy) -> Verdict {
+async fn attempt(client: &reqwest::Client, call: &PlannedCall, rule: &DispatchRule, message_id: &str) -> Verdict {
     let Ok(method) = reqwest::Method::from_bytes(call.method.as_bytes()) else {
         return Verdict::Fail { status: 0, error: format!("bad method {}", call.method) };
     };
-    let mut req = client.request(method, &call.url).timeout(timeout);
+    let body = call.body.as_ref().map(|b| serde_json::to_vec(b).unwrap_or_default());
+    // Signed now, over the body as sent: a retry after a long backoff is still within the
+    // receiver's tolerance. The signature's headers replace any the rule wrote.
+    let signature = match &rule.sign {
+        Some(signer) => sign(signer, body.as_deref().unwrap_or_default(), unix_now(), message_id),
+        None => Vec::new(),
+    };
+    let mut req = client.request(method, &call.url).timeout(rule.timeout);
     for (k, v) in &call.headers {
+        if !signature.iter().any(|(s, _)| s.eq_ignore_ascii_case(k)) {
+            req = req.header(k, v);
+        }
+    }
+    for (k, v) in signature {
         req = req.header(k, v);
     }
-    if let Some(body) = &call.body {
-        req = req.body(serde_json::to_vec(body).unwrap_or_default());
+    if let Some(body) = body {
+        req = req.body(body);
     }
+    let policy = &rule.retry;
     match req.send().await {
         Ok(res) => {
             let status = res.status();

@@ -319,6 +319,19 @@ async fn process(shared: &Shared, job: &Job) -> bool {
     true
 }
 
+/// The id of `rule`'s call for the event of `job` (Standard Webhooks' `webhook-id` when the
+/// call is signed): the same for every attempt and for a redelivery of the event after a crash
+/// or a rebalance, different for every other call. Opaque: names may hold any character.
+fn message_id(d: &Dispatcher, rule: &DispatchRule, job: &Job) -> String {
+    let (partition, offset) = (job.ticket.partition.to_string(), job.ticket.offset.to_string());
+    let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in [d.name.as_str(), &rule.name, &d.topic, &partition, &offset] {
+        digest.update(part.as_bytes());
+        digest.update(&[0]);
+    }
+    format!("msg_{}", hex::encode(&digest.finish().as_ref()[..12]))
+}
+
 /// Plans and makes one rule's call; dead-letters it when it fails for good. False when abandoned.
 async fn run_rule(
     shared: &Shared,
@@ -340,7 +353,8 @@ async fn run_rule(
             call.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("traceparent"));
             call.headers.push(("traceparent".into(), trace.child().to_string()));
             let client = shared.client.load_full();
-            match deliver::deliver(&d.name, &client, &call, rule.timeout, &rule.retry, &shared.gate, cancel).await {
+            let id = message_id(d, rule, job);
+            match deliver::deliver(&d.name, &client, &call, rule, &id, &shared.gate, cancel).await {
                 Delivery::Done { status, attempts } => {
                     tracing::info!(status, attempts, "delivered");
                     return true;

@@ -134,22 +134,33 @@ pub fn stripe_signature(secret: &[u8], t: i64, body: &[u8]) -> String {
 }
 
 fn stripe_header(key: &hmac::Key, t: i64, body: &[u8]) -> String {
-    let t = t.to_string();
-    format!("t={t},v1={}", hex::encode(mac(key, &[t.as_bytes(), b".", body])))
+    stripe_header_of(std::slice::from_ref(key), t, body)
 }
 
-/// The headers that make `verifier` accept `body` at time `now`, signed with its first secret
-/// (for `switchyard dev`'s ready-to-paste requests). Empty for an unsigned source or one with
-/// no secret.
-pub fn sign(verifier: &Verifier, body: &[u8], now: i64) -> Vec<(String, String)> {
+/// `t=<t>,v1=<sig>[,v1=<sig>…]`: one signature per key, as Stripe sends during a rotation.
+fn stripe_header_of(keys: &[hmac::Key], t: i64, body: &[u8]) -> String {
+    let t = t.to_string();
+    let mut header = format!("t={t}");
+    for key in keys {
+        header.push_str(",v1=");
+        header.push_str(&hex::encode(mac(key, &[t.as_bytes(), b".", body])));
+    }
+    header
+}
+
+/// The headers that make `verifier` accept `body` at time `now`: how a dispatcher signs its
+/// calls (`sign:`) and how `switchyard dev` signs its ready-to-paste requests. Stripe and
+/// Standard Webhooks carry a signature for every secret (so a receiver rotating its secret
+/// accepts the call under either); `hmac-sha256` has room for one, the first secret's. `id`
+/// is the Standard Webhooks `webhook-id`. Empty for `none` or no secret.
+pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String, String)> {
     let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let keys = |secrets: &[SigningKey]| secrets.iter().map(|s| s.key.clone()).collect::<Vec<_>>();
     match verifier {
         Verifier::None => Vec::new(),
-        Verifier::Stripe { secrets, .. } => secrets
-            .first()
-            .map(|s| ("Stripe-Signature".to_owned(), stripe_header(&s.key, now, body)))
-            .into_iter()
-            .collect(),
+        Verifier::Stripe { secrets, .. } if !secrets.is_empty() => {
+            vec![("Stripe-Signature".to_owned(), stripe_header_of(&keys(secrets), now, body))]
+        }
         Verifier::HmacSha256 { secrets, header, prefix, encoding } => secrets
             .first()
             .map(|s| {
@@ -162,19 +173,21 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64) -> Vec<(String, String)>
             })
             .into_iter()
             .collect(),
-        Verifier::StandardWebhooks { secrets, .. } => secrets
-            .first()
-            .map(|s| {
-                let id = format!("msg_dev_{}", hex::encode(rand::random::<[u8; 8]>()));
-                let t = now.to_string();
-                let signature = base64(mac(&s.key, &[id.as_bytes(), b".", t.as_bytes(), b".", body]).as_ref());
-                vec![
-                    ("webhook-id".to_owned(), id),
-                    ("webhook-timestamp".to_owned(), t),
-                    ("webhook-signature".to_owned(), format!("v1,{signature}")),
-                ]
-            })
-            .unwrap_or_default(),
+        Verifier::StandardWebhooks { secrets, .. } if !secrets.is_empty() => {
+            let t = now.to_string();
+            let signatures: Vec<String> = secrets
+                .iter()
+                .map(|s| {
+                    format!("v1,{}", base64(mac(&s.key, &[id.as_bytes(), b".", t.as_bytes(), b".", body]).as_ref()))
+                })
+                .collect();
+            vec![
+                ("webhook-id".to_owned(), id.to_owned()),
+                ("webhook-timestamp".to_owned(), t),
+                ("webhook-signature".to_owned(), signatures.join(" ")),
+            ]
+        }
+        Verifier::Stripe { .. } | Verifier::StandardWebhooks { .. } => Vec::new(),
     }
 }
 

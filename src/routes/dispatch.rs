@@ -11,7 +11,8 @@ use serde_json::Value as Json;
 
 use super::expr::{self, Expr, Filter};
 use super::template::{self, Part};
-use super::{Ctx, Schema, verify::Secret};
+use super::verify::{Secret, Verifier};
+use super::{Ctx, Schema};
 use crate::config::model::{ClientTlsConfig, DispatchRuleConfig, DispatcherConfig, OneOrMany, Spanned, Text};
 use crate::pem::TlsFiles;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,8 @@ pub struct DispatchRule {
     pub headers: Vec<(HeaderName, Vec<Part<Var>>)>,
     pub body: Vec<(String, Expr)>,
     pub bearer_token: Option<Secret>,
+    /// How each call is signed (`sign:`), when it is: at send time, over the body as sent.
+    pub sign: Option<Verifier>,
     /// The headers and query keys whose config text reads the environment: dry runs show
     /// their values as `<redacted>`, since a secret may be among them.
     pub env_headers: Vec<HeaderName>,
@@ -234,6 +237,10 @@ fn compile_rule(
         Some(t) => Some(ctx.text(t)?).filter(|t| !t.is_empty()).map(|t| Secret(t.into_bytes())),
         None => None,
     };
+    let sign = match &req.sign {
+        Some(cfg) => Some(super::verify::compile_signer(ctx, cfg, &format!("dispatch rule '{name}'"))?),
+        None => None,
+    };
     let r = &cfg.retry;
     ctx.at_least(&req.timeout_ms, 1, "timeout_ms");
     ctx.at_least(&r.initial_delay_ms, 1, "initial_delay_ms");
@@ -277,6 +284,7 @@ fn compile_rule(
         headers,
         body,
         bearer_token,
+        sign,
         env_headers,
         env_query,
         timeout: Duration::from_millis(req.timeout_ms.as_ref().map_or(10_000, |v| v.value)),

@@ -287,7 +287,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     } else if RESERVED_PATHS.contains(&path.as_str()) {
         ctx.error(cfg.path.referenced, format!("path '{path}' is reserved for the server's own endpoint"));
     }
-    let verifier = verify::compile(ctx, &cfg.verify, &name);
+    let verifier = verify::compile(ctx, &cfg.verify, &format!("source '{name}'"));
     let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
     if cfg.schema.is_none() && !cfg.rules.is_empty() {
         let msg = format!(

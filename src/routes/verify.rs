@@ -1,7 +1,7 @@
-//! Compiled signature verifiers, one per source: which scheme, which secrets, what tolerance,
-//! and how a `verify:` block becomes them.
+//! Compiled signature schemes: a source's verifier (which scheme, which secrets, what
+//! tolerance) from its `verify:` block, and a dispatch rule's signer from its `sign:` block.
 //!
-//! The checking itself is [`crate::pipeline::verify`].
+//! The checking and the signing themselves are [`crate::pipeline::verify`].
 
 use aws_lc_rs::hmac;
 use http::HeaderName;
@@ -66,9 +66,26 @@ const DEFAULT_TOLERANCE_SECS: u64 = 300;
 /// Secrets shorter than this (besides a `whsec_` prefix) are warned about.
 const MIN_SECRET_BYTES: usize = 16;
 
-/// Compiles a source's `verify` block. Secrets are taken after env expansion; empty ones
-/// (an unset `${OLD_SECRET:-}` during rotation) are skipped.
-pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, source: &str) -> Option<Verifier> {
+/// Compiles a dispatch rule's `sign` block, which says how its calls are signed: a
+/// `verify` block's kinds and keys, without `none` or a tolerance (those are the receiver's).
+pub(super) fn compile_signer(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<Verifier> {
+    if cfg.kind.value == "none" {
+        ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256' or 'standard-webhooks'; leave 'sign' out to send it unsigned");
+        return None;
+    }
+    if let Some(t) = &cfg.tolerance_secs {
+        ctx.error(
+            t.referenced,
+            "'tolerance_secs' is for verifying: the receiver chooses it; a signed call carries the time it was sent",
+        );
+        return None;
+    }
+    compile(ctx, cfg, owner)
+}
+
+/// Compiles a `verify` block of `owner` (e.g. `source 'stripe'`). Secrets are taken after
+/// env expansion; empty ones (an unset `${OLD_SECRET:-}` during rotation) are skipped.
+pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<Verifier> {
     let kind = cfg.kind.value.as_str();
     ctx.at_least(&cfg.tolerance_secs, 1, "tolerance_secs");
     let tolerance_secs = cfg.tolerance_secs.as_ref().map_or(DEFAULT_TOLERANCE_SECS, |t| t.value);
@@ -98,18 +115,18 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, source: &str) -> Option
             only(ctx, &[]).then_some(())?;
             ctx.warning(
                 cfg.kind.referenced,
-                format!("source '{source}' accepts unsigned webhooks (verify: none): anyone who can reach it can publish events"),
+                format!("{owner} accepts unsigned webhooks (verify: none): anyone who can reach it can publish events"),
             );
             Some(Verifier::None)
         }
         "stripe" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
-            let secrets = secrets(ctx, cfg, source, |s| Some(s.as_bytes().to_vec()))?;
+            let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
             Some(Verifier::Stripe { secrets, tolerance_secs })
         }
         "standard-webhooks" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
-            let secrets = secrets(ctx, cfg, source, |s| {
+            let secrets = secrets(ctx, cfg, owner, |s| {
                 let raw = s.strip_prefix("whsec_").unwrap_or(s);
                 base64::engine::general_purpose::STANDARD.decode(raw).ok()
             })?;
@@ -138,7 +155,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, source: &str) -> Option
                 None if cfg.header.is_none() => "sha256=".to_owned(),
                 None => String::new(),
             };
-            let secrets = secrets(ctx, cfg, source, |s| Some(s.as_bytes().to_vec()))?;
+            let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
             Some(Verifier::HmacSha256 { secrets, header, prefix, encoding })
         }
         other => {
@@ -154,7 +171,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, source: &str) -> Option
 fn secrets(
     ctx: &mut Ctx,
     cfg: &VerifyConfig,
-    source: &str,
+    owner: &str,
     decode: impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Option<Vec<SigningKey>> {
     let mut out = Vec::new();
@@ -197,10 +214,7 @@ fn secrets(
         out.push(SigningKey::new(key));
     }
     if out.is_empty() && !unresolved {
-        ctx.error(
-            cfg.kind.referenced,
-            format!("source '{source}' has no usable secret in 'secrets' (empty ones are skipped)"),
-        );
+        ctx.error(cfg.kind.referenced, format!("{owner} has no usable secret in 'secrets' (empty ones are skipped)"));
         return None;
     }
     Some(out)

@@ -264,6 +264,8 @@ pub struct Seen {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Json,
+    /// The body's bytes as they arrived (what a signature covers).
+    pub raw: Vec<u8>,
     pub at: Instant,
 }
 
@@ -328,6 +330,7 @@ impl OrderService {
                                     .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
                                     .collect(),
                                 body: serde_json::from_slice(&bytes).unwrap_or(Json::Null),
+                                raw: bytes.to_vec(),
                                 at: Instant::now(),
                             };
                             let index = {

@@ -14,6 +14,10 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     h
 }
 
+fn key(secret: &[u8]) -> SigningKey {
+    SigningKey::new(secret.to_vec())
+}
+
 fn stripe_with(secrets: &[&str]) -> Verifier {
     Verifier::Stripe {
         secrets: secrets.iter().map(|s| SigningKey::new(s.as_bytes().to_vec())).collect(),
@@ -125,7 +129,6 @@ fn standard_webhooks_specification_example() {
 
 #[test]
 fn what_sign_makes_every_verifier_accepts() {
-    let key = |s: &[u8]| SigningKey::new(s.to_vec());
     let verifiers = [
         stripe_with(&["whsec_a", "whsec_b"]),
         Verifier::HmacSha256 {
@@ -144,12 +147,39 @@ fn what_sign_makes_every_verifier_accepts() {
     ];
     let body = br#"{"id": "evt_1"}"#;
     for v in &verifiers {
-        let signed = sign(v, body, 5_000);
+        let signed = sign(v, body, 5_000, "msg_1");
         assert!(!signed.is_empty(), "{v:?}");
         let pairs: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(verify(v, &headers(&pairs), body, 5_010), Ok(()), "{v:?}");
         assert!(verify(v, &headers(&pairs), b"{}", 5_010).is_err(), "{v:?}");
     }
-    assert!(sign(&Verifier::None, body, 0).is_empty());
-    assert!(sign(&Verifier::StandardWebhooks { secrets: vec![], tolerance_secs: 1 }, body, 0).is_empty());
+    assert!(sign(&Verifier::None, body, 0, "m").is_empty());
+    assert!(sign(&Verifier::StandardWebhooks { secrets: vec![], tolerance_secs: 1 }, body, 0, "m").is_empty());
+}
+
+/// A receiver that knows only one of the signer's secrets (mid-rotation) accepts the call:
+/// Stripe's and Standard Webhooks' headers carry a signature per secret.
+#[test]
+fn signing_with_several_secrets_satisfies_a_receiver_that_knows_any_one() {
+    let body = br#"{"order_id": "1"}"#;
+    let signers = [
+        stripe_with(&["whsec_new", "whsec_old"]),
+        Verifier::StandardWebhooks { secrets: vec![key(b"new"), key(b"old")], tolerance_secs: 300 },
+    ];
+    let receivers = [
+        [stripe_with(&["whsec_old"]), stripe_with(&["whsec_new"])],
+        [
+            Verifier::StandardWebhooks { secrets: vec![key(b"old")], tolerance_secs: 300 },
+            Verifier::StandardWebhooks { secrets: vec![key(b"new")], tolerance_secs: 300 },
+        ],
+    ];
+    for (signer, receivers) in signers.iter().zip(&receivers) {
+        let signed = sign(signer, body, 7_000, "msg_orders_0_42");
+        let pairs: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        for receiver in receivers {
+            assert_eq!(verify(receiver, &headers(&pairs), body, 7_000), Ok(()), "{signer:?} → {receiver:?}");
+        }
+    }
+    let signed = sign(&signers[1], body, 7_000, "msg_orders_0_42");
+    assert!(signed.contains(&("webhook-id".into(), "msg_orders_0_42".into())));
 }
