@@ -397,7 +397,7 @@ async fn a_sender_that_names_its_events_in_headers_is_routed_by_them() {
     std::fs::write(
         dir.path().join("push.json"),
         r#"{"type": "object", "required": ["repository", "delivery", "branch"],
-            "properties": {"repository": {"type": "string"}, "delivery": {"type": "string"},
+            "properties": {"repository": {"type": "string"}, "delivery": {"type": "string", "pattern": "^[0-9a-f-]+$"},
                            "branch": {"type": "string"}, "event": {"const": "push"}}}"#,
     )
     .unwrap();
@@ -486,6 +486,19 @@ sources:
         message.contains("value.delivery: required data is missing: no request header 'x-github-delivery'"),
         "{message}"
     );
+
+    // A header's value is checked by the canonical schema only: one it refuses is the
+    // sender's fault (422, naming the header), not the routes' (500).
+    let res = send("push", Some("not a delivery id"), push.clone()).await;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert_eq!(res.body["reason"], "mapping");
+    let message = res.body["message"].as_str().unwrap();
+    assert!(
+        message
+            .contains("the request header 'x-github-delivery' holds a value the canonical schema 'push.json' refuses"),
+        "{message}"
+    );
+    assert_eq!(res.body["violations"][0]["path"], "/delivery");
 
     // The signature still covers the body only; a forged one is refused before any header is read.
     let body = serde_json::to_vec(&push).unwrap();

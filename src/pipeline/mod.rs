@@ -169,6 +169,15 @@ fn emit(rule: &Rule, input: Input) -> Result<Event, Rejection> {
     let value = Json::Object(value);
     let (violations, more) = rule.emit.schema.violations(&value);
     if !violations.is_empty() {
+        if let Some(header) = header_at_fault(rule, &violations, input) {
+            let message = format!(
+                "rule '{}' cannot map this payload: the request header '{header}' holds a value the canonical schema '{}' refuses{}",
+                rule.name,
+                rule.emit.schema.name,
+                listed(&violations, more)
+            );
+            return Err(Rejection { violations, ..reject(422, Reason::Mapping, message) });
+        }
         let message = format!(
             "rule '{}' produced an event that violates its canonical schema '{}': the routes need fixing; nothing was published{}",
             rule.name,
@@ -178,6 +187,28 @@ fn emit(rule: &Rule, input: Input) -> Result<Event, Rejection> {
         return Err(Rejection { violations, ..reject(500, Reason::Canonical, message) });
     }
     Ok(Event { rule: rule.name.clone(), topic: rule.emit.topic.clone(), key, headers, value })
+}
+
+/// The request header whose value alone breaks the canonical schema, if that is what every
+/// violation points at: a header is the one input no inbound schema checked (nor the contract
+/// check, beyond its being a string), so the sender is at fault (422), not the routes (500).
+/// A value the config wrote (a `default`, a `lookup` table's) is never the sender's fault.
+fn header_at_fault<'r>(rule: &'r Rule, violations: &[Violation], input: Input) -> Option<&'r str> {
+    use crate::routes::expr::{Source, Step};
+    let mut found = None;
+    for v in violations {
+        // The member a JSON Pointer such as `/delivery` or `/delivery/0` starts at.
+        let member = v.path.strip_prefix('/')?.split('/').next()?.replace("~1", "/").replace("~0", "~");
+        let (_, expr) = rule.emit.value.iter().find(|(name, _)| *name == member)?;
+        let Source::Header(h) = &expr.source else { return None };
+        let sent = matches!(input.headers.get(h), Ok(Some(_)));
+        let own = sent && !expr.steps.iter().any(|s| matches!(s, Step::Lookup { .. }));
+        if !own || found.is_some_and(|f| f != h.as_str()) {
+            return None;
+        }
+        found = Some(h.as_str());
+    }
+    found
 }
 
 /// What a message adds when only the first of the violations are listed.
