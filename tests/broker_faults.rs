@@ -33,6 +33,7 @@ async fn broker_down_means_503_in_bounded_time_then_recovery() {
     let took = started.elapsed();
     assert_eq!(res.status, 503, "{}", res.body);
     assert_eq!(res.body["reason"], "broker");
+    assert_eq!(res.headers["retry-after"], "5", "a 503 says when to try again");
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
 
     broker().broker_up(1).unwrap();

@@ -58,7 +58,10 @@ async fn hundreds_of_concurrent_near_limit_bodies_keep_memory_bounded() {
         };
         match (answer.status, answer.body["reason"].as_str()) {
             (200, _) => acknowledged.push(id),
-            (503, Some("overloaded")) => overloaded += 1,
+            (503, Some("overloaded")) => {
+                assert_eq!(answer.headers["retry-after"], "1", "a busy gateway says to try again soon");
+                overloaded += 1;
+            }
             (status, _) => panic!("{status}: {}", answer.body),
         }
     }
