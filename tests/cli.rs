@@ -363,10 +363,18 @@ fn a_sign_block_is_checked_like_a_verify_block() {
     assert_says(&out, &["routes.yaml:22:68: 'tolerance_secs' is for verifying: the receiver chooses it"]);
     let out = invalid(&with("{ kind: hmac-sha256, secrets: [\"${EMPTY:-}\"] }"));
     assert_says(&out, &["routes.yaml:22:25: dispatch rule 'call' has no usable secret in 'secrets'"]);
-    let dir = config(&with(
-        "{ kind: standard-webhooks, secrets: [\"${SIGNING_SECRET:-whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=}\"] }",
-    ));
-    let out = switchyard(&["validate"], dir.path(), &[]);
+    // A dry run shows the headers the signature adds (their values depend on the send time).
+    let valid =
+        with("{ kind: standard-webhooks, secrets: [\"${SIGNING_SECRET:-whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=}\"] }");
+    let case = "tests:
+  - name: signed
+    topic: t
+    body: {}
+    expect:
+      calls: [{ url: http://o/x, headers: { webhook-id: <signed when sent>, webhook-signature: <signed when sent> } }]
+";
+    let dir = config(&format!("{valid}{case}"));
+    let out = switchyard(&["test"], dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out));
 }
 

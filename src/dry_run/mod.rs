@@ -122,8 +122,15 @@ pub fn planned_calls(routes: &Routes, event: &Event) -> Vec<CallOf> {
 }
 
 /// Dry-run output never shows credentials: not `Authorization`, nor any header or query value
-/// whose config text reads the environment (where secrets come from).
+/// whose config text reads the environment (where secrets come from). A signed call (`sign:`)
+/// shows the headers its signature adds, whose values depend on when it is sent.
 fn redact(mut call: PlannedCall, rule: &DispatchRule) -> PlannedCall {
+    if let Some(signer) = &rule.sign {
+        for (name, _) in crate::pipeline::verify::sign(signer, b"", 0, "") {
+            call.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+            call.headers.push((name.to_ascii_lowercase(), "<signed when sent>".into()));
+        }
+    }
     for (k, v) in &mut call.headers {
         if k.eq_ignore_ascii_case("authorization") && rule.bearer_token.is_some() {
             *v = "Bearer <redacted>".into();
