@@ -285,6 +285,22 @@ tests:
     assert_says(&out, &["routes.yaml:20:31: a condition needs exactly one of 'equals', 'in', 'not_in', 'exists'"]);
 }
 
+/// A source's `event_type` that does not compile is one error, not one more for every rule
+/// that filters on it ("the source does not say where the type is" would be wrong).
+#[test]
+fn a_broken_event_type_is_reported_once() {
+    let typed = SOURCE.replace("      - name: r\n", "      - name: r\n        when: { event_type: a }\n");
+    for (broken, says) in [
+        ("event_type: { header: \"X Type\" }", "routes.yaml:5:17: 'X Type' is not a valid header name"),
+        ("event_type: $..[", "routes.yaml:5:17: "),
+    ] {
+        let out = invalid(&typed.replace("event_type: $.type", broken));
+        assert_says(&out, &[says, "1 error"]);
+    }
+    let out = invalid(&typed.replace("    event_type: $.type\n", ""));
+    assert_says(&out, &["routes.yaml:7:29: 'when.event_type' needs the source to say where the type is"]);
+}
+
 /// A dispatch rule's filters and body read the record's Kafka headers with `header:`
 /// (case-insensitive names); a header that is missing or not where it should be is refused
 /// with its line.

@@ -175,7 +175,10 @@ fn compile_rule(
     allowed: &[String],
 ) -> Option<DispatchRule> {
     let name = cfg.name.value.clone();
-    let event_type = super::jsonpath::Path::parse("$.event_type").ok().map(expr::Locator::Path);
+    let event_type = match super::jsonpath::Path::parse("$.event_type") {
+        Ok(path) => expr::EventTypeAt::At(expr::Locator::Path(path)),
+        Err(_) => expr::EventTypeAt::Broken,
+    };
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
     if let Some(types) = &cfg.when.event_type {
         warn_of_unknown_event_types(ctx, types, schemas);

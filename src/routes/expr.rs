@@ -180,18 +180,29 @@ pub(super) fn compile_locate(ctx: &mut Ctx, spanned: &Spanned<Locate>) -> Option
     }
 }
 
+/// Where a rule's `when.event_type` reads the event type, as its source says.
+#[derive(Clone, Debug)]
+pub(super) enum EventTypeAt {
+    At(Locator),
+    /// The source does not say.
+    Unsaid,
+    /// The source says it in a way that did not compile (already reported).
+    Broken,
+}
+
 /// Compiles a rule's filter. `event_type_at` is where the event type is read from.
 pub(super) fn compile_filter(
     ctx: &mut Ctx,
     event_type: Option<&Spanned<OneOrMany>>,
-    event_type_at: Option<Locator>,
+    event_type_at: EventTypeAt,
     conditions: &[Spanned<ConditionConfig>],
 ) -> Option<Filter> {
     let mut filter = Filter::default();
     if let Some(types) = event_type {
         match event_type_at {
-            Some(at) => filter.event_type = Some((at, types.value.to_vec())),
-            None => {
+            EventTypeAt::At(at) => filter.event_type = Some((at, types.value.to_vec())),
+            EventTypeAt::Broken => return None,
+            EventTypeAt::Unsaid => {
                 ctx.error(
                     types.referenced,
                     "'when.event_type' needs the source to say where the type is: add 'event_type: $.type' (or 'event_type: { header: X-Event-Type }') to the source",

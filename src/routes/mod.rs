@@ -304,7 +304,12 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
         if rules.iter().any(|o| o.name == r.name.value) {
             ctx.error(r.name.referenced, format!("duplicate rule name '{}' in source '{name}'", r.name.value));
         }
-        if let Some(rule) = compile_rule(ctx, r, event_type.clone()) {
+        let at = match (&event_type, &cfg.event_type) {
+            (Some(at), _) => expr::EventTypeAt::At(at.clone()),
+            (None, Some(_)) => expr::EventTypeAt::Broken,
+            (None, None) => expr::EventTypeAt::Unsaid,
+        };
+        if let Some(rule) = compile_rule(ctx, r, at) {
             rules.push(rule);
         }
     }
@@ -318,7 +323,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     Some(Source { name, path, verifier: verifier?, schema, event_type, event_id, rules, reads })
 }
 
-fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: Option<expr::Locator>) -> Option<Rule> {
+fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: expr::EventTypeAt) -> Option<Rule> {
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
     let emit = compile_emit(ctx, &cfg.emit, &cfg.name.value);
     Some(Rule { name: cfg.name.value.clone(), when: when?, emit: emit? })
