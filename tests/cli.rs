@@ -250,9 +250,8 @@ fn template_variables_must_be_properties_of_the_canonical_event() {
     );
 }
 
-/// [`SOURCE`] and a dispatcher of one rule, `call`, that POSTs to `url` (its line is 19, the
-/// URL at column 39), then `more` lines of the rule.
-fn calling(url: &str, more: &str) -> String {
+/// [`SOURCE`] and a dispatcher of one rule, `call` (line 18), whose other lines are `rule`.
+fn dispatching(rule: &str) -> String {
     format!(
         "{SOURCE}dispatch:
   - name: d
@@ -260,9 +259,14 @@ fn calling(url: &str, more: &str) -> String {
     group: g
     rules:
       - name: call
-        request: {{ method: POST, url: \"{url}\" }}
-{more}"
+{rule}"
     )
+}
+
+/// [`SOURCE`] and a dispatcher of one rule, `call`, that POSTs to `url` (its line is 19, the
+/// URL at column 39), then `more` lines of the rule.
+fn calling(url: &str, more: &str) -> String {
+    dispatching(&format!("        request: {{ method: POST, url: \"{url}\" }}\n{more}"))
 }
 
 /// `not_in` is the negation of `in` (a missing value is in no list), for source and dispatch
@@ -327,15 +331,7 @@ tests:
     body: {}
     expect: { calls: [] }
 ";
-    let yaml = format!(
-        "{SOURCE}dispatch:
-  - name: d
-    topic: t
-    group: g
-    rules:
-      - name: call
-{rule}"
-    );
+    let yaml = dispatching(rule);
     let dir = config(&yaml);
     let out = switchyard(&["test"], dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out));
@@ -359,19 +355,9 @@ tests:
 #[test]
 fn a_sign_block_is_checked_like_a_verify_block() {
     let with = |sign: &str| {
-        format!(
-            "{SOURCE}dispatch:
-  - name: d
-    topic: t
-    group: g
-    rules:
-      - name: call
-        request:
-          method: POST
-          url: http://o/x
-          sign: {sign}
-"
-        )
+        dispatching(&format!(
+            "        request:\n          method: POST\n          url: http://o/x\n          sign: {sign}\n"
+        ))
     };
     let out = invalid(&with("{ kind: none }"));
     assert_says(&out, &["routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256' or 'standard-webhooks'"]);

@@ -169,22 +169,25 @@ fn emit(rule: &Rule, input: Input) -> Result<Event, Rejection> {
     let value = Json::Object(value);
     let (violations, more) = rule.emit.schema.violations(&value);
     if !violations.is_empty() {
-        if let Some(header) = header_at_fault(rule, &violations, input) {
-            let message = format!(
-                "rule '{}' cannot map this payload: the request header '{header}' holds a value the canonical schema '{}' refuses{}",
-                rule.name,
-                rule.emit.schema.name,
-                listed(&violations, more)
-            );
-            return Err(Rejection { violations, ..reject(422, Reason::Mapping, message) });
-        }
-        let message = format!(
-            "rule '{}' produced an event that violates its canonical schema '{}': the routes need fixing; nothing was published{}",
-            rule.name,
-            rule.emit.schema.name,
-            listed(&violations, more)
-        );
-        return Err(Rejection { violations, ..reject(500, Reason::Canonical, message) });
+        let schema = &rule.emit.schema.name;
+        let (status, reason, what) = match header_at_fault(rule, &violations, input) {
+            Some(header) => (
+                422,
+                Reason::Mapping,
+                format!(
+                    "cannot map this payload: the request header '{header}' holds a value the canonical schema '{schema}' refuses"
+                ),
+            ),
+            None => (
+                500,
+                Reason::Canonical,
+                format!(
+                    "produced an event that violates its canonical schema '{schema}': the routes need fixing; nothing was published"
+                ),
+            ),
+        };
+        let message = format!("rule '{}' {what}{}", rule.name, listed(&violations, more));
+        return Err(Rejection { violations, ..reject(status, reason, message) });
     }
     Ok(Event { rule: rule.name.clone(), topic: rule.emit.topic.clone(), key, headers, value })
 }
