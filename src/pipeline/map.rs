@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 use serde_json::{Map, Value as Json};
 
 use super::transform::{self, scalar_text};
@@ -36,22 +36,24 @@ pub enum Headers<'a> {
 impl<'a> Headers<'a> {
     /// The value of header `name` (the first, when it repeats); `None` when absent, an error
     /// when it is not UTF-8 text.
-    pub fn get(&self, name: &HeaderName) -> Result<Option<&'a str>, String> {
+    /// Names ignore case.
+    pub fn get(&self, name: &str) -> Result<Option<&'a str>, String> {
         let not_text = || format!("the {} '{name}' is not UTF-8 text", self.noun());
         match *self {
             Headers::Http(map) => match map.get(name) {
                 Some(v) => std::str::from_utf8(v.as_bytes()).map(Some).map_err(|_| not_text()),
                 None => Ok(None),
             },
-            Headers::Kafka { text, binary } => match text.iter().find(|(k, _)| k.eq_ignore_ascii_case(name.as_str())) {
+            Headers::Kafka { text, binary } => match text.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
                 Some((_, v)) => Ok(Some(*v)),
-                None if binary.iter().any(|k| k.eq_ignore_ascii_case(name.as_str())) => Err(not_text()),
+                None if binary.iter().any(|k| k.eq_ignore_ascii_case(name)) => Err(not_text()),
                 None => Ok(None),
             },
         }
     }
 
-    fn noun(&self) -> &'static str {
+    /// What a header is called in messages.
+    pub fn noun(&self) -> &'static str {
         match self {
             Headers::Http(_) => "request header",
             Headers::Kafka { .. } => "Kafka header",
@@ -64,7 +66,9 @@ impl<'a> Headers<'a> {
 pub fn locate<'a>(at: &Locator, input: Input<'a>) -> Option<Cow<'a, Json>> {
     match at {
         Locator::Path(p) => p.find(input.doc).map(Cow::Borrowed),
-        Locator::Header(h) => input.headers.get(h).ok().flatten().map(|v| Cow::Owned(Json::String(v.to_owned()))),
+        Locator::Header(h) => {
+            input.headers.get(h.as_str()).ok().flatten().map(|v| Cow::Owned(Json::String(v.to_owned())))
+        }
     }
 }
 
@@ -86,7 +90,7 @@ pub fn matches(filter: &Filter, input: Input) -> bool {
     if let Some((at, types)) = &filter.event_type {
         let found = match at {
             Locator::Path(p) => p.find(input.doc).and_then(Json::as_str),
-            Locator::Header(h) => input.headers.get(h).ok().flatten(),
+            Locator::Header(h) => input.headers.get(h.as_str()).ok().flatten(),
         };
         match found {
             Some(t) if types.iter().any(|x| x == t) => {}
@@ -116,7 +120,7 @@ pub fn eval(expr: &Expr, input: Input, produced: Option<&Map<String, Json>>) -> 
         Source::Paths(paths) => paths.iter().find_map(|p| p.find(doc)).map(Cow::Borrowed),
         Source::Field(name) => produced.and_then(|m| m.get(name)).filter(|v| !v.is_null()).map(Cow::Borrowed),
         Source::Template(parts) => render(parts, doc).map(|s| Cow::Owned(Json::String(s))),
-        Source::Header(name) => input.headers.get(name)?.map(|v| Cow::Owned(Json::String(v.to_owned()))),
+        Source::Header(name) => input.headers.get(name.as_str())?.map(|v| Cow::Owned(Json::String(v.to_owned()))),
     };
     let mut value = match (found, &expr.default) {
         (Some(v), _) => v,
@@ -184,6 +188,7 @@ mod tests {
     use super::*;
     use crate::routes::expr::Condition;
     use crate::routes::jsonpath::Path;
+    use http::HeaderName;
     use serde_json::json;
 
     fn filter(path: &str, test: Test) -> Filter {

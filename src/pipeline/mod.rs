@@ -204,7 +204,7 @@ fn header_at_fault<'r>(rule: &'r Rule, violations: &[Violation], input: Input) -
         let member = v.path.strip_prefix('/')?.split('/').next()?.replace("~1", "/").replace("~0", "~");
         let (_, expr) = rule.emit.value.iter().find(|(name, _)| *name == member)?;
         let Source::Header(h) = &expr.source else { return None };
-        let sent = matches!(input.headers.get(h), Ok(Some(_)));
+        let sent = matches!(input.headers.get(h.as_str()), Ok(Some(_)));
         let own = sent && !expr.steps.iter().any(|s| matches!(s, Step::Lookup { .. }));
         if !own || found.is_some_and(|f| f != h.as_str()) {
             return None;

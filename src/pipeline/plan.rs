@@ -164,15 +164,10 @@ fn resolve(var: &Var, event: &Delivered) -> Result<String, String> {
             .get(name)
             .and_then(scalar_text)
             .ok_or_else(|| format!("the event has no scalar property '{name}'")),
-        Var::Header(name) => {
-            let found = event.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
-            found.map(|(_, v)| v.to_string()).ok_or_else(|| {
-                match event.binary_headers.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-                    true => format!("the event's Kafka header '{name}' is not UTF-8 text"),
-                    false => format!("the event has no Kafka header '{name}'"),
-                }
-            })
-        }
+        Var::Header(name) => match event.input().headers.get(name)? {
+            Some(v) => Ok(v.to_owned()),
+            None => Err(format!("the event has no Kafka header '{name}'")),
+        },
         Var::Key => event.key.map(str::to_owned).ok_or_else(|| match event.binary_key {
             true => "the event's key is not UTF-8 text".to_string(),
             false => "the event has no key".to_string(),
@@ -262,7 +257,7 @@ mod tests {
             Delivered { value: &value, binary_key: true, binary_headers: vec!["event_id"], ..Default::default() };
         assert_eq!(plan(&r, &event).unwrap_err(), "the event's key is not UTF-8 text");
         let event = Delivered { key: Some("k"), value: &value, binary_headers: vec!["EVENT_ID"], ..Default::default() };
-        assert_eq!(plan(&r, &event).unwrap_err(), "the event's Kafka header 'event_id' is not UTF-8 text");
+        assert_eq!(plan(&r, &event).unwrap_err(), "the Kafka header 'event_id' is not UTF-8 text");
         let event = Delivered { key: Some("k"), value: &value, ..Default::default() };
         assert_eq!(plan(&r, &event).unwrap_err(), "the event has no Kafka header 'event_id'");
     }
