@@ -339,7 +339,7 @@ async fn events_the_routes_never_publish_are_dead_lettered_with_the_reason_and_c
         "the event does not match the dispatcher's schema 'schemas/payment_successful.schema.json': /order_id: value is \
          not of type \"string\"; /payment_amount: value is not of type \"number\"",
     );
-    says("binary-id", "unroutable", "mark_order_processing", "the event's Kafka header 'event_id' is not UTF-8 text");
+    says("binary-id", "unroutable", "mark_order_processing", "the Kafka header 'event_id' is not UTF-8 text");
     // Only the valid events made a call, and every dead letter is counted.
     let seen = orders.wait_for(2, WAIT).await;
     let mut paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
