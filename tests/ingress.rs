@@ -411,6 +411,7 @@ sources:
   - name: github
     path: /webhooks/github
     verify: {{ kind: hmac-sha256, secrets: ["${{GITHUB_WEBHOOK_SECRET}}"] }}
+    form_field: payload
     event_type: {{ header: X-GitHub-Event }}
     event_id: {{ header: X-GitHub-Delivery }}
     rules:
@@ -500,11 +501,43 @@ sources:
     );
     assert_eq!(res.body["violations"][0]["path"], "/delivery");
 
+    // GitHub's default content type: the JSON in a `payload` form field, the signature over
+    // the form as sent.
+    let form = format!(
+        "payload={}",
+        form_urlencoded::byte_serialize(br#"{"ref": "refs/heads/main", "repository": {"full_name": "acme/form"}}"#)
+            .collect::<String>()
+    );
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded".to_owned()),
+        ("x-hub-signature-256", sign(form.as_bytes())),
+        ("x-github-event", "push".into()),
+        ("x-github-delivery", "f0f0-1".into()),
+        ("x-github-hook-installation-target-type", "repository".into()),
+    ];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = post(&url, &headers, form.clone().into_bytes()).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let records = read_topic(&topic, 2, READ);
+    assert!(
+        records.iter().any(|r| r.value["repository"] == "acme/form" && r.value["delivery"] == "f0f0-1"),
+        "{records:?}"
+    );
+    // A form without the field, and a type that is neither JSON nor a form, are refused.
+    let mut without = headers.clone();
+    let other_sig = sign(b"ref=x");
+    without[1] = ("x-hub-signature-256", &other_sig);
+    let res = post(&url, &without, b"ref=x".to_vec()).await;
+    assert_eq!((res.status, res.body["message"].as_str()), (400, Some("the form has no 'payload' field")));
+    let res = post(&url, &[("content-type", "text/plain")], form.into_bytes()).await;
+    assert_eq!(res.status, 415, "{}", res.body);
+    assert_eq!(res.body["message"], "Content-Type 'text/plain' is neither JSON nor application/x-www-form-urlencoded");
+
     // The signature still covers the body only; a forged one is refused before any header is read.
     let body = serde_json::to_vec(&push).unwrap();
     let headers = [("x-hub-signature-256", "sha256=00"), ("x-github-event", "push"), ("x-github-delivery", "d-4")];
     let res = post(&url, &headers, body).await;
     assert_eq!(res.status, 401, "{}", res.body);
-    assert_eq!(read_topic(&topic, 2, Duration::from_secs(2)).len(), 1, "only the first push was published");
+    assert_eq!(read_topic(&topic, 3, Duration::from_secs(2)).len(), 2, "only the two good pushes were published");
     gw.stop().await;
 }

@@ -103,6 +103,9 @@ pub struct SourceConfig {
     pub verify: VerifyConfig,
     /// JSON Schema every inbound payload must satisfy (path relative to this file).
     pub schema: Option<Text>,
+    /// Also accept `application/x-www-form-urlencoded` bodies, whose JSON is in this form
+    /// field: `payload` for GitHub's form content type. The signature covers the body as sent.
+    pub form_field: Option<Text>,
     /// Where the event type is, for rules' `when.event_type`: a JSONPath such as `$.type`,
     /// or `{ header: X-GitHub-Event }` for senders that put it in a request header.
     pub event_type: Option<Spanned<Locate>>,

@@ -14,6 +14,7 @@ use super::body::{self, BodyError};
 use super::response::{Body, json, rejected};
 use crate::kafka::producer::{self, PublishError};
 use crate::metrics;
+use crate::pipeline::parse::{FORM, media_type};
 use crate::pipeline::{self, Inbound, Outcome};
 use crate::routes::{Routes, Source};
 use crate::text::{QUOTED_VALUE, clip};
@@ -118,9 +119,13 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     }
     if let Some(ct) = req.headers().get(CONTENT_TYPE)
         && !is_json(ct)
+        && !(source.form_field.is_some() && media_type(ct).as_deref() == Some(FORM))
     {
         let got = clip(ct.to_str().unwrap_or("(not text)"), QUOTED_VALUE);
-        let message = format!("Content-Type '{got}' is not JSON: send the body as application/json");
+        let message = match &source.form_field {
+            None => format!("Content-Type '{got}' is not JSON: send the body as application/json"),
+            Some(_) => format!("Content-Type '{got}' is neither JSON nor {FORM}"),
+        };
         return early(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", &message);
     }
     // A compressed body would fail as "not JSON" (or, signed compressed, pass the signature
@@ -231,8 +236,7 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
 
 /// `application/json`, or any `+json` type; parameters such as `charset` are allowed.
 fn is_json(value: &HeaderValue) -> bool {
-    let Ok(text) = value.to_str() else { return false };
-    let mime = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some(mime) = media_type(value) else { return false };
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 

@@ -105,7 +105,11 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
     {
         return (None, Err(reject(401, Reason::Signature, format!("signature verification failed: {why}"))));
     }
-    let doc = match parse::parse(input.body, &source.reads) {
+    let json = match parse::json_of(input.body, input.headers, source.form_field.as_deref()) {
+        Ok(json) => json,
+        Err(e) => return (None, Err(reject(400, Reason::Json, e))),
+    };
+    let doc = match parse::parse(&json, &source.reads) {
         Ok(doc) => doc,
         Err(e) => return (None, Err(reject(400, Reason::Json, format!("body is not valid JSON: {e}")))),
     };

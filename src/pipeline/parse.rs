@@ -5,11 +5,37 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use http::HeaderMap;
+use http::header::{CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value as Json};
 
 use crate::routes::projection::Projection;
+
+/// The media type of form-encoded bodies.
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The media type of a `Content-Type` value: lower-cased, without parameters.
+pub fn media_type(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    Some(text.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+/// The JSON a request carries: its body, or, when the source names a `form_field` and the
+/// body is form-encoded, that field's decoded value. The error is a human sentence.
+pub fn json_of<'b>(body: &'b [u8], headers: &HeaderMap, form_field: Option<&str>) -> Result<Cow<'b, [u8]>, String> {
+    let Some(field) = form_field else { return Ok(Cow::Borrowed(body)) };
+    if headers.get(CONTENT_TYPE).and_then(media_type).as_deref() != Some(FORM) {
+        return Ok(Cow::Borrowed(body));
+    }
+    let value = form_urlencoded::parse(body).find(|(k, _)| k == field).map(|(_, v)| v);
+    match value {
+        Some(Cow::Borrowed(v)) => Ok(Cow::Owned(v.as_bytes().to_vec())),
+        Some(Cow::Owned(v)) => Ok(Cow::Owned(v.into_bytes())),
+        None => Err(format!("the form has no '{field}' field")),
+    }
+}
 
 /// The parts of `body` that `projection` keeps; the error is a human sentence.
 pub fn parse(body: &[u8], projection: &Projection) -> Result<Json, String> {
@@ -162,6 +188,22 @@ mod tests {
             parse(br#"{"d\u0061ta": {"object": {"id": 1}}}"#, &p).unwrap(),
             json!({"data": {"object": {"id": 1}}})
         );
+    }
+
+    #[test]
+    fn a_form_encoded_body_carries_its_json_in_the_named_field() {
+        let form: HeaderMap =
+            [(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"))]
+                .into_iter()
+                .collect();
+        let body = b"x=1&payload=%7B%22ref%22%3A+%22a+b%22%7D";
+        assert_eq!(json_of(body, &form, Some("payload")).unwrap().as_ref(), br#"{"ref": "a b"}"#);
+        assert_eq!(json_of(b"x=1", &form, Some("payload")).unwrap_err(), "the form has no 'payload' field");
+        // Without `form_field`, or with a JSON body, the body is the JSON.
+        assert_eq!(json_of(body, &form, None).unwrap().as_ref(), body);
+        let json: HeaderMap = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))].into_iter().collect();
+        assert!(matches!(json_of(b"{}", &json, Some("payload")).unwrap(), Cow::Borrowed(b"{}")));
+        assert!(matches!(json_of(b"{}", &HeaderMap::new(), Some("payload")).unwrap(), Cow::Borrowed(b"{}")));
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct Source {
     pub path: String,
     pub verifier: Verifier,
     pub schema: Option<Arc<Schema>>,
+    /// The form field holding the JSON of a form-encoded body (`form_field:`).
+    pub form_field: Option<String>,
     pub event_type: Option<expr::Locator>,
     pub event_id: Option<expr::Locator>,
     pub rules: Vec<Rule>,
@@ -320,7 +322,13 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     for text in ctx.source_paths.take().unwrap_or_default() {
         reads.read_path(&text);
     }
-    Some(Source { name, path, verifier: verifier?, schema, event_type, event_id, rules, reads })
+    let form_field = cfg.form_field.as_ref().and_then(|f| ctx.text(f));
+    if let Some(f) = &cfg.form_field
+        && form_field.as_deref() == Some("")
+    {
+        ctx.error(f.referenced, "form_field is empty: name the form field that holds the JSON, e.g. payload");
+    }
+    Some(Source { name, path, verifier: verifier?, schema, form_field, event_type, event_id, rules, reads })
 }
 
 fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: expr::EventTypeAt) -> Option<Rule> {
