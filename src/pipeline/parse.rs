@@ -1,6 +1,7 @@
 //! Parsing a body once, building only what the source reads ([`Projection`]). The whole body
 //! must still be UTF-8 and JSON; members nothing reads are checked for syntax and skipped,
-//! not built.
+//! not built. A form-encoded body (GitHub's form content type) is first unwrapped to the JSON
+//! in the source's `form_field`.
 
 use std::borrow::Cow;
 use std::fmt;
