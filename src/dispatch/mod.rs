@@ -353,7 +353,8 @@ async fn run_rule(
             call.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("traceparent"));
             call.headers.push(("traceparent".into(), trace.child().to_string()));
             let client = shared.client.load_full();
-            let id = message_id(d, rule, job);
+            // Only a signature carries the id.
+            let id = rule.sign.as_ref().map(|_| message_id(d, rule, job)).unwrap_or_default();
             match deliver::deliver(&d.name, &client, &call, rule, &id, &shared.gate, cancel).await {
                 Delivery::Done { status, attempts } => {
                     tracing::info!(status, attempts, "delivered");

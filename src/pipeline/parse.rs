@@ -32,7 +32,7 @@ pub fn json_of<'b>(body: &'b [u8], headers: &HeaderMap, form_field: Option<&str>
     }
     let value = form_urlencoded::parse(body).find(|(k, _)| k == field).map(|(_, v)| v);
     match value {
-        Some(Cow::Borrowed(v)) => Ok(Cow::Owned(v.as_bytes().to_vec())),
+        Some(Cow::Borrowed(v)) => Ok(Cow::Borrowed(v.as_bytes())),
         Some(Cow::Owned(v)) => Ok(Cow::Owned(v.into_bytes())),
         None => Err(format!("the form has no '{field}' field")),
     }
