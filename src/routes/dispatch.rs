@@ -215,8 +215,7 @@ fn compile_rule(
     }
     let (mut headers, mut env_headers) = (Vec::new(), Vec::new());
     for (k, v) in &req.headers {
-        let Ok(h) = HeaderName::from_bytes(k.as_bytes()) else {
-            ctx.error(v.referenced, format!("'{k}' is not a valid header name"));
+        let Some(h) = ctx.header_name(k, v.referenced) else {
             ok = false;
             continue;
         };

@@ -114,7 +114,7 @@ pub(super) fn compile(ctx: &mut Ctx, spanned: &Spanned<ExprConfig>, what: &str, 
     }
     if let Some(h) = &cfg.header {
         at = h.referenced;
-        sources.push(Source::Header(header_name(ctx, &h.value, at)?));
+        sources.push(Source::Header(ctx.header_name(&h.value, at)?));
     }
     let source = match sources.len() {
         1 => sources.pop()?,
@@ -160,23 +160,12 @@ fn compile_template(ctx: &mut Ctx, text: &Text) -> Option<Vec<Part<Path>>> {
         .collect()
 }
 
-/// A header name as HTTP allows it (lower-cased: header names ignore case).
-fn header_name(ctx: &mut Ctx, name: &str, at: Location) -> Option<HeaderName> {
-    match HeaderName::from_bytes(name.as_bytes()) {
-        Ok(name) => Some(name),
-        Err(_) => {
-            ctx.error(at, format!("'{name}' is not a valid header name"));
-            None
-        }
-    }
-}
-
 /// Compiles a source's `event_type` or `event_id`: a JSONPath, or `{ header: Name }`.
 pub(super) fn compile_locate(ctx: &mut Ctx, spanned: &Spanned<Locate>) -> Option<Locator> {
     let at = spanned.referenced;
     match &spanned.value {
         Locate::Path(text) => ctx.path_at(text, at).map(Locator::Path),
-        Locate::Header(h) => header_name(ctx, &h.header, at).map(Locator::Header),
+        Locate::Header(h) => ctx.header_name(&h.header, at).map(Locator::Header),
     }
 }
 
@@ -215,7 +204,7 @@ pub(super) fn compile_filter(
         let (at, place) = match (&c.path, &c.header) {
             (Some(path), None) => (Locator::Path(ctx.path(path)?), path.referenced),
             (None, Some(header)) => {
-                (Locator::Header(header_name(ctx, &header.value, header.referenced)?), header.referenced)
+                (Locator::Header(ctx.header_name(&header.value, header.referenced)?), header.referenced)
             }
             _ => {
                 ctx.error(*referenced, "a condition needs exactly one of 'path' and 'header'");

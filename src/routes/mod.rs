@@ -452,6 +452,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// `name` as an HTTP header name (lower-cased: header names ignore case); `None` (and a
+    /// diagnostic at `at`) when HTTP does not allow it.
+    pub(crate) fn header_name(&mut self, name: &str, at: Location) -> Option<http::HeaderName> {
+        match http::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(h) => Some(h),
+            Err(_) => {
+                self.error(at, format!("'{name}' is not a valid header name"));
+                None
+            }
+        }
+    }
+
     pub(crate) fn path(&mut self, text: &Text) -> Option<jsonpath::Path> {
         self.path_at(&text.value, text.referenced)
     }

@@ -134,13 +134,9 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
         }
         "hmac-sha256" => {
             only(ctx, &["secrets", "header", "prefix", "encoding"]).then_some(())?;
-            let header_text = cfg.header.as_ref().map_or("X-Hub-Signature-256", |h| h.value.as_str());
-            let header = match HeaderName::from_bytes(header_text.as_bytes()) {
-                Ok(h) => h,
-                Err(_) => {
-                    ctx.error(cfg.header.as_ref()?.referenced, format!("'{header_text}' is not a valid header name"));
-                    return None;
-                }
+            let header = match &cfg.header {
+                Some(h) => ctx.header_name(&h.value, h.referenced)?,
+                None => HeaderName::from_static("x-hub-signature-256"),
             };
             let encoding = match cfg.encoding.as_ref().map(|e| (e.value.as_str(), e.referenced)) {
                 None | Some(("hex", _)) => Encoding::Hex,
