@@ -1,5 +1,5 @@
 //! The fuzz targets' bodies, shared by `fuzz_targets/*.rs` (libFuzzer) and
-//! `tests/fuzz_corpus.rs` (replays the committed corpus on every `cargo test`).
+//! `tests/it/fuzz_corpus.rs` (replays the committed corpus on every `cargo test`).
 //!
 //! Each target checks properties, not just "no panic": a forged signature never verifies,
 //! a correct one always does, a planned URL never leaves its configured origin or path,

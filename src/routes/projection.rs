@@ -7,7 +7,7 @@
 //! members (`additionalProperties`, `enum`, `minProperties`, …), any keyword it does not
 //! know, any `$ref` it cannot follow and any path it cannot split keeps the whole value at
 //! that place. So validating, matching and mapping the projected document gives the same
-//! answer as the whole one; `tests/projection.rs` and the `shipped_routes` fuzz target check
+//! answer as the whole one; `tests/it/projection.rs` and the `shipped_routes` fuzz target check
 //! exactly that.
 
 use std::collections::HashMap;

@@ -2,8 +2,7 @@
 //! bodies libFuzzer runs (`fuzz/targets.rs`), so every input a fuzzer found interesting,
 //! and every crash it found once, stays a regression test in `cargo test`.
 
-#[path = "../fuzz/targets.rs"]
-mod targets;
+use crate::fuzz_targets as targets;
 
 use std::path::Path;
 

@@ -2,11 +2,9 @@
 //! answer is checked with its status and body, and the topic is read back: accepted
 //! webhooks are there exactly as mapped, rejected ones are not.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value as Json, json};
 use switchyard::app::Role;
 

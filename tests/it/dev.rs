@@ -2,8 +2,7 @@
 //! pasted as it is and the event is accepted. And the process's log: complete at exit, and
 //! never in a webhook's way, even when nobody reads it.
 
-mod common;
-
+use crate::common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};

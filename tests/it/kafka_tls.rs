@@ -6,13 +6,11 @@
 //! proxy in front of its own one-broker cluster and makes the broker advertise the proxy's
 //! port: every connection the gateway makes, bootstrap and leader alike, goes through TLS.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use switchyard::app::{self, AppConfig, Role};

@@ -3,14 +3,12 @@
 //! port told what to do, handshakes bounded by the read timeout, bad files refused at
 //! startup with the file named, and the container's health probe over TLS.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use switchyard::app::{self, AppConfig, Role};
 use switchyard::ingress::tls::TlsFiles;
 use switchyard::shutdown::Shutdown;

@@ -3,11 +3,9 @@
 //! bodies of ~1 MiB sent at once never make 300 MiB resident, and a body that finds no room
 //! waits, unread, until there is some. Nothing acknowledged is lost.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Peak resident memory of a process, MiB (`VmHWM`).
 fn peak_rss_mib(pid: u32) -> u64 {

@@ -2,11 +2,9 @@
 //! flight and their publishes, flushes, exits 0 within 15 s) or not (SIGKILL): either way every
 //! webhook answered 200 is on Kafka.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Four senders posting signed webhooks until the gateway goes away; the ids answered 200.
 fn load(url: &str) -> Vec<tokio::task::JoinHandle<Vec<String>>> {

@@ -4,14 +4,12 @@
 //! does not load stops the dispatcher with the file named; a certificate without its key is
 //! refused by `validate` with its line.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use switchyard::app::Role;
 use tokio_rustls::rustls;

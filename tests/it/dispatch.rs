@@ -1,12 +1,10 @@
 //! Issue 3: the dispatcher against a real local HTTP server playing the order service, with
 //! the shipped dispatch rule, on the embedded broker.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use switchyard::app::Role;
 

@@ -1,11 +1,9 @@
 //! Operability: metrics move as traffic flows, and the W3C trace id travels from the webhook
 //! to the Kafka headers to the order service's call.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use switchyard::app::Role;
 
 /// The value of the sample of `name` whose labels include every `labels` pair (0 if absent).

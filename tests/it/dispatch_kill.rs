@@ -2,11 +2,9 @@
 //! every event reaches the order service at least once, duplicates stay within the window that
 //! was not yet committed, and delivery resumes within 15 s of the restart.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Fresh topics and group for dispatcher processes that call `orders`: the topic, and the
 /// environment to start them with.

@@ -1,13 +1,11 @@
 //! `switchyard redrive`: dead letters go back to the dispatcher that gave up on them, once the
 //! order service is fixed, and to it alone.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value as Json;
 use switchyard::app::Role;
 use switchyard::pipeline::plan::{FOR_DISPATCHER, FOR_RULE};

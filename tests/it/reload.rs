@@ -1,13 +1,11 @@
 //! Hot reload with a running server: a valid edit takes effect, a broken edit is refused
 //! (the old routes keep serving), and traffic is never interrupted. SIGHUP through the binary.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use switchyard::app::Role;
 
 /// Replaces the file the way editors and Kubernetes ConfigMaps do: write aside, rename over.

@@ -2,12 +2,10 @@
 //! never a panic, and nothing reaches the topic; a request head that never ends, or an idle
 //! connection, is closed after the read timeout.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use switchyard::app::Role;
 
 fn signed(body: &[u8]) -> Vec<(String, String)> {
