@@ -190,7 +190,9 @@ fn signature_note(verifier: &Verifier) -> String {
     match verifier {
         Verifier::None => String::new(),
         Verifier::HmacSha256 { .. } => ", signed".into(),
-        Verifier::Stripe { tolerance_secs, .. } | Verifier::StandardWebhooks { tolerance_secs, .. } => {
+        Verifier::Stripe { tolerance_secs, .. }
+        | Verifier::StandardWebhooks { tolerance_secs, .. }
+        | Verifier::Slack { tolerance_secs, .. } => {
             format!(", signed (valid for {tolerance_secs} s)")
         }
     }

@@ -97,7 +97,7 @@ pub async fn upkeep() {
     }
 }
 
-/// One webhook answered: `outcome` is accepted, ignored or rejected.
+/// One webhook answered: `outcome` is accepted, ignored, replied or rejected.
 pub fn webhook(source: &str, outcome: &'static str, status: u16, reason: Option<&'static str>) {
     let status = http::StatusCode::from_u16(status).ok();
     let code = status.as_ref().map_or("other", |s| s.as_str());

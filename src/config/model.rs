@@ -112,8 +112,29 @@ pub struct SourceConfig {
     /// Where the sender's event id is, for logs and answers: a JSONPath such as `$.id`, or
     /// `{ header: X-GitHub-Delivery }`.
     pub event_id: Option<Spanned<Locate>>,
+    /// Answers for the handshakes a sender makes before it sends events (Slack's
+    /// `url_verification`): a webhook one matches is answered with it and publishes nothing.
+    #[serde(default)]
+    pub replies: Vec<ReplyConfig>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+}
+
+/// A reply: when a webhook matches, answer it with this body instead of publishing. The
+/// first reply that matches answers; replies are matched before the source's schema is
+/// checked (a handshake is not an event).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyConfig {
+    pub name: Text,
+    #[serde(default)]
+    pub when: WhenConfig,
+    /// The answer's HTTP status, 200 to 299; default 200.
+    pub status: Option<Spanned<u64>>,
+    /// A JSON object answer (`application/json`), each property a value as in `emit.value`.
+    pub body: Option<IndexMap<String, Spanned<ExprConfig>>>,
+    /// A `text/plain` answer: one value, written as text. Give `body` or `text`, not both.
+    pub text: Option<Spanned<ExprConfig>>,
 }
 
 /// Where a value is read: a JSONPath into the payload, or a header that came with it.
@@ -428,7 +449,7 @@ pub struct TestCaseConfig {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectConfig {
-    /// `accepted`, `ignored` or `rejected` (webhook cases only, where it is required).
+    /// `accepted`, `ignored`, `rejected` or `replied` (webhook cases only, where it is required).
     pub status: Option<ExpectedStatus>,
     /// For rejections: the HTTP status the server would answer.
     pub http_status: Option<u16>,
@@ -440,6 +461,8 @@ pub struct ExpectConfig {
     pub message_contains: Option<String>,
     pub events: Option<Vec<ExpectedEvent>>,
     pub calls: Option<Vec<ExpectedCall>>,
+    /// For replies: the answer's body, exactly (an object for `body`, a string for `text`).
+    pub reply: Option<Json>,
 }
 
 /// How a test case's webhook is answered.
@@ -449,6 +472,7 @@ pub enum ExpectedStatus {
     Accepted,
     Ignored,
     Rejected,
+    Replied,
 }
 
 impl ExpectedStatus {
@@ -457,6 +481,7 @@ impl ExpectedStatus {
             ExpectedStatus::Accepted => "accepted",
             ExpectedStatus::Ignored => "ignored",
             ExpectedStatus::Rejected => "rejected",
+            ExpectedStatus::Replied => "replied",
         }
     }
 }

@@ -72,7 +72,9 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
                 return Err("`key` is the Kafka key of an event case (with `topic`); a webhook case has none".into());
             }
             let Some(status) = e.status else {
-                return Err("expect.status is required for a webhook case: accepted, ignored or rejected".into());
+                return Err(
+                    "expect.status is required for a webhook case: accepted, ignored, rejected or replied".into()
+                );
             };
             if of_rejection && status != ExpectedStatus::Rejected {
                 let what = "expect.http_status, reason, violations and message_contains describe a rejection";
@@ -82,6 +84,10 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
                 let what = "expect.events and calls are what an accepted webhook gives";
                 return Err(format!("{what}: with status {} they would not be checked", status.as_str()));
             }
+            if e.reply.is_some() && status != ExpectedStatus::Replied {
+                let what = "expect.reply is the answer of a reply";
+                return Err(format!("{what}: with status {} it would not be checked", status.as_str()));
+            }
             let headers = header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
             Ok(Kind::Webhook(source, headers, status))
         }
@@ -89,7 +95,7 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
             if let Some(e) = unconsumed(routes, &topic.value) {
                 return Err(e);
             }
-            let webhook_only = e.status.is_some() || of_rejection || e.events.is_some();
+            let webhook_only = e.status.is_some() || of_rejection || e.events.is_some() || e.reply.is_some();
             match e.calls.as_deref().filter(|_| !webhook_only) {
                 Some(want) => Ok(Kind::Event(&topic.value, want)),
                 None => {
@@ -166,6 +172,7 @@ fn compare(got: &DryRun, want: ExpectedStatus, expect: &ExpectConfig) -> Vec<Str
     let status = match got {
         DryRun::Accepted { .. } => "accepted",
         DryRun::Ignored { .. } => "ignored",
+        DryRun::Replied { .. } => "replied",
         DryRun::Rejected { .. } => "rejected",
     };
     let want = want.as_str();
@@ -173,6 +180,7 @@ fn compare(got: &DryRun, want: ExpectedStatus, expect: &ExpectConfig) -> Vec<Str
         let detail = match got {
             DryRun::Rejected { http_status, rejection } => format!(" ({http_status}: {})", rejection.message),
             DryRun::Ignored { reason, .. } => format!(" ({reason})"),
+            DryRun::Replied { replied, .. } => format!(" (by reply '{}')", replied.reply),
             DryRun::Accepted { .. } => String::new(),
         };
         problems.push(format!("expected status {want}, got {status}{detail}"));
@@ -199,6 +207,14 @@ fn compare(got: &DryRun, want: ExpectedStatus, expect: &ExpectConfig) -> Vec<Str
             && !rejection.message.contains(text.as_str())
         {
             problems.push(format!("expected the message to contain {text:?}, got {:?}", rejection.message));
+        }
+    }
+    if let DryRun::Replied { replied, .. } = got
+        && let Some(want) = &expect.reply
+    {
+        let got = serde_json::to_value(&replied.body).unwrap_or_default();
+        if &got != want {
+            problems.push(format!("the reply differs\n       expected {want}\n       got      {got}"));
         }
     }
     if let DryRun::Accepted { events, calls, .. } = got {

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use crate::pipeline::plan::{self, Delivered, PlannedCall};
-use crate::pipeline::{self, Event, Inbound, Outcome, Rejection};
+use crate::pipeline::{self, Event, Inbound, Outcome, Rejection, Replied};
 use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Routes, Source};
 
@@ -23,6 +23,12 @@ pub enum DryRun {
     Ignored {
         event_id: Option<String>,
         reason: String,
+    },
+    /// A handshake a reply answers; nothing would be published.
+    Replied {
+        event_id: Option<String>,
+        #[serde(flatten)]
+        replied: Replied,
     },
     Rejected {
         http_status: u16,
@@ -67,6 +73,7 @@ pub fn run(routes: &Routes, source: &Source, headers: &HeaderMap, body: &[u8], v
     let (event_id, result) = pipeline::ingest(source, &input);
     match result {
         Ok(Outcome::Ignored(reason)) => DryRun::Ignored { event_id, reason },
+        Ok(Outcome::Reply(replied)) => DryRun::Replied { event_id, replied },
         Err(rejection) => DryRun::Rejected { http_status: rejection.status, rejection },
         Ok(Outcome::Publish(events)) => {
             let calls = events.iter().flat_map(|e| planned_calls(routes, e)).collect();

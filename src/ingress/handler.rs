@@ -15,7 +15,7 @@ use super::response::{Body, json, rejected};
 use crate::kafka::producer::{self, PublishError};
 use crate::metrics;
 use crate::pipeline::parse::{FORM, media_type};
-use crate::pipeline::{self, Inbound, Outcome};
+use crate::pipeline::{self, Inbound, Outcome, ReplyBody};
 use crate::routes::{Routes, Source};
 use crate::text::{QUOTED_VALUE, clip};
 use crate::trace::TraceParent;
@@ -42,6 +42,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
     let (outcome, reason) = match answered {
         Answered::Accepted => ("accepted", None),
         Answered::Ignored => ("ignored", None),
+        Answered::Replied => ("replied", None),
         Answered::Rejected(reason) => ("rejected", Some(reason)),
     };
     metrics::webhook(&source.name, outcome, res.status().as_u16(), reason);
@@ -53,6 +54,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
 enum Answered {
     Accepted,
     Ignored,
+    Replied,
     Rejected(&'static str),
 }
 
@@ -187,6 +189,10 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
             let body = json!({"status": "ignored", "event_id": event_id, "reason": reason});
             return (json(StatusCode::OK, &body), Answered::Ignored);
         }
+        Ok(Outcome::Reply(replied)) => {
+            webhook_log!(info, source, trace, event_id, reply = %replied.reply, "replied");
+            return (reply(replied), Answered::Replied);
+        }
         Err(rejection) => {
             let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             // `detail`, not `message`: that field name is the line's own message in `tracing`.
@@ -230,6 +236,20 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
                 PublishError::Kafka(e) => format!("the broker did not take the event: {e}; retry later"),
             };
             refuse(StatusCode::SERVICE_UNAVAILABLE, "broker", &message)
+        }
+    }
+}
+
+/// A reply's answer: its JSON object, or its text as `text/plain`.
+fn reply(replied: pipeline::Replied) -> Response<Body> {
+    let status = StatusCode::from_u16(replied.http_status).unwrap_or(StatusCode::OK);
+    match replied.body {
+        ReplyBody::Json(body) => json(status, &body),
+        ReplyBody::Text(text) => {
+            let mut res = Response::new(Body::from(text));
+            *res.status_mut() = status;
+            res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            res
         }
     }
 }

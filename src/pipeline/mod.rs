@@ -14,6 +14,7 @@ use http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use crate::routes::reply::{Answer, Reply};
 use crate::routes::schema::Violation;
 use crate::routes::{Rule, Source};
 use crate::text::{QUOTED_ID, QUOTED_VALUE, clip, clip_owned};
@@ -58,6 +59,24 @@ pub enum Outcome {
     Publish(Vec<Event>),
     /// Validly signed and valid, but no rule wants it: answered 200 `ignored`.
     Ignored(String),
+    /// A handshake a reply answers: nothing is published.
+    Reply(Replied),
+}
+
+/// The answer a source's reply gives a webhook.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Replied {
+    pub reply: String,
+    pub http_status: u16,
+    pub body: ReplyBody,
+}
+
+/// A reply's body: a JSON object, or plain text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ReplyBody {
+    Json(Json),
+    Text(String),
 }
 
 /// Why a webhook was refused, with the HTTP status the server answers.
@@ -119,8 +138,12 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
     (event_id, route(source, input))
 }
 
-/// Stages after parsing: validate, match, map, validate canonical.
+/// Stages after parsing: validate, match, map, validate canonical. A handshake that a reply
+/// matches is answered before the schema is checked: it is not an event.
 pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
+    if let Some(reply) = source.replies.iter().find(|r| map::matches(&r.when, input)) {
+        return answer(reply, input).map(Outcome::Reply);
+    }
     let doc = input.doc;
     if let Some(schema) = &source.schema {
         let (violations, more) = schema.violations(doc);
@@ -145,6 +168,30 @@ pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
     Ok(Outcome::Publish(events))
 }
 
+fn answer(reply: &Reply, input: Input) -> Result<Replied, Rejection> {
+    let refused = |e: map::MapError| {
+        let message = format!("reply '{}' cannot answer this payload: {}: {}", reply.name, e.field, e.message);
+        reject(422, Reason::Mapping, message)
+    };
+    let body = match &reply.answer {
+        Answer::Json(fields) => ReplyBody::Json(Json::Object(map::object(fields, input, "body").map_err(refused)?)),
+        Answer::Text(expr) => {
+            let found = map::eval(expr, input, None)
+                .map_err(|message| refused(map::MapError { field: "text".into(), message }))?;
+            ReplyBody::Text(found.map(|v| as_text(&v)).unwrap_or_default())
+        }
+    };
+    Ok(Replied { reply: reply.name.clone(), http_status: reply.status, body })
+}
+
+/// A value as text: a string as it is, a number or boolean as JSON writes it.
+fn as_text(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        other => scalar_text(other).unwrap_or_else(|| other.to_string()),
+    }
+}
+
 fn emit(rule: &Rule, input: Input) -> Result<Event, Rejection> {
     let mapping = |e: map::MapError| {
         let message = format!("rule '{}' cannot map this payload: {}: {}", rule.name, e.field, e.message);
@@ -157,7 +204,7 @@ fn emit(rule: &Rule, input: Input) -> Result<Event, Rejection> {
             .map_err(|message| mapping(map::MapError { field: field(), message }))?;
         Ok(v.map(|v| match v {
             Json::String(s) => s,
-            other => scalar_text(&other).unwrap_or_else(|| other.to_string()),
+            other => as_text(&other),
         }))
     };
     let key = match &rule.emit.key {

@@ -47,8 +47,24 @@ pub fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -
             check_count(candidates.len(), "webhook-signature")?;
             matches_any(secrets, &[id.as_bytes(), b".", ts.as_bytes(), b".", body], &candidates)
         }
+        Verifier::Slack { secrets, tolerance_secs } => {
+            let ts = header_str(headers, SLACK_TIMESTAMP)?;
+            let t: i64 = ts.trim().parse().map_err(|_| format!("{SLACK_TIMESTAMP} is not a unix timestamp"))?;
+            fresh(t, now, *tolerance_secs)?;
+            let signature = header_str(headers, SLACK_SIGNATURE)?;
+            let digest =
+                signature.strip_prefix("v0=").ok_or_else(|| format!("{SLACK_SIGNATURE} does not start with 'v0='"))?;
+            let mut candidate = [0u8; 32];
+            hex::decode_to_slice(digest.trim(), &mut candidate)
+                .map_err(|_| format!("{SLACK_SIGNATURE} is not a valid digest"))?;
+            matches_any(secrets, &[b"v0:", ts.as_bytes(), b":", body], &[candidate])
+        }
     }
 }
+
+/// Slack's headers: `X-Slack-Signature: v0=<hex>`, HMAC-SHA256 over `v0:<timestamp>:<body>`.
+const SLACK_TIMESTAMP: &str = "x-slack-request-timestamp";
+const SLACK_SIGNATURE: &str = "x-slack-signature";
 
 fn stripe(secrets: &[SigningKey], tolerance: u64, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
     let header = header_str(headers, "stripe-signature")?;
@@ -151,7 +167,8 @@ fn stripe_header_of(keys: &[hmac::Key], t: i64, body: &[u8]) -> String {
 /// The headers that make `verifier` accept `body` at time `now`: how a dispatcher signs its
 /// calls (`sign:`) and how `switchyard dev` signs its ready-to-paste requests. Stripe and
 /// Standard Webhooks carry a signature for every secret (so a receiver rotating its secret
-/// accepts the call under either); `hmac-sha256` has room for one, the first secret's. `id`
+/// accepts the call under either); `hmac-sha256` and Slack's have room for one, the first
+/// secret's. `id`
 /// is the Standard Webhooks `webhook-id`. Empty for `none` or no secret.
 pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String, String)> {
     let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -187,6 +204,17 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String
                 ("webhook-signature".to_owned(), signatures.join(" ")),
             ]
         }
+        Verifier::Slack { secrets, .. } => secrets
+            .first()
+            .map(|s| {
+                let t = now.to_string();
+                let digest = hex::encode(mac(&s.key, &[b"v0:", t.as_bytes(), b":", body]));
+                vec![
+                    ("X-Slack-Request-Timestamp".to_owned(), t),
+                    ("X-Slack-Signature".to_owned(), format!("v0={digest}")),
+                ]
+            })
+            .unwrap_or_default(),
         Verifier::Stripe { .. } | Verifier::StandardWebhooks { .. } => Vec::new(),
     }
 }

@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod expr;
 pub mod jsonpath;
 pub mod projection;
+pub mod reply;
 pub mod schema;
 pub mod template;
 pub mod verify;
@@ -91,6 +92,8 @@ pub struct Source {
     pub form_field: Option<String>,
     pub event_type: Option<expr::Locator>,
     pub event_id: Option<expr::Locator>,
+    /// Answers to handshakes, matched before the schema and the rules.
+    pub replies: Vec<reply::Reply>,
     pub rules: Vec<Rule>,
     /// What of a payload the schema and the rules read: all the parser builds.
     pub reads: projection::Projection,
@@ -301,20 +304,22 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     ctx.source_paths = Some(Vec::new());
     let event_type = cfg.event_type.as_ref().and_then(|l| expr::compile_locate(ctx, l));
     let event_id = cfg.event_id.as_ref().and_then(|l| expr::compile_locate(ctx, l));
-    let mut rules: Vec<Rule> = Vec::new();
-    for r in &cfg.rules {
-        if rules.iter().any(|o| o.name == r.name.value) {
-            ctx.error(r.name.referenced, format!("duplicate rule name '{}' in source '{name}'", r.name.value));
+    let at = || match (&event_type, &cfg.event_type) {
+        (Some(at), _) => expr::EventTypeAt::At(at.clone()),
+        (None, Some(_)) => expr::EventTypeAt::Broken,
+        (None, None) => expr::EventTypeAt::Unsaid,
+    };
+    // Replies and rules share one namespace: their names are what logs and metrics show.
+    let mut names: Vec<&str> = Vec::new();
+    for text in cfg.replies.iter().map(|r| &r.name).chain(cfg.rules.iter().map(|r| &r.name)) {
+        if names.contains(&text.value.as_str()) {
+            let what = if names.len() < cfg.replies.len() { "reply" } else { "rule" };
+            ctx.error(text.referenced, format!("duplicate {what} name '{}' in source '{name}'", text.value));
         }
-        let at = match (&event_type, &cfg.event_type) {
-            (Some(at), _) => expr::EventTypeAt::At(at.clone()),
-            (None, Some(_)) => expr::EventTypeAt::Broken,
-            (None, None) => expr::EventTypeAt::Unsaid,
-        };
-        if let Some(rule) = compile_rule(ctx, r, at) {
-            rules.push(rule);
-        }
+        names.push(&text.value);
     }
+    let replies = cfg.replies.iter().filter_map(|r| reply::compile(ctx, r, at())).collect();
+    let rules: Vec<Rule> = cfg.rules.iter().filter_map(|r| compile_rule(ctx, r, at())).collect();
     let mut reads = projection::Projection::default();
     if let Some(s) = &schema {
         reads.read_schema(&s.document, &s.file);
@@ -328,7 +333,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     {
         ctx.error(f.referenced, "form_field is empty: name the form field that holds the JSON, e.g. payload");
     }
-    Some(Source { name, path, verifier: verifier?, schema, form_field, event_type, event_id, rules, reads })
+    Some(Source { name, path, verifier: verifier?, schema, form_field, event_type, event_id, replies, rules, reads })
 }
 
 fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: expr::EventTypeAt) -> Option<Rule> {

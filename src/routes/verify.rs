@@ -53,10 +53,12 @@ pub enum Verifier {
     HmacSha256 { secrets: Vec<SigningKey>, header: HeaderName, prefix: String, encoding: Encoding },
     /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64> …`.
     StandardWebhooks { secrets: Vec<SigningKey>, tolerance_secs: u64 },
+    /// Slack: `X-Slack-Request-Timestamp`, `X-Slack-Signature: v0=<hex>` over `v0:<t>:<body>`.
+    Slack { secrets: Vec<SigningKey>, tolerance_secs: u64 },
 }
 
 /// The verifier kinds a config may name.
-pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "none"];
+pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "slack", "none"];
 
 use super::Ctx;
 use crate::config::model::VerifyConfig;
@@ -70,7 +72,7 @@ const MIN_SECRET_BYTES: usize = 16;
 /// `verify` block's kinds and keys, without `none` or a tolerance (those are the receiver's).
 pub(super) fn compile_signer(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<Verifier> {
     if cfg.kind.value == "none" {
-        ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256' or 'standard-webhooks'; leave 'sign' out to send it unsigned");
+        ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks' or 'slack'; leave 'sign' out to send it unsigned");
         return None;
     }
     if let Some(t) = &cfg.tolerance_secs {
@@ -123,6 +125,11 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
             let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
             Some(Verifier::Stripe { secrets, tolerance_secs })
+        }
+        "slack" => {
+            only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
+            let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
+            Some(Verifier::Slack { secrets, tolerance_secs })
         }
         "standard-webhooks" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;

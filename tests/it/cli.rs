@@ -199,7 +199,7 @@ fn malformed_jsonpath_points_at_its_string() {
 fn unknown_verifier_kinds_list_the_known_ones() {
     let out = invalid(&SOURCE.replace("kind: stripe", "kind: strype"));
     assert!(
-        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, none"),
+        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, none"),
         "{out}"
     );
 }
@@ -360,7 +360,7 @@ fn a_sign_block_is_checked_like_a_verify_block() {
         ))
     };
     let out = invalid(&with("{ kind: none }"));
-    assert_says(&out, &["routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256' or 'standard-webhooks'"]);
+    assert_says(&out, &["routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks' or 'slack'"]);
     let out = invalid(&with("{ kind: stripe, secrets: [\"${S}\"], tolerance_secs: 60 }"));
     assert_says(&out, &["routes.yaml:22:68: 'tolerance_secs' is for verifying: the receiver chooses it"]);
     let out = invalid(&with("{ kind: hmac-sha256, secrets: [\"${EMPTY:-}\"] }"));
@@ -1176,4 +1176,92 @@ fn dispatch_hosts_must_be_on_the_allow_list_when_one_is_given() {
         "{}",
         text(&out)
     );
+}
+
+/// A source with a reply to Slack's handshake, and test cases about it.
+const REPLYING: &str = "sources:
+  - name: s
+    path: /hooks/s
+    verify: { kind: slack, secrets: [\"${S}\"] }
+    schema: min.json
+    event_type: $.type
+    replies:
+      - name: hello
+        when: { event_type: url_verification }
+        body: { challenge: { path: $.challenge } }
+    rules:
+      - name: r
+        when: { event_type: order }
+        emit:
+          topic: t
+          schema: min.json
+          value:
+            order_id: { path: $.id }
+tests:
+  - name: the challenge comes back
+    source: s
+    body: { type: url_verification, challenge: c-1 }
+    expect: { status: replied, reply: { challenge: c-1 } }
+  - name: another challenge
+    source: s
+    body: { type: url_verification, challenge: c-1 }
+    expect: { status: replied, reply: { challenge: c-2 } }
+  - name: an order is no handshake
+    source: s
+    body: { type: order, id: \"7\" }
+    expect: { status: replied }
+";
+
+#[test]
+fn replies_answer_handshakes_in_check_and_test() {
+    let dir = config(REPLYING);
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(dir.path().join("hello.json"), r#"{"type": "url_verification", "challenge": "3eZb"}"#).unwrap();
+    let out = switchyard(&["check", "-c", "routes.yaml", "--source", "s", "--payload", "hello.json"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown,
+        serde_json::json!({"status": "replied", "event_id": null, "reply": "hello", "http_status": 200,
+                           "body": {"challenge": "3eZb"}})
+    );
+    let out = switchyard(&["test", "-c", "routes.yaml"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "the reply differs\n       expected {\"challenge\":\"c-2\"}\n       got      {\"challenge\":\"c-1\"}",
+            "expected status replied, got accepted",
+            "1 passed, 2 failed",
+        ],
+    );
+}
+
+#[test]
+fn a_reply_must_say_when_and_what_it_answers() {
+    let reply = |lines: &str| {
+        REPLYING.split("tests:").next().unwrap().replace(
+        "      - name: hello\n        when: { event_type: url_verification }\n        body: { challenge: { path: $.challenge } }\n",
+        lines,
+    )
+    };
+    let out = invalid(&reply("      - name: hello\n        body: { challenge: { path: $.challenge } }\n"));
+    assert_says(&out, &["routes.yaml:8:15: reply 'hello' has no 'when': it would answer every webhook"]);
+    let out = invalid(&reply("      - name: hello\n        when: { event_type: url_verification }\n"));
+    assert_says(&out, &["routes.yaml:8:15: reply 'hello' needs exactly one of 'body' (a JSON object) and 'text'"]);
+    let out = invalid(&reply(
+        "      - name: hello\n        when: { event_type: url_verification }\n        status: 401\n        text: { const: no }\n",
+    ));
+    assert_says(&out, &["routes.yaml:10:17: reply status 401 is not a success"]);
+    let out = invalid(&reply(
+        "      - name: r\n        when: { event_type: url_verification }\n        text: { path: \"$..[\" }\n",
+    ));
+    assert_says(&out, &["routes.yaml:12:15: duplicate rule name 'r' in source 's'", "routes.yaml:10:23: "]);
+    // A case that expects a reply of an accepted webhook would not check it: `validate` warns.
+    let dir = config(&REPLYING.replace("expect: { status: replied }", "expect: { status: accepted, reply: {} }"));
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let says = "routes.yaml:28:11: warning: test case 'an order is no handshake': expect.reply is the answer of a reply: with status accepted it would not be checked";
+    assert_says(&text(&out), &[says]);
 }

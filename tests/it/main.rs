@@ -25,3 +25,4 @@ mod projection;
 mod redrive;
 mod reload;
 mod shutdown;
+mod slack;

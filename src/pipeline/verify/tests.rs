@@ -1,6 +1,7 @@
 //! Verifier tests with fixed vectors: Stripe's (made by stripe-python, kept in
-//! `tests/fixtures/stripe/signature_vectors.json`), GitHub's documented example, and the
-//! Standard Webhooks specification's example.
+//! `tests/fixtures/stripe/signature_vectors.json`), GitHub's documented example, the
+//! Standard Webhooks specification's example, and Slack's (made by slack_sdk's
+//! `SignatureVerifier.generate_signature`).
 
 use super::*;
 use crate::routes::verify::{Encoding, SigningKey, Verifier};
@@ -182,4 +183,60 @@ fn signing_with_several_secrets_satisfies_a_receiver_that_knows_any_one() {
     }
     let signed = sign(&signers[1], body, 7_000, "msg_orders_0_42");
     assert!(signed.contains(&("webhook-id".into(), "msg_orders_0_42".into())));
+}
+
+/// Made by slack_sdk 3 (`SignatureVerifier("8f742231b10e8888abcd99yyyzzz85a5")`): a slash
+/// command's form body, as in Slack's documentation, and an Events API `url_verification`.
+const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const SLACK_VECTORS: &[(&str, &str)] = &[
+    (
+        "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebbhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c659f",
+        "v0=43329d86d4c938bec4275223d770789c6148e61f22cb6cdfa486252f08420025",
+    ),
+    (
+        r#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#,
+        "v0=f9bd80929259f3f6d5fe3a3186c453c89cd1ad4862815a15837584f31c993652",
+    ),
+];
+
+fn slack(secrets: &[&str]) -> Verifier {
+    Verifier::Slack { secrets: secrets.iter().map(|s| key(s.as_bytes())).collect(), tolerance_secs: 300 }
+}
+
+#[test]
+fn slack_vectors_from_the_official_library_verify_and_are_signed_alike() {
+    let t = 1531420618;
+    for (body, signature) in SLACK_VECTORS {
+        let sent = headers(&[("X-Slack-Request-Timestamp", "1531420618"), ("X-Slack-Signature", signature)]);
+        assert_eq!(verify(&slack(&["old_secret_of_16_bytes", SLACK_SECRET]), &sent, body.as_bytes(), t + 299), Ok(()));
+        let signed = sign(&slack(&[SLACK_SECRET]), body.as_bytes(), t, "");
+        assert_eq!(
+            signed,
+            vec![
+                ("X-Slack-Request-Timestamp".to_owned(), t.to_string()),
+                ("X-Slack-Signature".to_owned(), signature.to_string())
+            ]
+        );
+        let mut tampered = body.as_bytes().to_vec();
+        tampered[0] ^= 1;
+        assert_eq!(verify(&slack(&[SLACK_SECRET]), &sent, &tampered, t), Err(NO_MATCH.to_owned()));
+    }
+}
+
+#[test]
+fn slack_refuses_stale_missing_and_malformed_headers_by_name() {
+    let (body, signature) = SLACK_VECTORS[1];
+    let t = 1531420618;
+    let check = |pairs: &[(&str, &str)], now| verify(&slack(&[SLACK_SECRET]), &headers(pairs), body.as_bytes(), now);
+    let ts = ("X-Slack-Request-Timestamp", "1531420618");
+    let sig = ("X-Slack-Signature", signature);
+    assert_eq!(check(&[ts, sig], t + 301), Err("signature timestamp is outside the 300 s tolerance".into()));
+    assert_eq!(check(&[sig], t), Err("missing x-slack-request-timestamp header".into()));
+    assert_eq!(check(&[ts], t), Err("missing x-slack-signature header".into()));
+    let not_time = ("X-Slack-Request-Timestamp", "yesterday");
+    assert_eq!(check(&[not_time, sig], t), Err("x-slack-request-timestamp is not a unix timestamp".into()));
+    let v1 = ("X-Slack-Signature", "v1=00");
+    assert_eq!(check(&[ts, v1], t), Err("x-slack-signature does not start with 'v0='".into()));
+    let short = ("X-Slack-Signature", "v0=abcd");
+    assert_eq!(check(&[ts, short], t), Err("x-slack-signature is not a valid digest".into()));
 }

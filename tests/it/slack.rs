@@ -1,0 +1,138 @@
+//! A Slack Events API source, as Slack uses it: the signed `url_verification` handshake is
+//! answered with its `challenge` (as JSON, or as text) before the schema is checked and
+//! publishes nothing; signed events are published; a bad signature is a 401.
+
+use std::time::Duration;
+
+use crate::common::*;
+use serde_json::{Value as Json, json};
+use switchyard::app::Role;
+
+const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+/// Signed as Slack documents it: `v0=` and the hex HMAC-SHA256 of `v0:<timestamp>:<body>`.
+fn slack_headers(body: &[u8], t: i64) -> Vec<(&'static str, String)> {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SLACK_SECRET.as_bytes());
+    let mut signed = format!("v0:{t}:").into_bytes();
+    signed.extend_from_slice(body);
+    let signature = format!("v0={}", hex::encode(aws_lc_rs::hmac::sign(&key, &signed)));
+    vec![
+        ("content-type", "application/json".into()),
+        ("x-slack-request-timestamp", t.to_string()),
+        ("x-slack-signature", signature),
+    ]
+}
+
+async fn send(url: &str, body: &Json, t: i64) -> reqwest::Response {
+    let body = serde_json::to_vec(body).unwrap();
+    let mut req = reqwest::Client::new().post(url).body(body.clone());
+    for (k, v) in slack_headers(&body, t) {
+        req = req.header(k, v);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_handshakes_are_answered_and_its_events_published() {
+    let topic = unique("slack");
+    let dir = tempfile::tempdir().unwrap();
+    // The inbound schema describes events only: a handshake would not pass it.
+    std::fs::write(
+        dir.path().join("event_callback.json"),
+        r#"{"type": "object", "required": ["type", "event_id", "event"],
+            "properties": {"type": {"const": "event_callback"}, "event_id": {"type": "string"},
+                           "event": {"type": "object", "required": ["type", "text"]}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("message.json"),
+        r#"{"type": "object", "required": ["event_id", "text"],
+            "properties": {"event_id": {"type": "string"}, "text": {"type": "string"}}}"#,
+    )
+    .unwrap();
+    let config = dir.path().join("routes.yaml");
+    let source = |name: &str, answer: &str| {
+        format!(
+            r#"
+  - name: {name}
+    path: /webhooks/{name}
+    verify: {{ kind: slack, secrets: ["${{SLACK_SIGNING_SECRET}}"] }}
+    schema: event_callback.json
+    event_type: $.type
+    event_id: $.event_id
+    replies:
+      - name: url_verification
+        when: {{ event_type: url_verification }}
+        {answer}
+    rules:
+      - name: message_posted
+        when: {{ event_type: event_callback, all: [{{ path: $.event.type, equals: message }}] }}
+        emit:
+          topic: {topic}
+          schema: message.json
+          key: {{ field: event_id }}
+          value: {{ event_id: {{ path: $.event_id }}, text: {{ path: $.event.text }} }}"#
+        )
+    };
+    let sources = [
+        source("slack", "body: { challenge: { path: $.challenge } }"),
+        source("slack-text", "text: { path: $.challenge }"),
+    ];
+    std::fs::write(&config, format!("kafka: {{ brokers: \"${{KAFKA_BROKERS}}\" }}\nsources:{}\n", sources.concat()))
+        .unwrap();
+    let gw = start_with(&config, Role::Ingress, &topic, &[("SLACK_SIGNING_SECRET", SLACK_SECRET)]).await;
+    let now = unix_now();
+    let handshake = json!({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "type": "url_verification",
+                           "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"});
+
+    // The handshake: the challenge comes back, exactly, and nothing else is in the answer.
+    let res = send(&gw.url("/webhooks/slack"), &handshake, now).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let body: Json = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(body, json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}));
+    // …or as plain text.
+    let res = send(&gw.url("/webhooks/slack-text"), &handshake, now).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(res.text().await.unwrap(), "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+
+    // A handshake is signed like anything else: a stale or forged one is refused.
+    let res = send(&gw.url("/webhooks/slack"), &handshake, now - 301).await;
+    assert_eq!(res.status(), 401);
+    let unsigned = post(&gw.url("/webhooks/slack"), &[("content-type", "application/json")], b"{}".to_vec()).await;
+    assert_eq!(unsigned.status, 401);
+    assert_eq!(unsigned.body["message"], "signature verification failed: missing x-slack-request-timestamp header");
+
+    // A handshake without its challenge cannot be answered: 422, naming what is missing.
+    let res = send(&gw.url("/webhooks/slack"), &json!({"type": "url_verification"}), now).await;
+    assert_eq!(res.status(), 422);
+    let body: Json = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["reason"], "mapping");
+    assert_eq!(
+        body["message"],
+        "reply 'url_verification' cannot answer this payload: body.challenge: required data is missing: no value at $.challenge"
+    );
+
+    // An event is published; the handshakes before it published nothing.
+    let event = json!({"type": "event_callback", "event_id": "Ev0PV52K21",
+                       "event": {"type": "message", "text": "hello", "channel": "C0LAN2Q65"}});
+    let res = send(&gw.url("/webhooks/slack"), &event, now).await;
+    assert_eq!(res.status(), 200);
+    let body: Json = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["status"], "accepted", "{body}");
+    assert_eq!(body["event_id"], "Ev0PV52K21");
+    let records = read_topic(&topic, 2, Duration::from_secs(3));
+    assert_eq!(records.len(), 1, "only the event was published: {records:?}");
+    assert_eq!(records[0].value, json!({"event_id": "Ev0PV52K21", "text": "hello"}));
+
+    // Replies are counted as such.
+    let metrics = reqwest::get(gw.url("/metrics")).await.unwrap().text().await.unwrap();
+    let replied = metrics.lines().find(|l| {
+        l.starts_with("switchyard_webhooks_total{")
+            && l.contains("source=\"slack\"")
+            && l.contains("outcome=\"replied\"")
+    });
+    assert!(replied.is_some_and(|l| l.ends_with(" 1")), "{metrics}");
+    gw.stop().await;
+}
