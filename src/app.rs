@@ -99,8 +99,8 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
             let mut topics: Vec<&str> = source.rules.iter().map(|r| r.emit.topic.as_str()).collect();
             topics.sort_unstable();
             topics.dedup();
-            let (rules, topics) = (source.rules.len(), topics.join(","));
-            tracing::info!(source = %source.name, path = %source.path, rules, %topics, "serving webhooks");
+            let (rules, replies, topics) = (source.rules.len(), source.replies.len(), topics.join(","));
+            tracing::info!(source = %source.name, path = %source.path, rules, replies, %topics, "serving webhooks");
         }
     } else {
         tracing::info!(%addr, scheme, "dispatcher only: serving /healthz, /readyz and /metrics");

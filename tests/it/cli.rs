@@ -360,7 +360,10 @@ fn a_sign_block_is_checked_like_a_verify_block() {
         ))
     };
     let out = invalid(&with("{ kind: none }"));
-    assert_says(&out, &["routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks' or 'slack'"]);
+    assert_says(
+        &out,
+        &["routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks' or 'slack'"],
+    );
     let out = invalid(&with("{ kind: stripe, secrets: [\"${S}\"], tolerance_secs: 60 }"));
     assert_says(&out, &["routes.yaml:22:68: 'tolerance_secs' is for verifying: the receiver chooses it"]);
     let out = invalid(&with("{ kind: hmac-sha256, secrets: [\"${EMPTY:-}\"] }"));
