@@ -192,7 +192,8 @@ fn signature_note(verifier: &Verifier) -> String {
         Verifier::HmacSha256 { .. } => ", signed".into(),
         Verifier::Stripe { tolerance_secs, .. }
         | Verifier::StandardWebhooks { tolerance_secs, .. }
-        | Verifier::Slack { tolerance_secs, .. } => {
+        | Verifier::Slack { tolerance_secs, .. }
+        | Verifier::Twitch { tolerance_secs, .. } => {
             format!(", signed (valid for {tolerance_secs} s)")
         }
     }

@@ -9,6 +9,8 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::hmac;
 use base64::Engine;
 use http::HeaderMap;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::routes::verify::{Encoding, SigningKey, Verifier};
 
@@ -59,8 +61,27 @@ pub fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -
                 .map_err(|_| format!("{SLACK_SIGNATURE} is not a valid digest"))?;
             matches_any(secrets, &[b"v0:", ts.as_bytes(), b":", body], &[candidate])
         }
+        Verifier::Twitch { secrets, tolerance_secs } => {
+            let id = header_str(headers, TWITCH_ID)?;
+            let ts = header_str(headers, TWITCH_TIMESTAMP)?;
+            let at = OffsetDateTime::parse(ts.trim(), &Rfc3339)
+                .map_err(|_| format!("{TWITCH_TIMESTAMP} is not an RFC 3339 timestamp"))?;
+            fresh(at.unix_timestamp(), now, *tolerance_secs)?;
+            let signature = header_str(headers, TWITCH_SIGNATURE)?;
+            let digest = signature
+                .strip_prefix("sha256=")
+                .ok_or_else(|| format!("{TWITCH_SIGNATURE} does not start with 'sha256='"))?;
+            let mut candidate = [0u8; 32];
+            hex::decode_to_slice(digest.trim(), &mut candidate)
+                .map_err(|_| format!("{TWITCH_SIGNATURE} is not a valid digest"))?;
+            matches_any(secrets, &[id.as_bytes(), ts.as_bytes(), body], &[candidate])
+        }
     }
 }
+
+const TWITCH_ID: &str = "twitch-eventsub-message-id";
+const TWITCH_TIMESTAMP: &str = "twitch-eventsub-message-timestamp";
+const TWITCH_SIGNATURE: &str = "twitch-eventsub-message-signature";
 
 /// Slack's headers: `X-Slack-Signature: v0=<hex>`, HMAC-SHA256 over `v0:<timestamp>:<body>`.
 const SLACK_TIMESTAMP: &str = "x-slack-request-timestamp";
@@ -167,9 +188,9 @@ fn stripe_header_of(keys: &[hmac::Key], t: i64, body: &[u8]) -> String {
 /// The headers that make `verifier` accept `body` at time `now`: how a dispatcher signs its
 /// calls (`sign:`) and how `switchyard dev` signs its ready-to-paste requests. Stripe and
 /// Standard Webhooks carry a signature for every secret (so a receiver rotating its secret
-/// accepts the call under either); `hmac-sha256` and Slack's have room for one, the first
-/// secret's. `id`
-/// is the Standard Webhooks `webhook-id`. Empty for `none` or no secret.
+/// accepts the call under either); `hmac-sha256`, Slack's and Twitch's have room for one, the
+/// first secret's. `id`
+/// is the Standard Webhooks `webhook-id` (and Twitch's message id). Empty for `none` or no secret.
 pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String, String)> {
     let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let keys = |secrets: &[SigningKey]| secrets.iter().map(|s| s.key.clone()).collect::<Vec<_>>();
@@ -212,6 +233,20 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String
                 vec![
                     ("X-Slack-Request-Timestamp".to_owned(), t),
                     ("X-Slack-Signature".to_owned(), format!("v0={digest}")),
+                ]
+            })
+            .unwrap_or_default(),
+        Verifier::Twitch { secrets, .. } => secrets
+            .first()
+            .map(|s| {
+                // Whole seconds: what Switchyard checks, and any RFC 3339 reader takes.
+                let at = OffsetDateTime::from_unix_timestamp(now).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                let t = at.format(&Rfc3339).unwrap_or_default();
+                let digest = hex::encode(mac(&s.key, &[id.as_bytes(), t.as_bytes(), body]));
+                vec![
+                    ("Twitch-Eventsub-Message-Id".to_owned(), id.to_owned()),
+                    ("Twitch-Eventsub-Message-Timestamp".to_owned(), t),
+                    ("Twitch-Eventsub-Message-Signature".to_owned(), format!("sha256={digest}")),
                 ]
             })
             .unwrap_or_default(),

@@ -55,16 +55,21 @@ pub enum Verifier {
     StandardWebhooks { secrets: Vec<SigningKey>, tolerance_secs: u64 },
     /// Slack: `X-Slack-Request-Timestamp`, `X-Slack-Signature: v0=<hex>` over `v0:<t>:<body>`.
     Slack { secrets: Vec<SigningKey>, tolerance_secs: u64 },
+    /// Twitch EventSub: `Twitch-Eventsub-Message-Signature: sha256=<hex>` over the message id,
+    /// the RFC 3339 timestamp and the body, each from its `Twitch-Eventsub-Message-*` header.
+    Twitch { secrets: Vec<SigningKey>, tolerance_secs: u64 },
 }
 
 /// The verifier kinds a config may name.
-pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "slack", "none"];
+pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "slack", "twitch", "none"];
 
 use super::Ctx;
 use crate::config::model::VerifyConfig;
 use base64::Engine;
 
 const DEFAULT_TOLERANCE_SECS: u64 = 300;
+/// Twitch tells its receivers to refuse messages older than 10 minutes.
+const TWITCH_TOLERANCE_SECS: u64 = 600;
 /// Secrets shorter than this (besides a `whsec_` prefix) are warned about.
 const MIN_SECRET_BYTES: usize = 16;
 
@@ -72,7 +77,7 @@ const MIN_SECRET_BYTES: usize = 16;
 /// `verify` block's kinds and keys, without `none` or a tolerance (those are the receiver's).
 pub(super) fn compile_signer(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<Verifier> {
     if cfg.kind.value == "none" {
-        ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks' or 'slack'; leave 'sign' out to send it unsigned");
+        ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack' or 'twitch'; leave 'sign' out to send it unsigned");
         return None;
     }
     if let Some(t) = &cfg.tolerance_secs {
@@ -130,6 +135,12 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
             let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
             Some(Verifier::Slack { secrets, tolerance_secs })
+        }
+        "twitch" => {
+            only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
+            let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
+            let tolerance_secs = cfg.tolerance_secs.as_ref().map_or(TWITCH_TOLERANCE_SECS, |t| t.value);
+            Some(Verifier::Twitch { secrets, tolerance_secs })
         }
         "standard-webhooks" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;

@@ -199,7 +199,7 @@ fn malformed_jsonpath_points_at_its_string() {
 fn unknown_verifier_kinds_list_the_known_ones() {
     let out = invalid(&SOURCE.replace("kind: stripe", "kind: strype"));
     assert!(
-        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, none"),
+        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, twitch, none"),
         "{out}"
     );
 }
@@ -362,7 +362,7 @@ fn a_sign_block_is_checked_like_a_verify_block() {
     let out = invalid(&with("{ kind: none }"));
     assert_says(
         &out,
-        &["routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks' or 'slack'"],
+        &["routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack' or 'twitch'"],
     );
     let out = invalid(&with("{ kind: stripe, secrets: [\"${S}\"], tolerance_secs: 60 }"));
     assert_says(&out, &["routes.yaml:22:68: 'tolerance_secs' is for verifying: the receiver chooses it"]);

@@ -1,7 +1,8 @@
 //! Verifier tests with fixed vectors: Stripe's (made by stripe-python, kept in
 //! `tests/fixtures/stripe/signature_vectors.json`), GitHub's documented example, the
-//! Standard Webhooks specification's example, and Slack's (made by slack_sdk's
-//! `SignatureVerifier.generate_signature`).
+//! Standard Webhooks specification's example, Slack's (made by slack_sdk's
+//! `SignatureVerifier.generate_signature`) and Twitch's (accepted by pyTwitchAPI's
+//! `EventSubWebhook._verify_signature`).
 
 use super::*;
 use crate::routes::verify::{Encoding, SigningKey, Verifier};
@@ -239,4 +240,66 @@ fn slack_refuses_stale_missing_and_malformed_headers_by_name() {
     assert_eq!(check(&[ts, v1], t), Err("x-slack-signature does not start with 'v0='".into()));
     let short = ("X-Slack-Signature", "v0=abcd");
     assert_eq!(check(&[ts, short], t), Err("x-slack-signature is not a valid digest".into()));
+}
+
+/// A Twitch EventSub challenge (the example of Twitch's documentation), signed with
+/// `TWITCH_SECRET`; pyTwitchAPI 4's `EventSubWebhook._verify_signature` accepts it.
+const TWITCH_SECRET: &str = "s3cRe7-twitch-eventsub-secret";
+const TWITCH_ID: &str = "e76c6bd4-55c9-4987-8304-da1588d8988b";
+const TWITCH_AT: &str = "2019-11-16T10:11:12.634234626Z";
+const TWITCH_BODY: &str = r#"{"challenge":"pogchamp-kappa-360noscope-vohiyo","subscription":{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","status":"webhook_callback_verification_pending","type":"channel.follow","version":"2","cost":1,"condition":{"broadcaster_user_id":"12826"},"transport":{"method":"webhook","callback":"https://example.com/webhooks/callback"},"created_at":"2019-11-16T10:11:12.634234626Z"}}"#;
+const TWITCH_SIGNATURE: &str = "sha256=fd5654b62bffe5233b272fed5de488a01fb1038767feb33c1358571098bb7e19";
+/// `TWITCH_AT` in unix seconds.
+const TWITCH_T: i64 = 1573899072;
+
+fn twitch(secrets: &[&str]) -> Verifier {
+    Verifier::Twitch { secrets: secrets.iter().map(|s| key(s.as_bytes())).collect(), tolerance_secs: 600 }
+}
+
+fn twitch_headers(id: &str, at: &str, signature: &str) -> HeaderMap {
+    headers(&[
+        ("Twitch-Eventsub-Message-Id", id),
+        ("Twitch-Eventsub-Message-Timestamp", at),
+        ("Twitch-Eventsub-Message-Signature", signature),
+    ])
+}
+
+#[test]
+fn twitch_vector_verifies_within_ten_minutes_and_signing_round_trips() {
+    let sent = twitch_headers(TWITCH_ID, TWITCH_AT, TWITCH_SIGNATURE);
+    let body = TWITCH_BODY.as_bytes();
+    assert_eq!(verify(&twitch(&["an-older-secret-of-twitch", TWITCH_SECRET]), &sent, body, TWITCH_T + 600), Ok(()));
+    let stale = verify(&twitch(&[TWITCH_SECRET]), &sent, body, TWITCH_T + 601);
+    assert_eq!(stale, Err("signature timestamp is outside the 600 s tolerance".into()));
+    let mut tampered = body.to_vec();
+    tampered[2] ^= 1;
+    assert_eq!(verify(&twitch(&[TWITCH_SECRET]), &sent, &tampered, TWITCH_T), Err(NO_MATCH.into()));
+    // The message id is signed: another id with the same signature is refused.
+    let other = twitch_headers("another-id", TWITCH_AT, TWITCH_SIGNATURE);
+    assert_eq!(verify(&twitch(&[TWITCH_SECRET]), &other, body, TWITCH_T), Err(NO_MATCH.into()));
+
+    // A call signed the Twitch way carries the id, the time in whole seconds, and verifies.
+    let signed = sign(&twitch(&[TWITCH_SECRET]), body, TWITCH_T, "msg_1");
+    let names: Vec<&str> = signed.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Twitch-Eventsub-Message-Id", "Twitch-Eventsub-Message-Timestamp", "Twitch-Eventsub-Message-Signature"]
+    );
+    assert_eq!((signed[0].1.as_str(), signed[1].1.as_str()), ("msg_1", "2019-11-16T10:11:12Z"));
+    let pairs: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(verify(&twitch(&[TWITCH_SECRET]), &headers(&pairs), body, TWITCH_T), Ok(()));
+}
+
+#[test]
+fn twitch_refuses_missing_and_malformed_headers_by_name() {
+    let check = |h: HeaderMap| verify(&twitch(&[TWITCH_SECRET]), &h, TWITCH_BODY.as_bytes(), TWITCH_T);
+    let unix = twitch_headers(TWITCH_ID, "1573899072", TWITCH_SIGNATURE);
+    assert_eq!(check(unix), Err("twitch-eventsub-message-timestamp is not an RFC 3339 timestamp".into()));
+    let bare = twitch_headers(TWITCH_ID, TWITCH_AT, &TWITCH_SIGNATURE["sha256=".len()..]);
+    assert_eq!(check(bare), Err("twitch-eventsub-message-signature does not start with 'sha256='".into()));
+    let short = twitch_headers(TWITCH_ID, TWITCH_AT, "sha256=abc");
+    assert_eq!(check(short), Err("twitch-eventsub-message-signature is not a valid digest".into()));
+    let no_id =
+        headers(&[("Twitch-Eventsub-Message-Timestamp", TWITCH_AT), ("Twitch-Eventsub-Message-Signature", "x")]);
+    assert_eq!(check(no_id), Err("missing twitch-eventsub-message-id header".into()));
 }

@@ -1,6 +1,8 @@
-//! A Slack Events API source, as Slack uses it: the signed `url_verification` handshake is
-//! answered with its `challenge` (as JSON, or as text) before the schema is checked and
-//! publishes nothing; signed events are published; a bad signature is a 401.
+//! Senders that check an endpoint before they send it events, as they do it. Slack's Events
+//! API: the signed `url_verification` handshake is answered with its `challenge` (as JSON, or
+//! as text) before the schema is checked and publishes nothing; signed events are published; a
+//! bad signature is a 401. Twitch's EventSub: the message type in a header, the challenge
+//! answered as text, a notification published, a revocation ignored.
 
 use std::time::Duration;
 
@@ -134,5 +136,90 @@ async fn slack_handshakes_are_answered_and_its_events_published() {
             && l.contains("outcome=\"replied\"")
     });
     assert!(replied.is_some_and(|l| l.ends_with(" 1")), "{metrics}");
+    gw.stop().await;
+}
+
+const TWITCH_SECRET: &str = "s3cRe7-twitch-eventsub-secret";
+
+/// Signed as Twitch documents it: `sha256=` and the hex HMAC-SHA256 of the message id, the
+/// timestamp and the body.
+async fn send_twitch(url: &str, kind: &str, id: &str, body: &Json) -> reqwest::Response {
+    let body = serde_json::to_vec(body).unwrap();
+    let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, TWITCH_SECRET.as_bytes());
+    let signed = [id.as_bytes(), at.as_bytes(), &body].concat();
+    let signature = format!("sha256={}", hex::encode(aws_lc_rs::hmac::sign(&key, &signed)));
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("twitch-eventsub-message-id", id)
+        .header("twitch-eventsub-message-timestamp", at)
+        .header("twitch-eventsub-message-signature", signature)
+        .header("twitch-eventsub-message-type", kind)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twitch_challenges_are_answered_as_text_and_its_notifications_published() {
+    let topic = unique("twitch");
+    let (_dir, config) = config_file(&format!(
+        r#"
+kafka: {{ brokers: "${{KAFKA_BROKERS}}" }}
+sources:
+  - name: twitch
+    path: /webhooks/twitch
+    verify: {{ kind: twitch, secrets: ["${{TWITCH_EVENTSUB_SECRET}}"] }}
+    event_type: {{ header: Twitch-Eventsub-Message-Type }}
+    event_id: {{ header: Twitch-Eventsub-Message-Id }}
+    replies:
+      - name: callback_verification
+        when: {{ event_type: webhook_callback_verification }}
+        text: {{ path: $.challenge }}
+    rules:
+      - name: followed
+        when: {{ event_type: notification, all: [{{ path: $.subscription.type, equals: channel.follow }}] }}
+        emit:
+          topic: {topic}
+          schema: follow.json
+          key: {{ field: broadcaster }}
+          value:
+            broadcaster: {{ path: $.event.broadcaster_user_id }}
+            follower: {{ path: $.event.user_login }}
+            message_id: {{ header: Twitch-Eventsub-Message-Id }}
+"#
+    ));
+    std::fs::write(
+        config.with_file_name("follow.json"),
+        r#"{"type": "object", "required": ["broadcaster", "follower", "message_id"]}"#,
+    )
+    .unwrap();
+    let gw = start_with(&config, Role::Ingress, &topic, &[("TWITCH_EVENTSUB_SECRET", TWITCH_SECRET)]).await;
+    let url = gw.url("/webhooks/twitch");
+    let subscription = json!({"id": "f1c2a387", "type": "channel.follow", "version": "2"});
+
+    let challenge = json!({"challenge": "pogchamp-kappa-360noscope-vohiyo", "subscription": subscription});
+    let res = send_twitch(&url, "webhook_callback_verification", "m-1", &challenge).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(res.text().await.unwrap(), "pogchamp-kappa-360noscope-vohiyo");
+
+    let follow = json!({"subscription": subscription,
+                        "event": {"user_login": "cool_user", "broadcaster_user_id": "1337"}});
+    let res = send_twitch(&url, "notification", "m-2", &follow).await;
+    let body: Json = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["status"], "accepted", "{body}");
+    assert_eq!(body["event_id"], "m-2");
+
+    let revoked = json!({"subscription": {"id": "f1c2a387", "status": "authorization_revoked"}});
+    let res = send_twitch(&url, "revocation", "m-3", &revoked).await;
+    let body: Json = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["status"], "ignored", "{body}");
+
+    let records = read_topic(&topic, 2, Duration::from_secs(3));
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].value, json!({"broadcaster": "1337", "follower": "cool_user", "message_id": "m-2"}));
     gw.stop().await;
 }
