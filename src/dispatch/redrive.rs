@@ -2,32 +2,22 @@
 //! (and the rule that gave up) alone, once what failed them is fixed. `switchyard redrive`
 //! runs it.
 //!
-//! It reads the dead-letter topic from where the last redrive of the dispatcher stopped (the
-//! consumer group `<group>.redrive.<dispatcher>`) up to its end as it was at the start, so a
-//! letter that fails again during the run waits for the next one. A letter's offset is
-//! committed only once the broker holds its copy on the topic: a redrive cut short repeats
-//! letters, it never loses one. The copy keeps the letter's key (so the same partition and
+//! It is one pass over the dead-letter topic (`kafka::letters`), remembered by the consumer
+//! group `<group>.redrive.<dispatcher>`: a letter that fails again during the run waits for the
+//! next one, and a letter is committed only once the broker holds its copy. The copy keeps the letter's key (so the same partition and
 //! the key's order from there on), value and original headers; the `switchyard.dlq.*` headers
 //! give way to two that name who it is for.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::Message;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::kafka::consumer;
-use crate::kafka::producer::{self, EventProducer};
+use crate::kafka::letters::{self, Verdict};
 use crate::pipeline::plan::{FOR_DISPATCHER, FOR_RULE};
 use crate::routes::{Dispatcher, KafkaSettings};
-
-/// Copies waiting for the broker's acknowledgement before their letters are committed.
-const BATCH: usize = 1024;
 
 /// What `switchyard redrive` asks for.
 pub struct RedriveConfig<'a> {
@@ -107,169 +97,35 @@ impl Summary {
 }
 
 /// Sends the dispatcher's dead letters back onto its topic; `each` sees every letter that goes
-/// (or, in a dry run, would go) back, before it is sent. A one-shot command's work: it makes
-/// librdkafka's blocking calls (metadata, offsets, commits) on the task that runs it.
-pub async fn run(cfg: &RedriveConfig<'_>, each: impl FnMut(&Letter)) -> anyhow::Result<Summary> {
-    let own =
-        [("client.id", format!("switchyard-redrive-{}", cfg.dispatcher.name)), ("enable.auto.commit", "false".into())];
-    let consumer: StreamConsumer =
-        consumer::config(cfg.kafka, &cfg.group(), &own).create().context("cannot create the consumer")?;
-    let Some(ends) = unread(&consumer, cfg)? else { return Ok(Summary::default()) };
-    let producer = if cfg.dry_run { None } else { Some(producer::producer(cfg.kafka)?) };
-    let mut progress = Progress::default();
-    let read = copy(cfg, &consumer, producer.as_ref(), ends, &mut progress, each).await;
-    // Whatever was sent before a failure is settled and committed too, so a new run does not
-    // send it again.
-    let settled = if cfg.dry_run { Ok(()) } else { settle(&consumer, cfg, &mut progress).await };
-    read.and(settled).map(|()| progress.summary)
-}
-
-/// How far a redrive got: what it counted, the copies not yet acknowledged, and per partition
-/// the offset after the last letter read.
-#[derive(Default)]
-struct Progress {
-    summary: Summary,
-    sent: Vec<(i32, i64, DeliveryFuture)>,
-    read_to: BTreeMap<i32, i64>,
-}
-
-/// Reads the letters up to `ends` (or `limit`) and sends the dispatcher's back (none in a dry
-/// run), settling every [`BATCH`] copies.
-async fn copy(
-    cfg: &RedriveConfig<'_>,
-    consumer: &StreamConsumer,
-    producer: Option<&EventProducer>,
-    mut ends: BTreeMap<i32, i64>,
-    progress: &mut Progress,
-    mut each: impl FnMut(&Letter),
-) -> anyhow::Result<()> {
+/// (or, in a dry run, would go) back, before it is sent.
+pub async fn run(cfg: &RedriveConfig<'_>, mut each: impl FnMut(&Letter)) -> anyhow::Result<Summary> {
     let d = cfg.dispatcher;
-    let mut last_read = Instant::now();
-    while !ends.is_empty() {
-        if cfg.limit.is_some_and(|n| progress.summary.redriven >= n) {
-            progress.summary.left = true;
-            break;
+    let pass = letters::Pass {
+        kafka: cfg.kafka,
+        topic: &d.dead_letter_topic,
+        group: cfg.group(),
+        client_id: format!("switchyard-redrive-{}", d.name),
+        dry_run: cfg.dry_run,
+        limit: cfg.limit,
+        timeout: cfg.timeout,
+    };
+    let counts = letters::pass(&pass, |msg| {
+        if !is_for(msg, d) {
+            return Ok(Verdict::Pass);
         }
-        let msg = match tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
-            Ok(Ok(m)) => m,
-            Ok(Err(e)) => bail!("cannot read {}: {e}", d.dead_letter_topic),
-            Err(_) => {
-                // The end may sit past records a reader never sees (transaction markers).
-                ends.retain(|p, end| position(consumer, &d.dead_letter_topic, *p).is_none_or(|at| at < *end));
-                if !ends.is_empty() && last_read.elapsed() > cfg.timeout {
-                    let waiting: Vec<_> = ends.keys().collect();
-                    bail!("no dead letter arrived within {:?} from partitions {waiting:?}", cfg.timeout);
-                }
-                continue;
-            }
+        let letter = letter(msg);
+        each(&letter);
+        let headers = readdressed(msg, &d.name, letter.dlq.get("rule").map(String::as_str));
+        let copy = letters::Record {
+            topic: d.topic.clone(),
+            key: msg.key().map(<[u8]>::to_vec),
+            payload: msg.payload().map(<[u8]>::to_vec),
+            headers,
         };
-        last_read = Instant::now();
-        let (partition, offset) = (msg.partition(), msg.offset());
-        let Some(&end) = ends.get(&partition) else { continue };
-        if offset >= end {
-            ends.remove(&partition);
-            continue;
-        }
-        if offset + 1 >= end {
-            ends.remove(&partition);
-        }
-        if is_for(&msg, d) {
-            let letter = letter(&msg);
-            each(&letter);
-            progress.summary.redriven += 1;
-            if let Some(producer) = producer {
-                let headers = readdressed(&msg, &d.name, letter.dlq.get("rule").map(String::as_str));
-                let mut record = FutureRecord::to(&d.topic).headers(headers);
-                if let Some(p) = msg.payload() {
-                    record = record.payload(p);
-                }
-                if let Some(k) = msg.key() {
-                    record = record.key(k);
-                }
-                let delivery = producer.send_result(record).map_err(|(e, _)| e).context("cannot queue a copy")?;
-                progress.sent.push((partition, offset, delivery));
-            }
-        } else {
-            progress.summary.others += 1;
-        }
-        progress.read_to.insert(partition, offset + 1);
-        if progress.sent.len() >= BATCH {
-            settle(consumer, cfg, progress).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Per partition of the dead-letter topic, the end (as of now) of what is left to read, for
-/// the partitions that have something left; None when the topic does not exist yet.
-fn unread(consumer: &StreamConsumer, cfg: &RedriveConfig<'_>) -> anyhow::Result<Option<BTreeMap<i32, i64>>> {
-    let topic = &cfg.dispatcher.dead_letter_topic;
-    let metadata = consumer.fetch_metadata(Some(topic), cfg.timeout).context("cannot reach the brokers")?;
-    let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
-    match meta.error().map(RDKafkaErrorCode::from) {
-        None => {}
-        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => return Ok(None),
-        Some(e) => bail!("cannot read {topic}: {e}"),
-    }
-    let mut all = TopicPartitionList::new();
-    for p in meta.partitions() {
-        all.add_partition(topic, p.id());
-    }
-    let committed = consumer.committed_offsets(all, cfg.timeout).context("cannot read the redrive's offsets")?;
-    let mut start = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for e in committed.elements() {
-        let (low, high) = consumer.fetch_watermarks(topic, e.partition(), cfg.timeout)?;
-        let from = match e.offset() {
-            Offset::Offset(n) => n.max(low),
-            _ => low,
-        };
-        if from < high {
-            start.add_partition_offset(topic, e.partition(), Offset::Offset(from))?;
-            ends.insert(e.partition(), high);
-        }
-    }
-    consumer.assign(&start)?;
-    Ok(Some(ends))
-}
-
-/// The next offset the consumer will read from `partition`, when it knows it.
-fn position(consumer: &StreamConsumer, topic: &str, partition: i32) -> Option<i64> {
-    let at = consumer.position().ok()?;
-    match at.find_partition(topic, partition)?.offset() {
-        Offset::Offset(n) => Some(n),
-        _ => None,
-    }
-}
-
-/// Waits for every copy sent, then commits each partition up to its first copy the broker did
-/// not take (all it read when there is none); fails naming that copy's letter.
-async fn settle(consumer: &StreamConsumer, cfg: &RedriveConfig<'_>, progress: &mut Progress) -> anyhow::Result<()> {
-    let mut failed: Option<String> = None;
-    for (partition, offset, delivery) in progress.sent.drain(..) {
-        let error = match delivery.await {
-            Ok(Ok(_)) => continue,
-            Ok(Err((e, _))) => e.to_string(),
-            Err(_) => "the producer went away".to_string(),
-        };
-        let to = progress.read_to.entry(partition).or_insert(offset);
-        *to = (*to).min(offset);
-        failed.get_or_insert(format!("the copy of partition {partition} offset {offset} was not taken: {error}"));
-    }
-    let topic = &cfg.dispatcher.dead_letter_topic;
-    let mut commit = TopicPartitionList::new();
-    for (p, to) in &progress.read_to {
-        commit.add_partition_offset(topic, *p, Offset::Offset(*to))?;
-    }
-    if commit.count() > 0 {
-        consumer.commit(&commit, CommitMode::Sync).context(
-            "the copies are on the topic, but the redrive's offsets were not committed (a new run repeats them)",
-        )?;
-    }
-    match failed {
-        Some(why) => bail!("{why}; the letters before it are redriven and committed"),
-        None => Ok(()),
-    }
+        Ok(Verdict::Take(vec![copy]))
+    })
+    .await?;
+    Ok(Summary { redriven: counts.taken, others: counts.passed, left: counts.left })
 }
 
 /// Whether a letter is `d`'s: its `switchyard.dlq.dispatcher` header says so; a letter written

@@ -1,9 +1,10 @@
-//! Kafka: producer and consumer setup, publishing, librdkafka's errors in the log, and the
-//! embedded broker of `switchyard dev`.
+//! Kafka: producer and consumer setup, publishing, librdkafka's errors in the log, one pass
+//! over a dead-letter topic (`letters`, for redrives), and the embedded broker of `switchyard dev`.
 
 pub mod consumer;
 pub mod embedded;
 pub mod errors;
+pub mod letters;
 pub mod producer;
 
 pub use embedded::EmbeddedBroker;

@@ -142,7 +142,7 @@ async fn a_letter_whose_copy_is_not_taken_stays_for_the_next_run() {
     let env = [("PAYMENTS_TOPIC", missing.as_str()), ("PAYMENTS_DLQ_TOPIC", dlq.as_str()), ("DISPATCH_GROUP", &group)];
     let (ok, out, err) = run_redrive(&env, &["-c", config]).await;
     assert!(!ok, "{out}{err}");
-    assert!(err.contains("the copy of partition 0 offset 0 was not taken"), "{err}");
+    assert!(err.contains("what the letter at partition 0 offset 0 became was not taken"), "{err}");
     let (ok, out, err) = run_redrive(&env, &["-c", config, "--dry-run"]).await;
     assert!(ok, "{out}{err}");
     assert!(out.contains("1 dead letter(s) of order_service"), "still waiting: {out}");
