@@ -96,7 +96,7 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     if cfg.role.ingress() {
         tracing::info!(%addr, scheme, sources = cfg.routes.sources.len(), "ingress listening");
         for source in &cfg.routes.sources {
-            let mut topics: Vec<&str> = source.rules.iter().map(|r| r.emit.topic.as_str()).collect();
+            let mut topics: Vec<&str> = source.topics().collect();
             topics.sort_unstable();
             topics.dedup();
             let (rules, replies, topics) = (source.rules.len(), source.replies.len(), topics.join(","));

@@ -78,13 +78,18 @@ enum Command {
     },
     /// Send one payload through the same pipeline the server runs and print what would happen.
     Check(CheckArgs),
-    /// Send a dispatcher's dead letters back onto its topic, for it alone (after the service is fixed).
+    /// Send a dispatcher's dead letters back onto its topic, for it alone (after the service is
+    /// fixed), or run a source's refused webhooks through its routes again (after they are fixed).
     Redrive {
         #[arg(short, long, default_value = "routes.yaml")]
         config: PathBuf,
         /// The dispatcher (by name) whose dead letters go back; needed when the config has several.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "source")]
         dispatcher: Option<String>,
+        /// The source (by name) whose refused webhooks, kept in its dead_letter_topic, go through
+        /// its routes again.
+        #[arg(long)]
+        source: Option<String>,
         /// List the dead letters waiting; send and commit nothing.
         #[arg(long)]
         dry_run: bool,
@@ -163,7 +168,10 @@ pub fn main() -> ExitCode {
         Command::Health { addr, tls_cert } => health(addr, tls_cert.is_some()),
         Command::Check(args) => check(&args),
         Command::Test { config } => test(&config),
-        Command::Redrive { config, dispatcher, dry_run, limit } => {
+        Command::Redrive { config, source: Some(source), dry_run, limit, .. } => {
+            redrive_source(&config, &source, dry_run, limit)
+        }
+        Command::Redrive { config, dispatcher, dry_run, limit, source: None } => {
             redrive(&config, dispatcher.as_deref(), dry_run, limit)
         }
         Command::ConfigSchema => {
@@ -423,6 +431,43 @@ fn test(config: &Path) -> ExitCode {
     }
     outln!("{passed} passed, {failed} failed");
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// `switchyard redrive --source`: one line per refused webhook and what it became (or, in a dry
+/// run, would become), then what was done. Runs with the config and environment `serve` runs with.
+fn redrive_source(config: &Path, name: &str, dry_run: bool, limit: Option<usize>) -> ExitCode {
+    use crate::ingress::redrive::{self, SourceRedrive};
+    let mode = Role::Ingress.env_mode();
+    let Some(routes) = load_strict(config, &|k| std::env::var(k).ok(), mode) else { return ExitCode::FAILURE };
+    let source = match crate::dry_run::source_named(&routes, name) {
+        Ok(s) if s.dead_letter_topic.is_some() => s,
+        Ok(_) => {
+            eprintln!("source '{name}' keeps no refused webhooks: give it a dead_letter_topic");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if limit == Some(0) {
+        eprintln!("--limit must be at least 1");
+        return ExitCode::FAILURE;
+    }
+    let cfg = SourceRedrive { kafka: &routes.kafka, source, dry_run, limit, timeout: Duration::from_secs(30) };
+    let arrow = if dry_run { "" } else { "-> " };
+    block_on(async {
+        match redrive::run(&cfg, |letter| outln!("{arrow}{letter}")).await {
+            Ok(summary) => {
+                outln!("{}", summary.describe(&cfg));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("switchyard redrive: {}", crate::text::error_chain(e.as_ref()));
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 /// `switchyard redrive`: one line per dead letter sent back (or, in a dry run, waiting), then

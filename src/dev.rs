@@ -84,7 +84,7 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
 /// Every topic the routes publish to or consume from.
 fn topics(routes: &Routes) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let emitted = routes.sources.iter().flat_map(|s| s.rules.iter().map(|r| r.emit.topic.clone()));
+    let emitted = routes.sources.iter().flat_map(|s| s.topics().map(str::to_owned));
     let consumed = routes.dispatchers.iter().flat_map(|d| [d.topic.clone(), d.dead_letter_topic.clone()]);
     for t in emitted.chain(consumed) {
         if !out.contains(&t) {

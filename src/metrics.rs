@@ -40,7 +40,7 @@ fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         "switchyard_webhooks_total",
-        "Webhooks answered, by source, outcome (accepted, ignored, rejected) and HTTP status"
+        "Webhooks answered, by source, outcome (accepted, ignored, replied, rejected, dead_lettered) and HTTP status"
     );
     describe_counter!("switchyard_rejections_total", "Webhooks rejected, by source and reason");
     describe_histogram!(
@@ -97,7 +97,8 @@ pub async fn upkeep() {
     }
 }
 
-/// One webhook answered: `outcome` is accepted, ignored, replied or rejected.
+/// One webhook answered: `outcome` is accepted, ignored, replied, rejected or dead_lettered
+/// (refused, and kept in the dead-letter topic: `reason` says why).
 pub fn webhook(source: &str, outcome: &'static str, status: u16, reason: Option<&'static str>) {
     let status = http::StatusCode::from_u16(status).ok();
     let code = status.as_ref().map_or("other", |s| s.as_str());

@@ -106,6 +106,10 @@ pub struct SourceConfig {
     /// Also accept `application/x-www-form-urlencoded` bodies, whose JSON is in this form
     /// field: `payload` for GitHub's form content type. The signature covers the body as sent.
     pub form_field: Option<Text>,
+    /// Where a signed webhook the pipeline refuses (400, 422, 500) is kept: with this set it
+    /// is answered 200 `dead_lettered` once the broker holds it, and `switchyard redrive
+    /// --source` runs it through the routes again once they are fixed.
+    pub dead_letter_topic: Option<Text>,
     /// Where the event type is, for rules' `when.event_type`: a JSONPath such as `$.type`,
     /// or `{ header: X-GitHub-Event }` for senders that put it in a request header.
     pub event_type: Option<Spanned<Locate>>,

@@ -11,11 +11,12 @@ use serde_json::json;
 
 use super::State;
 use super::body::{self, BodyError};
+use super::dead_letter;
 use super::response::{Body, json, rejected};
 use crate::kafka::producer::{self, PublishError};
 use crate::metrics;
 use crate::pipeline::parse::{FORM, media_type};
-use crate::pipeline::{self, Inbound, Outcome, ReplyBody};
+use crate::pipeline::{self, Inbound, Outcome, Rejection, ReplyBody};
 use crate::routes::{Routes, Source};
 use crate::text::{QUOTED_VALUE, clip};
 use crate::trace::TraceParent;
@@ -43,6 +44,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
         Answered::Accepted => ("accepted", None),
         Answered::Ignored => ("ignored", None),
         Answered::Replied => ("replied", None),
+        Answered::DeadLettered(reason) => ("dead_lettered", Some(reason)),
         Answered::Rejected(reason) => ("rejected", Some(reason)),
     };
     metrics::webhook(&source.name, outcome, res.status().as_u16(), reason);
@@ -55,6 +57,8 @@ enum Answered {
     Accepted,
     Ignored,
     Replied,
+    /// Refused for this reason, and kept in the source's dead-letter topic.
+    DeadLettered(&'static str),
     Rejected(&'static str),
 }
 
@@ -177,6 +181,12 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     };
     let inbound = Inbound { headers: &parts.headers, body: &bytes, now: (state.clock)(), verify: true };
     let (event_id, result) = pipeline::ingest(source, &inbound);
+    if let Err(rejection) = &result
+        && let Some(topic) = dead_letter::topic_for(source, rejection)
+    {
+        let refused = Refused { rejection, topic, timeout: routes.kafka.publish_timeout };
+        return dead_lettered(state, source, &trace, &event_id, &inbound, refused).await;
+    }
     // The events own what they need: the raw body, its reservation and the request's headers
     // go now, on this worker, not after the broker's acknowledgement.
     drop(bytes);
@@ -235,6 +245,47 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
                 PublishError::Timeout(_) => "the broker did not acknowledge in time; retry later".to_string(),
                 PublishError::Kafka(e) => format!("the broker did not take the event: {e}; retry later"),
             };
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "broker", &message)
+        }
+    }
+}
+
+/// A refusal to keep: where, and how long the broker may take.
+struct Refused<'a> {
+    rejection: &'a Rejection,
+    topic: &'a str,
+    timeout: std::time::Duration,
+}
+
+/// Keeps a webhook the pipeline refused in its source's dead-letter topic, then answers 200
+/// `dead_lettered` with the refusal (why, for the sender); 503 when the broker does not take it,
+/// so the sender tries again.
+async fn dead_lettered(
+    state: &State,
+    source: &Source,
+    trace: &TraceParent,
+    event_id: &Option<String>,
+    inbound: &Inbound<'_>,
+    Refused { rejection, topic, timeout }: Refused<'_>,
+) -> Answer {
+    let Ok(_permit) = state.in_flight.try_acquire() else {
+        let message = "too many webhooks in flight; retry later";
+        return refuse_and_log(source, trace, event_id, StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
+    };
+    let (reason, detail) = (rejection.reason.as_str(), &rejection.message);
+    let headers = dead_letter::headers(&source.name, inbound.headers, rejection);
+    match dead_letter::publish(&state.producer, topic, event_id.as_deref(), headers, inbound.body, timeout).await {
+        Ok((partition, offset)) => {
+            webhook_log!(warn, source, trace, event_id, reason, %detail, topic, partition, offset, "dead-lettered");
+            let mut body = serde_json::to_value(rejection).unwrap_or_default();
+            body["status"] = json!("dead_lettered");
+            body["event_id"] = json!(event_id);
+            body["dead_letter"] = json!({"topic": topic, "partition": partition, "offset": offset});
+            (json(StatusCode::OK, &body), Answered::DeadLettered(reason))
+        }
+        Err(e) => {
+            webhook_log!(warn, source, trace, event_id, reason, %detail, error = %e, "dead letter not kept");
+            let message = format!("the webhook was refused ({detail}) and could not be kept: {e}; retry later");
             refuse(StatusCode::SERVICE_UNAVAILABLE, "broker", &message)
         }
     }

@@ -6,8 +6,10 @@
 
 pub mod body;
 pub mod connection;
+pub mod dead_letter;
 pub mod handler;
 pub mod ready;
+pub mod redrive;
 pub mod response;
 pub mod tls;
 

@@ -33,7 +33,7 @@ pub async fn answer(state: &State) -> Response<Body> {
 /// dispatcher-only process) its dispatchers' dead-letter topics.
 fn written_topics(routes: &Routes, webhooks: bool) -> Vec<String> {
     let mut topics: Vec<String> = match webhooks {
-        true => routes.sources.iter().flat_map(|s| s.rules.iter().map(|r| r.emit.topic.clone())).collect(),
+        true => routes.sources.iter().flat_map(|s| s.topics().map(str::to_owned)).collect(),
         false => routes.dispatchers.iter().map(|d| d.dead_letter_topic.clone()).collect(),
     };
     topics.sort();

@@ -214,7 +214,9 @@ async fn settle(consumer: &StreamConsumer, cfg: &Pass<'_>, progress: &mut Progre
         };
         let to = progress.read_to.entry(partition).or_insert(offset);
         *to = (*to).min(offset);
-        failed.get_or_insert(format!("what the letter at partition {partition} offset {offset} became was not taken: {error}"));
+        failed.get_or_insert(format!(
+            "what the letter at partition {partition} offset {offset} became was not taken: {error}"
+        ));
     }
     let topic = cfg.topic;
     let mut commit = TopicPartitionList::new();
@@ -231,4 +233,3 @@ async fn settle(consumer: &StreamConsumer, cfg: &Pass<'_>, progress: &mut Progre
         None => Ok(()),
     }
 }
-

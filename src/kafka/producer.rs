@@ -159,6 +159,22 @@ pub async fn publish_all(
     }
 }
 
+/// Publishes one record and waits until the broker acknowledged it, or `timeout`: where it
+/// is stored (partition, offset).
+pub async fn publish_one(
+    producer: &EventProducer,
+    record: FutureRecord<'_, [u8], [u8]>,
+    timeout: Duration,
+) -> Result<(i32, i64), PublishError> {
+    let delivery = producer.send_result(record).map_err(|(e, _)| PublishError::Kafka(e))?;
+    match tokio::time::timeout(timeout, delivery).await {
+        Ok(Ok(Ok(d))) => Ok((d.partition, d.offset)),
+        Ok(Ok(Err((e, _)))) => Err(PublishError::Kafka(e)),
+        Ok(Err(_)) => Err(PublishError::Kafka(KafkaError::Canceled)),
+        Err(_) => Err(PublishError::Timeout(timeout)),
+    }
+}
+
 /// Waits (off the async workers) until queued messages are delivered or `within` passes.
 pub async fn flush(producer: EventProducer, within: Duration) {
     let outcome = tokio::task::spawn_blocking(move || producer.flush(within)).await;

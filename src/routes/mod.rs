@@ -90,6 +90,8 @@ pub struct Source {
     pub schema: Option<Arc<Schema>>,
     /// The form field holding the JSON of a form-encoded body (`form_field:`).
     pub form_field: Option<String>,
+    /// Where refused webhooks are kept (`dead_letter_topic:`).
+    pub dead_letter_topic: Option<String>,
     pub event_type: Option<expr::Locator>,
     pub event_id: Option<expr::Locator>,
     /// Answers to handshakes, matched before the schema and the rules.
@@ -97,6 +99,13 @@ pub struct Source {
     pub rules: Vec<Rule>,
     /// What of a payload the schema and the rules read: all the parser builds.
     pub reads: projection::Projection,
+}
+
+impl Source {
+    /// The topics this source writes to: its rules', and its dead-letter topic.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.emit.topic.as_str()).chain(self.dead_letter_topic.as_deref())
+    }
 }
 
 /// A rule: filter, then one canonical event.
@@ -277,7 +286,28 @@ pub fn compile(
         }
     }
     ctx.part = Part::Dispatch;
-    let dispatchers = cfg.dispatch.iter().filter_map(|d| dispatch::compile(&mut ctx, d, &published)).collect();
+    let dispatchers: Vec<Dispatcher> =
+        cfg.dispatch.iter().filter_map(|d| dispatch::compile(&mut ctx, d, &published)).collect();
+    // A topic of refused webhooks must not be read as one of events.
+    for source in &sources {
+        let written = cfg.sources.iter().find(|c| c.name.value == source.name);
+        let (Some(topic), Some(text)) = (&source.dead_letter_topic, written.and_then(|c| c.dead_letter_topic.as_ref()))
+        else {
+            continue;
+        };
+        let why = if published.contains_key(topic) {
+            "rules publish events to it"
+        } else if dispatchers.iter().any(|d| &d.topic == topic) {
+            "a dispatcher consumes it"
+        } else {
+            continue;
+        };
+        let message = format!(
+            "dead_letter_topic '{topic}' of source '{}' holds refused webhooks, but {why}: give it a topic of its own",
+            source.name
+        );
+        ctx.error(text.referenced, message);
+    }
     if ctx.diags.has_errors() {
         return Err(ctx.diags);
     }
@@ -333,7 +363,25 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     {
         ctx.error(f.referenced, "form_field is empty: name the form field that holds the JSON, e.g. payload");
     }
-    Some(Source { name, path, verifier: verifier?, schema, form_field, event_type, event_id, replies, rules, reads })
+    let dead_letter_topic = cfg.dead_letter_topic.as_ref().and_then(|t| ctx.text(t));
+    if let (Some(text), Some(topic)) = (&cfg.dead_letter_topic, &dead_letter_topic) {
+        if topic.is_empty() {
+            ctx.error(text.referenced, "dead_letter_topic is empty");
+        }
+    }
+    Some(Source {
+        name,
+        path,
+        verifier: verifier?,
+        schema,
+        form_field,
+        dead_letter_topic,
+        event_type,
+        event_id,
+        replies,
+        rules,
+        reads,
+    })
 }
 
 fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: expr::EventTypeAt) -> Option<Rule> {

@@ -1268,3 +1268,31 @@ fn a_reply_must_say_when_and_what_it_answers() {
     let says = "routes.yaml:28:11: warning: test case 'an order is no handshake': expect.reply is the answer of a reply: with status accepted it would not be checked";
     assert_says(&text(&out), &[says]);
 }
+
+#[test]
+fn a_dead_letter_topic_of_refused_webhooks_is_a_topic_of_its_own() {
+    let kept = |topic: &str| {
+        SOURCE.replace(
+            "    event_type: $.type\n",
+            &format!("    event_type: $.type\n    dead_letter_topic: \"{topic}\"\n"),
+        )
+    };
+    let out = invalid(&kept("t"));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:6:24: dead_letter_topic 't' of source 's' holds refused webhooks, but rules publish events to it: give it a topic of its own",
+        ],
+    );
+    let consumed = format!(
+        "{}dispatch:\n  - name: d\n    topic: refused\n    group: g\n    rules:\n      - name: call\n        request: {{ method: POST, url: \"http://orders.internal/x\" }}\n",
+        kept("refused")
+    );
+    let out = invalid(&consumed);
+    assert_says(
+        &out,
+        &["dead_letter_topic 'refused' of source 's' holds refused webhooks, but a dispatcher consumes it"],
+    );
+    let out = invalid(&kept(""));
+    assert_says(&out, &["routes.yaml:6:24: dead_letter_topic is empty"]);
+}

@@ -24,5 +24,6 @@ mod operations;
 mod producer_wait;
 mod projection;
 mod redrive;
+mod refused;
 mod reload;
 mod shutdown;
