@@ -80,9 +80,10 @@ impl Summary {
     pub fn describe(&self, cfg: &SourceRedrive<'_>) -> String {
         let s = cfg.source;
         let topic = s.dead_letter_topic.as_deref().unwrap_or_default();
-        let (publish, write) = if cfg.dry_run { ("would publish", "would go") } else { ("published", "went") };
+        let (published, written) =
+            if cfg.dry_run { ("would be published", "would be written") } else { ("published", "written") };
         let mut line = format!(
-            "{} dead letter(s) of source {} in {topic}: {} {publish} {} event(s), {} ignored or replied to, {} refused again",
+            "{} dead letter(s) of source {} in {topic}: {} {published} as {} event(s), {} ignored or replied to, {} refused again",
             self.published + self.ignored + self.refused,
             s.name,
             self.published,
@@ -91,7 +92,7 @@ impl Summary {
             self.refused,
         );
         if self.refused > 0 {
-            line.push_str(&format!(" ({write} back to {topic})"));
+            line.push_str(&format!(" ({written} back to {topic})"));
         }
         if self.left {
             line.push_str("; more are waiting (--limit)");

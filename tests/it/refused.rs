@@ -97,7 +97,7 @@ async fn refused_webhooks_are_kept_and_go_through_the_fixed_routes_again() {
     // For real: the event is published, the broken body written back for a later run.
     let (ok, out) = redrive(&fixed, &env, &[]).await;
     assert!(ok, "{out}");
-    assert!(out.contains(": 1 published 1 event(s), 0 ignored or replied to, 1 refused again"), "{out}");
+    assert!(out.contains(": 1 published as 1 event(s), 0 ignored or replied to, 1 refused again"), "{out}");
     let events = read_topic(&topic, 1, READ);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].value["order_id"], "A-7");
