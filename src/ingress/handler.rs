@@ -20,6 +20,7 @@ use crate::pipeline::{self, Inbound, Outcome, Rejection, ReplyBody};
 use crate::routes::{Routes, Source};
 use crate::text::{QUOTED_VALUE, clip};
 use crate::trace::TraceParent;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Answers one request; never fails (every problem becomes a status).
 pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
@@ -203,21 +204,7 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
             webhook_log!(info, source, trace, event_id, reply = %replied.reply, "replied");
             return (reply(replied), Answered::Replied);
         }
-        Err(rejection) => {
-            let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            // `detail`, not `message`: that field name is the line's own message in `tracing`.
-            let (reason, detail) = (rejection.reason.as_str(), &rejection.message);
-            if status.is_server_error() {
-                let violations = &rejection.violations;
-                let what = "mapping produced an invalid canonical event";
-                webhook_log!(error, source, trace, event_id, reason, %detail, ?violations, "{what}");
-            } else {
-                webhook_log!(info, source, trace, event_id, status = status.as_u16(), reason, %detail, "rejected");
-            }
-            let mut body = serde_json::to_value(&rejection).unwrap_or_default();
-            body["status"] = json!("rejected");
-            return (json(status, &body), Answered::Rejected(rejection.reason.as_str()));
-        }
+        Err(rejection) => return refused_by_routes(source, &trace, &event_id, &rejection),
     };
     // Back-pressure: a bounded number of webhooks wait on the broker at once.
     let Ok(_permit) = state.in_flight.try_acquire() else {
@@ -250,6 +237,24 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     }
 }
 
+/// The pipeline's refusal as the sender's answer, logged: `info` for the sender's mistakes,
+/// `error` for a canonical event the routes got wrong.
+fn refused_by_routes(source: &Source, trace: &TraceParent, event_id: &Option<String>, rejection: &Rejection) -> Answer {
+    let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // `detail`, not `message`: that field name is the line's own message in `tracing`.
+    let (reason, detail) = (rejection.reason.as_str(), &rejection.message);
+    if status.is_server_error() {
+        let violations = &rejection.violations;
+        let what = "mapping produced an invalid canonical event";
+        webhook_log!(error, source, trace, event_id, reason, %detail, ?violations, "{what}");
+    } else {
+        webhook_log!(info, source, trace, event_id, status = status.as_u16(), reason, %detail, "rejected");
+    }
+    let mut body = serde_json::to_value(rejection).unwrap_or_default();
+    body["status"] = json!("rejected");
+    (json(status, &body), Answered::Rejected(rejection.reason.as_str()))
+}
+
 /// A refusal to keep: where, and how long the broker may take.
 struct Refused<'a> {
     rejection: &'a Rejection,
@@ -259,7 +264,8 @@ struct Refused<'a> {
 
 /// Keeps a webhook the pipeline refused in its source's dead-letter topic, then answers 200
 /// `dead_lettered` with the refusal (why, for the sender); 503 when the broker does not take it,
-/// so the sender tries again.
+/// so the sender tries again, but the refusal itself for a body larger than the broker takes
+/// (trying again would not help).
 async fn dead_lettered(
     state: &State,
     source: &Source,
@@ -276,12 +282,22 @@ async fn dead_lettered(
     let headers = dead_letter::headers(&source.name, inbound.headers, rejection);
     match dead_letter::publish(&state.producer, topic, event_id.as_deref(), headers, inbound.body, timeout).await {
         Ok((partition, offset)) => {
-            webhook_log!(warn, source, trace, event_id, reason, %detail, topic, partition, offset, "dead-lettered");
+            if rejection.status >= 500 {
+                let violations = &rejection.violations;
+                let what = "mapping produced an invalid canonical event; dead-lettered";
+                webhook_log!(error, source, trace, event_id, reason, %detail, ?violations, topic, partition, offset, "{what}");
+            } else {
+                webhook_log!(warn, source, trace, event_id, reason, %detail, topic, partition, offset, "dead-lettered");
+            }
             let mut body = serde_json::to_value(rejection).unwrap_or_default();
             body["status"] = json!("dead_lettered");
             body["event_id"] = json!(event_id);
             body["dead_letter"] = json!({"topic": topic, "partition": partition, "offset": offset});
             (json(StatusCode::OK, &body), Answered::DeadLettered(reason))
+        }
+        Err(PublishError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge))) => {
+            webhook_log!(warn, source, trace, event_id, topic, "too large for the dead-letter topic: not kept");
+            refused_by_routes(source, trace, event_id, rejection)
         }
         Err(e) => {
             webhook_log!(warn, source, trace, event_id, reason, %detail, error = %e, "dead letter not kept");

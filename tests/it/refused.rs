@@ -1,5 +1,6 @@
 //! A source's `dead_letter_topic`: signed webhooks the routes refuse are kept as they came and
-//! answered 200 `dead_lettered` once the broker holds them (unsigned ones are not kept); once
+//! answered 200 `dead_lettered` once the broker holds them (unsigned ones are not kept, nor one
+//! too large for the broker: those get the refusal); once
 //! the routes are fixed, `switchyard redrive --source` publishes what they now give, writes
 //! those still refused back for a later run, and remembers how far it got.
 
@@ -61,6 +62,12 @@ async fn refused_webhooks_are_kept_and_go_through_the_fixed_routes_again() {
     assert_eq!((res.status, res.body["status"].as_str()), (200, Some("dead_lettered")), "{}", res.body);
     let res = post(&url, &[("content-type", "application/json")], b"{}".to_vec()).await;
     assert_eq!(res.status, 401);
+
+    // A body larger than the broker takes (librdkafka's 1 MB `message.max.bytes`, under the
+    // 1 MiB body limit) cannot be kept: the refusal itself is the answer, not a 503 for ever.
+    let huge = serde_json::to_vec(&json!({"id": "evt_huge", "pad": "x".repeat(1_040_000)})).unwrap();
+    let res = post_signed(&url, &huge).await;
+    assert_eq!((res.status, res.body["status"].as_str()), (422, Some("rejected")), "{}", res.body["message"]);
 
     let letters = read_topic(&dlq, 2, READ);
     assert_eq!(letters.len(), 2);
