@@ -168,6 +168,10 @@ pub fn main() -> ExitCode {
         Command::Health { addr, tls_cert } => health(addr, tls_cert.is_some()),
         Command::Check(args) => check(&args),
         Command::Test { config } => test(&config),
+        Command::Redrive { limit: Some(0), .. } => {
+            eprintln!("--limit must be at least 1");
+            ExitCode::FAILURE
+        }
         Command::Redrive { config, source: Some(source), dry_run, limit, .. } => {
             redrive_source(&config, &source, dry_run, limit)
         }
@@ -450,24 +454,25 @@ fn redrive_source(config: &Path, name: &str, dry_run: bool, limit: Option<usize>
             return ExitCode::FAILURE;
         }
     };
-    if limit == Some(0) {
-        eprintln!("--limit must be at least 1");
-        return ExitCode::FAILURE;
-    }
     let cfg = SourceRedrive { kafka: &routes.kafka, source, dry_run, limit, timeout: Duration::from_secs(30) };
     let arrow = if dry_run { "" } else { "-> " };
     block_on(async {
-        match redrive::run(&cfg, |letter| outln!("{arrow}{letter}")).await {
-            Ok(summary) => {
-                outln!("{}", summary.describe(&cfg));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("switchyard redrive: {}", crate::text::error_chain(e.as_ref()));
-                ExitCode::FAILURE
-            }
-        }
+        redrive_done(redrive::run(&cfg, |letter| outln!("{arrow}{letter}")).await.map(|s| s.describe(&cfg)))
     })
+}
+
+/// The end of a redrive: its summary line, or why it stopped.
+fn redrive_done(result: anyhow::Result<String>) -> ExitCode {
+    match result {
+        Ok(summary) => {
+            outln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("switchyard redrive: {}", crate::text::error_chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `switchyard redrive`: one line per dead letter sent back (or, in a dry run, waiting), then
@@ -491,22 +496,9 @@ fn redrive(config: &Path, name: Option<&str>, dry_run: bool, limit: Option<usize
         }
         return ExitCode::FAILURE;
     };
-    if limit == Some(0) {
-        eprintln!("--limit must be at least 1");
-        return ExitCode::FAILURE;
-    }
     let cfg = RedriveConfig { kafka: &routes.kafka, dispatcher, dry_run, limit, timeout: Duration::from_secs(30) };
     let arrow = if dry_run { "" } else { "-> " };
     block_on(async {
-        match redrive::run(&cfg, |letter| outln!("{arrow}{letter}")).await {
-            Ok(summary) => {
-                outln!("{}", summary.describe(&cfg));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("switchyard redrive: {}", crate::text::error_chain(e.as_ref()));
-                ExitCode::FAILURE
-            }
-        }
+        redrive_done(redrive::run(&cfg, |letter| outln!("{arrow}{letter}")).await.map(|s| s.describe(&cfg)))
     })
 }
