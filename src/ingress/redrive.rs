@@ -71,6 +71,8 @@ pub struct Summary {
     pub events: usize,
     pub ignored: usize,
     pub refused: usize,
+    /// Letters of other sources sharing the dead-letter topic, passed over.
+    pub others: usize,
     /// Letters left for a later run by `limit`.
     pub left: bool,
 }
@@ -93,6 +95,9 @@ impl Summary {
         );
         if self.refused > 0 {
             line.push_str(&format!(" ({written} back to {topic})"));
+        }
+        if self.others > 0 {
+            line.push_str(&format!("; {} of other sources passed over", self.others));
         }
         if self.left {
             line.push_str("; more are waiting (--limit)");
@@ -122,6 +127,11 @@ pub async fn run(cfg: &SourceRedrive<'_>, mut each: impl FnMut(&Letter)) -> anyh
     };
     let mut summary = Summary::default();
     let counts = letters::pass(&pass, |msg| {
+        // Sources may share a dead-letter topic: each redrive takes its own letters.
+        let of = msg.headers().and_then(|h| h.iter().find(|h| h.key == dead_letter::SOURCE)).and_then(|h| h.value);
+        if of.is_some_and(|name| name != source.name.as_bytes()) {
+            return Ok(Verdict::Pass);
+        }
         let request = dead_letter::request_headers(
             msg.headers().into_iter().flat_map(|h| h.iter()).map(|h| (h.key, h.value.unwrap_or_default())),
         );
@@ -160,6 +170,7 @@ pub async fn run(cfg: &SourceRedrive<'_>, mut each: impl FnMut(&Letter)) -> anyh
     })
     .await?;
     summary.left = counts.left;
+    summary.others = counts.passed;
     Ok(summary)
 }
 

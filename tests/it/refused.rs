@@ -87,6 +87,14 @@ async fn refused_webhooks_are_kept_and_go_through_the_fixed_routes_again() {
     );
     gw.stop().await;
 
+    // Another source's letter on the same topic is not this source's to redrive.
+    let producer: rdkafka::producer::FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", broker().bootstrap_servers()).create().unwrap();
+    let headers = rdkafka::message::OwnedHeaders::new()
+        .insert(rdkafka::message::Header { key: "switchyard.dlq.source", value: Some("github") });
+    let record = rdkafka::producer::FutureRecord::<(), _>::to(&dlq).payload("{}").headers(headers);
+    producer.send(record, Duration::from_secs(5)).await.unwrap();
+
     // The routes fixed: a dry run shows what each letter would become, and changes nothing.
     let (_fixed_dir, fixed) = routes(true);
     let env = [("PAYMENTS_TOPIC", topic.as_str()), ("WEBHOOK_DLQ_TOPIC", dlq.as_str())];
@@ -98,6 +106,8 @@ async fn refused_webhooks_are_kept_and_go_through_the_fixed_routes_again() {
     );
     assert!(out.contains("partition=0 offset=1: refused again, 400: body is not valid JSON"), "{out}");
     assert!(out.contains("2 dead letter(s) of source stripe in"), "{out}");
+    assert!(out.contains("; 1 of other sources passed over"), "{out}");
+    assert!(!out.contains("offset=2"), "{out}");
     assert!(out.contains("(dry run: nothing sent or committed)"), "{out}");
     assert_empty(&topic);
 
@@ -109,9 +119,9 @@ async fn refused_webhooks_are_kept_and_go_through_the_fixed_routes_again() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].value["order_id"], "A-7");
     assert_eq!(events[0].key.as_deref(), Some("A-7"));
-    let letters = read_topic(&dlq, 3, READ);
-    assert_eq!(letters.len(), 3);
-    assert_eq!(letters[2].headers["switchyard.dlq.reason"], "json");
+    let letters = read_topic(&dlq, 4, READ);
+    assert_eq!(letters.len(), 4);
+    assert_eq!(letters[3].headers["switchyard.dlq.reason"], "json");
 
     // The next run starts where this one stopped: only the letter written back is left.
     let (ok, out) = redrive(&fixed, &env, &[]).await;
