@@ -309,6 +309,11 @@ pub enum StepConfig {
     EpochToRfc3339,
     /// Any scalar to its string form.
     ToString,
+    /// The hex HMAC-SHA256 of the value's text under `secret` (from the environment): Zoom's
+    /// `encryptedToken`, or a keyed hash that hides a personal value yet can still be joined on.
+    HmacSha256 {
+        secret: Text,
+    },
 }
 
 /// A dispatcher: consume a topic in a group, turn matching events into HTTP calls.

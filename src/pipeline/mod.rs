@@ -256,7 +256,8 @@ fn header_at_fault<'r>(rule: &'r Rule, violations: &[Violation], input: Input) -
         let (_, expr) = rule.emit.value.iter().find(|(name, _)| *name == member)?;
         let Source::Header(h) = &expr.source else { return None };
         let sent = matches!(input.headers.get(h.as_str()), Ok(Some(_)));
-        let own = sent && !expr.steps.iter().any(|s| matches!(s, Step::Lookup { .. }));
+        // A value a lookup or a keyed hash made is the config's, not the header's.
+        let own = sent && !expr.steps.iter().any(|s| matches!(s, Step::Lookup { .. } | Step::HmacSha256 { .. }));
         if !own || found.is_some_and(|f| f != h.as_str()) {
             return None;
         }

@@ -1,4 +1,5 @@
-//! Transform steps applied to one value: case, lookup, minor units → decimal, epoch → RFC 3339.
+//! Transform steps applied to one value: case, lookup, minor units → decimal, epoch → RFC 3339,
+//! a keyed hash.
 
 use serde_json::{Number, Value as Json};
 use time::OffsetDateTime;
@@ -37,6 +38,14 @@ pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
             let amount =
                 integer(value).ok_or_else(|| format!("minor_units needs an integer amount, not {}", what(value)))?;
             minor_to_major(amount, code)
+        }
+        Step::HmacSha256 { key: None } => Err("hmac_sha256: its secret is not set here".into()),
+        Step::HmacSha256 { key: Some(k) } => {
+            let text = match value {
+                Json::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+                other => scalar_text(other).ok_or("hmac_sha256 needs a scalar value")?.into(),
+            };
+            Ok(Json::String(hex::encode(aws_lc_rs::hmac::sign(&k.key, text.as_bytes()))))
         }
         Step::EpochToRfc3339 => {
             let secs =
@@ -149,6 +158,21 @@ mod tests {
         assert_eq!(epoch_to_rfc3339(1699281000).unwrap(), "2023-11-06T14:30:00Z");
         assert_eq!(epoch_to_rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
         assert!(epoch_to_rfc3339(i64::MAX).is_err());
+    }
+
+    /// RFC 4231's second test case, and a number hashed as the text JSON writes.
+    #[test]
+    fn a_keyed_hash_is_the_hex_hmac_sha256_of_the_text() {
+        let input = json!({});
+        let jefe = Step::HmacSha256 { key: Some(Box::new(crate::routes::verify::SigningKey::new(b"Jefe".to_vec()))) };
+        assert_eq!(
+            apply(&jefe, &json!("what do ya want for nothing?"), &input).unwrap(),
+            json!("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        );
+        assert_eq!(apply(&jefe, &json!(12345), &input).unwrap(), apply(&jefe, &json!("12345"), &input).unwrap());
+        assert_eq!(apply(&jefe, &json!({"a": 1}), &input).unwrap_err(), "hmac_sha256 needs a scalar value");
+        let unset = Step::HmacSha256 { key: None };
+        assert_eq!(apply(&unset, &json!("x"), &input).unwrap_err(), "hmac_sha256: its secret is not set here");
     }
 
     #[test]

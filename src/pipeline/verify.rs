@@ -49,16 +49,17 @@ pub fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -
             check_count(candidates.len(), "webhook-signature")?;
             matches_any(secrets, &[id.as_bytes(), b".", ts.as_bytes(), b".", body], &candidates)
         }
-        Verifier::Slack { secrets, tolerance_secs } => {
-            let ts = header_str(headers, SLACK_TIMESTAMP)?;
-            let t: i64 = ts.trim().parse().map_err(|_| format!("{SLACK_TIMESTAMP} is not a unix timestamp"))?;
+        Verifier::Slack { secrets, tolerance_secs, headers: names } => {
+            let ts = header_str(headers, names.timestamp)?;
+            let t: i64 = ts.trim().parse().map_err(|_| format!("{} is not a unix timestamp", names.timestamp))?;
             fresh(t, now, *tolerance_secs)?;
-            let signature = header_str(headers, SLACK_SIGNATURE)?;
-            let digest =
-                signature.strip_prefix("v0=").ok_or_else(|| format!("{SLACK_SIGNATURE} does not start with 'v0='"))?;
+            let signature = header_str(headers, names.signature)?;
+            let digest = signature
+                .strip_prefix("v0=")
+                .ok_or_else(|| format!("{} does not start with 'v0='", names.signature))?;
             let mut candidate = [0u8; 32];
             hex::decode_to_slice(digest.trim(), &mut candidate)
-                .map_err(|_| format!("{SLACK_SIGNATURE} is not a valid digest"))?;
+                .map_err(|_| format!("{} is not a valid digest", names.signature))?;
             matches_any(secrets, &[b"v0:", ts.as_bytes(), b":", body], &[candidate])
         }
         Verifier::Twitch { secrets, tolerance_secs } => {
@@ -82,10 +83,6 @@ pub fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -
 const TWITCH_ID: &str = "twitch-eventsub-message-id";
 const TWITCH_TIMESTAMP: &str = "twitch-eventsub-message-timestamp";
 const TWITCH_SIGNATURE: &str = "twitch-eventsub-message-signature";
-
-/// Slack's headers: `X-Slack-Signature: v0=<hex>`, HMAC-SHA256 over `v0:<timestamp>:<body>`.
-const SLACK_TIMESTAMP: &str = "x-slack-request-timestamp";
-const SLACK_SIGNATURE: &str = "x-slack-signature";
 
 fn stripe(secrets: &[SigningKey], tolerance: u64, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
     let header = header_str(headers, "stripe-signature")?;
@@ -188,7 +185,7 @@ fn stripe_header_of(keys: &[hmac::Key], t: i64, body: &[u8]) -> String {
 /// The headers that make `verifier` accept `body` at time `now`: how a dispatcher signs its
 /// calls (`sign:`) and how `switchyard dev` signs its ready-to-paste requests. Stripe and
 /// Standard Webhooks carry a signature for every secret (so a receiver rotating its secret
-/// accepts the call under either); `hmac-sha256`, Slack's and Twitch's have room for one, the
+/// accepts the call under either); `hmac-sha256`, Slack's (Zoom's) and Twitch's have room for one, the
 /// first secret's. `id`
 /// is the Standard Webhooks `webhook-id` (and Twitch's message id). Empty for `none` or no secret.
 pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String, String)> {
@@ -225,15 +222,12 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String
                 ("webhook-signature".to_owned(), signatures.join(" ")),
             ]
         }
-        Verifier::Slack { secrets, .. } => secrets
+        Verifier::Slack { secrets, headers, .. } => secrets
             .first()
             .map(|s| {
                 let t = now.to_string();
                 let digest = hex::encode(mac(&s.key, &[b"v0:", t.as_bytes(), b":", body]));
-                vec![
-                    ("X-Slack-Request-Timestamp".to_owned(), t),
-                    ("X-Slack-Signature".to_owned(), format!("v0={digest}")),
-                ]
+                vec![(headers.timestamp.to_owned(), t), (headers.signature.to_owned(), format!("v0={digest}"))]
             })
             .unwrap_or_default(),
         Verifier::Twitch { secrets, .. } => secrets

@@ -174,7 +174,9 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Schema>, when: &F
     }
     for step in &expr.steps {
         types = match step {
-            Step::Upper | Step::Lower | Step::ToString | Step::EpochToRfc3339 => Some([Ty::String].into()),
+            Step::Upper | Step::Lower | Step::ToString | Step::EpochToRfc3339 | Step::HmacSha256 { .. } => {
+                Some([Ty::String].into())
+            }
             Step::MinorUnits { .. } => Some([Ty::Integer, Ty::Number].into()),
             Step::Lookup { table, default } => Some(table.values().chain(default).map(ty).collect()),
         };

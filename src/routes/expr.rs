@@ -58,10 +58,20 @@ impl Locator {
 pub enum Step {
     Upper,
     Lower,
-    Lookup { table: IndexMap<String, Json>, default: Option<Json> },
-    MinorUnits { currency: Path },
+    Lookup {
+        table: IndexMap<String, Json>,
+        default: Option<Json>,
+    },
+    MinorUnits {
+        currency: Path,
+    },
     EpochToRfc3339,
     ToString,
+    /// `None` when its secret is unset where only a warning says so (`validate`, `check`,
+    /// `test`): the step then fails with that reason.
+    HmacSha256 {
+        key: Option<Box<super::verify::SigningKey>>,
+    },
 }
 
 /// A filter: an optional event-type test plus conditions, all of which must hold.
@@ -140,6 +150,9 @@ fn compile_step(ctx: &mut Ctx, step: &StepConfig) -> Option<Step> {
         StepConfig::MinorUnits { currency } => Step::MinorUnits { currency: ctx.path(currency)? },
         StepConfig::EpochToRfc3339 => Step::EpochToRfc3339,
         StepConfig::ToString => Step::ToString,
+        StepConfig::HmacSha256 { secret } => {
+            Step::HmacSha256 { key: super::verify::step_key(ctx, secret).map(Box::new) }
+        }
     })
 }
 

@@ -53,15 +53,26 @@ pub enum Verifier {
     HmacSha256 { secrets: Vec<SigningKey>, header: HeaderName, prefix: String, encoding: Encoding },
     /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64> …`.
     StandardWebhooks { secrets: Vec<SigningKey>, tolerance_secs: u64 },
-    /// Slack: `X-Slack-Request-Timestamp`, `X-Slack-Signature: v0=<hex>` over `v0:<t>:<body>`.
-    Slack { secrets: Vec<SigningKey>, tolerance_secs: u64 },
+    /// Slack's scheme: `<signature header>: v0=<hex>`, HMAC-SHA256 over `v0:<t>:<body>`, `t`
+    /// in the timestamp header. Zoom signs the same way under its own header names.
+    Slack { secrets: Vec<SigningKey>, tolerance_secs: u64, headers: V0Headers },
     /// Twitch EventSub: `Twitch-Eventsub-Message-Signature: sha256=<hex>` over the message id,
     /// the RFC 3339 timestamp and the body, each from its `Twitch-Eventsub-Message-*` header.
     Twitch { secrets: Vec<SigningKey>, tolerance_secs: u64 },
 }
 
+/// The header names of Slack's scheme as one sender uses it (lower case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct V0Headers {
+    pub timestamp: &'static str,
+    pub signature: &'static str,
+}
+
+pub const SLACK: V0Headers = V0Headers { timestamp: "x-slack-request-timestamp", signature: "x-slack-signature" };
+pub const ZOOM: V0Headers = V0Headers { timestamp: "x-zm-request-timestamp", signature: "x-zm-signature" };
+
 /// The verifier kinds a config may name.
-pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "slack", "twitch", "none"];
+pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "slack", "zoom", "twitch", "none"];
 
 use super::Ctx;
 use crate::config::model::VerifyConfig;
@@ -77,7 +88,7 @@ const MIN_SECRET_BYTES: usize = 16;
 /// `verify` block's kinds and keys, without `none` or a tolerance (those are the receiver's).
 pub(super) fn compile_signer(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<Verifier> {
     if cfg.kind.value == "none" {
-        ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack' or 'twitch'; leave 'sign' out to send it unsigned");
+        ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'; leave 'sign' out to send it unsigned");
         return None;
     }
     if let Some(t) = &cfg.tolerance_secs {
@@ -131,10 +142,11 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
             Some(Verifier::Stripe { secrets, tolerance_secs })
         }
-        "slack" => {
+        "slack" | "zoom" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
             let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
-            Some(Verifier::Slack { secrets, tolerance_secs })
+            let headers = if kind == "slack" { SLACK } else { ZOOM };
+            Some(Verifier::Slack { secrets, tolerance_secs, headers })
         }
         "twitch" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
@@ -180,6 +192,30 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             None
         }
     }
+}
+
+/// The key of a `hmac_sha256` step: its secret from the environment, checked as a verifier's
+/// is. `None` when the variable is unset and that is only a warning here.
+pub(super) fn step_key(ctx: &mut Ctx, secret: &crate::config::model::Text) -> Option<SigningKey> {
+    if !secret.value.contains("${") {
+        ctx.warning(
+            secret.referenced,
+            "this secret is written in the file: read it from the environment instead, e.g. \"${HMAC_SECRET}\"",
+        );
+    }
+    let value = ctx.text(secret)?;
+    if value.is_empty() {
+        ctx.error(secret.referenced, "the secret of hmac_sha256 is empty: anyone could compute its digests");
+        return None;
+    }
+    if value.len() < MIN_SECRET_BYTES {
+        let message = format!(
+            "this secret has only {} bytes: anyone who sees a digest can guess a short secret offline; use at least {MIN_SECRET_BYTES} random bytes",
+            value.len()
+        );
+        ctx.warning(secret.referenced, message);
+    }
+    Some(SigningKey::new(value.into_bytes()))
 }
 
 fn secrets(

@@ -199,7 +199,7 @@ fn malformed_jsonpath_points_at_its_string() {
 fn unknown_verifier_kinds_list_the_known_ones() {
     let out = invalid(&SOURCE.replace("kind: stripe", "kind: strype"));
     assert!(
-        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, twitch, none"),
+        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, zoom, twitch, none"),
         "{out}"
     );
 }
@@ -362,7 +362,9 @@ fn a_sign_block_is_checked_like_a_verify_block() {
     let out = invalid(&with("{ kind: none }"));
     assert_says(
         &out,
-        &["routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack' or 'twitch'"],
+        &[
+            "routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'",
+        ],
     );
     let out = invalid(&with("{ kind: stripe, secrets: [\"${S}\"], tolerance_secs: 60 }"));
     assert_says(&out, &["routes.yaml:22:68: 'tolerance_secs' is for verifying: the receiver chooses it"]);
@@ -1295,4 +1297,21 @@ fn a_dead_letter_topic_of_refused_webhooks_is_a_topic_of_its_own() {
     );
     let out = invalid(&kept(""));
     assert_says(&out, &["routes.yaml:6:24: dead_letter_topic is empty"]);
+}
+
+/// A `hmac_sha256` step's secret is checked as a verifier's: from the environment, not empty.
+#[test]
+fn a_keyed_hash_step_takes_its_secret_from_the_environment() {
+    let hashed = |secret: &str| {
+        SOURCE.replace(
+            "order_id: { path: $.id }",
+            &format!("order_id: {{ path: $.id, then: [{{ hmac_sha256: {{ secret: \"{secret}\" }} }}] }}"),
+        )
+    };
+    let out = invalid(&hashed("${EMPTY:-}"));
+    assert_says(&out, &["routes.yaml:12:69: the secret of hmac_sha256 is empty: anyone could compute its digests"]);
+    let dir = config(&hashed("written-in-the-file-0123456789"));
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_says(&text(&out), &["routes.yaml:12:69: warning: this secret is written in the file"]);
 }

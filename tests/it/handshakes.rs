@@ -2,7 +2,8 @@
 //! API: the signed `url_verification` handshake is answered with its `challenge` (as JSON, or
 //! as text) before the schema is checked and publishes nothing; signed events are published; a
 //! bad signature is a 401. Twitch's EventSub: the message type in a header, the challenge
-//! answered as text, a notification published, a revocation ignored.
+//! answered as text, a notification published, a revocation ignored. Zoom's url_validation:
+//! the plain token back with its keyed hash (`hmac_sha256`).
 
 use std::time::Duration;
 
@@ -221,5 +222,77 @@ sources:
     let records = read_topic(&topic, 2, Duration::from_secs(3));
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].value, json!({"broadcaster": "1337", "follower": "cool_user", "message_id": "m-2"}));
+    gw.stop().await;
+}
+
+const ZOOM_SECRET: &str = "zoom-secret-token-0123456789";
+
+fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    hex::encode(aws_lc_rs::hmac::sign(&key, &parts.concat()))
+}
+
+/// Signed as Zoom documents it: `v0=` and the hex HMAC-SHA256 of `v0:<timestamp>:<body>`.
+async fn send_zoom(url: &str, body: &Json) -> Json {
+    let body = serde_json::to_vec(body).unwrap();
+    let t = unix_now().to_string();
+    let signature = format!("v0={}", hmac_hex(ZOOM_SECRET, &[b"v0:", t.as_bytes(), b":", &body]));
+    let res = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-zm-request-timestamp", t)
+        .header("x-zm-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    serde_json::from_slice(&res.bytes().await.unwrap()).unwrap()
+}
+
+/// Zoom's `endpoint.url_validation` wants the plain token back with its HMAC under the
+/// secret token: a reply with a `hmac_sha256` step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zoom_url_validation_is_answered_with_the_keyed_hash_of_its_token() {
+    let topic = unique("zoom");
+    let (_dir, config) = config_file(&format!(
+        r#"
+kafka: {{ brokers: "${{KAFKA_BROKERS}}" }}
+sources:
+  - name: zoom
+    path: /webhooks/zoom
+    verify: {{ kind: zoom, secrets: ["${{ZOOM_WEBHOOK_SECRET_TOKEN}}"] }}
+    event_type: $.event
+    replies:
+      - name: url_validation
+        when: {{ event_type: endpoint.url_validation }}
+        body:
+          plainToken: {{ path: $.payload.plainToken }}
+          encryptedToken:
+            path: $.payload.plainToken
+            then: [{{ hmac_sha256: {{ secret: "${{ZOOM_WEBHOOK_SECRET_TOKEN}}" }} }}]
+    rules:
+      - name: meeting_started
+        when: {{ event_type: meeting.started }}
+        emit:
+          topic: {topic}
+          schema: meeting.json
+          value: {{ meeting: {{ path: $.payload.object.id }} }}
+"#
+    ));
+    std::fs::write(config.with_file_name("meeting.json"), r#"{"type": "object", "required": ["meeting"]}"#).unwrap();
+    let gw = start_with(&config, Role::Ingress, &topic, &[("ZOOM_WEBHOOK_SECRET_TOKEN", ZOOM_SECRET)]).await;
+    let url = gw.url("/webhooks/zoom");
+
+    let validation = json!({"payload": {"plainToken": "qgg8vlvZRS6UYooatFL8Aw"}, "event_ts": 1654503849680_u64,
+                            "event": "endpoint.url_validation"});
+    let answer = send_zoom(&url, &validation).await;
+    let expected = hmac_hex(ZOOM_SECRET, &[b"qgg8vlvZRS6UYooatFL8Aw"]);
+    assert_eq!(answer, json!({"plainToken": "qgg8vlvZRS6UYooatFL8Aw", "encryptedToken": expected}));
+
+    let started = json!({"event": "meeting.started", "payload": {"object": {"id": "85066271219"}}});
+    assert_eq!(send_zoom(&url, &started).await["status"], "accepted");
+    let records = read_topic(&topic, 1, Duration::from_secs(10));
+    assert_eq!(records[0].value, json!({"meeting": "85066271219"}));
     gw.stop().await;
 }

@@ -201,7 +201,8 @@ const SLACK_VECTORS: &[(&str, &str)] = &[
 ];
 
 fn slack(secrets: &[&str]) -> Verifier {
-    Verifier::Slack { secrets: secrets.iter().map(|s| key(s.as_bytes())).collect(), tolerance_secs: 300 }
+    let secrets = secrets.iter().map(|s| key(s.as_bytes())).collect();
+    Verifier::Slack { secrets, tolerance_secs: 300, headers: crate::routes::verify::SLACK }
 }
 
 #[test]
@@ -214,14 +215,33 @@ fn slack_vectors_from_the_official_library_verify_and_are_signed_alike() {
         assert_eq!(
             signed,
             vec![
-                ("X-Slack-Request-Timestamp".to_owned(), t.to_string()),
-                ("X-Slack-Signature".to_owned(), signature.to_string())
+                ("x-slack-request-timestamp".to_owned(), t.to_string()),
+                ("x-slack-signature".to_owned(), signature.to_string())
             ]
         );
         let mut tampered = body.as_bytes().to_vec();
         tampered[0] ^= 1;
         assert_eq!(verify(&slack(&[SLACK_SECRET]), &sent, &tampered, t), Err(NO_MATCH.to_owned()));
     }
+}
+
+/// Zoom signs as Slack does, under its own header names: the same signature verifies there
+/// (and only there) for a `zoom` source.
+#[test]
+fn zoom_is_slacks_scheme_under_its_own_header_names() {
+    let (body, signature) = SLACK_VECTORS[1];
+    let zoom = Verifier::Slack {
+        secrets: vec![key(SLACK_SECRET.as_bytes())],
+        tolerance_secs: 300,
+        headers: crate::routes::verify::ZOOM,
+    };
+    let t = 1531420618;
+    let sent = headers(&[("x-zm-request-timestamp", "1531420618"), ("x-zm-signature", signature)]);
+    assert_eq!(verify(&zoom, &sent, body.as_bytes(), t), Ok(()));
+    let slacks = headers(&[("X-Slack-Request-Timestamp", "1531420618"), ("X-Slack-Signature", signature)]);
+    assert_eq!(verify(&zoom, &slacks, body.as_bytes(), t), Err("missing x-zm-request-timestamp header".into()));
+    let signed = sign(&zoom, body.as_bytes(), t, "");
+    assert_eq!(signed[1], ("x-zm-signature".to_owned(), signature.to_owned()));
 }
 
 #[test]
