@@ -12,10 +12,11 @@
 //!   canonical` (parsing builds only the projection), and dispatch call planning. No IO: the
 //!   server and the CLI share it.
 //! - [`ingress`]: the hyper server (HTTP, or HTTPS with a certificate it reloads); reads
-//!   bodies, runs the pipeline, publishes, answers; and `/healthz`, `/readyz`, `/metrics` in
-//!   every role.
-//! - [`kafka`]: producer and consumer setup, their errors in the log (rate-limited), and the
-//!   embedded broker of `switchyard dev`.
+//!   bodies, runs the pipeline, publishes, answers (a handshake with its reply; a refused
+//!   webhook kept in its source's dead-letter topic); `/healthz`, `/readyz`, `/metrics` in every
+//!   role; and the redrive of a source's refused webhooks.
+//! - [`kafka`]: producer and consumer setup, their errors in the log (rate-limited), one pass
+//!   over a dead-letter topic (both redrives), and the embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
 //!   dead letters, committing offsets only for finished events; and the redrive that sends
 //!   dead letters back to the dispatcher that gave up on them.

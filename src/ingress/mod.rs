@@ -2,7 +2,8 @@
 //! answers the operational endpoints (`/healthz`, `/readyz`, `/metrics`) in every role.
 //!
 //! Thin by design: [`handler`] reads the request and calls the pure [`crate::pipeline`];
-//! the only IO is the socket and the producer.
+//! the only IO is the socket and the producer. A source's refused webhooks go to its
+//! dead-letter topic ([`dead_letter`]), and [`redrive`] runs them through the routes again.
 
 pub mod body;
 pub mod connection;
