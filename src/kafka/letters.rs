@@ -138,16 +138,9 @@ async fn read(
             Verdict::Pass => progress.counts.passed += 1,
             Verdict::Take(records) => {
                 progress.counts.taken += 1;
-                for r in records.into_iter().filter(|_| producer.is_some()) {
-                    let Some(producer) = producer else { break };
-                    let mut record = FutureRecord::to(&r.topic).headers(r.headers);
-                    if let Some(p) = &r.payload {
-                        record = record.payload(p.as_slice());
-                    }
-                    if let Some(k) = &r.key {
-                        record = record.key(k.as_slice());
-                    }
-                    let delivery = producer.send_result(record).map_err(|(e, _)| e).context("cannot queue a copy")?;
+                // A dry run has no producer: it sends nothing.
+                for record in records.into_iter().filter(|_| producer.is_some()) {
+                    let delivery = send(producer, record)?;
                     progress.sent.push((partition, offset, delivery));
                 }
             }
@@ -158,6 +151,19 @@ async fn read(
         }
     }
     Ok(())
+}
+
+/// Queues one record with the producer.
+fn send(producer: Option<&EventProducer>, r: Record) -> anyhow::Result<DeliveryFuture> {
+    let producer = producer.context("a dry run sends nothing")?;
+    let mut record = FutureRecord::to(&r.topic).headers(r.headers);
+    if let Some(p) = &r.payload {
+        record = record.payload(p.as_slice());
+    }
+    if let Some(k) = &r.key {
+        record = record.key(k.as_slice());
+    }
+    producer.send_result(record).map_err(|(e, _)| e).context("cannot queue a copy")
 }
 
 /// Per partition of the dead-letter topic, the end (as of now) of what is left to read, for
