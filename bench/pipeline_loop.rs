@@ -36,7 +36,7 @@ fn main() -> Result<(), String> {
     for _ in 0..events {
         let input = Inbound { headers: &headers, body: std::hint::black_box(&body), now, verify: true };
         match pipeline::ingest(source, &input).1 {
-            Ok(Outcome::Publish(out)) => bytes += out.iter().map(|e| e.payload().len()).sum::<usize>(),
+            Ok(Outcome::Publish { events: out, .. }) => bytes += out.iter().map(|e| e.payload().len()).sum::<usize>(),
             other => return Err(format!("unexpected outcome {other:?}")),
         }
     }

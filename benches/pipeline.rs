@@ -32,7 +32,7 @@ fn bench(c: &mut Criterion) {
             let input = Inbound { headers: &headers, body: black_box(&body), now, verify: true };
             let (_, outcome) = pipeline::ingest(source, &input);
             match outcome {
-                Ok(Outcome::Publish(events)) => {
+                Ok(Outcome::Publish { events, .. }) => {
                     let bytes: usize = events.iter().map(|e| e.payload().len()).sum();
                     black_box(bytes)
                 }

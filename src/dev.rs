@@ -203,7 +203,11 @@ fn signature_note(verifier: &Verifier) -> String {
 fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, String)]) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let insecure = if listener.tls { "-k " } else { "" };
-    let mut cmd = format!("curl -sS {insecure}{}{} -H 'Content-Type: application/json'", listener.base(), source.path);
+    let mut cmd = format!("curl -sS {insecure}{}{}", listener.base(), source.path);
+    // A case's own Content-Type (a form's) is sent instead of JSON's, not beside it.
+    if !extra.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+        cmd.push_str(" -H 'Content-Type: application/json'");
+    }
     let id = format!("msg_dev_{}", hex::encode(rand::random::<[u8; 8]>()));
     let signature = sign(&source.verifier, body.as_bytes(), crate::ingress::unix_now(), &id);
     for (name, value) in extra.iter().chain(&signature) {

@@ -12,9 +12,10 @@
 //!   canonical` (parsing builds only the projection), and dispatch call planning. No IO: the
 //!   server and the CLI share it.
 //! - [`ingress`]: the hyper server (HTTP, or HTTPS with a certificate it reloads); reads
-//!   bodies, runs the pipeline, publishes, answers (a handshake with its reply; a refused
-//!   webhook kept in its source's dead-letter topic); `/healthz`, `/readyz`, `/metrics` in every
-//!   role; and the redrive of a source's refused webhooks.
+//!   bodies, runs the pipeline, publishes, answers (a handshake with its reply, an event with
+//!   its rule's `answer` when it has one; a refused webhook kept in its source's dead-letter
+//!   topic); `/healthz`, `/readyz`, `/metrics` in every role; and the redrive of a source's
+//!   refused webhooks.
 //! - [`kafka`]: producer and consumer setup, their errors in the log (rate-limited), one pass
 //!   over a dead-letter topic (both redrives), and the embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and

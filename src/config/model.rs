@@ -106,6 +106,10 @@ pub struct SourceConfig {
     /// Also accept `application/x-www-form-urlencoded` bodies, whose JSON is in this form
     /// field: `payload` for GitHub's form content type. The signature covers the body as sent.
     pub form_field: Option<Text>,
+    /// Also accept `application/x-www-form-urlencoded` bodies as a JSON object of their
+    /// fields, each a string (an array of strings where a field repeats): Slack's slash
+    /// commands, Twilio. The signature covers the body as sent.
+    pub form_fields: Option<Spanned<bool>>,
     /// Where a signed webhook the pipeline refuses (400, 422, 500) is kept: with this set it
     /// is answered 200 `dead_lettered` once the broker holds it, and `switchyard redrive
     /// --source` runs it through the routes again once they are fixed.
@@ -178,7 +182,8 @@ impl<'de> Deserialize<'de> for Locate {
     }
 }
 
-/// Signature verification. `kind` is one of `stripe`, `hmac-sha256`, `standard-webhooks`, `none`.
+/// Signature verification. `kind` is one of `stripe`, `hmac-sha256`, `standard-webhooks`,
+/// `slack`, `zoom`, `twitch`, `none`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyConfig {
@@ -204,6 +209,21 @@ pub struct RuleConfig {
     #[serde(default)]
     pub when: WhenConfig,
     pub emit: EmitConfig,
+    /// What the sender is answered once the broker holds the event, instead of Switchyard's
+    /// `accepted` JSON: for senders that show the answer (a Slack slash command's text).
+    pub answer: Option<AnswerConfig>,
+}
+
+/// A rule's answer to the webhooks it publishes. The first matching rule with one answers.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerConfig {
+    /// 200 to 299; default 200.
+    pub status: Option<Spanned<u64>>,
+    /// A JSON object answer (`application/json`), each property a value as in `emit.value`.
+    pub body: Option<IndexMap<String, Spanned<ExprConfig>>>,
+    /// A `text/plain` answer: one value, written as text. Neither `body` nor `text`: an empty answer.
+    pub text: Option<Spanned<ExprConfig>>,
 }
 
 /// Filters; all must hold.
@@ -449,6 +469,7 @@ pub struct TestCaseConfig {
     #[serde(default)]
     pub set: IndexMap<String, Json>,
     /// The request's headers (with `source`), or the event's Kafka headers (with `topic`).
+    /// With a form's `Content-Type`, the payload's properties are sent as the form's fields.
     #[serde(default)]
     pub headers: IndexMap<String, String>,
     pub expect: ExpectConfig,
@@ -470,7 +491,8 @@ pub struct ExpectConfig {
     pub message_contains: Option<String>,
     pub events: Option<Vec<ExpectedEvent>>,
     pub calls: Option<Vec<ExpectedCall>>,
-    /// For replies: the answer's body, exactly (an object for `body`, a string for `text`).
+    /// The body of the answer a reply or a rule's `answer` gives, exactly (an object for
+    /// `body`, a string for `text`, null for neither).
     pub reply: Option<Json>,
 }
 

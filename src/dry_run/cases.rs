@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use serde_json::{Value as Json, json};
 
 use super::{CallOf, DryRun, header_map, planned_calls, run, source_named, unconsumed};
@@ -14,6 +14,7 @@ use crate::config::Loaded;
 use crate::config::diagnostic::Diagnostics;
 use crate::config::model::{ExpectConfig, ExpectedCall, ExpectedEvent, ExpectedStatus, TestCaseConfig};
 use crate::pipeline::Event;
+use crate::pipeline::parse::{FORM, media_type};
 use crate::routes::{Routes, Source};
 
 /// What a case is, once its fields fit together and name what the config has.
@@ -27,9 +28,9 @@ enum Kind<'a> {
 /// Runs one case with signatures unchecked; no problems means it passed.
 pub fn run_case(routes: &Routes, case: &TestCaseConfig, dir: &Path) -> Vec<String> {
     match prepare(routes, case, dir) {
-        Ok((Kind::Webhook(source, headers, status), doc)) => match serde_json::to_vec(&doc) {
+        Ok((Kind::Webhook(source, headers, status), doc)) => match encode(case, &doc) {
             Ok(body) => compare(&run(routes, source, &headers, &body, false), status, &case.expect),
-            Err(e) => vec![e.to_string()],
+            Err(e) => vec![e],
         },
         Ok((Kind::Event(topic, want), doc)) => event_case(routes, case, topic, doc, want),
         Err(e) => vec![e],
@@ -84,8 +85,8 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
                 let what = "expect.events and calls are what an accepted webhook gives";
                 return Err(format!("{what}: with status {} they would not be checked", status.as_str()));
             }
-            if e.reply.is_some() && status != ExpectedStatus::Replied {
-                let what = "expect.reply is the answer of a reply";
+            if e.reply.is_some() && !matches!(status, ExpectedStatus::Replied | ExpectedStatus::Accepted) {
+                let what = "expect.reply is the answer of a reply or of a rule's `answer`";
                 return Err(format!("{what}: with status {} it would not be checked", status.as_str()));
             }
             let headers = header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
@@ -122,7 +123,38 @@ fn event_case(routes: &Routes, case: &TestCaseConfig, topic: &str, value: Json, 
 
 /// The payload of a test case, as the body of a request.
 pub fn case_payload(case: &TestCaseConfig, dir: &Path) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(&case_document(case, dir)?).map_err(|e| e.to_string())
+    encode(case, &case_document(case, dir)?)
+}
+
+/// A case's payload as its request carries it: JSON, or, when the case's `Content-Type` is
+/// a form's, the payload's properties as form fields (an array repeats its field).
+fn encode(case: &TestCaseConfig, doc: &Json) -> Result<Vec<u8>, String> {
+    let form = case.headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type")
+            && HeaderValue::from_str(v).ok().and_then(|v| media_type(&v)).as_deref() == Some(FORM)
+    });
+    if !form {
+        return serde_json::to_vec(doc).map_err(|e| e.to_string());
+    }
+    let Json::Object(fields) = doc else {
+        return Err("a form's payload is an object: its properties are the form's fields".into());
+    };
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        let values = match value {
+            Json::Array(items) => items.iter().collect(),
+            one => vec![one],
+        };
+        for value in values {
+            match value {
+                Json::String(text) => out.append_pair(name, text),
+                Json::Object(_) | Json::Array(_) => out.append_pair(name, &value.to_string()),
+                Json::Null => out.append_key_only(name),
+                other => out.append_pair(name, &other.to_string()),
+            };
+        }
+    }
+    Ok(out.finish().into_bytes())
 }
 
 /// The payload of a test case: its file or inline body, with `set` applied.
@@ -180,7 +212,7 @@ fn compare(got: &DryRun, want: ExpectedStatus, expect: &ExpectConfig) -> Vec<Str
         let detail = match got {
             DryRun::Rejected { http_status, rejection } => format!(" ({http_status}: {})", rejection.message),
             DryRun::Ignored { reason, .. } => format!(" ({reason})"),
-            DryRun::Replied { replied, .. } => format!(" (by reply '{}')", replied.reply),
+            DryRun::Replied { reply, .. } => format!(" (by reply '{reply}')"),
             DryRun::Accepted { .. } => String::new(),
         };
         problems.push(format!("expected status {want}, got {status}{detail}"));
@@ -209,12 +241,15 @@ fn compare(got: &DryRun, want: ExpectedStatus, expect: &ExpectConfig) -> Vec<Str
             problems.push(format!("expected the message to contain {text:?}, got {:?}", rejection.message));
         }
     }
-    if let DryRun::Replied { replied, .. } = got
-        && let Some(want) = &expect.reply
-    {
-        let got = serde_json::to_value(&replied.body).unwrap_or_default();
-        if &got != want {
-            problems.push(format!("the reply differs\n       expected {want}\n       got      {got}"));
+    if let Some(want) = &expect.reply {
+        match got {
+            DryRun::Replied { replied, .. } | DryRun::Accepted { answer: Some(replied), .. } => {
+                let got = serde_json::to_value(&replied.body).unwrap_or_default();
+                if &got != want {
+                    problems.push(format!("the reply differs\n       expected {want}\n       got      {got}"));
+                }
+            }
+            _ => problems.push("expected a reply, but no matching rule has an `answer`".into()),
         }
     }
     if let DryRun::Accepted { events, calls, .. } = got {

@@ -19,6 +19,9 @@ pub enum DryRun {
         event_id: Option<String>,
         events: Vec<Event>,
         calls: Vec<CallOf>,
+        /// A rule's `answer`, which the sender would get instead of the `accepted` JSON.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        answer: Option<Replied>,
     },
     Ignored {
         event_id: Option<String>,
@@ -27,6 +30,7 @@ pub enum DryRun {
     /// A handshake a reply answers; nothing would be published.
     Replied {
         event_id: Option<String>,
+        reply: String,
         #[serde(flatten)]
         replied: Replied,
     },
@@ -73,11 +77,11 @@ pub fn run(routes: &Routes, source: &Source, headers: &HeaderMap, body: &[u8], v
     let (event_id, result) = pipeline::ingest(source, &input);
     match result {
         Ok(Outcome::Ignored(reason)) => DryRun::Ignored { event_id, reason },
-        Ok(Outcome::Reply(replied)) => DryRun::Replied { event_id, replied },
+        Ok(Outcome::Reply { reply, answer }) => DryRun::Replied { event_id, reply, replied: answer },
         Err(rejection) => DryRun::Rejected { http_status: rejection.status, rejection },
-        Ok(Outcome::Publish(events)) => {
+        Ok(Outcome::Publish { events, answer }) => {
             let calls = events.iter().flat_map(|e| planned_calls(routes, e)).collect();
-            DryRun::Accepted { event_id, events, calls }
+            DryRun::Accepted { event_id, events, calls, answer }
         }
     }
 }

@@ -126,10 +126,10 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     }
     if let Some(ct) = req.headers().get(CONTENT_TYPE)
         && !is_json(ct)
-        && !(source.form_field.is_some() && media_type(ct).as_deref() == Some(FORM))
+        && !(source.form.is_some() && media_type(ct).as_deref() == Some(FORM))
     {
         let got = clip(ct.to_str().unwrap_or("(not text)"), QUOTED_VALUE);
-        let message = match &source.form_field {
+        let message = match &source.form {
             None => format!("Content-Type '{got}' is not JSON: send the body as application/json"),
             Some(_) => format!("Content-Type '{got}' is neither JSON nor {FORM}"),
         };
@@ -193,16 +193,16 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     drop(bytes);
     drop(reservation);
     drop(parts);
-    let mut events = match result {
-        Ok(Outcome::Publish(events)) => events,
+    let (mut events, answer) = match result {
+        Ok(Outcome::Publish { events, answer }) => (events, answer),
         Ok(Outcome::Ignored(reason)) => {
             webhook_log!(info, source, trace, event_id, %reason, "ignored");
             let body = json!({"status": "ignored", "event_id": event_id, "reason": reason});
             return (json(StatusCode::OK, &body), Answered::Ignored);
         }
-        Ok(Outcome::Reply(replied)) => {
-            webhook_log!(info, source, trace, event_id, reply = %replied.reply, "replied");
-            return (reply(replied), Answered::Replied);
+        Ok(Outcome::Reply { reply, answer }) => {
+            webhook_log!(info, source, trace, event_id, %reply, "replied");
+            return (written(answer), Answered::Replied);
         }
         Err(rejection) => return refused_by_routes(source, &trace, &event_id, &rejection),
     };
@@ -223,8 +223,12 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     match result {
         Ok(published) => {
             webhook_log!(info, source, trace, event_id, events = published.len(), "published");
-            let body = Accepted { status: "accepted", event_id: &event_id, events: &published };
-            (json(StatusCode::OK, &body), Answered::Accepted)
+            // A rule's own answer, for senders that show it; else which records hold the events.
+            let res = match answer {
+                Some(answer) => written(answer),
+                None => json(StatusCode::OK, &Accepted { status: "accepted", event_id: &event_id, events: &published }),
+            };
+            (res, Answered::Accepted)
         }
         Err(e) => {
             webhook_log!(warn, source, trace, event_id, error = %e, "publish failed");
@@ -307,10 +311,16 @@ async fn dead_lettered(
     }
 }
 
-/// A reply's answer: its JSON object, or its text as `text/plain`.
-fn reply(replied: pipeline::Replied) -> Response<Body> {
+/// An answer the config writes (a reply's, a rule's): its JSON object, its text as
+/// `text/plain`, or nothing.
+fn written(replied: pipeline::Replied) -> Response<Body> {
     let status = StatusCode::from_u16(replied.http_status).unwrap_or(StatusCode::OK);
     match replied.body {
+        ReplyBody::Empty => {
+            let mut res = Response::new(Body::default());
+            *res.status_mut() = status;
+            res
+        }
         ReplyBody::Json(body) => json(status, &body),
         ReplyBody::Text(text) => {
             let mut res = Response::new(Body::from(text));

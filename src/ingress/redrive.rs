@@ -139,7 +139,7 @@ pub async fn run(cfg: &SourceRedrive<'_>, mut each: impl FnMut(&Letter)) -> anyh
         let inbound = Inbound { headers: &request, body, now: super::unix_now(), verify: false };
         let (event_id, result) = pipeline::ingest(source, &inbound);
         let (became, records) = match result {
-            Ok(Outcome::Publish(events)) => {
+            Ok(Outcome::Publish { events, .. }) => {
                 summary.published += 1;
                 summary.events += events.len();
                 let rules = events.iter().map(|e| e.rule.clone()).collect();
@@ -150,9 +150,9 @@ pub async fn run(cfg: &SourceRedrive<'_>, mut each: impl FnMut(&Letter)) -> anyh
                 summary.ignored += 1;
                 (Became::Ignored(why), Vec::new())
             }
-            Ok(Outcome::Reply(replied)) => {
+            Ok(Outcome::Reply { reply, .. }) => {
                 summary.ignored += 1;
-                (Became::Replied(replied.reply), Vec::new())
+                (Became::Replied(reply), Vec::new())
             }
             Err(rejection) => {
                 summary.refused += 1;

@@ -14,7 +14,7 @@ use http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::routes::reply::{Answer, Reply};
+use crate::routes::reply::{Answer, AnswerBody};
 use crate::routes::schema::Violation;
 use crate::routes::{Rule, Source};
 use crate::text::{QUOTED_ID, QUOTED_VALUE, clip, clip_owned};
@@ -55,28 +55,29 @@ impl Event {
 /// What a webhook turns into.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
-    /// Events to publish; the sender is answered after the broker holds all of them.
-    Publish(Vec<Event>),
+    /// Events to publish; the sender is answered after the broker holds all of them, with the
+    /// first matching rule's `answer` if one has one.
+    Publish { events: Vec<Event>, answer: Option<Replied> },
     /// Validly signed and valid, but no rule wants it: answered 200 `ignored`.
     Ignored(String),
-    /// A handshake a reply answers: nothing is published.
-    Reply(Replied),
+    /// A handshake the reply named `reply` answers: nothing is published.
+    Reply { reply: String, answer: Replied },
 }
 
-/// The answer a source's reply gives a webhook.
+/// An answer the config writes: a reply's, or a rule's `answer`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Replied {
-    pub reply: String,
     pub http_status: u16,
     pub body: ReplyBody,
 }
 
-/// A reply's body: a JSON object, or plain text.
+/// An answer's body: a JSON object, plain text, or nothing (`null` in dry runs).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ReplyBody {
     Json(Json),
     Text(String),
+    Empty,
 }
 
 /// Why a webhook was refused, with the HTTP status the server answers.
@@ -124,7 +125,7 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
     {
         return (None, Err(reject(401, Reason::Signature, format!("signature verification failed: {why}"))));
     }
-    let json = match parse::json_of(input.body, input.headers, source.form_field.as_deref()) {
+    let json = match parse::json_of(input.body, input.headers, source.form.as_ref()) {
         Ok(json) => json,
         Err(e) => return (None, Err(reject(400, Reason::Json, e))),
     };
@@ -142,7 +143,8 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
 /// matches is answered before the schema is checked: it is not an event.
 pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
     if let Some(reply) = source.replies.iter().find(|r| map::matches(&r.when, input)) {
-        return answer(reply, input).map(Outcome::Reply);
+        let replied = answer(&format!("reply '{}'", reply.name), &reply.answer, input)?;
+        return Ok(Outcome::Reply { reply: reply.name.clone(), answer: replied });
     }
     let doc = input.doc;
     if let Some(schema) = &source.schema {
@@ -154,8 +156,12 @@ pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
         }
     }
     let mut events = Vec::new();
+    let mut answered = None;
     for rule in source.rules.iter().filter(|r| map::matches(&r.when, input)) {
         events.push(emit(rule, input)?);
+        if let (None, Some(a)) = (&answered, &rule.answer) {
+            answered = Some(answer(&format!("rule '{}', answer,", rule.name), a, input)?);
+        }
     }
     if events.is_empty() {
         let kind = source.event_type.as_ref().and_then(|at| map::text_at(at, input));
@@ -165,23 +171,25 @@ pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
         };
         return Ok(Outcome::Ignored(why));
     }
-    Ok(Outcome::Publish(events))
+    Ok(Outcome::Publish { events, answer: answered })
 }
 
-fn answer(reply: &Reply, input: Input) -> Result<Replied, Rejection> {
+/// The answer `name` (a reply, or a rule with `answer:`) gives this webhook.
+fn answer(name: &str, answer: &Answer, input: Input) -> Result<Replied, Rejection> {
     let refused = |e: map::MapError| {
-        let message = format!("reply '{}' cannot answer this payload: {}: {}", reply.name, e.field, e.message);
+        let message = format!("{name} cannot answer this payload: {}: {}", e.field, e.message);
         reject(422, Reason::Mapping, message)
     };
-    let body = match &reply.answer {
-        Answer::Json(fields) => ReplyBody::Json(Json::Object(map::object(fields, input, "body").map_err(refused)?)),
-        Answer::Text(expr) => {
+    let body = match &answer.body {
+        AnswerBody::Json(fields) => ReplyBody::Json(Json::Object(map::object(fields, input, "body").map_err(refused)?)),
+        AnswerBody::Text(expr) => {
             let found = map::eval(expr, input, None)
                 .map_err(|message| refused(map::MapError { field: "text".into(), message }))?;
             ReplyBody::Text(found.map(|v| as_text(&v)).unwrap_or_default())
         }
+        AnswerBody::Empty => ReplyBody::Empty,
     };
-    Ok(Replied { reply: reply.name.clone(), http_status: reply.status, body })
+    Ok(Replied { http_status: answer.status, body })
 }
 
 /// A value as text: a string as it is, a number or boolean as JSON writes it.

@@ -1,7 +1,7 @@
 //! Parsing a body once, building only what the source reads ([`Projection`]). The whole body
 //! must still be UTF-8 and JSON; members nothing reads are checked for syntax and skipped,
-//! not built. A form-encoded body (GitHub's form content type) is first unwrapped to the JSON
-//! in the source's `form_field`.
+//! not built. A form-encoded body is first made JSON: the JSON in the source's `form_field`
+//! (GitHub's form content type), or an object of its fields (`form_fields`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value as Json};
 
+use crate::routes::Form;
 use crate::routes::projection::Projection;
 
 /// The media type of form-encoded bodies.
@@ -23,19 +24,41 @@ pub fn media_type(value: &HeaderValue) -> Option<String> {
     Some(text.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
 }
 
-/// The JSON a request carries: its body, or, when the source names a `form_field` and the
-/// body is form-encoded, that field's decoded value. The error is a human sentence.
-pub fn json_of<'b>(body: &'b [u8], headers: &HeaderMap, form_field: Option<&str>) -> Result<Cow<'b, [u8]>, String> {
-    let Some(field) = form_field else { return Ok(Cow::Borrowed(body)) };
+/// The JSON a request carries: its body, or, when the source reads forms and the body is
+/// form-encoded, the JSON the form holds. The error is a human sentence.
+pub fn json_of<'b>(body: &'b [u8], headers: &HeaderMap, form: Option<&Form>) -> Result<Cow<'b, [u8]>, String> {
+    let Some(form) = form else { return Ok(Cow::Borrowed(body)) };
     if headers.get(CONTENT_TYPE).and_then(media_type).as_deref() != Some(FORM) {
         return Ok(Cow::Borrowed(body));
     }
+    let field = match form {
+        Form::Field(field) => field,
+        Form::Fields => return Ok(Cow::Owned(fields_as_json(body))),
+    };
     let value = form_urlencoded::parse(body).find(|(k, _)| k == field).map(|(_, v)| v);
     match value {
         Some(Cow::Borrowed(v)) => Ok(Cow::Borrowed(v.as_bytes())),
         Some(Cow::Owned(v)) => Ok(Cow::Owned(v.into_bytes())),
         None => Err(format!("the form has no '{field}' field")),
     }
+}
+
+/// A form's fields as a JSON object, in their order: each a string, or an array of strings
+/// where a field repeats. Bytes that are not UTF-8 become U+FFFD, as browsers decode forms.
+fn fields_as_json(body: &[u8]) -> Vec<u8> {
+    let mut object = Map::new();
+    for (name, value) in form_urlencoded::parse(body) {
+        let value = Json::String(value.into_owned());
+        match object.get_mut(name.as_ref()) {
+            None => {
+                object.insert(name.into_owned(), value);
+            }
+            Some(Json::Array(values)) => values.push(value),
+            Some(first) => *first = Json::Array(vec![first.take(), value]),
+        }
+    }
+    // Serializing a map of strings cannot fail.
+    serde_json::to_vec(&object).unwrap_or_default()
 }
 
 /// The parts of `body` that `projection` keeps; the error is a human sentence.
@@ -198,13 +221,36 @@ mod tests {
                 .into_iter()
                 .collect();
         let body = b"x=1&payload=%7B%22ref%22%3A+%22a+b%22%7D";
-        assert_eq!(json_of(body, &form, Some("payload")).unwrap().as_ref(), br#"{"ref": "a b"}"#);
-        assert_eq!(json_of(b"x=1", &form, Some("payload")).unwrap_err(), "the form has no 'payload' field");
+        let payload = Some(&Form::Field("payload".into()));
+        assert_eq!(json_of(body, &form, payload).unwrap().as_ref(), br#"{"ref": "a b"}"#);
+        assert_eq!(json_of(b"x=1", &form, payload).unwrap_err(), "the form has no 'payload' field");
         // Without `form_field`, or with a JSON body, the body is the JSON.
         assert_eq!(json_of(body, &form, None).unwrap().as_ref(), body);
         let json: HeaderMap = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))].into_iter().collect();
-        assert!(matches!(json_of(b"{}", &json, Some("payload")).unwrap(), Cow::Borrowed(b"{}")));
-        assert!(matches!(json_of(b"{}", &HeaderMap::new(), Some("payload")).unwrap(), Cow::Borrowed(b"{}")));
+        assert!(matches!(json_of(b"{}", &json, payload).unwrap(), Cow::Borrowed(b"{}")));
+        assert!(matches!(json_of(b"{}", &HeaderMap::new(), payload).unwrap(), Cow::Borrowed(b"{}")));
+    }
+
+    #[test]
+    fn a_form_encoded_body_can_be_its_fields() {
+        let form: HeaderMap =
+            [(CONTENT_TYPE, HeaderValue::from_static("Application/X-WWW-Form-Urlencoded"))].into_iter().collect();
+        let fields = Some(&Form::Fields);
+        let json = |body: &[u8]| -> Json { serde_json::from_slice(&json_of(body, &form, fields).unwrap()).unwrap() };
+        // Slack's slash command, as Slack sends it.
+        let body =
+            b"token=x&command=%2Fdeploy&text=api+v1.2+%E2%9C%93&response_url=https%3A%2F%2Fhooks.slack.com%2Fc%2F1";
+        assert_eq!(
+            json(body),
+            json!({"token": "x", "command": "/deploy", "text": "api v1.2 \u{2713}", "response_url": "https://hooks.slack.com/c/1"})
+        );
+        // A repeated field is an array, in the order sent; empty and valueless fields are "".
+        assert_eq!(json(b"to=a&x&to=b&to=c&y="), json!({"to": ["a", "b", "c"], "x": "", "y": ""}));
+        assert_eq!(json(b""), json!({}));
+        // Not UTF-8: replaced, never refused (the signature was over the bytes as sent).
+        assert_eq!(json(b"name=%FF"), json!({"name": "\u{fffd}"}));
+        // A JSON body is still read as JSON.
+        assert!(matches!(json_of(b"{}", &HeaderMap::new(), fields).unwrap(), Cow::Borrowed(b"{}")));
     }
 
     #[test]

@@ -81,6 +81,15 @@ pub struct IngressSettings {
     pub max_buffered_bytes: usize,
 }
 
+/// How a source reads an `application/x-www-form-urlencoded` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Form {
+    /// The JSON is in this field (`form_field: payload`, GitHub's form content type).
+    Field(String),
+    /// The fields are the payload, as a JSON object of strings (`form_fields: true`).
+    Fields,
+}
+
 /// One webhook sender.
 #[derive(Debug)]
 pub struct Source {
@@ -88,8 +97,8 @@ pub struct Source {
     pub path: String,
     pub verifier: Verifier,
     pub schema: Option<Arc<Schema>>,
-    /// The form field holding the JSON of a form-encoded body (`form_field:`).
-    pub form_field: Option<String>,
+    /// How a form-encoded body is read (`form_field:` or `form_fields:`); none: not accepted.
+    pub form: Option<Form>,
     /// Where refused webhooks are kept (`dead_letter_topic:`).
     pub dead_letter_topic: Option<String>,
     pub event_type: Option<expr::Locator>,
@@ -114,6 +123,8 @@ pub struct Rule {
     pub name: String,
     pub when: Filter,
     pub emit: Emit,
+    /// What the sender is answered once the broker holds the event (`answer:`).
+    pub answer: Option<reply::Answer>,
 }
 
 #[derive(Debug)]
@@ -357,12 +368,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     for text in ctx.source_paths.take().unwrap_or_default() {
         reads.read_path(&text);
     }
-    let form_field = cfg.form_field.as_ref().and_then(|f| ctx.text(f));
-    if let Some(f) = &cfg.form_field
-        && form_field.as_deref() == Some("")
-    {
-        ctx.error(f.referenced, "form_field is empty: name the form field that holds the JSON, e.g. payload");
-    }
+    let form = compile_form(ctx, cfg);
     let dead_letter_topic = cfg.dead_letter_topic.as_ref().and_then(|t| ctx.text(t));
     if let (Some(text), Some(topic)) = (&cfg.dead_letter_topic, &dead_letter_topic) {
         if topic.is_empty() {
@@ -374,7 +380,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
         path,
         verifier: verifier?,
         schema,
-        form_field,
+        form,
         dead_letter_topic,
         event_type,
         event_id,
@@ -384,10 +390,35 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     })
 }
 
+/// `form_field` and `form_fields`: at most one, and a field that is named.
+fn compile_form(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Form> {
+    let field = cfg.form_field.as_ref().and_then(|f| ctx.text(f));
+    if let Some(f) = &cfg.form_field
+        && field.as_deref() == Some("")
+    {
+        ctx.error(f.referenced, "form_field is empty: name the form field that holds the JSON, e.g. payload");
+    }
+    let fields = cfg.form_fields.as_ref().filter(|f| f.value);
+    if let (Some(f), Some(_)) = (fields, &cfg.form_field) {
+        let message =
+            "give form_field (the JSON is in one field) or form_fields (the fields are the payload), not both";
+        ctx.error(f.referenced, message);
+    }
+    match (field, fields) {
+        (Some(field), None) => Some(Form::Field(field)),
+        (None, Some(_)) => Some(Form::Fields),
+        _ => None,
+    }
+}
+
 fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: expr::EventTypeAt) -> Option<Rule> {
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
     let emit = compile_emit(ctx, &cfg.emit, &cfg.name.value);
-    Some(Rule { name: cfg.name.value.clone(), when: when?, emit: emit? })
+    let answer = match &cfg.answer {
+        Some(a) => Some(reply::compile_rule_answer(ctx, a, cfg.name.referenced, &cfg.name.value)?),
+        None => None,
+    };
+    Some(Rule { name: cfg.name.value.clone(), when: when?, emit: emit?, answer })
 }
 
 fn compile_emit(ctx: &mut Ctx, cfg: &EmitConfig, rule: &str) -> Option<Emit> {

@@ -1,28 +1,40 @@
-//! Compiled replies: a source's answers to the handshakes a sender makes before it sends
-//! events (Slack's `url_verification`, whose `challenge` must be sent back). A webhook a reply
-//! matches is answered with it and publishes nothing.
+//! Compiled answers that a source's config writes itself: replies, which answer the
+//! handshakes a sender makes before it sends events (Slack's `url_verification`, whose
+//! `challenge` must be sent back) and publish nothing; and a rule's `answer`, given once the
+//! broker holds its event (a Slack slash command's text).
+
+use indexmap::IndexMap;
+use serde_saphyr::Location;
 
 use super::Ctx;
 use super::expr::{self, EventTypeAt, Expr, Filter};
-use crate::config::model::ReplyConfig;
+use crate::config::model::{AnswerConfig, ExprConfig, ReplyConfig, Spanned};
 
 /// One `replies:` entry.
 #[derive(Debug)]
 pub struct Reply {
     pub name: String,
     pub when: Filter,
-    /// 200 to 299: a reply answers a valid handshake.
-    pub status: u16,
     pub answer: Answer,
 }
 
-/// What a reply's body is made of.
+/// An HTTP answer built from the webhook.
 #[derive(Debug)]
-pub enum Answer {
+pub struct Answer {
+    /// 200 to 299: a reply answers a valid handshake, a rule's answer an accepted event.
+    pub status: u16,
+    pub body: AnswerBody,
+}
+
+/// What an answer's body is made of.
+#[derive(Debug)]
+pub enum AnswerBody {
     /// `body:`, a JSON object whose properties are values as in `emit.value`.
     Json(Vec<(String, Expr)>),
     /// `text:`, one value written as `text/plain`.
     Text(Expr),
+    /// Neither (a rule's answer only): no body.
+    Empty,
 }
 
 pub(super) fn compile(ctx: &mut Ctx, cfg: &ReplyConfig, event_type: EventTypeAt) -> Option<Reply> {
@@ -34,36 +46,64 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &ReplyConfig, event_type: EventTypeAt)
         ctx.error(cfg.name.referenced, message);
     }
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
-    let status = match &cfg.status {
+    let parts = Parts { status: &cfg.status, body: &cfg.body, text: &cfg.text };
+    let answer = compile_answer(ctx, parts, cfg.name.referenced, &format!("reply '{name}'"), true);
+    Some(Reply { name, when: when?, answer: answer? })
+}
+
+/// A rule's `answer:`.
+pub(super) fn compile_rule_answer(ctx: &mut Ctx, cfg: &AnswerConfig, at: Location, rule: &str) -> Option<Answer> {
+    let parts = Parts { status: &cfg.status, body: &cfg.body, text: &cfg.text };
+    compile_answer(ctx, parts, at, &format!("rule '{rule}', answer"), false)
+}
+
+/// The fields an answer is written with, wherever it is written.
+struct Parts<'a> {
+    status: &'a Option<Spanned<u64>>,
+    body: &'a Option<IndexMap<String, Spanned<ExprConfig>>>,
+    text: &'a Option<Spanned<ExprConfig>>,
+}
+
+fn compile_answer(ctx: &mut Ctx, cfg: Parts, at: Location, what: &str, needs_body: bool) -> Option<Answer> {
+    let status = match cfg.status {
         Some(s) if !(200..=299).contains(&s.value) => {
             let message = format!(
-                "reply status {} is not a success: a reply answers a handshake that was valid (200 to 299); to refuse webhooks, let the schema or signature do it",
+                "{what}: status {} is not a success: an answer is for a webhook that was valid (200 to 299); to refuse webhooks, let the schema or signature do it",
                 s.value
             );
             ctx.error(s.referenced, message);
             None
         }
+        Some(s) if s.value == 204 && (cfg.body.is_some() || cfg.text.is_some()) => {
+            ctx.error(s.referenced, format!("{what}: status 204 is No Content: drop 'body' and 'text', or use 200"));
+            None
+        }
         Some(s) => Some(s.value as u16),
         None => Some(200),
     };
-    let answer = match (&cfg.body, &cfg.text) {
+    let body = match (cfg.body, cfg.text) {
         (Some(body), None) => {
             let mut fields = Vec::with_capacity(body.len());
             let mut ok = true;
             for (field, e) in body {
-                match expr::compile(ctx, e, &format!("reply '{name}', body.{field}"), false) {
+                match expr::compile(ctx, e, &format!("{what}, body.{field}"), false) {
                     Some(x) => fields.push((field.clone(), x)),
                     None => ok = false,
                 }
             }
-            ok.then_some(Answer::Json(fields))
+            ok.then_some(AnswerBody::Json(fields))
         }
-        (None, Some(text)) => expr::compile(ctx, text, &format!("reply '{name}', text"), false).map(Answer::Text),
+        (None, Some(text)) => expr::compile(ctx, text, &format!("{what}, text"), false).map(AnswerBody::Text),
+        (None, None) if !needs_body => Some(AnswerBody::Empty),
         (Some(_), Some(_)) | (None, None) => {
-            let message = format!("reply '{name}' needs exactly one of 'body' (a JSON object) and 'text' (plain text)");
-            ctx.error(cfg.name.referenced, message);
+            let message = if needs_body {
+                format!("{what} needs exactly one of 'body' (a JSON object) and 'text' (plain text)")
+            } else {
+                format!("{what} takes one of 'body' (a JSON object) and 'text' (plain text), not both")
+            };
+            ctx.error(at, message);
             None
         }
     };
-    Some(Reply { name, when: when?, status: status?, answer: answer? })
+    Some(Answer { status: status?, body: body? })
 }

@@ -1258,17 +1258,124 @@ fn a_reply_must_say_when_and_what_it_answers() {
     let out = invalid(&reply(
         "      - name: hello\n        when: { event_type: url_verification }\n        status: 401\n        text: { const: no }\n",
     ));
-    assert_says(&out, &["routes.yaml:10:17: reply status 401 is not a success"]);
+    assert_says(&out, &["routes.yaml:10:17: reply 'hello': status 401 is not a success"]);
     let out = invalid(&reply(
         "      - name: r\n        when: { event_type: url_verification }\n        text: { path: \"$..[\" }\n",
     ));
     assert_says(&out, &["routes.yaml:12:15: duplicate rule name 'r' in source 's'", "routes.yaml:10:23: "]);
-    // A case that expects a reply of an accepted webhook would not check it: `validate` warns.
-    let dir = config(&REPLYING.replace("expect: { status: replied }", "expect: { status: accepted, reply: {} }"));
+    // A case that expects a reply of an ignored webhook would not check it: `validate` warns.
+    let dir = config(&REPLYING.replace("expect: { status: replied }", "expect: { status: ignored, reply: {} }"));
     let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let says = "routes.yaml:28:11: warning: test case 'an order is no handshake': expect.reply is the answer of a reply: with status accepted it would not be checked";
+    let says = "routes.yaml:28:11: warning: test case 'an order is no handshake': expect.reply is the answer of a reply or of a rule's `answer`: with status ignored it would not be checked";
     assert_says(&text(&out), &[says]);
+}
+
+/// Slack's slash commands: a form whose fields are the payload, and a rule's own answer.
+const COMMANDS: &str = "sources:
+  - name: s
+    path: /slack/commands
+    verify: { kind: slack, secrets: [\"${S}\"] }
+    form_fields: true
+    schema: min.json
+    event_type: $.command
+    rules:
+      - name: deploy
+        when: { event_type: /deploy }
+        emit:
+          topic: t
+          schema: min.json
+          value:
+            order_id: { path: $.text }
+        answer:
+          text: { template: \"Deploying {$.text}\" }
+      - name: other
+        when: { event_type: /other }
+        emit:
+          topic: t
+          schema: min.json
+          value:
+            order_id: { path: $.text }
+tests:
+  - name: a deploy is answered with its text
+    source: s
+    headers: { Content-Type: application/x-www-form-urlencoded }
+    body: { command: /deploy, text: api }
+    expect:
+      status: accepted
+      reply: Deploying api
+      events: [{ topic: t, value: { order_id: api } }]
+  - name: another text
+    source: s
+    headers: { Content-Type: application/x-www-form-urlencoded }
+    body: { command: /deploy, text: web }
+    expect: { status: accepted, reply: Deploying api }
+  - name: no answer
+    source: s
+    headers: { Content-Type: application/x-www-form-urlencoded }
+    body: { command: /other, text: web }
+    expect: { status: accepted, reply: Deploying web }
+";
+
+#[test]
+fn form_fields_and_a_rules_answer_in_check_and_test() {
+    let dir = config(COMMANDS);
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(dir.path().join("deploy.form"), "command=%2Fdeploy&text=api+v2&text=ignored%3F").unwrap();
+    let args = ["check", "-c", "routes.yaml", "--source", "s", "--payload", "deploy.form"];
+    let form = ["--header", "Content-Type: application/x-www-form-urlencoded"];
+    // A repeated field is an array: the schema of `emit` refuses it, naming where.
+    let out = switchyard(&[&args[..], &form[..]].concat(), dir.path(), &[]);
+    assert_says(&text(&out), &["\"status\": \"rejected\"", "order_id"]);
+    std::fs::write(dir.path().join("deploy.form"), "command=%2Fdeploy&text=api+v2").unwrap();
+    let out = switchyard(&[&args[..], &form[..]].concat(), dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["status"], "accepted");
+    assert_eq!(shown["events"][0]["value"], serde_json::json!({"order_id": "api v2"}));
+    assert_eq!(shown["answer"], serde_json::json!({"http_status": 200, "body": "Deploying api v2"}));
+    // Without the form's Content-Type, the body is read as JSON, as the server would.
+    let out = switchyard(&args, dir.path(), &[]);
+    assert_says(&text(&out), &["body is not valid JSON"]);
+
+    let out = switchyard(&["test", "-c", "routes.yaml"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "the reply differs\n       expected \"Deploying api\"\n       got      \"Deploying web\"",
+            "expected a reply, but no matching rule has an `answer`",
+            "1 passed, 2 failed",
+        ],
+    );
+}
+
+#[test]
+fn a_rules_answer_is_a_success_and_a_form_is_read_one_way() {
+    let answer = |lines: &str| {
+        COMMANDS
+            .split("tests:")
+            .next()
+            .unwrap()
+            .replace("        answer:\n          text: { template: \"Deploying {$.text}\" }\n", lines)
+    };
+    let out = invalid(&answer("        answer: { status: 302, text: { const: moved } }\n"));
+    assert_says(&out, &["routes.yaml:16:27: rule 'deploy', answer: status 302 is not a success"]);
+    let out = invalid(&answer("        answer: { status: 204, text: { const: done } }\n"));
+    assert_says(&out, &["routes.yaml:16:27: rule 'deploy', answer: status 204 is No Content: drop 'body' and 'text'"]);
+    let out = invalid(&answer("        answer: { text: { const: a }, body: { b: { const: b } } }\n"));
+    assert_says(&out, &["routes.yaml:9:15: rule 'deploy', answer takes one of 'body' (a JSON object) and 'text'"]);
+    let out = invalid(&answer("        answer: { body: { b: { path: \"$..[\" } } }\n"));
+    assert_says(&out, &["routes.yaml:16:38: invalid JSONPath"]);
+    let both = COMMANDS.replace("    form_fields: true\n", "    form_fields: true\n    form_field: payload\n");
+    let out = invalid(both.split("tests:").next().unwrap());
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:5:18: give form_field (the JSON is in one field) or form_fields (the fields are the payload), not both",
+        ],
+    );
 }
 
 #[test]

@@ -80,9 +80,9 @@ fn every_stage_after_parsing_answers_the_same_on_the_projected_document() {
             assert_eq!(pipeline::route(source, Input::webhook(&projected, &headers)), whole, "{doc}");
             checked += 1;
             match whole {
-                Ok(pipeline::Outcome::Publish(_)) => accepted += 1,
+                Ok(pipeline::Outcome::Publish { .. }) => accepted += 1,
                 Err(_) => rejected += 1,
-                Ok(pipeline::Outcome::Ignored(_) | pipeline::Outcome::Reply(_)) => {}
+                Ok(pipeline::Outcome::Ignored(_) | pipeline::Outcome::Reply { .. }) => {}
             }
         }
     }
