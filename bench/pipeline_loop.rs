@@ -34,7 +34,7 @@ fn main() -> Result<(), String> {
     let started = Instant::now();
     let mut bytes = 0usize;
     for _ in 0..events {
-        let input = Inbound { headers: &headers, body: std::hint::black_box(&body), now, verify: true };
+        let input = Inbound { headers: &headers, query: None, body: std::hint::black_box(&body), now, verify: true };
         match pipeline::ingest(source, &input).1 {
             Ok(Outcome::Publish { events: out, .. }) => bytes += out.iter().map(|e| e.payload().len()).sum::<usize>(),
             other => return Err(format!("unexpected outcome {other:?}")),

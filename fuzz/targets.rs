@@ -14,11 +14,11 @@ use serde_json::Value as Json;
 use switchyard::config::{self, Loaded};
 use switchyard::dry_run;
 use switchyard::pipeline::plan::{self, Delivered};
-use switchyard::pipeline::verify::{stripe_signature, verify};
-use switchyard::pipeline::{self, Input, parse};
+use switchyard::pipeline::verify::{sign, stripe_signature};
+use switchyard::pipeline::{self, Inbound, Input, parse};
 use switchyard::routes::dispatch::Var;
 use switchyard::routes::template::{self, Part};
-use switchyard::routes::verify::{Encoding, SigningKey, Verifier};
+use switchyard::routes::verify::{Encoding, Secret, SigningKey, TwilioUrl, Verifier};
 use switchyard::routes::{self, EnvMode, Routes};
 
 const SECRET: &[u8] = b"whsec_fuzz";
@@ -38,6 +38,17 @@ fn shipped() -> &'static Routes {
         let env = |k: &str| (k == "STRIPE_WEBHOOK_SECRET").then(|| String::from_utf8_lossy(SECRET).into_owned());
         routes::compile(&loaded, &env, EnvMode::STRICT).expect("shipped routes.yaml compiles").0
     })
+}
+
+/// Checks a webhook posted without a query.
+fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
+    pipeline::verify::verify(verifier, &Inbound { headers, query: None, body, now, verify: true })
+}
+
+/// A Twilio verifier with these secrets.
+fn twilio(secrets: &[&[u8]]) -> Verifier {
+    let url = TwilioUrl::parse("https://hooks.example.com/twilio").expect("a URL");
+    Verifier::Twilio { secrets: secrets.iter().map(|s| Secret(s.to_vec())).collect(), url }
 }
 
 /// Splits `data` at NUL bytes into at most `n` UTF-8 (lossy) fields.
@@ -66,12 +77,14 @@ pub fn signature_header(data: &[u8]) {
             },
         ),
         ("webhook-signature", Verifier::StandardWebhooks { secrets, tolerance_secs: 300 }),
+        ("x-twilio-signature", twilio(&[b"old", SECRET])),
     ];
     for (name, verifier) in &verifiers {
         let mut headers = HeaderMap::new();
         headers.insert(*name, value.clone());
         headers.insert("webhook-id", HeaderValue::from_static("msg_1"));
         headers.insert("webhook-timestamp", HeaderValue::from_static("1700000000"));
+        headers.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
         if let Err(why) = verify(verifier, &headers, body, NOW) {
             assert!(!why.contains("whsec_fuzz"), "an error shows the secret: {why}");
         } else if matches!(verifier, Verifier::Stripe { .. }) {
@@ -84,6 +97,11 @@ pub fn signature_header(data: &[u8]) {
             // Hex is case-insensitive: an upper-case copy of the genuine signature is the same MAC.
             let shown = value.to_str().unwrap_or_default().to_ascii_lowercase();
             assert!(shown.contains(&v1) || shown.contains(&v1_old), "a forged Stripe signature verified");
+        } else if matches!(verifier, Verifier::Twilio { .. }) {
+            // Accepted: the header is the genuine signature of this form, under either secret.
+            let shown = value.to_str().unwrap_or_default().trim();
+            let genuine = |secret: &[u8]| sign(&twilio(&[secret]), body, NOW, "").remove(0).1;
+            assert!(shown == genuine(SECRET) || shown == genuine(b"old"), "a forged Twilio signature verified");
         }
     }
     // The genuine signature, with the fuzzed header's items appended, still verifies.

@@ -189,7 +189,7 @@ fn print_banner(
 fn signature_note(verifier: &Verifier) -> String {
     match verifier {
         Verifier::None => String::new(),
-        Verifier::HmacSha256 { .. } => ", signed".into(),
+        Verifier::HmacSha256 { .. } | Verifier::Twilio { .. } => ", signed".into(),
         Verifier::Stripe { tolerance_secs, .. }
         | Verifier::StandardWebhooks { tolerance_secs, .. }
         | Verifier::Slack { tolerance_secs, .. }

@@ -143,6 +143,8 @@ pub struct ReplyConfig {
     pub body: Option<IndexMap<String, Spanned<ExprConfig>>>,
     /// A `text/plain` answer: one value, written as text. Give `body` or `text`, not both.
     pub text: Option<Spanned<ExprConfig>>,
+    /// The `text` answer's media type instead of `text/plain; charset=utf-8`.
+    pub content_type: Option<Text>,
 }
 
 /// Where a value is read: a JSONPath into the payload, or a header that came with it.
@@ -183,7 +185,7 @@ impl<'de> Deserialize<'de> for Locate {
 }
 
 /// Signature verification. `kind` is one of `stripe`, `hmac-sha256`, `standard-webhooks`,
-/// `slack`, `zoom`, `twitch`, `none`.
+/// `slack`, `zoom`, `twitch`, `twilio`, `none`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyConfig {
@@ -199,6 +201,9 @@ pub struct VerifyConfig {
     pub prefix: Option<Text>,
     /// `hmac-sha256`: `hex` (default) or `base64`.
     pub encoding: Option<Text>,
+    /// `twilio`: the URL Twilio posts to, as its console has it (scheme, host, path; no query).
+    /// The signature covers it, and the query the request came with.
+    pub url: Option<Text>,
 }
 
 /// A rule: when an inbound event matches, map it to one canonical event.
@@ -224,6 +229,9 @@ pub struct AnswerConfig {
     pub body: Option<IndexMap<String, Spanned<ExprConfig>>>,
     /// A `text/plain` answer: one value, written as text. Neither `body` nor `text`: an empty answer.
     pub text: Option<Spanned<ExprConfig>>,
+    /// The `text` answer's media type instead of `text/plain; charset=utf-8`, e.g. `text/xml`
+    /// for Twilio's TwiML.
+    pub content_type: Option<Text>,
 }
 
 /// Filters; all must hold.

@@ -180,7 +180,8 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
         }
         Err(BodyError::Broken(e)) => return close(early(StatusCode::BAD_REQUEST, "body", &e)),
     };
-    let inbound = Inbound { headers: &parts.headers, body: &bytes, now: (state.clock)(), verify: true };
+    let (headers, query) = (&parts.headers, parts.uri.query());
+    let inbound = Inbound { headers, query, body: &bytes, now: (state.clock)(), verify: true };
     let (event_id, result) = pipeline::ingest(source, &inbound);
     if let Err(rejection) = &result
         && let Some(topic) = dead_letter::topic_for(source, rejection)
@@ -312,7 +313,7 @@ async fn dead_lettered(
 }
 
 /// An answer the config writes (a reply's, a rule's): its JSON object, its text as
-/// `text/plain`, or nothing.
+/// `text/plain` (or its `content_type`), or nothing.
 fn written(replied: pipeline::Replied) -> Response<Body> {
     let status = StatusCode::from_u16(replied.http_status).unwrap_or(StatusCode::OK);
     match replied.body {
@@ -325,7 +326,10 @@ fn written(replied: pipeline::Replied) -> Response<Body> {
         ReplyBody::Text(text) => {
             let mut res = Response::new(Body::from(text));
             *res.status_mut() = status;
-            res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            // The type was checked to be a valid header value when the routes were compiled.
+            let media = replied.content_type.and_then(|t| HeaderValue::from_str(&t).ok());
+            let media = media.unwrap_or(HeaderValue::from_static("text/plain; charset=utf-8"));
+            res.headers_mut().insert(CONTENT_TYPE, media);
             res
         }
     }

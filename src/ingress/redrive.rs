@@ -136,7 +136,7 @@ pub async fn run(cfg: &SourceRedrive<'_>, mut each: impl FnMut(&Letter)) -> anyh
             msg.headers().into_iter().flat_map(|h| h.iter()).map(|h| (h.key, h.value.unwrap_or_default())),
         );
         let body = msg.payload().unwrap_or_default();
-        let inbound = Inbound { headers: &request, body, now: super::unix_now(), verify: false };
+        let inbound = Inbound { headers: &request, query: None, body, now: super::unix_now(), verify: false };
         let (event_id, result) = pipeline::ingest(source, &inbound);
         let (became, records) = match result {
             Ok(Outcome::Publish { events, .. }) => {

@@ -24,6 +24,8 @@ use transform::scalar_text;
 /// One inbound webhook as the server received it.
 pub struct Inbound<'a> {
     pub headers: &'a HeaderMap,
+    /// The request URL's query, which Twilio's signature covers.
+    pub query: Option<&'a str>,
     pub body: &'a [u8],
     /// Unix seconds, for signature freshness.
     pub now: i64,
@@ -68,6 +70,9 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Replied {
     pub http_status: u16,
+    /// A text answer's own media type (`content_type:`), instead of `text/plain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
     pub body: ReplyBody,
 }
 
@@ -121,7 +126,7 @@ fn reject(status: u16, reason: Reason, message: impl Into<String>) -> Rejection 
 /// the answer; clipped to [`QUOTED_ID`] characters) when the body parsed, and the outcome.
 pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outcome, Rejection>) {
     if input.verify
-        && let Err(why) = verify::verify(&source.verifier, input.headers, input.body, input.now)
+        && let Err(why) = verify::verify(&source.verifier, input)
     {
         return (None, Err(reject(401, Reason::Signature, format!("signature verification failed: {why}"))));
     }
@@ -180,16 +185,18 @@ fn answer(name: &str, answer: &Answer, input: Input) -> Result<Replied, Rejectio
         let message = format!("{name} cannot answer this payload: {}: {}", e.field, e.message);
         reject(422, Reason::Mapping, message)
     };
-    let body = match &answer.body {
-        AnswerBody::Json(fields) => ReplyBody::Json(Json::Object(map::object(fields, input, "body").map_err(refused)?)),
-        AnswerBody::Text(expr) => {
+    let (body, content_type) = match &answer.body {
+        AnswerBody::Json(fields) => {
+            (ReplyBody::Json(Json::Object(map::object(fields, input, "body").map_err(refused)?)), None)
+        }
+        AnswerBody::Text(expr, content_type) => {
             let found = map::eval(expr, input, None)
                 .map_err(|message| refused(map::MapError { field: "text".into(), message }))?;
-            ReplyBody::Text(found.map(|v| as_text(&v)).unwrap_or_default())
+            (ReplyBody::Text(found.map(|v| as_text(&v)).unwrap_or_default()), content_type.clone())
         }
-        AnswerBody::Empty => ReplyBody::Empty,
+        AnswerBody::Empty => (ReplyBody::Empty, None),
     };
-    Ok(Replied { http_status: answer.status, body })
+    Ok(Replied { http_status: answer.status, content_type, body })
 }
 
 /// A value as text: a string as it is, a number or boolean as JSON writes it.

@@ -12,13 +12,17 @@ use http::HeaderMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::Inbound;
 use crate::routes::verify::{Encoding, SigningKey, Verifier};
+
+mod twilio;
 
 /// Most signatures one header may carry; more is treated as malformed.
 const MAX_SIGNATURES: usize = 16;
 
-/// Checks `body` against the source's scheme; the error is safe to show the sender.
-pub fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
+/// Checks a webhook against its source's scheme; the error is safe to show the sender.
+pub fn verify(verifier: &Verifier, input: &Inbound) -> Result<(), String> {
+    let Inbound { headers, body, now, query, .. } = *input;
     match verifier {
         Verifier::None => Ok(()),
         Verifier::Stripe { secrets, tolerance_secs } => stripe(secrets, *tolerance_secs, headers, body, now),
@@ -77,6 +81,7 @@ pub fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -
                 .map_err(|_| format!("{TWITCH_SIGNATURE} is not a valid digest"))?;
             matches_any(secrets, &[id.as_bytes(), ts.as_bytes(), body], &[candidate])
         }
+        Verifier::Twilio { secrets, url } => twilio::verify(secrets, url, headers, query, body),
     }
 }
 
@@ -244,6 +249,7 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String
                 ]
             })
             .unwrap_or_default(),
+        Verifier::Twilio { secrets, url } => twilio::sign(secrets, url, body),
         Verifier::Stripe { .. } | Verifier::StandardWebhooks { .. } => Vec::new(),
     }
 }

@@ -8,7 +8,8 @@ use serde_saphyr::Location;
 
 use super::Ctx;
 use super::expr::{self, EventTypeAt, Expr, Filter};
-use crate::config::model::{AnswerConfig, ExprConfig, ReplyConfig, Spanned};
+use crate::config::model::{AnswerConfig, ExprConfig, ReplyConfig, Spanned, Text};
+use http::HeaderValue;
 
 /// One `replies:` entry.
 #[derive(Debug)]
@@ -31,8 +32,8 @@ pub struct Answer {
 pub enum AnswerBody {
     /// `body:`, a JSON object whose properties are values as in `emit.value`.
     Json(Vec<(String, Expr)>),
-    /// `text:`, one value written as `text/plain`.
-    Text(Expr),
+    /// `text:`, one value, sent as `text/plain` or as its `content_type`.
+    Text(Expr, Option<String>),
     /// Neither (a rule's answer only): no body.
     Empty,
 }
@@ -46,14 +47,14 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &ReplyConfig, event_type: EventTypeAt)
         ctx.error(cfg.name.referenced, message);
     }
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
-    let parts = Parts { status: &cfg.status, body: &cfg.body, text: &cfg.text };
+    let parts = Parts { status: &cfg.status, body: &cfg.body, text: &cfg.text, content_type: &cfg.content_type };
     let answer = compile_answer(ctx, parts, cfg.name.referenced, &format!("reply '{name}'"), true);
     Some(Reply { name, when: when?, answer: answer? })
 }
 
 /// A rule's `answer:`.
 pub(super) fn compile_rule_answer(ctx: &mut Ctx, cfg: &AnswerConfig, at: Location, rule: &str) -> Option<Answer> {
-    let parts = Parts { status: &cfg.status, body: &cfg.body, text: &cfg.text };
+    let parts = Parts { status: &cfg.status, body: &cfg.body, text: &cfg.text, content_type: &cfg.content_type };
     compile_answer(ctx, parts, at, &format!("rule '{rule}', answer"), false)
 }
 
@@ -62,6 +63,7 @@ struct Parts<'a> {
     status: &'a Option<Spanned<u64>>,
     body: &'a Option<IndexMap<String, Spanned<ExprConfig>>>,
     text: &'a Option<Spanned<ExprConfig>>,
+    content_type: &'a Option<Text>,
 }
 
 fn compile_answer(ctx: &mut Ctx, cfg: Parts, at: Location, what: &str, needs_body: bool) -> Option<Answer> {
@@ -93,7 +95,13 @@ fn compile_answer(ctx: &mut Ctx, cfg: Parts, at: Location, what: &str, needs_bod
             }
             ok.then_some(AnswerBody::Json(fields))
         }
-        (None, Some(text)) => expr::compile(ctx, text, &format!("{what}, text"), false).map(AnswerBody::Text),
+        (None, Some(text)) => {
+            let content_type = match cfg.content_type {
+                Some(t) => Some(media(ctx, t, what)?),
+                None => None,
+            };
+            expr::compile(ctx, text, &format!("{what}, text"), false).map(|x| AnswerBody::Text(x, content_type))
+        }
         (None, None) if !needs_body => Some(AnswerBody::Empty),
         (Some(_), Some(_)) | (None, None) => {
             let message = if needs_body {
@@ -105,5 +113,25 @@ fn compile_answer(ctx: &mut Ctx, cfg: Parts, at: Location, what: &str, needs_bod
             None
         }
     };
+    if let (Some(t), None) = (cfg.content_type, cfg.text) {
+        ctx.error(t.referenced, format!("{what}: content_type is the media type of 'text': give 'text' too"));
+        return None;
+    }
     Some(Answer { status: status?, body: body? })
+}
+
+/// A `content_type:`: a media type that is a valid header value.
+fn media(ctx: &mut Ctx, text: &Text, what: &str) -> Option<String> {
+    let value = ctx.text(text)?;
+    let valid = value
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().split_once('/').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty()));
+    match HeaderValue::from_str(&value) {
+        Ok(_) if valid => Some(value),
+        _ => {
+            ctx.error(text.referenced, format!("{what}: content_type '{value}' is not a media type such as text/xml"));
+            None
+        }
+    }
 }

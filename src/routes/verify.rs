@@ -59,6 +59,47 @@ pub enum Verifier {
     /// Twitch EventSub: `Twitch-Eventsub-Message-Signature: sha256=<hex>` over the message id,
     /// the RFC 3339 timestamp and the body, each from its `Twitch-Eventsub-Message-*` header.
     Twitch { secrets: Vec<SigningKey>, tolerance_secs: u64 },
+    /// Twilio: `X-Twilio-Signature: <base64>`, HMAC-SHA1 (HMAC-SHA256 when
+    /// `X-Twilio-Webhooks-Signature-Settings` says so) over the URL Twilio called and the
+    /// form's fields, sorted. No timestamp: Twilio's scheme has no replay window.
+    Twilio { secrets: Vec<Secret>, url: TwilioUrl },
+}
+
+/// The URL a Twilio source is called at, spelled both ways Twilio may have signed it: with the
+/// port (the scheme's default when the URL names none) and without.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TwilioUrl {
+    pub without_port: String,
+    pub with_port: String,
+}
+
+impl TwilioUrl {
+    /// From the URL as Twilio's console has it; the error is a human sentence.
+    pub fn parse(text: &str) -> Result<TwilioUrl, String> {
+        let uri: http::Uri = text.parse().map_err(|e| format!("url '{text}' is not a URL: {e}"))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(format!(
+                "url '{text}' is not absolute: give it as Twilio's console has it, e.g. https://hooks.example.com/webhooks/twilio"
+            ));
+        };
+        if !matches!(scheme, "http" | "https") {
+            return Err(format!("url '{text}' is not http or https"));
+        }
+        if uri.query().is_some() || authority.as_str().contains('@') {
+            return Err(format!(
+                "url '{text}' has a query or user info: give the URL without them (the request's query is added as it comes)"
+            ));
+        }
+        // What follows the authority, exactly as written (`http::Uri` would add a `/`).
+        let rest = &text[scheme.len() + 3 + authority.as_str().len()..];
+        let host = authority.host();
+        let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_owned() };
+        let port = authority.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+        Ok(TwilioUrl {
+            without_port: format!("{scheme}://{host}{rest}"),
+            with_port: format!("{scheme}://{host}:{port}{rest}"),
+        })
+    }
 }
 
 /// The header names of Slack's scheme as one sender uses it (lower case).
@@ -72,7 +113,7 @@ pub const SLACK: V0Headers = V0Headers { timestamp: "x-slack-request-timestamp",
 pub const ZOOM: V0Headers = V0Headers { timestamp: "x-zm-request-timestamp", signature: "x-zm-signature" };
 
 /// The verifier kinds a config may name.
-pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "slack", "zoom", "twitch", "none"];
+pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "slack", "zoom", "twitch", "twilio", "none"];
 
 use super::Ctx;
 use crate::config::model::VerifyConfig;
@@ -89,6 +130,10 @@ const MIN_SECRET_BYTES: usize = 16;
 pub(super) fn compile_signer(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<Verifier> {
     if cfg.kind.value == "none" {
         ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'; leave 'sign' out to send it unsigned");
+        return None;
+    }
+    if cfg.kind.value == "twilio" {
+        ctx.error(cfg.kind.referenced, "'twilio' checks webhooks that Twilio sends; a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'");
         return None;
     }
     if let Some(t) = &cfg.tolerance_secs {
@@ -118,6 +163,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             ("header", cfg.header.is_some(), cfg.header.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
             ("prefix", cfg.prefix.is_some(), cfg.prefix.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
             ("encoding", cfg.encoding.is_some(), cfg.encoding.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
+            ("url", cfg.url.is_some(), cfg.url.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
         ];
         let mut ok = true;
         for (key, present, at) in given {
@@ -153,6 +199,19 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
             let tolerance_secs = cfg.tolerance_secs.as_ref().map_or(TWITCH_TOLERANCE_SECS, |t| t.value);
             Some(Verifier::Twitch { secrets, tolerance_secs })
+        }
+        "twilio" => {
+            only(ctx, &["secrets", "url"]).then_some(())?;
+            let Some(text) = &cfg.url else {
+                let message = format!(
+                    "{owner}: kind 'twilio' needs 'url', the URL Twilio posts to (its signature covers it), e.g. url: \"${{PUBLIC_URL}}/webhooks/twilio\""
+                );
+                ctx.error(cfg.kind.referenced, message);
+                return None;
+            };
+            let url = TwilioUrl::parse(&ctx.text(text)?).map_err(|e| ctx.error(text.referenced, e)).ok();
+            let secrets = raw_secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
+            Some(Verifier::Twilio { secrets: secrets.into_iter().map(Secret).collect(), url: url? })
         }
         "standard-webhooks" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
@@ -218,12 +277,23 @@ pub(super) fn step_key(ctx: &mut Ctx, secret: &crate::config::model::Text) -> Op
     Some(SigningKey::new(value.into_bytes()))
 }
 
+/// The usable secrets as HMAC-SHA256 keys.
 fn secrets(
     ctx: &mut Ctx,
     cfg: &VerifyConfig,
     owner: &str,
     decode: impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Option<Vec<SigningKey>> {
+    Some(raw_secrets(ctx, cfg, owner, decode)?.into_iter().map(SigningKey::new).collect())
+}
+
+/// The usable secrets, decoded; every written, empty, undecodable or short one is reported.
+fn raw_secrets(
+    ctx: &mut Ctx,
+    cfg: &VerifyConfig,
+    owner: &str,
+    decode: impl Fn(&str) -> Option<Vec<u8>>,
+) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut unresolved = false;
     for text in &cfg.secrets {
@@ -261,7 +331,7 @@ fn secrets(
             );
             ctx.warning(text.referenced, message);
         }
-        out.push(SigningKey::new(key));
+        out.push(key);
     }
     if out.is_empty() && !unresolved {
         ctx.error(cfg.kind.referenced, format!("{owner} has no usable secret in 'secrets' (empty ones are skipped)"));

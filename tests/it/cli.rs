@@ -199,7 +199,7 @@ fn malformed_jsonpath_points_at_its_string() {
 fn unknown_verifier_kinds_list_the_known_ones() {
     let out = invalid(&SOURCE.replace("kind: stripe", "kind: strype"));
     assert!(
-        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, zoom, twitch, none"),
+        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, zoom, twitch, twilio, none"),
         "{out}"
     );
 }
@@ -350,6 +350,24 @@ tests:
     );
 }
 
+/// Twilio signs the URL it posts to: `kind: twilio` needs it, absolute and without a query.
+#[test]
+fn a_twilio_source_names_its_public_url() {
+    let with = |verify: &str| SOURCE.replace("{ kind: stripe, secrets: [\"${S}\"] }", verify);
+    let out = invalid(&with("{ kind: twilio, secrets: [\"${S}\"] }"));
+    assert_says(&out, &["routes.yaml:4:21: source 's': kind 'twilio' needs 'url', the URL Twilio posts to"]);
+    let out = invalid(&with("{ kind: twilio, secrets: [\"${S}\"], url: /hooks/s }"));
+    assert_says(&out, &["routes.yaml:4:53: url '/hooks/s' is not absolute"]);
+    let out = invalid(&with("{ kind: twilio, secrets: [\"${S}\"], url: \"https://h.example/s?a=1\" }"));
+    assert_says(&out, &["url 'https://h.example/s?a=1' has a query or user info"]);
+    let out = invalid(&with("{ kind: slack, secrets: [\"${S}\"], url: \"https://h.example/s\" }"));
+    assert_says(&out, &["'url' does not apply to verifier kind 'slack'"]);
+    let dir = config(&with("{ kind: twilio, secrets: [\"${S}\"], url: \"${PUBLIC_URL}/hooks/s\" }"));
+    let env = [("S", "0123456789abcdef0123456789abcdef"), ("PUBLIC_URL", "https://hooks.example.com")];
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
 /// `sign:` takes a verifier's kinds and keys, but not `none` or a tolerance (the receiver's
 /// choices), and refuses a block with no usable secret, naming the rule.
 #[test]
@@ -366,6 +384,8 @@ fn a_sign_block_is_checked_like_a_verify_block() {
             "routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'",
         ],
     );
+    let out = invalid(&with("{ kind: twilio, secrets: [\"${S}\"], url: \"https://h/x\" }"));
+    assert_says(&out, &["routes.yaml:22:25: 'twilio' checks webhooks that Twilio sends"]);
     let out = invalid(&with("{ kind: stripe, secrets: [\"${S}\"], tolerance_secs: 60 }"));
     assert_says(&out, &["routes.yaml:22:68: 'tolerance_secs' is for verifying: the receiver chooses it"]);
     let out = invalid(&with("{ kind: hmac-sha256, secrets: [\"${EMPTY:-}\"] }"));
@@ -1366,6 +1386,16 @@ fn a_rules_answer_is_a_success_and_a_form_is_read_one_way() {
     assert_says(&out, &["routes.yaml:16:27: rule 'deploy', answer: status 204 is No Content: drop 'body' and 'text'"]);
     let out = invalid(&answer("        answer: { text: { const: a }, body: { b: { const: b } } }\n"));
     assert_says(&out, &["routes.yaml:9:15: rule 'deploy', answer takes one of 'body' (a JSON object) and 'text'"]);
+    let out = invalid(&answer("        answer: { content_type: text/xml }\n"));
+    assert_says(
+        &out,
+        &["routes.yaml:16:33: rule 'deploy', answer: content_type is the media type of 'text': give 'text' too"],
+    );
+    let out = invalid(&answer("        answer: { content_type: xml, text: { const: x } }\n"));
+    assert_says(
+        &out,
+        &["routes.yaml:16:33: rule 'deploy', answer: content_type 'xml' is not a media type such as text/xml"],
+    );
     let out = invalid(&answer("        answer: { body: { b: { path: \"$..[\" } } }\n"));
     assert_says(&out, &["routes.yaml:16:38: invalid JSONPath"]);
     let both = COMMANDS.replace("    form_fields: true\n", "    form_fields: true\n    form_field: payload\n");

@@ -13,6 +13,7 @@ mod dev;
 mod dispatch;
 mod dispatch_kill;
 mod dispatch_tls;
+mod forms;
 mod fuzz_corpus;
 mod handshakes;
 mod hostile;

@@ -8,6 +8,11 @@ use super::*;
 use crate::routes::verify::{Encoding, SigningKey, Verifier};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+/// Checks a webhook without a query (every scheme but Twilio's ignores it).
+fn verify(verifier: &Verifier, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), String> {
+    super::verify(verifier, &Inbound { headers, query: None, body, now, verify: true })
+}
+
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
@@ -322,4 +327,136 @@ fn twitch_refuses_missing_and_malformed_headers_by_name() {
     let no_id =
         headers(&[("Twitch-Eventsub-Message-Timestamp", TWITCH_AT), ("Twitch-Eventsub-Message-Signature", "x")]);
     assert_eq!(check(no_id), Err("missing twitch-eventsub-message-id header".into()));
+}
+
+/// Twilio's vectors: the first is the example of Twilio's security documentation; all were
+/// made by the official library (twilio 9.13.0, `RequestValidator.compute_signature`) and
+/// accepted by its `validate`.
+mod twilio {
+    use super::*;
+    use crate::routes::verify::{Secret, TwilioUrl};
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    fn twilio(url: &str) -> Verifier {
+        let secrets = vec![Secret(b"an-old-auth-token".to_vec()), Secret(b"12345".to_vec())];
+        Verifier::Twilio { secrets, url: TwilioUrl::parse(url).unwrap() }
+    }
+
+    fn check(v: &Verifier, pairs: &[(&str, &str)], query: Option<&str>, body: &[u8]) -> Result<(), String> {
+        super::super::verify(v, &Inbound { headers: &headers(pairs), query, body, now: 0, verify: true })
+    }
+
+    /// A call's fields, in an order of their own: Twilio signs them sorted.
+    fn call() -> Vec<u8> {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("To", "+18005551212")
+            .append_pair("Digits", "1234")
+            .append_pair("CallSid", "CA1234567890ABCDE")
+            .append_pair("From", "+12349013030")
+            .append_pair("Caller", "+12349013030")
+            .finish()
+            .into_bytes()
+    }
+
+    #[test]
+    fn the_documented_example_verifies_with_and_without_the_port() {
+        let v = twilio("https://mycompany.com/myapp.php");
+        let query = Some("foo=1&bar=2");
+        let signed = |sig| [("content-type", FORM), ("x-twilio-signature", sig)];
+        assert_eq!(check(&v, &signed("0/KCTR6DLpKmkAf8muzZqo1nDgQ="), query, &call()), Ok(()));
+        // The same, signed over `https://mycompany.com:443/…`.
+        assert_eq!(check(&v, &signed("EpDEmp1PyjDYp77YxYU3GILBWzE="), query, &call()), Ok(()));
+        // …and configured with the port: either spelling still verifies.
+        let with_port = twilio("https://mycompany.com:443/myapp.php");
+        assert_eq!(check(&with_port, &signed("0/KCTR6DLpKmkAf8muzZqo1nDgQ="), query, &call()), Ok(()));
+        // The query, the fields and the URL are all covered.
+        let sig = signed("0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
+        assert_eq!(check(&v, &sig, Some("foo=1&bar=3"), &call()), Err(NO_MATCH.into()));
+        assert_eq!(check(&v, &sig, None, &call()), Err(NO_MATCH.into()));
+        let mut more = call();
+        more.extend_from_slice(b"&Digits=9");
+        assert_eq!(check(&v, &sig, query, &more), Err(NO_MATCH.into()));
+        assert_eq!(check(&twilio("https://mycompany.com/other.php"), &sig, query, &call()), Err(NO_MATCH.into()));
+        // A field sent twice, the same, is signed once.
+        let mut twice = call();
+        twice.extend_from_slice(b"&Digits=1234");
+        assert_eq!(check(&v, &sig, query, &twice), Ok(()));
+    }
+
+    #[test]
+    fn shared_key_webhooks_say_hmac_sha256() {
+        let v = twilio("https://mycompany.com/myapp.php");
+        let query = Some("foo=1&bar=2");
+        let sha256 = "Rmm4Vzj+Ky7JGoWXMCsZDZuHDszLr9xvdbvitrDr4/M=";
+        let settings = "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256";
+        let pairs = [
+            ("content-type", FORM),
+            ("x-twilio-signature", sha256),
+            ("x-twilio-webhooks-signature-settings", settings),
+        ];
+        assert_eq!(check(&v, &pairs, query, &call()), Ok(()));
+        // Without the header, the signature is taken as HMAC-SHA1's, and does not match.
+        assert_eq!(check(&v, &pairs[..2], query, &call()), Err(NO_MATCH.into()));
+        let unknown = [pairs[0], pairs[1], ("x-twilio-webhooks-signature-settings", "algorithm=HMAC_MD5")];
+        assert_eq!(
+            check(&v, &unknown, query, &call()),
+            Err("x-twilio-webhooks-signature-settings names an algorithm Switchyard does not know: HMAC_MD5".into())
+        );
+    }
+
+    #[test]
+    fn a_json_body_is_covered_by_body_sha256() {
+        let v = twilio("https://mycompany.com/myapp.php");
+        let body = br#"{"property": "value", "boolean": true}"#;
+        let hash = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+        let query = format!("bodySHA256={hash}");
+        let pairs = [("content-type", "application/json"), ("x-twilio-signature", "y77kIzt2vzLz71DgmJGsen2scGs=")];
+        assert_eq!(check(&v, &pairs, Some(&query), body), Ok(()));
+        let tampered = br#"{"property": "value", "boolean": false}"#;
+        assert_eq!(
+            check(&v, &pairs, Some(&query), tampered),
+            Err("the body's SHA-256 is not the URL's bodySHA256".into())
+        );
+        // A body that is neither a form nor hashed in the URL is not covered: refused.
+        assert_eq!(
+            check(&v, &pairs, None, body),
+            Err("the body is not a form and the URL has no bodySHA256, so the signature does not cover it".into())
+        );
+    }
+
+    #[test]
+    fn repeated_and_unicode_fields_and_what_dev_signs() {
+        let v = Verifier::Twilio {
+            secrets: vec![Secret(b"12345".to_vec())],
+            url: TwilioUrl::parse("https://mycompany.com/sms").unwrap(),
+        };
+        // Made with a multi-valued dict: To = [+1b, +1a, +1a], Body = "héllo wörld".
+        let body = "To=%2B1b&Body=h%C3%A9llo+w%C3%B6rld&To=%2B1a&To=%2B1a".as_bytes();
+        let pairs = [("content-type", FORM), ("x-twilio-signature", "V3xVsWNSUU1rZMk+8MJciXszliI=")];
+        assert_eq!(check(&v, &pairs, None, body), Ok(()));
+        // `switchyard dev` signs its curl the same way.
+        assert_eq!(sign(&v, body, 0, "m"), [("X-Twilio-Signature".to_owned(), pairs[1].1.to_owned())]);
+        // Malformed or missing signatures are refused with the reason.
+        assert_eq!(check(&v, &pairs[..1], None, body), Err("missing x-twilio-signature header".into()));
+        let bad = [pairs[0], ("x-twilio-signature", "not base64!")];
+        assert_eq!(check(&v, &bad, None, body), Err("x-twilio-signature is not base64".into()));
+    }
+
+    #[test]
+    fn urls_are_spelled_with_and_without_their_port() {
+        let url = TwilioUrl::parse("https://hooks.example.com/webhooks/twilio").unwrap();
+        assert_eq!(url.without_port, "https://hooks.example.com/webhooks/twilio");
+        assert_eq!(url.with_port, "https://hooks.example.com:443/webhooks/twilio");
+        let url = TwilioUrl::parse("http://10.0.0.7:8080/t").unwrap();
+        assert_eq!(
+            (url.without_port.as_str(), url.with_port.as_str()),
+            ("http://10.0.0.7/t", "http://10.0.0.7:8080/t")
+        );
+        assert_eq!(TwilioUrl::parse("http://[::1]/t").unwrap().with_port, "http://[::1]:80/t");
+        assert_eq!(TwilioUrl::parse("https://h.example").unwrap().without_port, "https://h.example");
+        for bad in ["/webhooks/twilio", "ftp://h/x", "https://h/x?a=1", "https://u:p@h/x", "not a url"] {
+            assert!(TwilioUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
 }
