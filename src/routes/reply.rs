@@ -76,8 +76,9 @@ fn compile_answer(ctx: &mut Ctx, cfg: Parts, at: Location, what: &str, needs_bod
             ctx.error(s.referenced, message);
             None
         }
-        Some(s) if s.value == 204 && (cfg.body.is_some() || cfg.text.is_some()) => {
-            ctx.error(s.referenced, format!("{what}: status 204 is No Content: drop 'body' and 'text', or use 200"));
+        Some(s) if s.value == 204 && (needs_body || cfg.body.is_some() || cfg.text.is_some()) => {
+            let fix = if needs_body { "a reply has a body: use 200" } else { "drop 'body' and 'text', or use 200" };
+            ctx.error(s.referenced, format!("{what}: status 204 is No Content: {fix}"));
             None
         }
         Some(s) => Some(s.value as u16),

@@ -1280,6 +1280,10 @@ fn a_reply_must_say_when_and_what_it_answers() {
     ));
     assert_says(&out, &["routes.yaml:10:17: reply 'hello': status 401 is not a success"]);
     let out = invalid(&reply(
+        "      - name: hello\n        when: { event_type: url_verification }\n        status: 204\n        text: { const: no }\n",
+    ));
+    assert_says(&out, &["routes.yaml:10:17: reply 'hello': status 204 is No Content: a reply has a body: use 200"]);
+    let out = invalid(&reply(
         "      - name: r\n        when: { event_type: url_verification }\n        text: { path: \"$..[\" }\n",
     ));
     assert_says(&out, &["routes.yaml:12:15: duplicate rule name 'r' in source 's'", "routes.yaml:10:23: "]);
