@@ -211,6 +211,10 @@ pub struct VerifyConfig {
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub name: Text,
+    /// A JSONPath that selects many values, e.g. `$.events[*]` or `$[*]` for a batch: the rule
+    /// runs once for each, reading it as `$` (in `when`, the source's `event_type`, and `emit`);
+    /// its `answer` reads the whole webhook.
+    pub for_each: Option<Text>,
     #[serde(default)]
     pub when: WhenConfig,
     pub emit: EmitConfig,

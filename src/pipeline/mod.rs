@@ -14,6 +14,7 @@ use http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use crate::routes::jsonpath::Path;
 use crate::routes::reply::{Answer, AnswerBody};
 use crate::routes::schema::Violation;
 use crate::routes::{Rule, Source};
@@ -162,9 +163,16 @@ pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
     }
     let mut events = Vec::new();
     let mut answered = None;
-    for rule in source.rules.iter().filter(|r| map::matches(&r.when, input)) {
-        events.push(emit(rule, input)?);
-        if let (None, Some(a)) = (&answered, &rule.answer) {
+    for rule in &source.rules {
+        let before = events.len();
+        match &rule.for_each {
+            None if map::matches(&rule.when, input) => events.push(emit(rule, input)?),
+            None => {}
+            Some(path) => each(rule, path, input, &mut events)?,
+        }
+        if events.len() > before
+            && let (None, Some(a)) = (&answered, &rule.answer)
+        {
             answered = Some(answer(&format!("rule '{}', answer,", rule.name), a, input)?);
         }
     }
@@ -177,6 +185,29 @@ pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
         return Ok(Outcome::Ignored(why));
     }
     Ok(Outcome::Publish { events, answer: answered })
+}
+
+/// Most events one webhook may become: a batch beyond it is refused (422), not published in part.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// A `for_each` rule: its events from each value `path` selects that its filter matches.
+fn each(rule: &Rule, path: &Path, input: Input, events: &mut Vec<Event>) -> Result<(), Rejection> {
+    for (i, value) in path.select(input.doc).into_iter().enumerate() {
+        let one = Input { doc: value, ..input };
+        if !map::matches(&rule.when, one) {
+            continue;
+        }
+        if events.len() == MAX_EVENTS {
+            let message = format!("rule '{}' would make more than {MAX_EVENTS} events of this webhook", rule.name);
+            return Err(reject(422, Reason::Mapping, message));
+        }
+        let event = emit(rule, one).map_err(|mut r| {
+            r.message = format!("{} (in value {i} of {})", r.message, path.as_str());
+            r
+        })?;
+        events.push(event);
+    }
+    Ok(())
 }
 
 /// The answer `name` (a reply, or a rule with `answer:`) gives this webhook.

@@ -42,6 +42,11 @@ impl Path {
         self.compiled.query(value).all().into_iter().find(|v| !v.is_null())
     }
 
+    /// Every node the path selects, in document order (nulls too).
+    pub fn select<'v>(&self, value: &'v Json) -> Vec<&'v Json> {
+        self.compiled.query(value).all()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.text
     }

@@ -121,6 +121,8 @@ impl Source {
 #[derive(Debug)]
 pub struct Rule {
     pub name: String,
+    /// Runs the rule once for each value this selects (`for_each:`), instead of on the payload.
+    pub for_each: Option<jsonpath::Path>,
     pub when: Filter,
     pub emit: Emit,
     /// What the sender is answered once the broker holds the event (`answer:`).
@@ -285,7 +287,9 @@ pub fn compile(
     }
     for source in &sources {
         for rule in &source.rules {
-            contract::check_rule(&mut ctx, rule, source.schema.as_deref());
+            // What one selected value looks like is not followed through the schema (yet).
+            let inbound = source.schema.as_deref().filter(|_| rule.for_each.is_none());
+            contract::check_rule(&mut ctx, rule, inbound);
         }
     }
     // A dispatcher without its own `schema` is checked against what is published to its topic.
@@ -412,13 +416,23 @@ fn compile_form(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Form> {
 }
 
 fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: expr::EventTypeAt) -> Option<Rule> {
+    // The selected values are read whole; the paths under them are theirs, not the payload's.
+    let for_each = cfg.for_each.as_ref().map(|text| ctx.path(text));
+    let reads = if for_each.is_some() { ctx.source_paths.take() } else { None };
     let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
     let emit = compile_emit(ctx, &cfg.emit, &cfg.name.value);
+    if for_each.is_some() {
+        ctx.source_paths = reads;
+    }
     let answer = match &cfg.answer {
         Some(a) => Some(reply::compile_rule_answer(ctx, a, cfg.name.referenced, &cfg.name.value)?),
         None => None,
     };
-    Some(Rule { name: cfg.name.value.clone(), when: when?, emit: emit?, answer })
+    let for_each = match for_each {
+        Some(path) => Some(path?),
+        None => None,
+    };
+    Some(Rule { name: cfg.name.value.clone(), for_each, when: when?, emit: emit?, answer })
 }
 
 fn compile_emit(ctx: &mut Ctx, cfg: &EmitConfig, rule: &str) -> Option<Emit> {

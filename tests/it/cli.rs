@@ -1412,6 +1412,47 @@ fn a_rules_answer_is_a_success_and_a_form_is_read_one_way() {
     );
 }
 
+/// A batch: each value of `$.items` becomes an event, read as `$`.
+const BATCH: &str = "sources:
+  - name: s
+    path: /hooks/s
+    verify: { kind: stripe, secrets: [\"${S}\"] }
+    rules:
+      - name: r
+        for_each: $.items[*]
+        when: { all: [{ path: $.paid, equals: true }] }
+        emit:
+          topic: t
+          schema: min.json
+          value:
+            order_id: { path: $.id }
+tests:
+  - name: two of three paid
+    source: s
+    body: { items: [{ id: a, paid: true }, { id: b, paid: false }, { id: c, paid: true }] }
+    expect:
+      status: accepted
+      events: [{ value: { order_id: a } }, { value: { order_id: c } }]
+  - name: none paid
+    source: s
+    body: { items: [{ id: b, paid: false }] }
+    expect: { status: ignored }
+";
+
+#[test]
+fn for_each_maps_every_value_of_a_batch_in_check_and_test() {
+    let dir = config(BATCH);
+    let out = switchyard(&["test", "-c", "routes.yaml"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_says(&text(&out), &["2 passed, 0 failed"]);
+    std::fs::write(dir.path().join("batch.json"), r#"{"items": [{"id": "x", "paid": true}, {"id": 7, "paid": true}]}"#)
+        .unwrap();
+    let out = switchyard(&["check", "-c", "routes.yaml", "--source", "s", "--payload", "batch.json"], dir.path(), &[]);
+    assert_says(&text(&out), &["\"http_status\": 500", "(in value 1 of $.items[*])"]);
+    let out = invalid(&BATCH.replace("for_each: $.items[*]", "for_each: \"$.items[\""));
+    assert_says(&out, &["routes.yaml:7:19: invalid JSONPath \"$.items[\""]);
+}
+
 #[test]
 fn a_dead_letter_topic_of_refused_webhooks_is_a_topic_of_its_own() {
     let kept = |topic: &str| {
