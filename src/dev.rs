@@ -159,6 +159,13 @@ fn print_banner(
     }
     for source in &routes.sources {
         lines.push(format!("\n  POST {base}{}   (source '{}')", source.path, source.name));
+        if let Verifier::SendGrid { .. } = source.verifier {
+            lines.push(format!(
+                "  (SendGrid signs with its private key, so no curl here can: use its Test Integration, or dry-run a payload with `switchyard check --source {}`)",
+                source.name
+            ));
+            continue;
+        }
         // A test case's payload when the source has one; else, for Stripe, the bundled checkout.
         let (what, body, extra) = match (samples.iter().find(|s| s.source == source.name), &source.verifier) {
             (Some(sample), _) => {
@@ -193,7 +200,8 @@ fn signature_note(verifier: &Verifier) -> String {
         Verifier::Stripe { tolerance_secs, .. }
         | Verifier::StandardWebhooks { tolerance_secs, .. }
         | Verifier::Slack { tolerance_secs, .. }
-        | Verifier::Twitch { tolerance_secs, .. } => {
+        | Verifier::Twitch { tolerance_secs, .. }
+        | Verifier::SendGrid { tolerance_secs, .. } => {
             format!(", signed (valid for {tolerance_secs} s)")
         }
     }

@@ -185,7 +185,7 @@ impl<'de> Deserialize<'de> for Locate {
 }
 
 /// Signature verification. `kind` is one of `stripe`, `hmac-sha256`, `standard-webhooks`,
-/// `slack`, `zoom`, `twitch`, `twilio`, `none`.
+/// `slack`, `zoom`, `twitch`, `twilio`, `sendgrid`, `none`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyConfig {
@@ -201,6 +201,10 @@ pub struct VerifyConfig {
     pub prefix: Option<Text>,
     /// `hmac-sha256`: `hex` (default) or `base64`.
     pub encoding: Option<Text>,
+    /// `sendgrid`: the verification keys (P-256 public keys, base64 DER as SendGrid shows them,
+    /// or PEM); several during a rotation, empty ones skipped.
+    #[serde(default)]
+    pub public_keys: Vec<Text>,
     /// `twilio`: the URL Twilio posts to, as its console has it (scheme, host, path; no query).
     /// The signature covers it, and the query the request came with.
     pub url: Option<Text>,

@@ -3,7 +3,7 @@
 //!
 //! The checking and the signing themselves are [`crate::pipeline::verify`].
 
-use aws_lc_rs::hmac;
+use aws_lc_rs::{hmac, signature};
 use http::HeaderName;
 
 /// A secret's bytes; never printed.
@@ -63,6 +63,38 @@ pub enum Verifier {
     /// `X-Twilio-Webhooks-Signature-Settings` says so) over the URL Twilio called and the
     /// form's fields, sorted. No timestamp: Twilio's scheme has no replay window.
     Twilio { secrets: Vec<Secret>, url: TwilioUrl },
+    /// SendGrid's event webhook: `X-Twilio-Email-Event-Webhook-Signature: <base64 DER>`, an
+    /// ECDSA P-256 SHA-256 signature over the `X-Twilio-Email-Event-Webhook-Timestamp` and the
+    /// body, checked with SendGrid's public verification key.
+    SendGrid { keys: Vec<PublicKey>, tolerance_secs: u64 },
+}
+
+/// A P-256 public key, parsed once.
+#[derive(Clone)]
+pub struct PublicKey(pub signature::ParsedPublicKey);
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublicKey(P-256)")
+    }
+}
+
+impl PublicKey {
+    /// From base64 DER (SubjectPublicKeyInfo, as SendGrid shows it) or PEM; the error is a
+    /// human sentence.
+    pub fn parse(text: &str) -> Result<PublicKey, String> {
+        let b64: String = text
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .flat_map(|line| line.chars().filter(|c| !c.is_whitespace()))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| "public key is not base64 (SendGrid shows its verification key as base64)".to_string())?;
+        signature::ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, der)
+            .map(PublicKey)
+            .map_err(|_| "public key is not an ECDSA P-256 public key (SendGrid's verification key)".into())
+    }
 }
 
 /// The URL a Twilio source is called at, spelled both ways Twilio may have signed it: with the
@@ -113,7 +145,8 @@ pub const SLACK: V0Headers = V0Headers { timestamp: "x-slack-request-timestamp",
 pub const ZOOM: V0Headers = V0Headers { timestamp: "x-zm-request-timestamp", signature: "x-zm-signature" };
 
 /// The verifier kinds a config may name.
-pub const KINDS: &[&str] = &["stripe", "hmac-sha256", "standard-webhooks", "slack", "zoom", "twitch", "twilio", "none"];
+pub const KINDS: &[&str] =
+    &["stripe", "hmac-sha256", "standard-webhooks", "slack", "zoom", "twitch", "twilio", "sendgrid", "none"];
 
 use super::Ctx;
 use crate::config::model::VerifyConfig;
@@ -132,8 +165,13 @@ pub(super) fn compile_signer(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> 
         ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'; leave 'sign' out to send it unsigned");
         return None;
     }
-    if cfg.kind.value == "twilio" {
-        ctx.error(cfg.kind.referenced, "'twilio' checks webhooks that Twilio sends; a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'");
+    if matches!(cfg.kind.value.as_str(), "twilio" | "sendgrid") {
+        let message = format!(
+            "'{}' checks webhooks that {} sends; a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'",
+            cfg.kind.value,
+            if cfg.kind.value == "twilio" { "Twilio" } else { "SendGrid" }
+        );
+        ctx.error(cfg.kind.referenced, message);
         return None;
     }
     if let Some(t) = &cfg.tolerance_secs {
@@ -164,6 +202,11 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             ("prefix", cfg.prefix.is_some(), cfg.prefix.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
             ("encoding", cfg.encoding.is_some(), cfg.encoding.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
             ("url", cfg.url.is_some(), cfg.url.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
+            (
+                "public_keys",
+                !cfg.public_keys.is_empty(),
+                cfg.public_keys.first().map_or(cfg.kind.referenced, |t| t.referenced),
+            ),
         ];
         let mut ok = true;
         for (key, present, at) in given {
@@ -212,6 +255,34 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             let url = TwilioUrl::parse(&ctx.text(text)?).map_err(|e| ctx.error(text.referenced, e)).ok();
             let secrets = raw_secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
             Some(Verifier::Twilio { secrets: secrets.into_iter().map(Secret).collect(), url: url? })
+        }
+        "sendgrid" => {
+            only(ctx, &["public_keys", "tolerance_secs"]).then_some(())?;
+            let (mut keys, mut unresolved, mut broken) = (Vec::new(), false, false);
+            for text in &cfg.public_keys {
+                match ctx.text(text).as_deref().map(str::trim) {
+                    None => unresolved = true,
+                    Some("") => {}
+                    Some(value) => match PublicKey::parse(value) {
+                        Ok(key) => keys.push(key),
+                        Err(e) => {
+                            ctx.error(text.referenced, e);
+                            broken = true;
+                        }
+                    },
+                }
+            }
+            if broken {
+                return None;
+            }
+            if keys.is_empty() && !unresolved {
+                let message = format!(
+                    "{owner}: kind 'sendgrid' needs 'public_keys', SendGrid's verification key, e.g. public_keys: [\"${{SENDGRID_WEBHOOK_PUBLIC_KEY}}\"]"
+                );
+                ctx.error(cfg.kind.referenced, message);
+                return None;
+            }
+            Some(Verifier::SendGrid { keys, tolerance_secs })
         }
         "standard-webhooks" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;

@@ -199,7 +199,7 @@ fn malformed_jsonpath_points_at_its_string() {
 fn unknown_verifier_kinds_list_the_known_ones() {
     let out = invalid(&SOURCE.replace("kind: stripe", "kind: strype"));
     assert!(
-        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, zoom, twitch, twilio, none"),
+        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, zoom, twitch, twilio, sendgrid, none"),
         "{out}"
     );
 }
@@ -368,6 +368,25 @@ fn a_twilio_source_names_its_public_url() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
+/// SendGrid signs with a private key: `kind: sendgrid` checks with its public key.
+#[test]
+fn a_sendgrid_source_names_its_public_key() {
+    let with = |verify: &str| SOURCE.replace("{ kind: stripe, secrets: [\"${S}\"] }", verify);
+    let out = invalid(&with("{ kind: sendgrid }"));
+    assert_says(
+        &out,
+        &["routes.yaml:4:21: source 's': kind 'sendgrid' needs 'public_keys', SendGrid's verification key"],
+    );
+    let out = invalid(&with("{ kind: sendgrid, public_keys: [notakey] }"));
+    assert_says(&out, &["routes.yaml:4:45: public key is not base64"]);
+    let out = invalid(&with("{ kind: sendgrid, secrets: [\"${S}\"], public_keys: [aGVsbG8=] }"));
+    assert_says(&out, &["'secrets' does not apply to verifier kind 'sendgrid'"]);
+    let key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQh0lLl1szzL79NkAMgFXhvXZ9zukxSI+7TaE0B0qof9DbaH9jGIFMaJA46+eswNENvyJrO8hND2D8BZ+AbtKqQ==";
+    let dir = config(&with("{ kind: sendgrid, public_keys: [\"${K}\", \"${OLD_K:-}\"] }"));
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("K", key)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
 /// `sign:` takes a verifier's kinds and keys, but not `none` or a tolerance (the receiver's
 /// choices), and refuses a block with no usable secret, naming the rule.
 #[test]
@@ -386,6 +405,8 @@ fn a_sign_block_is_checked_like_a_verify_block() {
     );
     let out = invalid(&with("{ kind: twilio, secrets: [\"${S}\"], url: \"https://h/x\" }"));
     assert_says(&out, &["routes.yaml:22:25: 'twilio' checks webhooks that Twilio sends"]);
+    let out = invalid(&with("{ kind: sendgrid, public_keys: [\"${K:-}\"] }"));
+    assert_says(&out, &["routes.yaml:22:25: 'sendgrid' checks webhooks that SendGrid sends"]);
     let out = invalid(&with("{ kind: stripe, secrets: [\"${S}\"], tolerance_secs: 60 }"));
     assert_says(&out, &["routes.yaml:22:68: 'tolerance_secs' is for verifying: the receiver chooses it"]);
     let out = invalid(&with("{ kind: hmac-sha256, secrets: [\"${EMPTY:-}\"] }"));

@@ -460,3 +460,53 @@ mod twilio {
         }
     }
 }
+
+/// SendGrid's vector: a key pair made with `cryptography`, the signature by its ECDSA, and
+/// accepted by SendGrid's library (sendgrid 6, `EventWebhook.verify_signature`).
+mod sendgrid {
+    use super::*;
+    use crate::routes::verify::PublicKey;
+
+    const KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAsXQNCMO7zJr/CxME1R9dqZ/SUsl2zC3k8/j5lxTHsSgD6H2JgzgSSripZSoymTXIuTxy0zaMYgV2tVnIGl2iQ==";
+    const SIGNATURE: &str =
+        "MEUCIGcsuum8CqHBqxji9XIx33hG+iMTgWQdOcFvFQRkXsDvAiEAutR+gE9zEEGFRJiASOw5L3NaN0q7m2dKvdYfULG2tBQ=";
+    const BODY: &str = "[{\"email\":\"example@test.com\",\"event\":\"bounce\",\"reason\":\"550 5.1.1 no such user\",\"sg_event_id\":\"sg_ev_1\",\"timestamp\":1600112492}]\r\n";
+    const T: i64 = 1600112502;
+
+    fn sendgrid(keys: &[&str]) -> Verifier {
+        Verifier::SendGrid { keys: keys.iter().map(|k| PublicKey::parse(k).unwrap()).collect(), tolerance_secs: 300 }
+    }
+
+    fn signed(signature: &str, t: &str) -> HeaderMap {
+        headers(&[("x-twilio-email-event-webhook-signature", signature), ("x-twilio-email-event-webhook-timestamp", t)])
+    }
+
+    #[test]
+    fn the_librarys_vector_verifies_and_nothing_else_does() {
+        let t = T.to_string();
+        // Another key first: a rotation keeps both.
+        let other = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQh0lLl1szzL79NkAMgFXhvXZ9zukxSI+7TaE0B0qof9DbaH9jGIFMaJA46+eswNENvyJrO8hND2D8BZ+AbtKqQ==";
+        let v = sendgrid(&[other, KEY]);
+        assert_eq!(verify(&v, &signed(SIGNATURE, &t), BODY.as_bytes(), T + 300), Ok(()));
+        assert_eq!(verify(&v, &signed(SIGNATURE, &t), BODY.trim_end().as_bytes(), T), Err(NO_MATCH.into()));
+        assert_eq!(verify(&v, &signed(SIGNATURE, &(T + 1).to_string()), BODY.as_bytes(), T), Err(NO_MATCH.into()));
+        assert_eq!(verify(&sendgrid(&[other]), &signed(SIGNATURE, &t), BODY.as_bytes(), T), Err(NO_MATCH.into()));
+        let stale = verify(&v, &signed(SIGNATURE, &t), BODY.as_bytes(), T + 301);
+        assert_eq!(stale, Err("signature timestamp is outside the 300 s tolerance".into()));
+        let bad = verify(&v, &signed("not base64!", &t), BODY.as_bytes(), T);
+        assert_eq!(bad, Err("x-twilio-email-event-webhook-signature is not base64".into()));
+        let missing = verify(&v, &HeaderMap::new(), BODY.as_bytes(), T);
+        assert_eq!(missing, Err("missing x-twilio-email-event-webhook-timestamp header".into()));
+        // Nothing can sign for SendGrid but SendGrid.
+        assert!(sign(&v, BODY.as_bytes(), T, "m").is_empty());
+    }
+
+    #[test]
+    fn keys_are_base64_der_or_pem_of_p256() {
+        let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n{}\n-----END PUBLIC KEY-----\n", &KEY[..64], &KEY[64..]);
+        let v = sendgrid(&[&pem]);
+        assert_eq!(verify(&v, &signed(SIGNATURE, &T.to_string()), BODY.as_bytes(), T), Ok(()));
+        assert!(PublicKey::parse("not a key").unwrap_err().contains("not base64"));
+        assert!(PublicKey::parse("aGVsbG8=").unwrap_err().contains("not an ECDSA P-256 public key"));
+    }
+}
