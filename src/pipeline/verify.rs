@@ -4,7 +4,7 @@
 //! signature in constant time. HMAC-SHA256 is aws-lc's (already linked for TLS), not RustCrypto's
 //! `hmac` + `sha2`: on a CPU without SHA extensions its assembly SHA-256 takes half the time
 //! (bench/README.md, *The signature's SHA-256*), and with them it uses them too. Twilio's
-//! scheme has a file of its own ([`twilio`]); SendGrid's is an ECDSA P-256 signature, checked
+//! scheme has a file of its own (`verify/twilio.rs`); SendGrid's is an ECDSA P-256 signature, checked
 //! with its public key.
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
