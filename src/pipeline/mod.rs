@@ -173,7 +173,7 @@ pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
         if events.len() > before
             && let (None, Some(a)) = (&answered, &rule.answer)
         {
-            answered = Some(answer(&format!("rule '{}', answer,", rule.name), a, input)?);
+            answered = Some(answer(&format!("rule '{}'", rule.name), a, input)?);
         }
     }
     if events.is_empty() {
