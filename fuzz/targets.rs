@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use base64::Engine;
 use http::{HeaderMap, HeaderValue};
 use percent_encoding::percent_decode_str;
 use serde_json::Value as Json;
@@ -76,8 +77,21 @@ pub fn signature_header(data: &[u8]) {
                 encoding: Encoding::Hex,
             },
         ),
-        ("webhook-signature", Verifier::StandardWebhooks { secrets, tolerance_secs: 300 }),
+        ("webhook-signature", Verifier::StandardWebhooks { secrets: secrets.clone(), tolerance_secs: 300 }),
         ("x-twilio-signature", twilio(&[b"old", SECRET])),
+        (
+            "x-square-hmacsha256-signature",
+            Verifier::Square { secrets: secrets.clone(), url: "https://hooks.example.com/square".into() },
+        ),
+        ("authorization", Verifier::Basic { secrets: vec![Secret(b"user:whsec_fuzz".to_vec())] }),
+        (
+            "x-token",
+            Verifier::Token {
+                secrets: vec![Secret(SECRET.to_vec())],
+                header: http::HeaderName::from_static("x-token"),
+                prefix: "Token ".into(),
+            },
+        ),
     ];
     for (name, verifier) in &verifiers {
         let mut headers = HeaderMap::new();
@@ -102,6 +116,32 @@ pub fn signature_header(data: &[u8]) {
             let shown = value.to_str().unwrap_or_default().trim();
             let genuine = |secret: &[u8]| sign(&twilio(&[secret]), body, NOW, "").remove(0).1;
             assert!(shown == genuine(SECRET) || shown == genuine(b"old"), "a forged Twilio signature verified");
+        } else if let Verifier::Square { url, .. } = verifier {
+            // Accepted: the header is the genuine signature of this body, under either secret.
+            let signed = |secret: &[u8]| {
+                let v = Verifier::Square { secrets: vec![SigningKey::new(secret.to_vec())], url: url.clone() };
+                sign(&v, body, NOW, "").remove(0).1
+            };
+            let shown = value.to_str().unwrap_or_default().trim();
+            assert!(shown == signed(SECRET) || shown == signed(b"old"), "a forged Square signature verified");
+        } else if matches!(verifier, Verifier::Basic { .. } | Verifier::Token { .. }) {
+            // Accepted: the header holds the secret itself (Basic: base64 of `user:secret`)
+            // after its scheme, in any letter case.
+            let shown = value.to_str().unwrap_or_default();
+            let (scheme, rest) = shown.split_at(shown.find(' ').map_or(0, |i| i + 1));
+            let given = match verifier {
+                Verifier::Basic { .. } => {
+                    assert!(scheme.eq_ignore_ascii_case("basic "), "Basic credentials under scheme '{scheme}'");
+                    base64::engine::general_purpose::STANDARD.decode(rest.trim()).unwrap_or_default()
+                }
+                _ => {
+                    assert!(scheme.eq_ignore_ascii_case("token "), "a token under scheme '{scheme}'");
+                    rest.trim().as_bytes().to_vec()
+                }
+            };
+            let expected =
+                if matches!(verifier, Verifier::Basic { .. }) { b"user:whsec_fuzz".as_slice() } else { SECRET };
+            assert_eq!(given, expected, "forged credentials verified: {shown}");
         }
     }
     // The genuine signature, with the fuzzed header's items appended, still verifies.

@@ -14,6 +14,7 @@ use crate::cli::{RunArgs, block_on, load_strict, serve};
 use crate::config::model::ExpectedStatus;
 use crate::kafka::EmbeddedBroker;
 use crate::pipeline::verify::sign;
+use crate::routes::verify::Secret;
 use crate::routes::{EnvMode, Routes, Source, Verifier};
 
 /// Partitions of each topic on the embedded broker.
@@ -180,7 +181,7 @@ fn print_banner(
         let insecure =
             if listener.tls { " (-k: curl trusts any certificate, as this is dev on this machine)" } else { "" };
         lines.push(format!("\n  {what}{}{insecure}:\n", signature_note(&source.verifier)));
-        lines.push(curl(listener, source, &body, &extra));
+        lines.push(curl(listener, source, &body, &extra, dev_secret));
     }
     for d in &routes.dispatchers {
         for r in &d.rules {
@@ -196,7 +197,9 @@ fn print_banner(
 fn signature_note(verifier: &Verifier) -> String {
     match verifier {
         Verifier::None => String::new(),
-        Verifier::HmacSha256 { .. } | Verifier::Twilio { .. } => ", signed".into(),
+        Verifier::HmacSha256 { .. } | Verifier::Twilio { .. } | Verifier::Square { .. } => ", signed".into(),
+        Verifier::Token { .. } => ", with its token".into(),
+        Verifier::Basic { .. } => ", with its user and password".into(),
         Verifier::Stripe { tolerance_secs, .. }
         | Verifier::StandardWebhooks { tolerance_secs, .. }
         | Verifier::Slack { tolerance_secs, .. }
@@ -207,8 +210,10 @@ fn signature_note(verifier: &Verifier) -> String {
     }
 }
 
-/// A shell command that posts `body` to `source`, signed as its verifier wants.
-fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, String)]) -> String {
+/// A shell command that posts `body` to `source`, signed as its verifier wants. A token or
+/// Basic credentials are the secret itself: one of the user's own is not printed, a placeholder
+/// is (only the generated dev secret, printed above, is shown as it is).
+fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, String)], dev_secret: &str) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let insecure = if listener.tls { "-k " } else { "" };
     let mut cmd = format!("curl -sS {insecure}{}{}", listener.base(), source.path);
@@ -217,7 +222,17 @@ fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, Strin
         cmd.push_str(" -H 'Content-Type: application/json'");
     }
     let id = format!("msg_dev_{}", hex::encode(rand::random::<[u8; 8]>()));
-    let signature = sign(&source.verifier, body.as_bytes(), crate::ingress::unix_now(), &id);
+    // A secret of the user's own, sent as it is, is not printed; the dev secret is.
+    let own = |secrets: &[Secret]| secrets.first().is_some_and(|s| !String::from_utf8_lossy(&s.0).contains(dev_secret));
+    let signature = match &source.verifier {
+        Verifier::Token { secrets, header, prefix } if own(secrets) => {
+            vec![(header.to_string(), format!("{prefix}<the token in verify.secrets>"))]
+        }
+        Verifier::Basic { secrets } if own(secrets) => {
+            vec![("Authorization".to_owned(), "Basic <base64 of the user:password in verify.secrets>".to_owned())]
+        }
+        verifier => sign(verifier, body.as_bytes(), crate::ingress::unix_now(), &id),
+    };
     for (name, value) in extra.iter().chain(&signature) {
         cmd.push_str(&format!(" -H {}", quote(&format!("{name}: {value}"))));
     }

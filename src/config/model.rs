@@ -184,20 +184,24 @@ impl<'de> Deserialize<'de> for Locate {
     }
 }
 
-/// Signature verification. `kind` is one of `stripe`, `hmac-sha256`, `standard-webhooks`,
-/// `slack`, `zoom`, `twitch`, `twilio`, `sendgrid`, `none`.
+/// Signature verification (or authentication). `kind` is one of `stripe`, `hmac-sha256`,
+/// `standard-webhooks`, `slack`, `zoom`, `twitch`, `twilio`, `sendgrid`, `square`, `token`,
+/// `basic`, `none`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyConfig {
     pub kind: Text,
-    /// Accepted secrets (several during a rotation); empty values are skipped.
+    /// Accepted secrets (several during a rotation); empty values are skipped. `basic`: each is
+    /// `user:password`.
     #[serde(default)]
     pub secrets: Vec<Text>,
     /// Largest accepted clock difference for timestamped schemes; default 300 s.
     pub tolerance_secs: Option<Spanned<u64>>,
     /// `hmac-sha256`: the header carrying the signature; default `X-Hub-Signature-256`.
+    /// `token`: the header carrying the token; default `Authorization`.
     pub header: Option<Text>,
-    /// `hmac-sha256`: text before the digest; default `sha256=`.
+    /// `hmac-sha256`: text before the digest; default `sha256=`. `token`: text before the
+    /// token (either case); default `Bearer ` with the default header, else none.
     pub prefix: Option<Text>,
     /// `hmac-sha256`: `hex` (default) or `base64`.
     pub encoding: Option<Text>,
@@ -206,7 +210,8 @@ pub struct VerifyConfig {
     #[serde(default)]
     pub public_keys: Vec<Text>,
     /// `twilio`: the URL Twilio posts to, as its console has it (scheme, host, path; no query).
-    /// The signature covers it, and the query the request came with.
+    /// The signature covers it, and the query the request came with. `square`: the
+    /// subscription's notification URL, exactly as Square has it.
     pub url: Option<Text>,
 }
 

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use http::header::{ALLOW, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::header::{
+    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE,
+};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
@@ -17,7 +19,7 @@ use crate::kafka::producer::{self, PublishError};
 use crate::metrics;
 use crate::pipeline::parse::{FORM, media_type};
 use crate::pipeline::{self, Inbound, Outcome, Rejection, ReplyBody};
-use crate::routes::{Routes, Source};
+use crate::routes::{Routes, Source, Verifier};
 use crate::text::{QUOTED_VALUE, clip};
 use crate::trace::TraceParent;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -257,7 +259,28 @@ fn refused_by_routes(source: &Source, trace: &TraceParent, event_id: &Option<Str
     }
     let mut body = serde_json::to_value(rejection).unwrap_or_default();
     body["status"] = json!("rejected");
-    (json(status, &body), Answered::Rejected(rejection.reason.as_str()))
+    let mut res = json(status, &body);
+    if status == StatusCode::UNAUTHORIZED
+        && let Some(challenge) = challenge(source)
+    {
+        res.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    }
+    (res, Answered::Rejected(rejection.reason.as_str()))
+}
+
+/// The `WWW-Authenticate` of a 401 (RFC 9110) where the source checks HTTP authentication
+/// (Basic credentials, a Bearer token), naming the source as the realm; signature schemes have
+/// no challenge to send.
+fn challenge(source: &Source) -> Option<HeaderValue> {
+    let scheme = match &source.verifier {
+        Verifier::Basic { .. } => "Basic",
+        Verifier::Token { header, prefix, .. } if header == AUTHORIZATION && prefix.eq_ignore_ascii_case("Bearer ") => {
+            "Bearer"
+        }
+        _ => return None,
+    };
+    let realm = source.name.replace(['"', '\\'], "");
+    HeaderValue::from_str(&format!("{scheme} realm=\"{realm}\"")).ok()
 }
 
 /// A refusal to keep: where, and how long the broker may take.

@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use crate::routes::jsonpath::Path;
 use crate::routes::reply::{Answer, AnswerBody};
 use crate::routes::schema::Violation;
-use crate::routes::{Rule, Source};
+use crate::routes::{Rule, Source, Verifier};
 use crate::text::{QUOTED_ID, QUOTED_VALUE, clip, clip_owned};
 pub use map::{Headers, Input};
 use transform::scalar_text;
@@ -129,7 +129,12 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
     if input.verify
         && let Err(why) = verify::verify(&source.verifier, input)
     {
-        return (None, Err(reject(401, Reason::Signature, format!("signature verification failed: {why}"))));
+        // A token or Basic credentials are no signature, but are refused alike (401, `signature`).
+        let what = match source.verifier {
+            Verifier::Token { .. } | Verifier::Basic { .. } => "authentication",
+            _ => "signature verification",
+        };
+        return (None, Err(reject(401, Reason::Signature, format!("{what} failed: {why}"))));
     }
     let json = match parse::json_of(input.body, input.headers, source.form.as_ref()) {
         Ok(json) => json,

@@ -5,17 +5,18 @@
 //! `hmac` + `sha2`: on a CPU without SHA extensions its assembly SHA-256 takes half the time
 //! (bench/README.md, *The signature's SHA-256*), and with them it uses them too. Twilio's
 //! scheme has a file of its own (`verify/twilio.rs`); SendGrid's is an ECDSA P-256 signature, checked
-//! with its public key.
+//! with its public key. A token or Basic credentials (no signature: the secret itself is sent)
+//! are compared by their SHA-256 digests, in constant time.
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use aws_lc_rs::hmac;
+use aws_lc_rs::{digest, hmac};
 use base64::Engine;
 use http::HeaderMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::Inbound;
-use crate::routes::verify::{Encoding, SigningKey, Verifier};
+use crate::routes::verify::{Encoding, Secret, SigningKey, Verifier};
 
 mod twilio;
 
@@ -97,8 +98,52 @@ pub fn verify(verifier: &Verifier, input: &Inbound) -> Result<(), String> {
                 false => Err(NO_MATCH.into()),
             }
         }
+        Verifier::Square { secrets, url } => {
+            let signature = header_str(headers, SQUARE_SIGNATURE)?;
+            let mut candidate = [0u8; 32];
+            match base64::engine::general_purpose::STANDARD.decode_slice(signature.trim(), &mut candidate) {
+                Ok(32) => matches_any(secrets, &[url.as_bytes(), body], &[candidate]),
+                _ => Err(format!("{SQUARE_SIGNATURE} is not a valid digest")),
+            }
+        }
+        Verifier::Token { secrets, header, prefix } => {
+            let value = header_str(headers, header.as_str())?;
+            let token = strip_prefix_ignore_case(value, prefix)
+                .ok_or_else(|| format!("{header} does not start with '{}'", prefix.trim_end()))?;
+            known(secrets, token.trim().as_bytes())
+                .then_some(())
+                .ok_or_else(|| format!("{header} holds no known token"))
+        }
+        Verifier::Basic { secrets } => {
+            let value = header_str(headers, "authorization")?;
+            let encoded = strip_prefix_ignore_case(value, "Basic ")
+                .ok_or("authorization is not Basic credentials (Authorization: Basic <base64 of user:password>)")?;
+            let credentials = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| "authorization's Basic credentials are not base64".to_string())?;
+            known(secrets, &credentials).then_some(()).ok_or_else(|| "unknown user or wrong password".into())
+        }
     }
 }
+
+/// `value` without `prefix`, whose letters may be in either case (`Bearer`, `bearer`: RFC 9110
+/// auth schemes are case-insensitive).
+fn strip_prefix_ignore_case<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &value[prefix.len()..])
+}
+
+/// True when `given` is one of `secrets`. Their SHA-256 digests are compared, in constant time,
+/// so neither the comparison's time nor its length check tells how much of a guess was right.
+fn known(secrets: &[Secret], given: &[u8]) -> bool {
+    let given = digest::digest(&digest::SHA256, given);
+    secrets.iter().any(|s| {
+        let secret = digest::digest(&digest::SHA256, &s.0);
+        verify_slices_are_equal(secret.as_ref(), given.as_ref()).is_ok()
+    })
+}
+
+const SQUARE_SIGNATURE: &str = "x-square-hmacsha256-signature";
 
 const SENDGRID_TIMESTAMP: &str = "x-twilio-email-event-webhook-timestamp";
 const SENDGRID_SIGNATURE: &str = "x-twilio-email-event-webhook-signature";
@@ -208,8 +253,9 @@ fn stripe_header_of(keys: &[hmac::Key], t: i64, body: &[u8]) -> String {
 /// calls (`sign:`) and how `switchyard dev` signs its ready-to-paste requests. Stripe and
 /// Standard Webhooks carry a signature for every secret (so a receiver rotating its secret
 /// accepts the call under either); `hmac-sha256`, Slack's (Zoom's) and Twitch's have room for one, the
-/// first secret's. `id`
-/// is the Standard Webhooks `webhook-id` (and Twitch's message id). Empty for `none` or no secret.
+/// first secret's, and so do Square's, a token and Basic credentials (the secret itself, sent
+/// as it is). `id` is the Standard Webhooks `webhook-id` (and Twitch's message id). Empty for
+/// `none` or no secret.
 pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String, String)> {
     let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let keys = |secrets: &[SigningKey]| secrets.iter().map(|s| s.key.clone()).collect::<Vec<_>>();
@@ -267,6 +313,23 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String
             })
             .unwrap_or_default(),
         Verifier::Twilio { secrets, url } => twilio::sign(secrets, url, body),
+        Verifier::Square { secrets, url } => secrets
+            .first()
+            .map(|s| {
+                ("X-Square-HmacSha256-Signature".to_owned(), base64(mac(&s.key, &[url.as_bytes(), body]).as_ref()))
+            })
+            .into_iter()
+            .collect(),
+        Verifier::Token { secrets, header, prefix } => secrets
+            .first()
+            .map(|s| (header.as_str().to_owned(), format!("{prefix}{}", String::from_utf8_lossy(&s.0))))
+            .into_iter()
+            .collect(),
+        Verifier::Basic { secrets } => secrets
+            .first()
+            .map(|s| ("Authorization".to_owned(), format!("Basic {}", base64(&s.0))))
+            .into_iter()
+            .collect(),
         // SendGrid signs with its private key: nothing here can.
         Verifier::Stripe { .. } | Verifier::StandardWebhooks { .. } | Verifier::SendGrid { .. } => Vec::new(),
     }

@@ -67,6 +67,15 @@ pub enum Verifier {
     /// ECDSA P-256 SHA-256 signature over the `X-Twilio-Email-Event-Webhook-Timestamp` and the
     /// body, checked with SendGrid's public verification key.
     SendGrid { keys: Vec<PublicKey>, tolerance_secs: u64 },
+    /// A shared token sent as it is in a header, after an optional prefix: GitLab's
+    /// `X-Gitlab-Token: <token>`, or `Authorization: Bearer <token>` (the default).
+    Token { secrets: Vec<Secret>, header: HeaderName, prefix: String },
+    /// HTTP Basic authentication (RFC 7617): `Authorization: Basic <base64 of user:password>`;
+    /// each secret is `user:password`. Adyen's and PayPal's notifications can be guarded so.
+    Basic { secrets: Vec<Secret> },
+    /// Square: `X-Square-HmacSha256-Signature: <base64>`, HMAC-SHA256 over the notification
+    /// URL (as the subscription has it, verbatim) followed by the body. No timestamp.
+    Square { secrets: Vec<SigningKey>, url: String },
 }
 
 /// A P-256 public key, parsed once.
@@ -105,18 +114,27 @@ pub struct TwilioUrl {
     pub with_port: String,
 }
 
+/// `text` as an absolute http or https URL; the error is a human sentence.
+fn absolute_url(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text.parse().map_err(|e| format!("url '{text}' is not a URL: {e}"))?;
+    let (Some(scheme), Some(_)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(format!(
+            "url '{text}' is not absolute: give it as the sender's console has it, e.g. https://hooks.example.com/webhooks/in"
+        ));
+    };
+    if !matches!(scheme, "http" | "https") {
+        return Err(format!("url '{text}' is not http or https"));
+    }
+    Ok(uri)
+}
+
 impl TwilioUrl {
     /// From the URL as Twilio's console has it; the error is a human sentence.
     pub fn parse(text: &str) -> Result<TwilioUrl, String> {
-        let uri: http::Uri = text.parse().map_err(|e| format!("url '{text}' is not a URL: {e}"))?;
+        let uri = absolute_url(text)?;
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-            return Err(format!(
-                "url '{text}' is not absolute: give it as Twilio's console has it, e.g. https://hooks.example.com/webhooks/twilio"
-            ));
+            return Err(format!("url '{text}' is not absolute"));
         };
-        if !matches!(scheme, "http" | "https") {
-            return Err(format!("url '{text}' is not http or https"));
-        }
         if uri.query().is_some() || authority.as_str().contains('@') {
             return Err(format!(
                 "url '{text}' has a query or user info: give the URL without them (the request's query is added as it comes)"
@@ -145,8 +163,23 @@ pub const SLACK: V0Headers = V0Headers { timestamp: "x-slack-request-timestamp",
 pub const ZOOM: V0Headers = V0Headers { timestamp: "x-zm-request-timestamp", signature: "x-zm-signature" };
 
 /// The verifier kinds a config may name.
-pub const KINDS: &[&str] =
-    &["stripe", "hmac-sha256", "standard-webhooks", "slack", "zoom", "twitch", "twilio", "sendgrid", "none"];
+pub const KINDS: &[&str] = &[
+    "stripe",
+    "hmac-sha256",
+    "standard-webhooks",
+    "slack",
+    "zoom",
+    "twitch",
+    "twilio",
+    "sendgrid",
+    "square",
+    "token",
+    "basic",
+    "none",
+];
+
+/// The kinds a dispatch rule's `sign:` may name, as its error messages list them.
+const SIGN_KINDS: &str = "'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom', 'twitch', 'token' or 'basic'";
 
 use super::Ctx;
 use crate::config::model::VerifyConfig;
@@ -162,15 +195,21 @@ const MIN_SECRET_BYTES: usize = 16;
 /// `verify` block's kinds and keys, without `none` or a tolerance (those are the receiver's).
 pub(super) fn compile_signer(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<Verifier> {
     if cfg.kind.value == "none" {
-        ctx.error(cfg.kind.referenced, "a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'; leave 'sign' out to send it unsigned");
+        ctx.error(
+            cfg.kind.referenced,
+            format!("a call is signed with {SIGN_KINDS}; leave 'sign' out to send it unsigned"),
+        );
         return None;
     }
-    if matches!(cfg.kind.value.as_str(), "twilio" | "sendgrid") {
-        let message = format!(
-            "'{}' checks webhooks that {} sends; a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'",
-            cfg.kind.value,
-            if cfg.kind.value == "twilio" { "Twilio" } else { "SendGrid" }
-        );
+    let sender = match cfg.kind.value.as_str() {
+        "twilio" => Some("Twilio"),
+        "sendgrid" => Some("SendGrid"),
+        "square" => Some("Square"),
+        _ => None,
+    };
+    if let Some(sender) = sender {
+        let message =
+            format!("'{}' checks webhooks that {sender} sends; a call is signed with {SIGN_KINDS}", cfg.kind.value);
         ctx.error(cfg.kind.referenced, message);
         return None;
     }
@@ -228,18 +267,18 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
         }
         "stripe" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
-            let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
+            let secrets = secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?;
             Some(Verifier::Stripe { secrets, tolerance_secs })
         }
         "slack" | "zoom" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
-            let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
+            let secrets = secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?;
             let headers = if kind == "slack" { SLACK } else { ZOOM };
             Some(Verifier::Slack { secrets, tolerance_secs, headers })
         }
         "twitch" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
-            let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
+            let secrets = secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?;
             let tolerance_secs = cfg.tolerance_secs.as_ref().map_or(TWITCH_TOLERANCE_SECS, |t| t.value);
             Some(Verifier::Twitch { secrets, tolerance_secs })
         }
@@ -253,7 +292,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
                 return None;
             };
             let url = TwilioUrl::parse(&ctx.text(text)?).map_err(|e| ctx.error(text.referenced, e)).ok();
-            let secrets = raw_secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
+            let secrets = raw_secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?;
             Some(Verifier::Twilio { secrets: secrets.into_iter().map(Secret).collect(), url: url? })
         }
         "sendgrid" => {
@@ -284,11 +323,55 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             }
             Some(Verifier::SendGrid { keys, tolerance_secs })
         }
+        "square" => {
+            only(ctx, &["secrets", "url"]).then_some(())?;
+            let Some(text) = &cfg.url else {
+                let message = format!(
+                    "{owner}: kind 'square' needs 'url', the notification URL of the Square subscription (its signature covers it), e.g. url: \"${{PUBLIC_URL}}/webhooks/square\""
+                );
+                ctx.error(cfg.kind.referenced, message);
+                return None;
+            };
+            let url = ctx.text(text)?;
+            if let Err(e) = absolute_url(&url) {
+                ctx.error(text.referenced, e);
+                return None;
+            }
+            let secrets = secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?;
+            Some(Verifier::Square { secrets, url })
+        }
+        "token" => {
+            only(ctx, &["secrets", "header", "prefix"]).then_some(())?;
+            let header = match &cfg.header {
+                Some(h) => ctx.header_name(&h.value, h.referenced)?,
+                None => http::header::AUTHORIZATION,
+            };
+            let prefix = match &cfg.prefix {
+                Some(p) => ctx.text(p)?,
+                None if cfg.header.is_none() => "Bearer ".to_owned(),
+                None => String::new(),
+            };
+            let secrets = raw_secrets(ctx, cfg, owner, |s| match http::HeaderValue::from_str(s) {
+                Ok(_) if s.trim() == s => Ok(s.as_bytes().to_vec()),
+                _ => Err("a token is sent as it is in a header: it must be visible ASCII, without spaces around it"),
+            })?;
+            Some(Verifier::Token { secrets: secrets.into_iter().map(Secret).collect(), header, prefix })
+        }
+        "basic" => {
+            only(ctx, &["secrets"]).then_some(())?;
+            let secrets = raw_secrets(ctx, cfg, owner, |s| match s.split_once(':') {
+                Some((user, _)) if !user.is_empty() => Ok(s.as_bytes().to_vec()),
+                _ => Err("a secret of kind 'basic' is user:password, e.g. \"${WEBHOOK_USER}:${WEBHOOK_PASSWORD}\""),
+            })?;
+            Some(Verifier::Basic { secrets: secrets.into_iter().map(Secret).collect() })
+        }
         "standard-webhooks" => {
             only(ctx, &["secrets", "tolerance_secs"]).then_some(())?;
             let secrets = secrets(ctx, cfg, owner, |s| {
                 let raw = s.strip_prefix("whsec_").unwrap_or(s);
-                base64::engine::general_purpose::STANDARD.decode(raw).ok()
+                base64::engine::general_purpose::STANDARD
+                    .decode(raw)
+                    .map_err(|_| "secret is not valid base64 (Standard Webhooks secrets look like whsec_<base64>)")
             })?;
             Some(Verifier::StandardWebhooks { secrets, tolerance_secs })
         }
@@ -311,7 +394,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
                 None if cfg.header.is_none() => "sha256=".to_owned(),
                 None => String::new(),
             };
-            let secrets = secrets(ctx, cfg, owner, |s| Some(s.as_bytes().to_vec()))?;
+            let secrets = secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?;
             Some(Verifier::HmacSha256 { secrets, header, prefix, encoding })
         }
         other => {
@@ -353,7 +436,7 @@ fn secrets(
     ctx: &mut Ctx,
     cfg: &VerifyConfig,
     owner: &str,
-    decode: impl Fn(&str) -> Option<Vec<u8>>,
+    decode: impl Fn(&str) -> Result<Vec<u8>, &'static str>,
 ) -> Option<Vec<SigningKey>> {
     Some(raw_secrets(ctx, cfg, owner, decode)?.into_iter().map(SigningKey::new).collect())
 }
@@ -363,7 +446,7 @@ fn raw_secrets(
     ctx: &mut Ctx,
     cfg: &VerifyConfig,
     owner: &str,
-    decode: impl Fn(&str) -> Option<Vec<u8>>,
+    decode: impl Fn(&str) -> Result<Vec<u8>, &'static str>,
 ) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut unresolved = false;
@@ -381,10 +464,12 @@ fn raw_secrets(
         if value.is_empty() {
             continue;
         }
-        let Some(key) = decode(&value) else {
-            let message = "secret is not valid base64 (Standard Webhooks secrets look like whsec_<base64>)";
-            ctx.error(text.referenced, message);
-            continue;
+        let key = match decode(&value) {
+            Ok(key) => key,
+            Err(message) => {
+                ctx.error(text.referenced, message);
+                continue;
+            }
         };
         // What an attacker would have to guess: the key without its well-known prefix.
         let strength = key.len().min(value.strip_prefix("whsec_").unwrap_or(&value).len());

@@ -199,7 +199,7 @@ fn malformed_jsonpath_points_at_its_string() {
 fn unknown_verifier_kinds_list_the_known_ones() {
     let out = invalid(&SOURCE.replace("kind: stripe", "kind: strype"));
     assert!(
-        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, zoom, twitch, twilio, sendgrid, none"),
+        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, zoom, twitch, twilio, sendgrid, square, token, basic, none"),
         "{out}"
     );
 }
@@ -387,6 +387,55 @@ fn a_sendgrid_source_names_its_public_key() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
+/// Square signs its notification URL; a token and Basic credentials are secrets sent as they
+/// are. What each kind needs, and refuses, with the line.
+#[test]
+fn square_token_and_basic_sources_are_checked_with_their_lines() {
+    let with = |verify: &str| SOURCE.replace("{ kind: stripe, secrets: [\"${S}\"] }", verify);
+    let refused = [
+        (
+            "{ kind: square, secrets: [\"${S}\"] }",
+            "routes.yaml:4:21: source 's': kind 'square' needs 'url', the notification URL",
+        ),
+        ("{ kind: square, secrets: [\"${S}\"], url: /hooks/s }", "routes.yaml:4:53: url '/hooks/s' is not absolute"),
+        (
+            "{ kind: square, secrets: [\"${S}\"], url: \"ftp://h/s\" }",
+            "routes.yaml:4:53: url 'ftp://h/s' is not http or https",
+        ),
+        ("{ kind: square, url: \"https://h/s\" }", "routes.yaml:4:21: source 's' has no usable secret in 'secrets'"),
+        (
+            "{ kind: token, secrets: [\"${S}\"], tolerance_secs: 60 }",
+            "'tolerance_secs' does not apply to verifier kind 'token'",
+        ),
+        (
+            "{ kind: token, secrets: [\"${S}\"], header: \"bad name\" }",
+            "routes.yaml:4:55: 'bad name' is not a valid header name",
+        ),
+        (
+            "{ kind: token, secrets: [\" ${S}\"] }",
+            "routes.yaml:4:38: a token is sent as it is in a header: it must be visible ASCII",
+        ),
+        ("{ kind: basic, secrets: [\"${S}\"] }", "routes.yaml:4:38: a secret of kind 'basic' is user:password"),
+        ("{ kind: basic, secrets: [\":${S}\"] }", "routes.yaml:4:38: a secret of kind 'basic' is user:password"),
+        ("{ kind: basic, secrets: [\"u:${S}\"], header: X-Auth }", "'header' does not apply to verifier kind 'basic'"),
+    ];
+    for (verify, says) in refused {
+        assert_says(&invalid(&with(verify)), &[says]);
+    }
+    let valid = [
+        "{ kind: square, secrets: [\"${S}\"], url: \"${PUBLIC_URL}/hooks/s\" }",
+        "{ kind: token, secrets: [\"${S}\"] }",
+        "{ kind: token, secrets: [\"${S}\"], header: X-Gitlab-Token }",
+        "{ kind: basic, secrets: [\"adyen:${S}\", \"${OLD:-}\"] }",
+    ];
+    let env = [("S", "0123456789abcdef0123456789abcdef"), ("PUBLIC_URL", "https://hooks.example.com")];
+    for verify in valid {
+        let dir = config(&with(verify));
+        let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &env);
+        assert_eq!(out.status.code(), Some(0), "{verify}\n{}", text(&out));
+    }
+}
+
 /// `sign:` takes a verifier's kinds and keys, but not `none` or a tolerance (the receiver's
 /// choices), and refuses a block with no usable secret, naming the rule.
 #[test]
@@ -400,9 +449,11 @@ fn a_sign_block_is_checked_like_a_verify_block() {
     assert_says(
         &out,
         &[
-            "routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom' or 'twitch'",
+            "routes.yaml:22:25: a call is signed with 'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom', 'twitch', 'token' or 'basic'",
         ],
     );
+    let out = invalid(&with("{ kind: square, secrets: [\"${S}\"], url: \"https://h/x\" }"));
+    assert_says(&out, &["routes.yaml:22:25: 'square' checks webhooks that Square sends"]);
     let out = invalid(&with("{ kind: twilio, secrets: [\"${S}\"], url: \"https://h/x\" }"));
     assert_says(&out, &["routes.yaml:22:25: 'twilio' checks webhooks that Twilio sends"]);
     let out = invalid(&with("{ kind: sendgrid, public_keys: [\"${K:-}\"] }"));

@@ -556,3 +556,30 @@ async fn signed_calls_carry_a_standard_webhooks_signature_the_service_can_check(
     assert_empty(&gw.dlq);
     gw.stop().await;
 }
+
+/// `sign: { kind: basic }`: calls to a service behind HTTP Basic authentication carry the
+/// first credentials, in place of the rule's bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_a_service_behind_basic_authentication_carry_its_credentials() {
+    use base64::Engine;
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let (topic, group) = (unique("payments"), unique("group"));
+    let sign = "          bearer_token: ${ORDER_SERVICE_TOKEN:-}
+          sign: { kind: basic, secrets: [\"switchyard:${ORDERS_PASSWORD}\", \"${ORDERS_OLD_CREDENTIALS:-}\"] }";
+    let (_dir, config) = shipped_with(&[("          bearer_token: ${ORDER_SERVICE_TOKEN:-}", sign)]);
+    let url = orders.url();
+    let env = [
+        ("ORDER_SERVICE_URL", url.as_str()),
+        ("DISPATCH_GROUP", group.as_str()),
+        ("ORDER_SERVICE_TOKEN", "a-bearer-token-the-basic-credentials-replace"),
+        ("ORDERS_PASSWORD", "pässword-0123456789"),
+    ];
+    let gw = start_with(&config, Role::Dispatch, &topic, &env).await;
+    produce(&topic, &[payment("ord-b", 0)]).await;
+    let seen = orders.wait_for(1, WAIT).await;
+    let credentials = base64::engine::general_purpose::STANDARD.encode("switchyard:pässword-0123456789");
+    assert_eq!(seen[0].headers["authorization"], format!("Basic {credentials}"));
+    assert_eq!(seen[0].body["order_status"], "processing");
+    assert_empty(&gw.dlq);
+    gw.stop().await;
+}

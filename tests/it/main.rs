@@ -10,6 +10,7 @@ mod fuzz_targets;
 
 mod batches;
 mod cli;
+mod credentials;
 mod dev;
 mod dispatch;
 mod dispatch_kill;

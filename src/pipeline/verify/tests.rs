@@ -510,3 +510,114 @@ mod sendgrid {
         assert!(PublicKey::parse("aGVsbG8=").unwrap_err().contains("not an ECDSA P-256 public key"));
     }
 }
+
+/// Square's vector: made with Python's `hmac` and accepted by Square's official library
+/// (squareup 46, `square.utils.webhooks_helper.verify_signature`), which refused it for the
+/// same URL with a trailing `/`.
+mod square {
+    use super::*;
+
+    const KEY: &str = "Zq3uZ6_jAq9XGkXW1zvq1w";
+    const URL: &str = "https://hooks.example.com/webhooks/square";
+    const BODY: &str = r#"{"merchant_id":"6SSW7HV8K2ST5","type":"payment.updated","event_id":"13b867cf-db3d-4b1c-90b6-2f32a9d78124","created_at":"2023-11-06T14:30:00.000Z","data":{"type":"payment","id":"KkAkhdMsgzn59SM8A89WgKwekxLZY","object":{"payment":{"id":"KkAkhdMsgzn59SM8A89WgKwekxLZY","amount_money":{"amount":10000,"currency":"USD"},"status":"COMPLETED","order_id":"12345","reference_id":"12345","customer_id":"789","source_type":"CARD"}}}}"#;
+    const SIGNATURE: &str = "Oa/9tJuU+k5qalHTPn2UQRamoAUXCuC2grjMWUoj+/w=";
+
+    fn square(url: &str, secrets: &[&str]) -> Verifier {
+        Verifier::Square { secrets: secrets.iter().map(|s| key(s.as_bytes())).collect(), url: url.into() }
+    }
+
+    fn signed(signature: &str) -> HeaderMap {
+        headers(&[("x-square-hmacsha256-signature", signature)])
+    }
+
+    #[test]
+    fn the_official_librarys_vector_verifies_and_is_what_switchyard_signs() {
+        let v = square(URL, &["an-old-signature-key", KEY]);
+        assert_eq!(verify(&v, &signed(SIGNATURE), BODY.as_bytes(), 0), Ok(()));
+        // No timestamp: any time.
+        assert_eq!(verify(&v, &signed(SIGNATURE), BODY.as_bytes(), i64::MAX), Ok(()));
+        let own = sign(&square(URL, &[KEY]), BODY.as_bytes(), 0, "m");
+        assert_eq!(own, vec![("X-Square-HmacSha256-Signature".to_owned(), SIGNATURE.to_owned())]);
+    }
+
+    #[test]
+    fn another_url_body_or_key_breaks_it() {
+        let other_url = square(&format!("{URL}/"), &[KEY]);
+        assert_eq!(verify(&other_url, &signed(SIGNATURE), BODY.as_bytes(), 0), Err(NO_MATCH.into()));
+        let v = square(URL, &[KEY]);
+        assert_eq!(verify(&v, &signed(SIGNATURE), BODY.replace("10000", "10001").as_bytes(), 0), Err(NO_MATCH.into()));
+        assert_eq!(verify(&square(URL, &["another"]), &signed(SIGNATURE), BODY.as_bytes(), 0), Err(NO_MATCH.into()));
+        let not_a_digest = Err("x-square-hmacsha256-signature is not a valid digest".to_owned());
+        assert_eq!(verify(&v, &signed("not base64!"), BODY.as_bytes(), 0), not_a_digest);
+        // Base64, but not 32 bytes.
+        assert_eq!(verify(&v, &signed("aGVsbG8="), BODY.as_bytes(), 0), not_a_digest);
+        let long = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+        assert_eq!(verify(&v, &signed(&long), BODY.as_bytes(), 0), not_a_digest);
+        let missing = verify(&v, &HeaderMap::new(), BODY.as_bytes(), 0);
+        assert_eq!(missing, Err("missing x-square-hmacsha256-signature header".into()));
+    }
+}
+
+/// Secrets sent as they are: a token in a header, HTTP Basic credentials.
+mod shared_secrets {
+    use super::*;
+    use crate::routes::verify::Secret;
+    use http::header::AUTHORIZATION;
+
+    fn secrets(values: &[&str]) -> Vec<Secret> {
+        values.iter().map(|s| Secret(s.as_bytes().to_vec())).collect()
+    }
+
+    fn bearer(tokens: &[&str]) -> Verifier {
+        Verifier::Token { secrets: secrets(tokens), header: AUTHORIZATION, prefix: "Bearer ".into() }
+    }
+
+    #[test]
+    fn a_bearer_token_is_one_of_the_secrets_after_its_scheme_in_either_case() {
+        let v = bearer(&["old-token-0123456789", "new-token-0123456789"]);
+        for value in ["Bearer new-token-0123456789", "bearer old-token-0123456789", "BEARER new-token-0123456789 "] {
+            assert_eq!(verify(&v, &headers(&[("authorization", value)]), b"{}", 0), Ok(()), "{value}");
+        }
+        let refused = |value: &str| verify(&v, &headers(&[("authorization", value)]), b"{}", 0).unwrap_err();
+        assert_eq!(refused("Bearer new-token-012345678"), "authorization holds no known token");
+        assert_eq!(refused("Bearer new-token-01234567890"), "authorization holds no known token");
+        assert_eq!(refused("Bearer "), "authorization holds no known token");
+        assert_eq!(refused("new-token-0123456789"), "authorization does not start with 'Bearer'");
+        assert_eq!(refused("Basic bmV3LXRva2VuLTAxMjM0NTY3ODk="), "authorization does not start with 'Bearer'");
+        // A multi-byte character where the prefix would end is no panic, just a refusal.
+        let mut odd = HeaderMap::new();
+        odd.insert(AUTHORIZATION, HeaderValue::from_bytes("Beare\u{e9}x".as_bytes()).unwrap());
+        assert!(verify(&v, &odd, b"{}", 0).is_err());
+        assert_eq!(verify(&v, &HeaderMap::new(), b"{}", 0), Err("missing authorization header".into()));
+    }
+
+    #[test]
+    fn gitlabs_token_has_a_header_of_its_own_and_no_prefix() {
+        let header = HeaderName::from_static("x-gitlab-token");
+        let v = Verifier::Token { secrets: secrets(&["gitlab-secret-token"]), header, prefix: String::new() };
+        assert_eq!(verify(&v, &headers(&[("x-gitlab-token", "gitlab-secret-token")]), b"{}", 0), Ok(()));
+        assert!(verify(&v, &headers(&[("x-gitlab-token", "gitlab-secret-tokem")]), b"{}", 0).is_err());
+        assert!(verify(&v, &headers(&[("authorization", "Bearer gitlab-secret-token")]), b"{}", 0).is_err());
+        assert_eq!(sign(&v, b"{}", 0, "m"), vec![("x-gitlab-token".to_owned(), "gitlab-secret-token".to_owned())]);
+    }
+
+    #[test]
+    fn basic_credentials_are_one_of_the_user_password_secrets() {
+        let v = Verifier::Basic { secrets: secrets(&["adyen:a-long-password-1", "adyen:a-long-password-2"]) };
+        let basic =
+            |credentials: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+        let check = |value: &str| verify(&v, &headers(&[("authorization", value)]), b"{}", 0);
+        assert_eq!(check(&basic("adyen:a-long-password-2")), Ok(()));
+        assert_eq!(check(&basic("adyen:a-long-password-1").replace("Basic", "basic")), Ok(()));
+        let wrong = Err("unknown user or wrong password".to_owned());
+        assert_eq!(check(&basic("adyen:a-long-password-3")), wrong);
+        assert_eq!(check(&basic("adyeN:a-long-password-1")), wrong);
+        assert_eq!(check(&basic("adyen:")), wrong);
+        assert_eq!(check("Basic not*base64"), Err("authorization's Basic credentials are not base64".into()));
+        assert!(check("Bearer adyen:a-long-password-1").unwrap_err().starts_with("authorization is not Basic"));
+        // What `dev` and a dispatcher's `sign: { kind: basic }` send.
+        let sent = sign(&v, b"{}", 0, "m");
+        assert_eq!(sent, vec![("Authorization".to_owned(), basic("adyen:a-long-password-1"))]);
+        assert_eq!(verify(&v, &headers(&[("authorization", &sent[0].1)]), b"{}", 0), Ok(()));
+    }
+}
