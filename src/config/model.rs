@@ -143,7 +143,8 @@ pub struct ReplyConfig {
     pub body: Option<IndexMap<String, Spanned<ExprConfig>>>,
     /// A `text/plain` answer: one value, written as text. Give `body` or `text`, not both.
     pub text: Option<Spanned<ExprConfig>>,
-    /// The `text` answer's media type instead of `text/plain; charset=utf-8`.
+    /// The `text` answer's media type instead of `text/plain; charset=utf-8`. In markup (XML,
+    /// HTML) a `template` escapes the values it inserts.
     pub content_type: Option<Text>,
 }
 
@@ -243,7 +244,7 @@ pub struct AnswerConfig {
     /// A `text/plain` answer: one value, written as text. Neither `body` nor `text`: an empty answer.
     pub text: Option<Spanned<ExprConfig>>,
     /// The `text` answer's media type instead of `text/plain; charset=utf-8`, e.g. `text/xml`
-    /// for Twilio's TwiML.
+    /// for Twilio's TwiML. In markup (XML, HTML) a `template` escapes the values it inserts.
     pub content_type: Option<Text>,
 }
 

@@ -113,13 +113,27 @@ pub fn matches(filter: &Filter, input: Input) -> bool {
 /// `field:`). `Ok(None)` means an optional value that is absent; the error is a sentence
 /// the caller prefixes with the output's name.
 pub fn eval(expr: &Expr, input: Input, produced: Option<&Map<String, Json>>) -> Result<Option<Json>, String> {
+    eval_escaped(expr, input, produced, None)
+}
+
+/// Escapes a value a template inserts into its text (markup's special characters).
+pub type Escape = fn(&str, &mut String);
+
+/// As [`eval`], with what a template inserts passed through `escape`: an answer's text in a
+/// markup media type, where a sender's value must stay text.
+pub fn eval_escaped(
+    expr: &Expr,
+    input: Input,
+    produced: Option<&Map<String, Json>>,
+    escape: Option<Escape>,
+) -> Result<Option<Json>, String> {
     let doc = input.doc;
     // Borrowed until the end: a value that goes through transform steps is never copied.
     let found = match &expr.source {
         Source::Const(v) => Some(Cow::Borrowed(v)),
         Source::Paths(paths) => paths.iter().find_map(|p| p.find(doc)).map(Cow::Borrowed),
         Source::Field(name) => produced.and_then(|m| m.get(name)).filter(|v| !v.is_null()).map(Cow::Borrowed),
-        Source::Template(parts) => render(parts, doc).map(|s| Cow::Owned(Json::String(s))),
+        Source::Template(parts) => render(parts, doc, escape).map(|s| Cow::Owned(Json::String(s))),
         Source::Header(name) => input.headers.get(name.as_str())?.map(|v| Cow::Owned(Json::String(v.to_owned()))),
     };
     let mut value = match (found, &expr.default) {
@@ -134,18 +148,43 @@ pub fn eval(expr: &Expr, input: Input, produced: Option<&Map<String, Json>>) -> 
     Ok(Some(value.into_owned()))
 }
 
-fn render(parts: &[Part<crate::routes::jsonpath::Path>], doc: &Json) -> Option<String> {
+fn render(parts: &[Part<crate::routes::jsonpath::Path>], doc: &Json, escape: Option<Escape>) -> Option<String> {
     let mut out = String::new();
     for part in parts {
         match part {
             Part::Lit(s) => out.push_str(s),
             Part::Var(p) => {
                 let v = p.find(doc)?;
-                out.push_str(&scalar_text(v).unwrap_or_else(|| v.to_string()));
+                let text = scalar_text(v).unwrap_or_else(|| v.to_string());
+                match escape {
+                    Some(escape) => escape(&text, &mut out),
+                    None => out.push_str(&text),
+                }
             }
         }
     }
     Some(out)
+}
+
+/// XML's (and HTML's) five special characters as entities: a value inserted into markup
+/// stays text, whatever it holds.
+pub fn escape_markup(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Whether `content_type` is markup (XML, HTML), whose templates escape what they insert.
+pub fn is_markup(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(media.as_str(), "text/xml" | "application/xml" | "text/html") || media.ends_with("+xml")
 }
 
 fn missing(source: &Source, headers: Headers) -> String {
@@ -188,6 +227,7 @@ mod tests {
     use super::*;
     use crate::routes::expr::Condition;
     use crate::routes::jsonpath::Path;
+    use crate::routes::template::Part;
     use http::HeaderName;
     use serde_json::json;
 
@@ -282,5 +322,39 @@ mod tests {
             eval(&header_expr("gone", false), input, None),
             Err("required data is missing: no Kafka header 'gone'".into())
         );
+    }
+
+    #[test]
+    fn a_template_in_markup_inserts_its_values_as_text() {
+        let parts = vec![
+            Part::Lit("<Response><Message>Got: ".into()),
+            Part::Var(Path::parse("$.Body").unwrap()),
+            Part::Lit("</Message></Response>".into()),
+        ];
+        let expr = Expr {
+            source: Source::Template(parts),
+            default: None,
+            optional: false,
+            steps: vec![],
+            at: serde_saphyr::Location::UNKNOWN,
+        };
+        let doc = json!({"Body": "</Message><Redirect>https://evil.example/</Redirect><Message>'&\""});
+        let none = HeaderMap::new();
+        let input = Input { doc: &doc, headers: Headers::Http(&none) };
+        assert_eq!(
+            eval_escaped(&expr, input, None, Some(escape_markup)),
+            Ok(Some(json!(
+                "<Response><Message>Got: &lt;/Message&gt;&lt;Redirect&gt;https://evil.example/&lt;/Redirect&gt;&lt;Message&gt;&apos;&amp;&quot;</Message></Response>"
+            )))
+        );
+        // Elsewhere (JSON answers, plain text, events) values are inserted as they are.
+        let plain = eval(&expr, input, None).unwrap().unwrap();
+        assert!(plain.as_str().unwrap().contains("<Redirect>"));
+        for markup in ["text/xml", "application/xml; charset=utf-8", "Text/HTML", "application/atom+xml"] {
+            assert!(is_markup(markup), "{markup}");
+        }
+        for other in ["text/plain", "application/json", "text/xmlish", "application/x-www-form-urlencoded"] {
+            assert!(!is_markup(other), "{other}");
+        }
     }
 }

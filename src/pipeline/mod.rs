@@ -226,7 +226,10 @@ fn answer(name: &str, answer: &Answer, input: Input) -> Result<Replied, Rejectio
             (ReplyBody::Json(Json::Object(map::object(fields, input, "body").map_err(refused)?)), None)
         }
         AnswerBody::Text(expr, content_type) => {
-            let found = map::eval(expr, input, None)
+            // What a template inserts into TwiML or HTML stays text: a sender's `<` is `&lt;`.
+            let escape =
+                content_type.as_deref().is_some_and(map::is_markup).then_some(map::escape_markup as map::Escape);
+            let found = map::eval_escaped(expr, input, None, escape)
                 .map_err(|message| refused(map::MapError { field: "text".into(), message }))?;
             (ReplyBody::Text(found.map(|v| as_text(&v)).unwrap_or_default()), content_type.clone())
         }

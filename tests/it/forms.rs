@@ -1,7 +1,8 @@
 //! Senders that post forms, as they do it. Slack's slash commands: a signed form whose fields
 //! are the payload (`form_fields`), published, and answered with the rule's own text (`answer`)
 //! once the broker holds the event. Twilio's incoming SMS: a form signed over the public URL it
-//! was posted to (`kind: twilio`), answered with TwiML.
+//! was posted to (`kind: twilio`), answered with TwiML that quotes the
+//! sender's text, escaped.
 
 use std::time::Duration;
 
@@ -156,7 +157,7 @@ sources:
           value: {{ from: {{ path: $.From }}, text: {{ path: $.Body }}, sid: {{ path: $.MessageSid }} }}
         answer:
           content_type: text/xml
-          text: {{ const: "<Response><Message>Thanks, we got it.</Message></Response>" }}
+          text: {{ template: "<Response><Message>Thanks for: {{$.Body}}</Message></Response>" }}
 "#
     ));
     std::fs::write(config.with_file_name("sms.json"), r#"{"type": "object", "required": ["from", "text", "sid"]}"#)
@@ -176,7 +177,8 @@ sources:
     let res = send("", SMS_SIGNATURE, SMS).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/xml");
-    assert_eq!(res.text().await.unwrap(), "<Response><Message>Thanks, we got it.</Message></Response>");
+    // The sender's text is inserted into the TwiML as text: its `&` escaped.
+    assert_eq!(res.text().await.unwrap(), "<Response><Message>Thanks for: Hello &amp; goodbye ✓</Message></Response>");
     // The query the request came with is covered too.
     let res = send("?tenant=eu", SMS_SIGNATURE_EU, SMS).await.unwrap();
     assert_eq!(res.status(), 200);
