@@ -173,7 +173,7 @@ pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
         match &rule.for_each {
             None if map::matches(&rule.when, input) => events.push(emit(rule, input)?),
             None => {}
-            Some(path) => each(rule, path, input, &mut events)?,
+            Some((path, _)) => each(rule, path, input, &mut events)?,
         }
         if events.len() > before
             && let (None, Some(a)) = (&answered, &rule.answer)

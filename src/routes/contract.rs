@@ -56,12 +56,46 @@ fn name(t: Ty) -> &'static str {
 struct Node {
     schema: Json,
     file: PathBuf,
+    /// Holds only if an `if` does (a `then` the rule's filter does not rule out); every
+    /// other node found for a value holds at once with the others.
+    conditional: bool,
 }
 
-/// Checks every rule of a source against its canonical schema.
-pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, inbound: Option<&Schema>) {
+/// What a rule reads, as the inbound schema describes it: the payload, or each value a
+/// `for_each` selects (the schemas of its elements, found by walking the path).
+struct Inbound {
+    nodes: Vec<Node>,
+    /// Where a path is looked for, for messages: "payloads valid for 'x.json'".
+    described: String,
+}
+
+impl Inbound {
+    /// The payload of `schema`, or what `for_each` selects in it; `None` when the schema does not
+    /// say what that is (given the benefit of the doubt), with an error when it cannot exist.
+    fn of(ctx: &mut Ctx, rule: &Rule, schema: &Schema) -> Option<Inbound> {
+        let root = vec![Node { schema: schema.document.clone(), file: schema.file.clone(), conditional: false }];
+        let described = format!("payloads valid for '{}'", schema.name);
+        let Some((each, at)) = &rule.for_each else { return Some(Inbound { nodes: root, described }) };
+        match resolve(&root, each.as_str(), &Filter::default()) {
+            Resolved::Found(nodes) => {
+                Some(Inbound { nodes, described: format!("the values {each} selects in {described}") })
+            }
+            Resolved::NotAllowed(why) => {
+                let message = format!("rule '{}', for_each: {each} cannot exist in {described}: {why}", rule.name);
+                ctx.error(*at, message);
+                None
+            }
+            Resolved::Unknown => None,
+        }
+    }
+}
+
+/// Checks a rule of a source against its canonical schema.
+pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
+    let inbound = schema.and_then(|s| Inbound::of(ctx, rule, s));
+    let inbound = inbound.as_ref();
     let canonical = &rule.emit.schema;
-    let root = Node { schema: canonical.document.clone(), file: canonical.file.clone() };
+    let root = Node { schema: canonical.document.clone(), file: canonical.file.clone(), conditional: false };
     let props = expand(&root);
     let what = |field: &str| format!("rule '{}', value.{field}", rule.name);
     let at_rule = rule.emit.value.first().map(|(_, e)| e.at).unwrap_or(serde_saphyr::Location::UNKNOWN);
@@ -136,7 +170,7 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, inbound: Option<&Schema>) {
 }
 
 /// The types an expression can produce (after its steps).
-fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Schema>, when: &Filter, what: &str) -> Types {
+fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &Filter, what: &str) -> Types {
     let mut types: Types = match &expr.source {
         Source::Const(v) => Some([ty(v)].into()),
         Source::Template(_) | Source::Header(_) => Some([Ty::String].into()),
@@ -145,14 +179,14 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Schema>, when: &F
             let mut all: Types = Some(BTreeSet::new());
             for p in paths {
                 let found = match inbound {
-                    Some(schema) => resolve(schema, p.as_str(), when),
+                    Some(inbound) => resolve(&inbound.nodes, p.as_str(), when),
                     None => Resolved::Unknown,
                 };
                 let t = match found {
                     Resolved::Found(nodes) => intersect_all(nodes.iter().map(|n| types_of(&n.schema))),
                     Resolved::NotAllowed(why) => {
-                        let schema = inbound.map(|s| s.name.as_str()).unwrap_or("");
-                        ctx.error(expr.at, format!("{what}: {p} cannot exist in payloads valid for '{schema}': {why}"));
+                        let described = inbound.map(|i| i.described.as_str()).unwrap_or("");
+                        ctx.error(expr.at, format!("{what}: {p} cannot exist in {described}: {why}"));
                         None
                     }
                     Resolved::Unknown => None,
@@ -190,44 +224,50 @@ enum Resolved {
     Unknown,
 }
 
-/// Walks a simple JSONPath (`$.a.b[0]`, `$['a']`, `[*]`) through the inbound schema.
-fn resolve(schema: &Schema, path: &str, when: &Filter) -> Resolved {
+/// Walks a simple JSONPath (`$.a.b[0]`, `$['a']`, `[*]`) through the inbound schema, from
+/// `from` (its root, or the elements a `for_each` selects).
+fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
     let Some(segments) = super::jsonpath::segments(path) else { return Resolved::Unknown };
-    let mut nodes = vec![Node { schema: schema.document.clone(), file: schema.file.clone() }];
+    let mut nodes = from.to_vec();
     for seg in segments {
         let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, when)).collect();
         let mut next = Vec::new();
-        let (mut open, mut closed) = (false, false);
+        // A name that a node which surely holds does not allow cannot be there, whatever the
+        // other nodes (`$ref`s, `allOf` branches) allow: all of them hold at once.
+        let mut closed = false;
         for n in &expanded {
             let found = match &seg {
                 Segment::Name(k) => child(n, k),
-                Segment::Index(_) => n
-                    .schema
-                    .get("items")
-                    .filter(|i| i.is_object())
-                    .map(|i| Node { schema: i.clone(), file: n.file.clone() }),
+                Segment::Index(_) => n.schema.get("items").filter(|i| i.is_object()).map(|i| Node {
+                    schema: i.clone(),
+                    file: n.file.clone(),
+                    conditional: n.conditional,
+                }),
             };
             match found {
                 Some(c) => next.push(c),
-                None if matches!(seg, Segment::Name(_))
-                    && n.schema.get("additionalProperties") == Some(&Json::Bool(false)) =>
-                {
+                None if matches!(seg, Segment::Name(_)) && !n.conditional && closed_to_names(&n.schema) => {
                     closed = true
                 }
-                None => open = true,
+                None => {}
             }
         }
-        if next.is_empty() {
-            return match (&seg, closed && !open) {
-                (Segment::Name(k), true) => {
-                    Resolved::NotAllowed(format!("'{k}' is not one of the properties the schema allows there"))
-                }
-                _ => Resolved::Unknown,
-            };
+        match &seg {
+            Segment::Name(k) if closed => {
+                return Resolved::NotAllowed(format!("'{k}' is not one of the properties the schema allows there"));
+            }
+            _ if next.is_empty() => return Resolved::Unknown,
+            _ => {}
         }
         nodes = next;
     }
     Resolved::Found(nodes.iter().flat_map(|n| expand_when(n, when)).collect())
+}
+
+/// Whether an object `schema` allows no member but those it lists in `properties`:
+/// `additionalProperties: false` without `patternProperties` (whose names it cannot list).
+fn closed_to_names(schema: &Json) -> bool {
+    schema.get("additionalProperties") == Some(&Json::Bool(false)) && schema.get("patternProperties").is_none()
 }
 
 /// The sub-schema for property `key`: `properties.key`, else a schema-valued `additionalProperties`.
@@ -237,7 +277,7 @@ fn child(n: &Node, key: &str) -> Option<Node> {
         .get("properties")
         .and_then(|p| p.get(key))
         .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))?;
-    Some(Node { schema: sub.clone(), file: n.file.clone() })
+    Some(Node { schema: sub.clone(), file: n.file.clone(), conditional: n.conditional })
 }
 
 /// A node with its `$ref`s and `allOf` branches, all of which hold.
@@ -262,12 +302,13 @@ fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, depth: usize) {
         expand_into(&target, when, out, depth + 1);
     }
     for branch in n.schema.get("allOf").and_then(Json::as_array).into_iter().flatten() {
-        expand_into(&Node { schema: branch.clone(), file: n.file.clone() }, when, out, depth + 1);
+        let branch = Node { schema: branch.clone(), file: n.file.clone(), conditional: n.conditional };
+        expand_into(&branch, when, out, depth + 1);
     }
     if let (Some(cond), Some(then)) = (n.schema.get("if"), n.schema.get("then"))
         && may_hold(cond, when)
     {
-        expand_into(&Node { schema: then.clone(), file: n.file.clone() }, when, out, depth + 1);
+        expand_into(&Node { schema: then.clone(), file: n.file.clone(), conditional: true }, when, out, depth + 1);
     }
     out.push(n.clone());
 }
@@ -302,7 +343,7 @@ fn follow_ref(n: &Node, r: &str) -> Option<Node> {
         (doc, file)
     };
     let schema = if pointer.is_empty() { doc } else { doc.pointer(pointer)?.clone() };
-    Some(Node { schema, file })
+    Some(Node { schema, file, conditional: n.conditional })
 }
 
 /// What one schema node says about the type; `None` when it says nothing.

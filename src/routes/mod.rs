@@ -121,8 +121,9 @@ impl Source {
 #[derive(Debug)]
 pub struct Rule {
     pub name: String,
-    /// Runs the rule once for each value this selects (`for_each:`), instead of on the payload.
-    pub for_each: Option<jsonpath::Path>,
+    /// Runs the rule once for each value this selects (`for_each:`), instead of on the payload;
+    /// with where it was written.
+    pub for_each: Option<(jsonpath::Path, Location)>,
     pub when: Filter,
     pub emit: Emit,
     /// What the sender is answered once the broker holds the event (`answer:`).
@@ -287,9 +288,7 @@ pub fn compile(
     }
     for source in &sources {
         for rule in &source.rules {
-            // What one selected value looks like is not followed through the schema (yet).
-            let inbound = source.schema.as_deref().filter(|_| rule.for_each.is_none());
-            contract::check_rule(&mut ctx, rule, inbound);
+            contract::check_rule(&mut ctx, rule, source.schema.as_deref());
         }
     }
     // A dispatcher without its own `schema` is checked against what is published to its topic.
@@ -428,9 +427,9 @@ fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: expr::EventTypeAt) 
         Some(a) => Some(reply::compile_rule_answer(ctx, a, cfg.name.referenced, &cfg.name.value)?),
         None => None,
     };
-    let for_each = match for_each {
-        Some(path) => Some(path?),
-        None => None,
+    let for_each = match (for_each, &cfg.for_each) {
+        (Some(path), Some(text)) => Some((path?, text.referenced)),
+        _ => None,
     };
     Some(Rule { name: cfg.name.value.clone(), for_each, when: when?, emit: emit?, answer })
 }

@@ -1151,6 +1151,69 @@ fn the_contract_check_refuses_paths_the_inbound_schema_does_not_allow_and_wrong_
     assert!(out.contains("value.extra: 'extra' is not a property of the canonical schema 'out.json'"), "{out}");
 }
 
+/// A `for_each` rule reads each selected value as `$`: its paths are checked against the
+/// schema of those values, found by walking the batch's schema along the `for_each` path.
+#[test]
+fn the_contract_check_follows_a_batch_into_the_schema_of_its_values() {
+    let batch = |for_each: &str, value: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("batch.json"),
+            r#"{"type": "object", "additionalProperties": false,
+                "properties": {"items": {"type": "array", "items": {"$ref": "item.json"}}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("item.json"),
+            r#"{"type": "object", "additionalProperties": false, "required": ["id", "amount"],
+                "properties": {"id": {"type": "string"}, "amount": {"type": "integer"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("out.json"),
+            r#"{"type": "object", "required": ["id", "cents"],
+                "properties": {"id": {"type": "string"}, "cents": {"type": "integer"}}}"#,
+        )
+        .unwrap();
+        let yaml = format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: batch.json
+    rules:
+      - name: r
+        for_each: {for_each}
+        emit:
+          topic: t
+          schema: out.json
+          value:
+{value}"
+        );
+        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+        text(&switchyard(&["validate"], dir.path(), &[]))
+    };
+    let good = "            id: { path: $.id }\n            cents: { path: $.amount }\n";
+    let out = batch("$.items[*]", good);
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    let out = batch("$.items[*]", &good.replace("$.amount", "$.amount_total"));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:14:28: rule 'r', value.cents: $.amount_total cannot exist in the values $.items[*] selects in payloads valid for 'batch.json'",
+        ],
+    );
+    let out = batch("$.items[*]", &good.replace("cents: { path: $.amount }", "cents: { path: $.id }"));
+    assert_says(&out, &["value.cents: produces string but the canonical schema 'out.json' wants integer"]);
+    let out = batch("$.entries[*]", good);
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:8:19: rule 'r', for_each: $.entries[*] cannot exist in payloads valid for 'batch.json': 'entries' is not one of the properties the schema allows there",
+        ],
+    );
+}
+
 #[test]
 fn dispatch_variables_are_checked_against_what_is_published_on_the_topic() {
     let dispatch = "dispatch:
