@@ -91,6 +91,11 @@ pub struct IngressConfig {
     /// Most request-body bytes held in memory at once, over all requests; a body waits (within
     /// the read timeout) for room before it is read, then gets 503; default 64 MiB.
     pub max_buffered_bytes: Option<Spanned<u64>>,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: a request
+    /// that comes through one is from the last address in that header that is not one of
+    /// them. Without this, a request is from the address it connected from.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Text>,
 }
 
 /// One webhook sender: where it posts, how it signs, what it sends, what it becomes.
@@ -101,6 +106,11 @@ pub struct SourceConfig {
     /// The HTTP path, e.g. `/webhooks/stripe`.
     pub path: Text,
     pub verify: VerifyConfig,
+    /// Only these addresses or CIDR ranges may post (`203.0.113.0/24`, `2001:db8::/32`; several
+    /// in one entry may be separated by commas or spaces, so one variable can hold a list);
+    /// others are answered 403 before the body is read. Behind a proxy, see
+    /// `ingress.trusted_proxies`.
+    pub allowed_ips: Option<Vec<Text>>,
     /// JSON Schema every inbound payload must satisfy (path relative to this file).
     pub schema: Option<Text>,
     /// Also accept `application/x-www-form-urlencoded` bodies, whose JSON is in this form

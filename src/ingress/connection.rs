@@ -55,7 +55,7 @@ where
         let (state, open) = (state.clone(), open.clone());
         async move {
             let _open = open.begin();
-            Ok::<_, Infallible>(handler::handle(state, req).await)
+            Ok::<_, Infallible>(handler::handle(state, req, peer.ip()).await)
         }
     });
     // A watchdog task says when to close: the connection's own task then polls only the

@@ -1,6 +1,7 @@
 //! One request: route by path, check method, type and size, run the pipeline, publish,
 //! answer. Only here do HTTP statuses meet pipeline outcomes.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::header::{
@@ -13,6 +14,7 @@ use serde_json::json;
 
 use super::State;
 use super::body::{self, BodyError};
+use super::client;
 use super::dead_letter;
 use super::response::{Body, json, rejected};
 use crate::kafka::producer::{self, PublishError};
@@ -24,8 +26,8 @@ use crate::text::{QUOTED_VALUE, clip};
 use crate::trace::TraceParent;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-/// Answers one request; never fails (every problem becomes a status).
-pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+/// Answers one request from `peer`; never fails (every problem becomes a status).
+pub async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Response<Body> {
     match req.uri().path() {
         "/healthz" => return json(StatusCode::OK, &json!({"status": "ok"})),
         "/readyz" => return super::ready::answer(&state).await,
@@ -42,7 +44,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body>
         metrics::webhook("none", "rejected", 404, Some("not_found"));
         return rejected(StatusCode::NOT_FOUND, "not_found", "no webhook source is served at this path");
     };
-    let (res, answered) = webhook(&state, &routes, source, req).await;
+    let (res, answered) = webhook(&state, &routes, source, req, peer).await;
     let (outcome, reason) = match answered {
         Answered::Accepted => ("accepted", None),
         Answered::Ignored => ("ignored", None),
@@ -117,10 +119,17 @@ fn refuse_and_log(
     refuse(status, reason, detail)
 }
 
-async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>) -> Answer {
+async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>, peer: IpAddr) -> Answer {
     let trace = TraceParent::from_header(req.headers().get("traceparent").and_then(|v| v.to_str().ok()));
     // Refusals before the body is parsed: no event id yet.
     let early = |status, reason, detail: &str| refuse_and_log(source, &trace, &None, status, reason, detail);
+    if source.allowed_ips.is_some() {
+        let from = client::address(peer, req.headers(), &routes.ingress.trusted_proxies);
+        if !client::allowed(from, source.allowed_ips.as_deref()) {
+            let message = format!("address {from} may not post to source '{}' (allowed_ips)", source.name);
+            return close(early(StatusCode::FORBIDDEN, "forbidden", &message));
+        }
+    }
     if req.method() != Method::POST {
         let (mut res, answered) = early(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
         res.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));

@@ -7,6 +7,7 @@ pub mod contract;
 pub mod dispatch;
 pub mod expr;
 pub mod jsonpath;
+mod networks;
 pub mod projection;
 pub mod reply;
 pub mod schema;
@@ -79,6 +80,8 @@ pub struct IngressSettings {
     pub max_connections: usize,
     /// Budget of body bytes buffered at once (memory bound under many large bodies).
     pub max_buffered_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// How a source reads an `application/x-www-form-urlencoded` body.
@@ -96,6 +99,8 @@ pub struct Source {
     pub name: String,
     pub path: String,
     pub verifier: Verifier,
+    /// The only client addresses that may post (`allowed_ips`); none: any.
+    pub allowed_ips: Option<Vec<ipnet::IpNet>>,
     pub schema: Option<Arc<Schema>>,
     /// How a form-encoded body is read (`form_field:` or `form_fields:`); none: not accepted.
     pub form: Option<Form>,
@@ -257,6 +262,8 @@ pub fn compile(
         max_in_flight: cfg.ingress.max_in_flight.as_ref().map_or(4096, |v| v.value.max(1) as usize),
         max_connections: cfg.ingress.max_connections.as_ref().map_or(10_000, |v| v.value.max(1) as usize),
         max_buffered_bytes: cfg.ingress.max_buffered_bytes.as_ref().map_or(64 << 20, |v| v.value.max(1) as usize),
+        trusted_proxies: networks::compile(&mut ctx, &cfg.ingress.trusted_proxies, "trusted_proxies")
+            .unwrap_or_default(),
     };
     if let Some(budget) = &cfg.ingress.max_buffered_bytes
         && (budget.value as usize) < ingress.max_body_bytes
@@ -337,6 +344,17 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
         ctx.error(cfg.path.referenced, format!("path '{path}' is reserved for the server's own endpoint"));
     }
     let verifier = verify::compile(ctx, &cfg.verify, &format!("source '{name}'"));
+    let allowed_ips = cfg.allowed_ips.as_ref().map(|entries| {
+        let nets = networks::compile(ctx, entries, &format!("source '{name}', allowed_ips"));
+        if nets.as_ref().is_some_and(Vec::is_empty) {
+            let at = entries.first().map_or(cfg.name.referenced, |t| t.referenced);
+            let message = format!(
+                "source '{name}', allowed_ips: no address is allowed, so every webhook would be refused; leave allowed_ips out to allow any"
+            );
+            ctx.error(at, message);
+        }
+        nets
+    });
     let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
     if cfg.schema.is_none() && !cfg.rules.is_empty() {
         let msg = format!(
@@ -382,6 +400,10 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
         name,
         path,
         verifier: verifier?,
+        allowed_ips: match allowed_ips {
+            Some(nets) => Some(nets?),
+            None => None,
+        },
         schema,
         form,
         dead_letter_topic,

@@ -436,6 +436,36 @@ fn square_token_and_basic_sources_are_checked_with_their_lines() {
     }
 }
 
+/// `allowed_ips` and `trusted_proxies` take addresses and CIDR ranges, several to an entry
+/// (a variable holding a list); anything else is refused with its line, and so is an
+/// allowlist that would refuse everyone.
+#[test]
+fn address_lists_are_addresses_or_ranges() {
+    let with = |allowed: &str, proxies: &str| {
+        SOURCE
+            .replace("    path: /hooks/s\n", &format!("    path: /hooks/s\n    allowed_ips: {allowed}\n"))
+            .replace("sources:", &format!("ingress: {{ trusted_proxies: {proxies} }}\nsources:"))
+    };
+    let out = invalid(&with("[\"3.18.12.63, stripe.com\"]", "[]"));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:5:19: source 's', allowed_ips: 'stripe.com' is not an IP address or a CIDR range such as 192.0.2.0/24",
+        ],
+    );
+    let out = invalid(&with("[3.18.12.63]", "[10.0.0.0/33]"));
+    assert_says(&out, &["routes.yaml:1:30: trusted_proxies: '10.0.0.0/33' is not an IP address or a CIDR range"]);
+    let out = invalid(&with("[\"${NONE:-}\"]", "[]"));
+    assert_says(
+        &out,
+        &["routes.yaml:5:19: source 's', allowed_ips: no address is allowed, so every webhook would be refused"],
+    );
+    let dir = config(&with("[\"${STRIPE_IPS}\", \"2001:db8::/32\"]", "[\"10.0.0.0/8 172.16.0.0/12\"]"));
+    let env = [("S", "0123456789abcdef0123456789abcdef"), ("STRIPE_IPS", "3.18.12.63,3.130.192.231")];
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
 /// `sign:` takes a verifier's kinds and keys, but not `none` or a tolerance (the receiver's
 /// choices), and refuses a block with no usable secret, naming the rule.
 #[test]

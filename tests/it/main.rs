@@ -8,6 +8,7 @@ mod common;
 #[path = "../../fuzz/targets.rs"]
 mod fuzz_targets;
 
+mod addresses;
 mod batches;
 mod cli;
 mod credentials;
