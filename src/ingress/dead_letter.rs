@@ -26,15 +26,23 @@ pub fn topic_for<'s>(source: &'s Source, rejection: &Rejection) -> Option<&'s st
     source.dead_letter_topic.as_deref().filter(|_| rejection.reason != Reason::Signature)
 }
 
-/// The letter's headers: why, then the request's own (lower-case names, repeated ones kept).
-pub fn headers(source: &str, request: &HeaderMap, rejection: &Rejection) -> OwnedHeaders {
+/// The letter's headers: why, then the request's own (lower-case names, repeated ones kept),
+/// but credentials: those above, and the header the source's secret itself comes in.
+pub fn headers(source: &Source, request: &HeaderMap, rejection: &Rejection) -> OwnedHeaders {
     let status = rejection.status.to_string();
-    let why = [(SOURCE, source), (REASON, rejection.reason.as_str()), (STATUS, &status), (ERROR, &rejection.message)];
+    let why = [
+        (SOURCE, source.name.as_str()),
+        (REASON, rejection.reason.as_str()),
+        (STATUS, &status),
+        (ERROR, &rejection.message),
+    ];
+    let secret = source.verifier.secret_header().map(http::HeaderName::as_str);
     let mut out = OwnedHeaders::new_with_capacity(why.len() + request.len());
     for (key, value) in why {
         out = out.insert(Header { key, value: Some(value) });
     }
-    for (name, value) in request.iter().filter(|(n, _)| !CREDENTIALS.contains(&n.as_str())) {
+    let kept = |name: &http::HeaderName| !CREDENTIALS.contains(&name.as_str()) && secret != Some(name.as_str());
+    for (name, value) in request.iter().filter(|(n, _)| kept(n)) {
         out = out.insert(Header { key: name.as_str(), value: Some(value.as_bytes()) });
     }
     out
@@ -72,6 +80,7 @@ pub fn request_headers<'h>(letter: impl Iterator<Item = (&'h str, &'h [u8])>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::Verifier;
     use rdkafka::message::Headers;
 
     #[test]
@@ -88,7 +97,7 @@ mod tests {
             message: "payload does not match".into(),
             violations: Vec::new(),
         };
-        let headers = headers("stripe", &request, &rejection);
+        let headers = headers(&source("stripe", Verifier::None), &request, &rejection);
         let pairs: Vec<(String, String)> = headers
             .iter()
             .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
@@ -108,5 +117,36 @@ mod tests {
         assert_eq!(back.len(), 3);
         assert_eq!(back.get_all("x-tag").iter().collect::<Vec<_>>(), ["a", "b"]);
         assert!(back.get(SOURCE).is_none());
+    }
+
+    fn source(name: &str, verifier: Verifier) -> Source {
+        Source {
+            name: name.into(),
+            path: format!("/webhooks/{name}"),
+            verifier,
+            allowed_ips: None,
+            schema: None,
+            form: None,
+            dead_letter_topic: Some(format!("{name}.refused")),
+            event_type: None,
+            event_id: None,
+            replies: Vec::new(),
+            rules: Vec::new(),
+            reads: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_token_sent_in_a_header_of_its_own_is_not_kept() {
+        let header = http::HeaderName::from_static("x-gitlab-token");
+        let gitlab = source("gitlab", Verifier::Token { secrets: Vec::new(), header, prefix: String::new() });
+        let mut request = HeaderMap::new();
+        request.insert("x-gitlab-token", "glwt-secret".parse().unwrap());
+        request.insert("x-gitlab-event", "Push Hook".parse().unwrap());
+        let rejection =
+            Rejection { status: 400, reason: Reason::Json, message: "not JSON".into(), violations: Vec::new() };
+        let kept = headers(&gitlab, &request, &rejection);
+        let names: Vec<&str> = kept.iter().map(|h| h.key).collect();
+        assert_eq!(names, [SOURCE, REASON, STATUS, ERROR, "x-gitlab-event"]);
     }
 }

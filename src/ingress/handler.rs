@@ -316,7 +316,7 @@ async fn dead_lettered(
         return refuse_and_log(source, trace, event_id, StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
     };
     let (reason, detail) = (rejection.reason.as_str(), &rejection.message);
-    let headers = dead_letter::headers(&source.name, inbound.headers, rejection);
+    let headers = dead_letter::headers(source, inbound.headers, rejection);
     match dead_letter::publish(&state.producer, topic, event_id.as_deref(), headers, inbound.body, timeout).await {
         Ok((partition, offset)) => {
             if rejection.status >= 500 {

@@ -160,7 +160,7 @@ pub async fn run(cfg: &SourceRedrive<'_>, mut each: impl FnMut(&Letter)) -> anyh
                     topic: topic.to_owned(),
                     key: msg.key().map(<[u8]>::to_vec),
                     payload: msg.payload().map(<[u8]>::to_vec),
-                    headers: dead_letter::headers(&source.name, &request, &rejection),
+                    headers: dead_letter::headers(source, &request, &rejection),
                 };
                 (Became::Refused(rejection.status, rejection.message), vec![again])
             }

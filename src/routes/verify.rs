@@ -78,6 +78,17 @@ pub enum Verifier {
     Square { secrets: Vec<SigningKey>, url: String },
 }
 
+impl Verifier {
+    /// The request header that carries the secret itself, not a signature made with it (a
+    /// `token`'s; Basic credentials come in `Authorization`): never to be kept or shown.
+    pub fn secret_header(&self) -> Option<&HeaderName> {
+        match self {
+            Verifier::Token { header, .. } => Some(header),
+            _ => None,
+        }
+    }
+}
+
 /// A P-256 public key, parsed once.
 #[derive(Clone)]
 pub struct PublicKey(pub signature::ParsedPublicKey);
