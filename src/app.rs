@@ -3,6 +3,7 @@
 //! `serve` and `dev` both end up here; tests start it in-process too.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +52,9 @@ pub struct AppConfig {
     pub reload: Option<Reload>,
     /// HTTPS with this certificate and key (reloaded when they change); plain HTTP without.
     pub tls: Option<TlsFiles>,
+    /// With `tls`: client certificates issued by the CAs in this PEM file are checked (mutual
+    /// TLS), for sources with `require_client_certificate`.
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// A started process.
@@ -73,9 +77,21 @@ impl Running {
 /// Starts the roles of `cfg`; they run until `shutdown` trips.
 pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running> {
     let tls = match cfg.tls {
-        Some(files) => Some(Arc::new(Tls::load(files).context("cannot serve HTTPS")?)),
+        Some(files) => Some(Arc::new(Tls::load(files, cfg.tls_client_ca.clone()).context("cannot serve HTTPS")?)),
+        None if cfg.tls_client_ca.is_some() => {
+            anyhow::bail!("a client CA (--tls-client-ca) needs HTTPS: give --tls-cert and --tls-key")
+        }
         None => None,
     };
+    let checks_certificates = tls.as_ref().is_some_and(|t| t.checks_client_certificates());
+    if let Some(source) = cfg.routes.sources.iter().find(|s| s.require_client_certificate && !checks_certificates)
+        && cfg.role.ingress()
+    {
+        anyhow::bail!(
+            "source '{}' requires client certificates (require_client_certificate), but the listener checks none: serve HTTPS with --tls-client-ca, --tls-cert and --tls-key",
+            source.name
+        );
+    }
     let producer = producer::producer(&cfg.routes.kafka).context("cannot create the Kafka producer")?;
     if crate::metrics::install().is_some() {
         let shutdown = shutdown.clone();

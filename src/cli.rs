@@ -150,6 +150,10 @@ pub(crate) struct RunArgs {
     /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "SWITCHYARD_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates whose client certificates the listener checks (mutual TLS), for
+    /// sources with `require_client_certificate`; read again as --tls-cert is.
+    #[arg(long, env = "SWITCHYARD_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -237,7 +241,8 @@ pub(crate) async fn serve(
 ) -> ExitCode {
     let shutdown = Shutdown::on_signals();
     let grace = Duration::from_secs(run.grace_secs);
-    let cfg = AppConfig { routes, role, listen: run.listen, grace, reload, tls: run.tls() };
+    let tls_client_ca = run.tls_client_ca.clone();
+    let cfg = AppConfig { routes, role, listen: run.listen, grace, reload, tls: run.tls(), tls_client_ca };
     match app::start(cfg, shutdown).await {
         Ok(running) => {
             if let Some(ready) = ready {

@@ -160,6 +160,11 @@ fn print_banner(
     }
     for source in &routes.sources {
         lines.push(format!("\n  POST {base}{}   (source '{}')", source.path, source.name));
+        if source.require_client_certificate {
+            lines.push(
+                "  (it takes only clients with a certificate of --tls-client-ca: add curl's --cert and --key)".into(),
+            );
+        }
         if let Verifier::SendGrid { .. } = source.verifier {
             lines.push(format!(
                 "  (SendGrid signs with its private key, so no curl here can: use its Test Integration, or dry-run a payload with `switchyard check --source {}`)",

@@ -111,6 +111,9 @@ pub struct SourceConfig {
     /// others are answered 403 before the body is read. Behind a proxy, see
     /// `ingress.trusted_proxies`.
     pub allowed_ips: Option<Vec<Text>>,
+    /// Take webhooks only from clients that present a certificate the listener's client CA
+    /// issued (`serve --tls-client-ca`, mutual TLS); others are answered 403.
+    pub require_client_certificate: Option<Spanned<bool>>,
     /// JSON Schema every inbound payload must satisfy (path relative to this file).
     pub schema: Option<Text>,
     /// Also accept `application/x-www-form-urlencoded` bodies, whose JSON is in this form

@@ -1,11 +1,19 @@
 //! Who sent a request: the address it connected from, or, when that is a trusted proxy
-//! (`ingress.trusted_proxies`), the client its `X-Forwarded-For` names; and whether a
-//! source's `allowed_ips` let that client post.
+//! (`ingress.trusted_proxies`), the client its `X-Forwarded-For` names; whether a source's
+//! `allowed_ips` let that client post; whether it presented a client certificate.
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use ipnet::IpNet;
+
+/// Where a request came from: the address it connected from, and whether the client
+/// presented a certificate the listener's client CA issued (mutual TLS).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    pub ip: IpAddr,
+    pub certified: bool,
+}
 
 /// The client's address. Each proxy appends the address it was reached from, so the list is
 /// read from its end: the first address that is not a trusted proxy is the client (one a

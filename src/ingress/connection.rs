@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
+use super::client::Peer;
 use super::tls::Tls;
 use super::{State, handler};
 use crate::shutdown::Shutdown;
@@ -32,10 +33,15 @@ pub struct Settings {
 pub async fn run(settings: Arc<Settings>, stream: TcpStream, peer: SocketAddr, state: Arc<State>, shutdown: Shutdown) {
     let _ = stream.set_nodelay(true);
     let Some(tls) = &settings.tls else {
+        let peer = Peer { ip: peer.ip(), certified: false };
         return serve(&settings, stream, peer, state, shutdown).await;
     };
     match tokio::time::timeout(settings.read_timeout, handshake(tls, stream)).await {
-        Ok(Ok(stream)) => serve(&settings, stream, peer, state, shutdown).await,
+        Ok(Ok(stream)) => {
+            // rustls keeps a client's certificates only when they verified.
+            let certified = stream.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+            serve(&settings, stream, Peer { ip: peer.ip(), certified }, state, shutdown).await
+        }
         Ok(Err(e)) => {
             crate::metrics::tls_handshake_failed(e.reason);
             tracing::debug!(%peer, error = %e.error, "TLS handshake failed");
@@ -45,7 +51,7 @@ pub async fn run(settings: Arc<Settings>, stream: TcpStream, peer: SocketAddr, s
 }
 
 /// HTTP on `io` until the client closes, shutdown begins or the connection sits idle.
-async fn serve<I>(settings: &Settings, io: I, peer: SocketAddr, state: Arc<State>, shutdown: Shutdown)
+async fn serve<I>(settings: &Settings, io: I, peer: Peer, state: Arc<State>, shutdown: Shutdown)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -55,7 +61,7 @@ where
         let (state, open) = (state.clone(), open.clone());
         async move {
             let _open = open.begin();
-            Ok::<_, Infallible>(handler::handle(state, req, peer.ip()).await)
+            Ok::<_, Infallible>(handler::handle(state, req, peer).await)
         }
     });
     // A watchdog task says when to close: the connection's own task then polls only the
@@ -86,7 +92,7 @@ where
         }
     };
     if let Err(e) = ended {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+        tracing::debug!(peer = %peer.ip, error = %e, "connection ended with an error");
     }
 }
 
@@ -170,5 +176,5 @@ async fn handshake(
         let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
         return Err(failed("plain_http")(std::io::Error::other("plain HTTP on the HTTPS port")));
     }
-    tls.acceptor.accept(stream).await.map_err(failed("handshake"))
+    tls.acceptor().accept(stream).await.map_err(failed("handshake"))
 }

@@ -125,6 +125,7 @@ mod tests {
             path: format!("/webhooks/{name}"),
             verifier,
             allowed_ips: None,
+            require_client_certificate: false,
             schema: None,
             form: None,
             dead_letter_topic: Some(format!("{name}.refused")),

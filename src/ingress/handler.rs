@@ -1,7 +1,6 @@
 //! One request: route by path, check method, type and size, run the pipeline, publish,
 //! answer. Only here do HTTP statuses meet pipeline outcomes.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::header::{
@@ -14,7 +13,7 @@ use serde_json::json;
 
 use super::State;
 use super::body::{self, BodyError};
-use super::client;
+use super::client::{self, Peer};
 use super::dead_letter;
 use super::response::{Body, json, rejected};
 use crate::kafka::producer::{self, PublishError};
@@ -27,7 +26,7 @@ use crate::trace::TraceParent;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Answers one request from `peer`; never fails (every problem becomes a status).
-pub async fn handle(state: Arc<State>, req: Request<Incoming>, peer: IpAddr) -> Response<Body> {
+pub async fn handle(state: Arc<State>, req: Request<Incoming>, peer: Peer) -> Response<Body> {
     match req.uri().path() {
         "/healthz" => return json(StatusCode::OK, &json!({"status": "ok"})),
         "/readyz" => return super::ready::answer(&state).await,
@@ -119,12 +118,19 @@ fn refuse_and_log(
     refuse(status, reason, detail)
 }
 
-async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>, peer: IpAddr) -> Answer {
+async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<Incoming>, peer: Peer) -> Answer {
     let trace = TraceParent::from_header(req.headers().get("traceparent").and_then(|v| v.to_str().ok()));
     // Refusals before the body is parsed: no event id yet.
     let early = |status, reason, detail: &str| refuse_and_log(source, &trace, &None, status, reason, detail);
+    if source.require_client_certificate && !peer.certified {
+        let message = format!(
+            "source '{}' takes webhooks only from clients that present a certificate its client CA issued (mutual TLS)",
+            source.name
+        );
+        return close(early(StatusCode::FORBIDDEN, "forbidden", &message));
+    }
     if source.allowed_ips.is_some() {
-        let from = client::address(peer, req.headers(), &routes.ingress.trusted_proxies);
+        let from = client::address(peer.ip, req.headers(), &routes.ingress.trusted_proxies);
         if !client::allowed(from, source.allowed_ips.as_deref()) {
             let message = format!("address {from} may not post to source '{}' (allowed_ips)", source.name);
             return close(early(StatusCode::FORBIDDEN, "forbidden", &message));

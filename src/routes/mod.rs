@@ -101,6 +101,8 @@ pub struct Source {
     pub verifier: Verifier,
     /// The only client addresses that may post (`allowed_ips`); none: any.
     pub allowed_ips: Option<Vec<ipnet::IpNet>>,
+    /// Only clients with a certificate the listener's client CA issued may post.
+    pub require_client_certificate: bool,
     pub schema: Option<Arc<Schema>>,
     /// How a form-encoded body is read (`form_field:` or `form_fields:`); none: not accepted.
     pub form: Option<Form>,
@@ -404,6 +406,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
             Some(nets) => Some(nets?),
             None => None,
         },
+        require_client_certificate: cfg.require_client_certificate.as_ref().is_some_and(|b| b.value),
         schema,
         form,
         dead_letter_topic,

@@ -141,8 +141,15 @@ pub async fn start_full(
     });
     let routes = Arc::new(routes);
     let shutdown = Shutdown::new();
-    let cfg =
-        AppConfig { routes, role, listen: "127.0.0.1:0".parse().unwrap(), grace: Duration::from_secs(5), reload, tls };
+    let cfg = AppConfig {
+        routes,
+        role,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        grace: Duration::from_secs(5),
+        reload,
+        tls,
+        tls_client_ca: None,
+    };
     let running = app::start(cfg, shutdown.clone()).await.expect("gateway starts");
     let addr = running.addr;
     Gateway { addr, shutdown, running: Some(running), topic: topic.to_owned(), dlq }

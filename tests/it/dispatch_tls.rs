@@ -15,24 +15,25 @@ use switchyard::app::Role;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 
-/// A private CA that signs the order service's certificate and the dispatcher's.
-struct Ca {
+/// A private CA that signs the order service's certificate and the dispatcher's (and, in
+/// `ingress_https`, the clients' of the listener).
+pub(crate) struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Ca {
-    fn new() -> Ca {
+    pub(crate) fn new() -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         Ca { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap() }
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.issuer.pem()
     }
 
     /// A certificate for `name`, signed by the CA: (certificate PEM, key PEM, certificate DER).
-    fn sign(&self, name: &str) -> (String, String, Vec<u8>) {
+    pub(crate) fn sign(&self, name: &str) -> (String, String, Vec<u8>) {
         let key = KeyPair::generate().unwrap();
         let cert = CertificateParams::new(vec![name.to_owned()]).unwrap().signed_by(&key, &self.issuer).unwrap();
         (cert.pem(), key.serialize_pem(), cert.der().to_vec())

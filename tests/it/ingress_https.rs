@@ -272,6 +272,7 @@ async fn bad_certificate_files_stop_startup_with_the_file_named() {
             grace: Duration::from_secs(1),
             reload: None,
             tls: Some(TlsFiles { cert, key }),
+            tls_client_ca: None,
         };
         let error = match app::start(cfg, Shutdown::new()).await {
             Ok(_) => panic!("started with bad TLS files; expected {expected}"),
@@ -316,4 +317,73 @@ fn a_certificate_without_its_key_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--tls-key <TLS_KEY>"), "{stderr}");
+}
+
+/// Mutual TLS (`--tls-client-ca`): a source with `require_client_certificate` takes webhooks
+/// only from clients with a certificate the CA issued; clients without one still reach the
+/// other endpoints; a certificate another CA issued fails the handshake; and a config that
+/// requires client certificates of a listener that checks none does not start.
+#[tokio::test]
+async fn a_source_can_require_a_client_certificate_its_ca_issued() {
+    use crate::dispatch_tls::Ca;
+    let dir = tempfile::tempdir().unwrap();
+    let server_cert = write_certificate(dir.path());
+    let (ca, stranger) = (Ca::new(), Ca::new());
+    std::fs::write(dir.path().join("clients-ca.pem"), ca.pem()).unwrap();
+    let (_config_dir, config) = shipped_with(&[(
+        "    path: /webhooks/stripe\n",
+        "    path: /webhooks/stripe\n    require_client_certificate: true\n",
+    )]);
+    let topic = unique("payments");
+    create_topic(&topic, PARTITIONS);
+    let routes =
+        std::sync::Arc::new(compile(&config, &[("STRIPE_WEBHOOK_SECRET", SECRET), ("PAYMENTS_TOPIC", &topic)]));
+    let shutdown = Shutdown::new();
+    let start = |client_ca: Option<PathBuf>| {
+        let cfg = AppConfig {
+            routes: routes.clone(),
+            role: Role::Ingress,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            grace: Duration::from_secs(1),
+            reload: None,
+            tls: Some(files(dir.path())),
+            tls_client_ca: client_ca,
+        };
+        app::start(cfg, shutdown.clone())
+    };
+    let error = match start(None).await {
+        Ok(_) => panic!("started a source that requires client certificates without a client CA"),
+        Err(e) => switchyard::text::error_chain(e.as_ref()),
+    };
+    assert!(error.contains("source 'stripe' requires client certificates"), "{error}");
+
+    let running = start(Some(dir.path().join("clients-ca.pem"))).await.expect("starts with the client CA");
+    let addr = running.addr;
+    let with_certificate = |issuer: &Ca| {
+        let (cert, key, _) = issuer.sign("payments-sender");
+        let identity = reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap();
+        client(addr, &server_cert).identity(identity).build().unwrap()
+    };
+    let body = serde_json::to_vec(&checkout(|_| {})).unwrap();
+    let webhooks = url(addr, "/webhooks/stripe");
+
+    let accepted = answer(post_signed_with(&with_certificate(&ca), &webhooks, &body).await).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    assert_eq!(accepted.body["status"], "accepted");
+    // No certificate: the handshake succeeds (health checks need none), the webhook does not.
+    let anonymous = client(addr, &server_cert).build().unwrap();
+    let refused = answer(post_signed_with(&anonymous, &webhooks, &body).await).await;
+    assert_eq!((refused.status, refused.body["reason"].as_str()), (403, Some("forbidden")), "{}", refused.body);
+    assert_eq!(
+        refused.body["message"],
+        "source 'stripe' takes webhooks only from clients that present a certificate its client CA issued (mutual TLS)"
+    );
+    assert_eq!(anonymous.get(url(addr, "/healthz")).send().await.unwrap().status(), 200);
+    // A certificate another CA issued: no TLS session at all.
+    let foreign = with_certificate(&stranger).post(&webhooks).body(body.clone()).send().await;
+    assert!(foreign.is_err(), "a certificate of another CA was taken: {foreign:?}");
+    let records = read_topic(&topic, 1, Duration::from_secs(10));
+    assert_eq!(records.len(), 1, "only the certified client's webhook");
+    shutdown.trigger();
+    running.wait().await.expect("stops cleanly");
 }

@@ -113,6 +113,7 @@ async fn over_tls(role: Role, ca_pem: &str, orders: &str) -> (Gateway, [tempfile
         grace: Duration::from_secs(5),
         reload: None,
         tls: None,
+        tls_client_ca: None,
     };
     let running = app::start(cfg, shutdown.clone()).await.expect("gateway starts");
     let gw = Gateway { addr: running.addr, shutdown, running: Some(running), topic, dlq: String::new() };
