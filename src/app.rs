@@ -76,6 +76,16 @@ impl Running {
 
 /// Starts the roles of `cfg`; they run until `shutdown` trips.
 pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running> {
+    // First: certificates read from here on record their expiry.
+    if crate::metrics::install().is_some() {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = crate::metrics::upkeep() => {}
+                _ = shutdown.wait() => {}
+            }
+        });
+    }
     let tls = match cfg.tls {
         Some(files) => Some(Arc::new(Tls::load(files, cfg.tls_client_ca.clone()).context("cannot serve HTTPS")?)),
         None if cfg.tls_client_ca.is_some() => {
@@ -93,15 +103,6 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
         );
     }
     let producer = producer::producer(&cfg.routes.kafka).context("cannot create the Kafka producer")?;
-    if crate::metrics::install().is_some() {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = crate::metrics::upkeep() => {}
-                _ = shutdown.wait() => {}
-            }
-        });
-    }
     let live = Arc::new(ArcSwap::new(cfg.routes.clone()));
     // Each role ends with Ok on shutdown, or with the error that stopped it.
     let mut roles: JoinSet<anyhow::Result<()>> = JoinSet::new();

@@ -68,6 +68,11 @@ fn describe() {
     );
     describe_gauge!("switchyard_dispatch_in_flight", "Dispatch calls in flight");
     describe_gauge!("switchyard_consumer_lag", "Events on a partition not yet consumed by a dispatcher");
+    describe_gauge!(
+        "switchyard_tls_certificate_expiry_timestamp_seconds",
+        Unit::Seconds,
+        "When a certificate Switchyard presents or trusts expires (Unix time; the earliest of its file)"
+    );
     describe_counter!("switchyard_config_reloads_total", "Config reloads, by result (ok, failed)");
     describe_counter!(
         "switchyard_kafka_errors_total",
@@ -215,6 +220,12 @@ fn cached<H: Clone>(cache: &mut HashMap<String, H>, parts: &[&str], make: impl F
 pub fn consumer_lag(dispatcher: &str, topic: &str, partition: i32, lag: i64) {
     gauge!("switchyard_consumer_lag", "dispatcher" => dispatcher.to_owned(), "topic" => topic.to_owned(), "partition" => partition.to_string())
         .set(lag as f64);
+}
+
+/// When the certificates of `certificate` expire (the earliest `notAfter`, Unix seconds).
+pub fn certificate_expiry(certificate: &str, unix: i64) {
+    gauge!("switchyard_tls_certificate_expiry_timestamp_seconds", "certificate" => certificate.to_owned())
+        .set(unix as f64);
 }
 
 pub fn reload(ok: bool) {

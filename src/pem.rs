@@ -71,3 +71,46 @@ fn read<T>(path: &Path, what: &str, parse: impl FnOnce(&[u8]) -> Result<T, pem::
 pub fn folder(file: &Path) -> &Path {
     file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
+
+/// The earliest expiry (`notAfter`, Unix seconds) of the certificates in `certs`: when the
+/// chain (or the first of a bundle's CAs) stops being valid. `None` when none parses.
+pub fn expires(certs: &[CertificateDer<'_>]) -> Option<i64> {
+    certs
+        .iter()
+        .filter_map(|c| x509_parser::parse_x509_certificate(c).ok())
+        .map(|(_, cert)| cert.validity().not_after.timestamp())
+        .min()
+}
+
+/// Records when the certificates of `what` (`listener`, `client_ca`, `dispatcher <name>`) in
+/// `file` expire, and warns when that is within 30 days (or past).
+pub fn record_expiry(what: &str, file: &Path, certs: &[CertificateDer<'_>]) {
+    let Some(at) = expires(certs) else { return };
+    crate::metrics::certificate_expiry(what, at);
+    let days = (at - crate::ingress::unix_now()) / 86_400;
+    if days < 30 {
+        tracing::warn!(certificate = what, file = %file.display(), days, "a certificate expires within 30 days");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate(not_after: (i32, u8, u8)) -> CertificateDer<'static> {
+        let mut params = rcgen::CertificateParams::new(vec!["gateway.test".to_owned()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    #[test]
+    fn a_chain_expires_with_its_first_certificate_to_expire() {
+        let (leaf, intermediate) = (certificate((2027, 3, 1)), certificate((2026, 12, 24)));
+        // 2027-03-01T00:00:00Z and 2026-12-24T00:00:00Z.
+        assert_eq!(expires(std::slice::from_ref(&leaf)), Some(1_803_859_200));
+        assert_eq!(expires(&[leaf, intermediate]), Some(1_798_070_400));
+        assert_eq!(expires(&[CertificateDer::from(vec![0x30, 0x00])]), None);
+        assert_eq!(expires(&[]), None);
+    }
+}

@@ -13,20 +13,22 @@ use crate::pem;
 use crate::routes::dispatch::ClientTls;
 use crate::shutdown::Shutdown;
 
-/// The client for calls with `tls`; an error names the file at fault.
-pub fn build(tls: &ClientTls) -> anyhow::Result<reqwest::Client> {
+/// The client for calls of `dispatcher` with `tls`; an error names the file at fault.
+pub fn build(dispatcher: &str, tls: &ClientTls) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(60));
     if let Some(ca) = &tls.ca_file {
-        let roots =
-            pem::certificates(ca)?.iter().map(|c| reqwest::Certificate::from_der(c)).collect::<Result<Vec<_>, _>>();
+        let certs = pem::certificates(ca)?;
+        pem::record_expiry(&format!("dispatcher {dispatcher} ca"), ca, &certs);
+        let roots = certs.iter().map(|c| reqwest::Certificate::from_der(c)).collect::<Result<Vec<_>, _>>();
         builder =
             builder.tls_certs_only(roots.with_context(|| format!("{}: not a usable CA certificate", ca.display()))?);
     }
     if let Some(files) = &tls.identity {
         // Checked with rustls first: its errors say which file is at fault.
-        pem::certified_key(files, &rustls::crypto::aws_lc_rs::default_provider())?;
+        let key = pem::certified_key(files, &rustls::crypto::aws_lc_rs::default_provider())?;
+        pem::record_expiry(&format!("dispatcher {dispatcher}"), &files.cert, &key.cert);
         let mut both = std::fs::read(&files.cert).with_context(|| format!("cannot read {}", files.cert.display()))?;
         both.push(b'\n');
         both.extend(std::fs::read(&files.key).with_context(|| format!("cannot read {}", files.key.display()))?);
@@ -49,13 +51,14 @@ pub async fn watch(dispatcher: String, tls: ClientTls, client: Arc<ArcSwap<reqwe
     let read = |files: &[PathBuf]| files.iter().map(std::fs::read).collect::<std::io::Result<Vec<_>>>().ok();
     let built_from = Mutex::new(read(&files));
     let reload_files = files.clone();
+    let name = dispatcher.clone();
     let reload = Arc::new(move || {
         let now = read(&reload_files);
         let mut last = built_from.lock().unwrap_or_else(|e| e.into_inner());
         if now.is_some() && *last == now {
             return Ok(false);
         }
-        client.store(Arc::new(build(&tls)?));
+        client.store(Arc::new(build(&name, &tls)?));
         *last = now;
         Ok(true)
     });

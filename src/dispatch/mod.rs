@@ -118,7 +118,7 @@ pub async fn run(
         errors: ErrorLog::consumer(&d.name),
     };
     let consumer = Arc::new(consumer::create(&routes.kafka, d, context).context("cannot create the consumer")?);
-    let client = Arc::new(ArcSwap::from_pointee(client::build(&d.tls).context("the dispatcher's tls")?));
+    let client = Arc::new(ArcSwap::from_pointee(client::build(&d.name, &d.tls).context("the dispatcher's tls")?));
     tokio::spawn(client::watch(d.name.clone(), d.tls.clone(), client.clone(), shutdown.clone()));
     let shared = Arc::new(Shared {
         dispatcher_index: index,

@@ -45,6 +45,7 @@ impl Tls {
     pub fn load(files: TlsFiles, client_ca: Option<PathBuf>) -> anyhow::Result<Tls> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let key = pem::certified_key(&files, &provider)?;
+        pem::record_expiry("listener", &files.cert, &key.cert);
         let current = Arc::new(Current(ArcSwap::from_pointee(key)));
         let config = server_config(&provider, &current, client_ca.as_deref())?;
         Ok(Tls { config: ArcSwap::from_pointee(config), current, files, client_ca, provider })
@@ -65,6 +66,7 @@ impl Tls {
     /// CA) stay.
     pub fn reload(&self) -> anyhow::Result<bool> {
         let key = pem::certified_key(&self.files, &self.provider)?;
+        pem::record_expiry("listener", &self.files.cert, &key.cert);
         if let Some(ca) = &self.client_ca {
             self.config.store(Arc::new(server_config(&self.provider, &self.current, Some(ca))?));
         }
@@ -88,7 +90,9 @@ fn server_config(
         None => builder.with_no_client_auth(),
         Some(path) => {
             let mut roots = RootCertStore::empty();
-            for cert in pem::certificates(path)? {
+            let certs = pem::certificates(path)?;
+            pem::record_expiry("client_ca", path, &certs);
+            for cert in certs {
                 roots.add(cert).with_context(|| format!("{}: a certificate in it cannot be a CA", path.display()))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())

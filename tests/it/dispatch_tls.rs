@@ -137,6 +137,12 @@ async fn calls_trust_the_ca_file_present_the_client_certificate_and_follow_its_r
 
     pay_and_wait(&gw, &service, "1001", 1).await;
     assert_eq!(service.calls.lock().unwrap()[0], ("/orders/1001".to_owned(), first.clone()));
+    // When the client certificate and the CA it trusts expire, for alerts.
+    let metrics = switchyard::metrics::render();
+    for certificate in ["dispatcher order_service", "dispatcher order_service ca"] {
+        let series = format!("switchyard_tls_certificate_expiry_timestamp_seconds{{certificate=\"{certificate}\"}} ");
+        assert!(metrics.lines().any(|l| l.starts_with(&series)), "no {series}in\n{metrics}");
+    }
 
     // Renewed in place: the next calls present the new certificate, with no restart.
     let second = write_client(dir.path(), &ca);

@@ -384,6 +384,13 @@ async fn a_source_can_require_a_client_certificate_its_ca_issued() {
     assert!(foreign.is_err(), "a certificate of another CA was taken: {foreign:?}");
     let records = read_topic(&topic, 1, Duration::from_secs(10));
     assert_eq!(records.len(), 1, "only the certified client's webhook");
+    // When the listener's certificate and the client CA expire, for alerts.
+    let metrics = switchyard::metrics::render();
+    for certificate in ["listener", "client_ca"] {
+        let series = format!("switchyard_tls_certificate_expiry_timestamp_seconds{{certificate=\"{certificate}\"}} ");
+        let at: f64 = metrics.lines().find_map(|l| l.strip_prefix(&series)).expect(&series).parse().unwrap();
+        assert!(at > unix_now() as f64 + 86_400.0 * 365.0, "{series}{at}");
+    }
     shutdown.trigger();
     running.wait().await.expect("stops cleanly");
 }
