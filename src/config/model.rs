@@ -137,8 +137,26 @@ pub struct SourceConfig {
     /// `url_verification`): a webhook one matches is answered with it and publishes nothing.
     #[serde(default)]
     pub replies: Vec<ReplyConfig>,
+    /// Answers the GET with which a sender verifies the endpoint before it posts (Meta's
+    /// `hub.challenge`, Dropbox's `challenge`); without it, a GET is answered 405.
+    pub challenge: Option<ChallengeConfig>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+}
+
+/// A sender's GET verification: answered with one query parameter's value, when the others
+/// hold what they must.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeConfig {
+    /// The query parameter whose value is the answer, e.g. `hub.challenge`.
+    pub echo: Text,
+    /// Query parameters that must have these values, e.g. `hub.mode: subscribe` and
+    /// `hub.verify_token: "${META_VERIFY_TOKEN}"` (compared in constant time); others: 403.
+    #[serde(default)]
+    pub require: IndexMap<String, Text>,
+    /// Answer `{"<echo>": "<value>"}` as JSON (Strava) instead of the value as plain text.
+    pub json: Option<Spanned<bool>>,
 }
 
 /// A reply: when a webhook matches, answer it with this body instead of publishing. The

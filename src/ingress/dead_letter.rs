@@ -132,6 +132,7 @@ mod tests {
             event_type: None,
             event_id: None,
             replies: Vec::new(),
+            challenge: None,
             rules: Vec::new(),
             reads: Default::default(),
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use http::header::{
     ALLOW, AUTHORIZATION, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE,
+    X_CONTENT_TYPE_OPTIONS,
 };
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -13,6 +14,7 @@ use serde_json::json;
 
 use super::State;
 use super::body::{self, BodyError};
+use super::challenge;
 use super::client::{self, Peer};
 use super::dead_letter;
 use super::response::{Body, json, rejected};
@@ -136,9 +138,29 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
             return close(early(StatusCode::FORBIDDEN, "forbidden", &message));
         }
     }
+    if req.method() == Method::GET
+        && let Some(c) = &source.challenge
+    {
+        return match challenge::answer(c, req.uri().query()) {
+            Ok(body) => {
+                webhook_log!(info, source, trace, None::<String>, "verification challenge answered");
+                let mut res = Response::new(Body::from(body));
+                let media = if c.json { "application/json" } else { "text/plain; charset=utf-8" };
+                res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(media));
+                // An echoed value is never read as markup.
+                res.headers_mut().insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+                (res, Answered::Replied)
+            }
+            Err((status, message)) => early(status, "challenge", &message),
+        };
+    }
     if req.method() != Method::POST {
-        let (mut res, answered) = early(StatusCode::METHOD_NOT_ALLOWED, "method", "webhooks are sent with POST");
-        res.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+        let (allow, message) = match &source.challenge {
+            Some(_) => ("GET, POST", "webhooks are sent with POST (and the sender's verification with GET)"),
+            None => ("POST", "webhooks are sent with POST"),
+        };
+        let (mut res, answered) = early(StatusCode::METHOD_NOT_ALLOWED, "method", message);
+        res.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
         return (res, answered);
     }
     if let Some(ct) = req.headers().get(CONTENT_TYPE)

@@ -136,11 +136,14 @@ fn strip_prefix_ignore_case<'v>(value: &'v str, prefix: &str) -> Option<&'v str>
 /// True when `given` is one of `secrets`. Their SHA-256 digests are compared, in constant time,
 /// so neither the comparison's time nor its length check tells how much of a guess was right.
 fn known(secrets: &[Secret], given: &[u8]) -> bool {
-    let given = digest::digest(&digest::SHA256, given);
-    secrets.iter().any(|s| {
-        let secret = digest::digest(&digest::SHA256, &s.0);
-        verify_slices_are_equal(secret.as_ref(), given.as_ref()).is_ok()
-    })
+    secrets.iter().any(|s| same_secret(given, &s.0))
+}
+
+/// True when `given` is `secret`, compared by SHA-256 digest in constant time: neither the
+/// time nor a length check tells how much of a guess was right.
+pub fn same_secret(given: &[u8], secret: &[u8]) -> bool {
+    let (given, secret) = (digest::digest(&digest::SHA256, given), digest::digest(&digest::SHA256, secret));
+    verify_slices_are_equal(secret.as_ref(), given.as_ref()).is_ok()
 }
 
 const SQUARE_SIGNATURE: &str = "x-square-hmacsha256-signature";

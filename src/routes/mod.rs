@@ -112,6 +112,8 @@ pub struct Source {
     pub event_id: Option<expr::Locator>,
     /// Answers to handshakes, matched before the schema and the rules.
     pub replies: Vec<reply::Reply>,
+    /// The answer to a sender's GET verification (`challenge:`); none: a GET is a 405.
+    pub challenge: Option<reply::Challenge>,
     pub rules: Vec<Rule>,
     /// What of a payload the schema and the rules read: all the parser builds.
     pub reads: projection::Projection,
@@ -383,6 +385,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
         names.push(&text.value);
     }
     let replies = cfg.replies.iter().filter_map(|r| reply::compile(ctx, r, at())).collect();
+    let challenge = cfg.challenge.as_ref().map(|c| reply::compile_challenge(ctx, c, &name));
     let rules: Vec<Rule> = cfg.rules.iter().filter_map(|r| compile_rule(ctx, r, at())).collect();
     let mut reads = projection::Projection::default();
     if let Some(s) = &schema {
@@ -413,6 +416,10 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
         event_type,
         event_id,
         replies,
+        challenge: match challenge {
+            Some(c) => Some(c?),
+            None => None,
+        },
         rules,
         reads,
     })

@@ -1,14 +1,15 @@
 //! Compiled answers that a source's config writes itself: replies, which answer the
 //! handshakes a sender makes before it sends events (Slack's `url_verification`, whose
-//! `challenge` must be sent back) and publish nothing; and a rule's `answer`, given once the
-//! broker holds its event (a Slack slash command's text).
+//! `challenge` must be sent back) and publish nothing; a rule's `answer`, given once the
+//! broker holds its event (a Slack slash command's text); and the `challenge` that answers a
+//! sender's GET verification (Meta's `hub.challenge`).
 
 use indexmap::IndexMap;
 use serde_saphyr::Location;
 
 use super::Ctx;
 use super::expr::{self, EventTypeAt, Expr, Filter};
-use crate::config::model::{AnswerConfig, ExprConfig, ReplyConfig, Spanned, Text};
+use crate::config::model::{AnswerConfig, ChallengeConfig, ExprConfig, ReplyConfig, Spanned, Text};
 use http::HeaderValue;
 
 /// One `replies:` entry.
@@ -135,4 +136,37 @@ fn media(ctx: &mut Ctx, text: &Text, what: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// A source's `challenge:`: the GET with which a sender verifies the endpoint.
+#[derive(Debug)]
+pub struct Challenge {
+    /// The query parameter whose value is the answer.
+    pub echo: String,
+    /// Query parameters and the values they must have (a verify token among them: secret).
+    pub require: Vec<(String, super::verify::Secret)>,
+    /// `{"<echo>": value}` as JSON instead of plain text.
+    pub json: bool,
+}
+
+/// Compiles a `challenge:` block of source `source`.
+pub(super) fn compile_challenge(ctx: &mut Ctx, cfg: &ChallengeConfig, source: &str) -> Option<Challenge> {
+    let echo = ctx.text(&cfg.echo)?;
+    if echo.is_empty() {
+        ctx.error(cfg.echo.referenced, format!("source '{source}', challenge: 'echo' names no query parameter"));
+        return None;
+    }
+    let mut require = Vec::with_capacity(cfg.require.len());
+    for (name, text) in &cfg.require {
+        let value = ctx.text(text)?;
+        if value.is_empty() {
+            let message = format!(
+                "source '{source}', challenge: '{name}' must be something (an empty value would let anyone verify the endpoint)"
+            );
+            ctx.error(text.referenced, message);
+            return None;
+        }
+        require.push((name.clone(), super::verify::Secret(value.into_bytes())));
+    }
+    Some(Challenge { echo, require, json: cfg.json.as_ref().is_some_and(|j| j.value) })
 }

@@ -466,6 +466,34 @@ fn address_lists_are_addresses_or_ranges() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
+/// A `challenge:` names the parameter it echoes, and a required value must be something.
+#[test]
+fn a_get_challenge_requires_values_that_are_something() {
+    let with = |challenge: &str| {
+        SOURCE.replace("    event_type: $.type\n", &format!("    event_type: $.type\n    challenge: {challenge}\n"))
+    };
+    let out = invalid(&with("{ echo: hub.challenge, require: { hub.verify_token: \"${TOKEN:-}\" } }"));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:6:68: source 's', challenge: 'hub.verify_token' must be something (an empty value would let anyone verify the endpoint)",
+        ],
+    );
+    let out = invalid(&with("{ echo: \"\" }"));
+    assert_says(&out, &["routes.yaml:6:24: source 's', challenge: 'echo' names no query parameter"]);
+    let out = invalid(&with("{ echo: x, answer: y }"));
+    assert_says(&out, &["unknown field 'answer'"]);
+    let dir = config(&with(
+        "{ echo: hub.challenge, require: { hub.mode: subscribe, hub.verify_token: \"${TOKEN}\" }, json: true }",
+    ));
+    let out = switchyard(
+        &["validate", "-c", "routes.yaml"],
+        dir.path(),
+        &[("S", "0123456789abcdef0123456789abcdef"), ("TOKEN", "t0k3n")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
 /// `sign:` takes a verifier's kinds and keys, but not `none` or a tolerance (the receiver's
 /// choices), and refuses a block with no usable secret, naming the rule.
 #[test]

@@ -3,7 +3,9 @@
 //! as text) before the schema is checked and publishes nothing; signed events are published; a
 //! bad signature is a 401. Twitch's EventSub: the message type in a header, the challenge
 //! answered as text, a notification published, a revocation ignored. Zoom's url_validation:
-//! the plain token back with its keyed hash (`hmac_sha256`).
+//! the plain token back with its keyed hash (`hmac_sha256`). Meta's (WhatsApp's) GET
+//! verification (`challenge:`): `hub.challenge` back when the verify token is right, then
+//! messages signed with the app secret (`X-Hub-Signature-256`) published.
 
 use std::time::Duration;
 
@@ -294,5 +296,74 @@ sources:
     assert_eq!(send_zoom(&url, &started).await["status"], "accepted");
     let records = read_topic(&topic, 1, Duration::from_secs(10));
     assert_eq!(records[0].value, json!({"meeting": "85066271219"}));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metas_get_verification_is_answered_and_its_signed_messages_published() {
+    const APP_SECRET: &str = "meta-app-secret-0123456789abcdef";
+    let topic = unique("whatsapp");
+    let (_dir, config) = config_file(&format!(
+        r#"
+kafka: {{ brokers: "${{KAFKA_BROKERS}}" }}
+sources:
+  - name: whatsapp
+    path: /webhooks/whatsapp
+    verify: {{ kind: hmac-sha256, secrets: ["${{META_APP_SECRET}}"] }}
+    challenge:
+      echo: hub.challenge
+      require: {{ hub.mode: subscribe, hub.verify_token: "${{META_VERIFY_TOKEN}}" }}
+    rules:
+      - name: message
+        for_each: $.entry[*].changes[*].value.messages[*]
+        emit:
+          topic: {topic}
+          schema: message.json
+          key: {{ field: from }}
+          value: {{ from: {{ path: $.from }}, text: {{ path: $.text.body }}, id: {{ path: $.id }} }}
+"#
+    ));
+    std::fs::write(config.with_file_name("message.json"), r#"{"type": "object", "required": ["from", "text", "id"]}"#)
+        .unwrap();
+    let env = [("META_APP_SECRET", APP_SECRET), ("META_VERIFY_TOKEN", "a-verify-token-of-ours")];
+    let gw = start_with(&config, Role::Ingress, &topic, &env).await;
+    let url = gw.url("/webhooks/whatsapp");
+    let client = reqwest::Client::new();
+    let verify = |token: &str| {
+        client.get(format!("{url}?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={token}")).send()
+    };
+
+    // The verification, as Meta makes it when the webhook is set up.
+    let res = verify("a-verify-token-of-ours").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.text().await.unwrap(), "1158201444");
+    let res = verify("not-ours").await.unwrap();
+    assert_eq!(res.status(), 403);
+    let refused: Json = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(refused["reason"], "challenge");
+    // Other methods: told both.
+    let res = client.delete(&url).send().await.unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, POST");
+
+    // A message, signed with the app secret as Meta signs: published.
+    let message = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp", "messages": [
+            {"from": "16315551234", "id": "wamid.ABGGFlA5FpafAgo6EhE", "timestamp": "1699281000",
+             "type": "text", "text": {"body": "Where is my order 12345?"}}]}}]}]});
+    let body = serde_json::to_vec(&message).unwrap();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, APP_SECRET.as_bytes());
+    let signature = format!("sha256={}", hex::encode(aws_lc_rs::hmac::sign(&key, &body)));
+    let headers = [("content-type", "application/json"), ("x-hub-signature-256", signature.as_str())];
+    let res = post(&url, &headers, body).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let records = read_topic(&topic, 1, Duration::from_secs(3));
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].value,
+        json!({"from": "16315551234", "text": "Where is my order 12345?", "id": "wamid.ABGGFlA5FpafAgo6EhE"})
+    );
     gw.stop().await;
 }
