@@ -47,6 +47,12 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// `url` up to its `?`: a URL to name in logs and dead letters, where a key in its query
+/// would otherwise travel.
+pub fn without_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(path, _)| path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

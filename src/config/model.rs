@@ -467,12 +467,35 @@ pub struct RequestConfig {
     pub body: IndexMap<String, Spanned<ExprConfig>>,
     /// A bearer token (use `${ENV}`).
     pub bearer_token: Option<Text>,
+    /// An OAuth 2.0 access token on every call (`Authorization: Bearer`), got with the
+    /// client-credentials grant and kept until shortly before it expires.
+    pub oauth2: Option<OAuth2Config>,
     /// Sign every call as a webhook sender would, so the service can check it came from
     /// here: `kind` `stripe`, `hmac-sha256` or `standard-webhooks`, and `secrets` (use
     /// `${ENV}`; Stripe and Standard Webhooks carry a signature per secret, for rotations).
     pub sign: Option<VerifyConfig>,
     /// Per-call timeout; default 10 s.
     pub timeout_ms: Option<Spanned<u64>>,
+}
+
+/// OAuth 2.0 client credentials (RFC 6749, section 4.4) for a dispatch rule's calls.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    /// The authorization server's token endpoint, e.g. `https://auth.example.com/oauth/token`.
+    pub token_url: Text,
+    pub client_id: Text,
+    /// Use `${ENV}`.
+    pub client_secret: Text,
+    /// Scopes asked for (`scope`, space-separated in the request).
+    #[serde(default)]
+    pub scopes: Vec<Text>,
+    /// More form parameters of the token request, e.g. `audience` (Auth0).
+    #[serde(default)]
+    pub params: IndexMap<String, Text>,
+    /// How the client authenticates at the token endpoint: `basic` (HTTP Basic, the default:
+    /// RFC 6749's `client_secret_basic`) or `body` (`client_secret_post`).
+    pub client_auth: Option<Text>,
 }
 
 /// Retry policy for one dispatch rule.

@@ -14,11 +14,13 @@ use http::header::RETRY_AFTER;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
+use super::oauth2::Tokens;
 use crate::ingress::unix_now;
 use crate::metrics;
 use crate::pipeline::plan::PlannedCall;
 use crate::pipeline::verify::sign;
 use crate::routes::dispatch::{DispatchRule, RetryPolicy};
+use crate::text::without_query;
 
 /// How a call ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -93,21 +95,28 @@ impl Pace {
     }
 }
 
+/// What every call of a dispatcher shares.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    pub dispatcher: &'a str,
+    pub client: &'a reqwest::Client,
+    pub gate: &'a Gate,
+    pub tokens: &'a Tokens,
+    /// Trips when calls under way are to be given up (revocation, the end of the shutdown grace).
+    pub cancel: &'a CancellationToken,
+}
+
 /// Makes `rule`'s call until it is done, fails for good, or `cancel` trips. `message_id`
 /// names the call across its attempts (and a redelivery of its event) where a signature
 /// scheme carries one (Standard Webhooks' `webhook-id`).
-pub async fn deliver(
-    dispatcher: &str,
-    client: &reqwest::Client,
-    call: &PlannedCall,
-    rule: &DispatchRule,
-    message_id: &str,
-    gate: &Gate,
-    cancel: &CancellationToken,
-) -> Delivery {
+pub async fn deliver(caller: &Caller<'_>, call: &PlannedCall, rule: &DispatchRule, message_id: &str) -> Delivery {
+    let Caller { dispatcher, client, gate, tokens, cancel } = *caller;
     let policy = &rule.retry;
     let started = Instant::now();
     let mut attempts = 0u32;
+    // An OAuth2 token a service refuses (401) is dropped, and the call made again, once, at
+    // once, with a new one: it may have been revoked, or expired early.
+    let mut renewed = false;
     loop {
         if cancel.is_cancelled() {
             return Delivery::Abandoned;
@@ -117,15 +126,25 @@ pub async fn deliver(
             let Some(_place) = gate.enter(cancel).await else { return Delivery::Abandoned };
             metrics::in_flight(dispatcher, 1.0);
             let sent = Instant::now();
-            let verdict = attempt(client, call, rule, message_id).await;
+            let (verdict, token) = attempt(client, call, rule, message_id, tokens).await;
             metrics::dispatch_duration(dispatcher, &call.rule, sent.elapsed());
             metrics::in_flight(dispatcher, -1.0);
-            verdict
+            (verdict, token)
         };
+        let (verdict, token) = verdict;
         let (status, error, after) = match verdict {
             Verdict::Done(status) => {
                 metrics::dispatch_attempt(dispatcher, &call.rule, "success");
                 return Delivery::Done { status, attempts };
+            }
+            Verdict::Fail { status: 401, error }
+                if !renewed && let (Some(client), Some(token)) = (&rule.oauth2, &token) =>
+            {
+                metrics::dispatch_attempt(dispatcher, &call.rule, "retry");
+                tracing::info!(attempt = attempts, %error, "the service refused the OAuth2 token; retrying with a new one");
+                tokens.forget(client, token).await;
+                renewed = true;
+                continue;
             }
             Verdict::Fail { status, error } => {
                 metrics::dispatch_attempt(dispatcher, &call.rule, "failed");
@@ -149,7 +168,35 @@ pub async fn deliver(
     }
 }
 
-async fn attempt(client: &reqwest::Client, call: &PlannedCall, rule: &DispatchRule, message_id: &str) -> Verdict {
+/// One attempt, and the OAuth2 token it carried, if one.
+async fn attempt(
+    client: &reqwest::Client,
+    call: &PlannedCall,
+    rule: &DispatchRule,
+    message_id: &str,
+    tokens: &Tokens,
+) -> (Verdict, Option<String>) {
+    let token = match &rule.oauth2 {
+        Some(oauth2) => match tokens.get(client, oauth2).await {
+            Ok(token) => Some(token),
+            Err(e) => {
+                let error = format!("no OAuth2 token from {}: {e}", without_query(&oauth2.token_url));
+                return (Verdict::Retry { status: None, error, after: None }, None);
+            }
+        },
+        None => None,
+    };
+    (send(client, call, rule, message_id, token.as_deref()).await, token)
+}
+
+/// Sends the call (with `token` as its bearer token, when there is one) and judges the answer.
+async fn send(
+    client: &reqwest::Client,
+    call: &PlannedCall,
+    rule: &DispatchRule,
+    message_id: &str,
+    token: Option<&str>,
+) -> Verdict {
     let Ok(method) = reqwest::Method::from_bytes(call.method.as_bytes()) else {
         return Verdict::Fail { status: 0, error: format!("bad method {}", call.method) };
     };
@@ -168,6 +215,10 @@ async fn attempt(client: &reqwest::Client, call: &PlannedCall, rule: &DispatchRu
     }
     for (k, v) in signature {
         req = req.header(k, v);
+    }
+    if let Some(token) = token {
+        // Replaces any Authorization the rule wrote: the rule's own is refused beside oauth2.
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
     }
     if let Some(body) = body {
         req = req.body(body);
@@ -260,11 +311,6 @@ pub fn backoff_ceiling(policy: &RetryPolicy, attempts: u32) -> Duration {
 fn full_jitter(policy: &RetryPolicy, attempts: u32) -> Duration {
     let ceiling = backoff_ceiling(policy, attempts);
     ceiling.mul_f64(rand::random::<f64>())
-}
-
-/// `url` up to its `?`.
-fn without_query(url: &str) -> &str {
-    url.split_once('?').map_or(url, |(path, _)| path)
 }
 
 #[cfg(test)]

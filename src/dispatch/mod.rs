@@ -9,6 +9,7 @@
 pub mod client;
 pub mod dead_letter;
 pub mod deliver;
+pub mod oauth2;
 pub mod offsets;
 pub mod redrive;
 
@@ -65,6 +66,8 @@ struct Shared {
     /// Swapped whole when the dispatcher's TLS files change.
     client: Arc<ArcSwap<reqwest::Client>>,
     gate: Gate,
+    /// OAuth2 access tokens of the rules' calls, kept until shortly before they expire.
+    tokens: oauth2::Tokens,
     /// Give up on calls in flight (shutdown grace is over).
     abandon: CancellationToken,
     finished: Notify,
@@ -129,6 +132,7 @@ pub async fn run(
         producer,
         client,
         gate: Gate::new(d.max_in_flight, d.max_calls_per_second),
+        tokens: oauth2::Tokens::default(),
         abandon,
         finished: Notify::new(),
     });
@@ -355,7 +359,14 @@ async fn run_rule(
             let client = shared.client.load_full();
             // Only a signature carries the id.
             let id = rule.sign.as_ref().map(|_| message_id(d, rule, job)).unwrap_or_default();
-            match deliver::deliver(&d.name, &client, &call, rule, &id, &shared.gate, cancel).await {
+            let caller = deliver::Caller {
+                dispatcher: &d.name,
+                client: &client,
+                gate: &shared.gate,
+                tokens: &shared.tokens,
+                cancel,
+            };
+            match deliver::deliver(&caller, &call, rule, &id).await {
                 Delivery::Done { status, attempts } => {
                     tracing::info!(status, attempts, "delivered");
                     return true;

@@ -142,8 +142,15 @@ fn redact(mut call: PlannedCall, rule: &DispatchRule) -> PlannedCall {
             call.headers.push((name.to_ascii_lowercase(), "<signed when sent>".into()));
         }
     }
+    if let Some(oauth2) = &rule.oauth2 {
+        call.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+        let from = crate::text::without_query(&oauth2.token_url);
+        call.headers.push(("authorization".into(), format!("Bearer <OAuth2 token from {from} when sent>")));
+    }
     for (k, v) in &mut call.headers {
-        if k.eq_ignore_ascii_case("authorization") && rule.bearer_token.is_some() {
+        if k.eq_ignore_ascii_case("authorization") && rule.oauth2.is_some() {
+            continue;
+        } else if k.eq_ignore_ascii_case("authorization") && rule.bearer_token.is_some() {
             *v = "Bearer <redacted>".into();
         } else if k.eq_ignore_ascii_case("authorization") || rule.env_headers.iter().any(|h| h.as_str() == k) {
             *v = "<redacted>".into();

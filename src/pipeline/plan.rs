@@ -202,6 +202,7 @@ mod tests {
             headers: vec![(http::HeaderName::from_static("x-event"), vec![Part::Var(Var::Header("event_id".into()))])],
             body: vec![],
             bearer_token: token.map(|t| Secret(t.as_bytes().to_vec())),
+            oauth2: None,
             sign: None,
             env_headers: vec![],
             env_query: vec![],

@@ -13,7 +13,9 @@ use super::expr::{self, Expr, Filter};
 use super::template::{self, Part};
 use super::verify::{Secret, Verifier};
 use super::{Ctx, Schema};
-use crate::config::model::{ClientTlsConfig, DispatchRuleConfig, DispatcherConfig, OneOrMany, Spanned, Text};
+use crate::config::model::{
+    ClientTlsConfig, DispatchRuleConfig, DispatcherConfig, OAuth2Config, OneOrMany, Spanned, Text,
+};
 use crate::pem::TlsFiles;
 use std::path::{Path, PathBuf};
 
@@ -64,6 +66,8 @@ pub struct DispatchRule {
     pub headers: Vec<(HeaderName, Vec<Part<Var>>)>,
     pub body: Vec<(String, Expr)>,
     pub bearer_token: Option<Secret>,
+    /// Where each call's bearer token comes from, when an authorization server issues it.
+    pub oauth2: Option<Arc<OAuth2>>,
     /// How each call is signed (`sign:`), when it is: at send time, over the body as sent.
     pub sign: Option<Verifier>,
     /// The headers and query keys whose config text reads the environment: dry runs show
@@ -72,6 +76,26 @@ pub struct DispatchRule {
     pub env_query: Vec<String>,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+}
+
+/// OAuth 2.0 client credentials: how to get an access token for a rule's calls.
+#[derive(Debug)]
+pub struct OAuth2 {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+    /// More form parameters of the token request (`audience`).
+    pub params: Vec<(String, String)>,
+    /// The client id and secret in the form (`client_secret_post`) instead of HTTP Basic.
+    pub in_body: bool,
+}
+
+impl OAuth2 {
+    /// What tells one client's tokens from another's: every setting but the secret.
+    pub fn cache_key(&self) -> String {
+        format!("{}\0{}\0{}\0{:?}", self.token_url, self.client_id, self.scopes.join(" "), self.params)
+    }
 }
 
 /// What a request placeholder names.
@@ -243,6 +267,19 @@ fn compile_rule(
         Some(cfg) => Some(super::verify::compile_signer(ctx, cfg, &format!("dispatch rule '{name}'"))?),
         None => None,
     };
+    let oauth2 = match &req.oauth2 {
+        Some(cfg) => {
+            if let Some(t) = &req.bearer_token {
+                let message = format!(
+                    "dispatch rule '{name}': give 'bearer_token' or 'oauth2', not both (each is the call's Authorization)"
+                );
+                ctx.error(t.referenced, message);
+                return None;
+            }
+            Some(Arc::new(compile_oauth2(ctx, cfg, &name)?))
+        }
+        None => None,
+    };
     let r = &cfg.retry;
     ctx.at_least(&req.timeout_ms, 1, "timeout_ms");
     ctx.at_least(&r.initial_delay_ms, 1, "initial_delay_ms");
@@ -286,12 +323,78 @@ fn compile_rule(
         headers,
         body,
         bearer_token,
+        oauth2,
         sign,
         env_headers,
         env_query,
         timeout: Duration::from_millis(req.timeout_ms.as_ref().map_or(10_000, |v| v.value)),
         retry,
     })
+}
+
+/// A rule's `oauth2:` block; its secret from the environment, checked as a verifier's is.
+fn compile_oauth2(ctx: &mut Ctx, cfg: &OAuth2Config, rule: &str) -> Option<OAuth2> {
+    let what = format!("dispatch rule '{rule}', oauth2");
+    let token_url = ctx.text(&cfg.token_url)?;
+    match token_url.parse::<http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("https")) && uri.authority().is_some() => {}
+        Ok(uri) if matches!(uri.scheme_str(), Some("http")) && uri.authority().is_some() => {
+            let local = uri
+                .host()
+                .is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+            if !local {
+                let message = format!(
+                    "{what}: token_url '{token_url}' is plain HTTP: the client secret would travel unencrypted"
+                );
+                ctx.warning(cfg.token_url.referenced, message);
+            }
+        }
+        _ => {
+            ctx.error(
+                cfg.token_url.referenced,
+                format!("{what}: token_url '{token_url}' is not an absolute http(s) URL"),
+            );
+            return None;
+        }
+    }
+    let client_id = ctx.text(&cfg.client_id)?;
+    if client_id.is_empty() {
+        ctx.error(cfg.client_id.referenced, format!("{what}: client_id is empty"));
+        return None;
+    }
+    if !cfg.client_secret.value.contains("${") {
+        let message = "this secret is written in the file: read it from the environment instead, e.g. \"${ORDERS_CLIENT_SECRET}\"";
+        ctx.warning(cfg.client_secret.referenced, message);
+    }
+    let client_secret = ctx.text(&cfg.client_secret)?;
+    if client_secret.is_empty() {
+        ctx.error(cfg.client_secret.referenced, format!("{what}: client_secret is empty"));
+        return None;
+    }
+    let mut scopes = Vec::new();
+    for s in &cfg.scopes {
+        scopes.extend(ctx.text(s)?.split_whitespace().map(str::to_owned));
+    }
+    let mut params = Vec::new();
+    for (k, v) in &cfg.params {
+        if matches!(k.as_str(), "grant_type" | "scope" | "client_id" | "client_secret") {
+            ctx.error(
+                v.referenced,
+                format!("{what}: params.{k} is set by Switchyard (use 'scopes', 'client_id' or 'client_secret')"),
+            );
+            return None;
+        }
+        params.push((k.clone(), ctx.text(v)?));
+    }
+    let in_body = match cfg.client_auth.as_ref().map(|a| (a.value.as_str(), a.referenced)) {
+        None | Some(("basic", _)) => false,
+        Some(("body", _)) => true,
+        Some((other, at)) => {
+            ctx.error(at, format!("{what}: client_auth '{other}' is neither 'basic' nor 'body'"));
+            return None;
+        }
+    };
+    Some(OAuth2 { token_url, client_id, client_secret: Secret(client_secret.into_bytes()), scopes, params, in_body })
 }
 
 /// Splits an expanded URL template into its fixed origin and its path template.

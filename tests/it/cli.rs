@@ -494,6 +494,71 @@ fn a_get_challenge_requires_values_that_are_something() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
+/// `oauth2:` on a request: a token URL, a client id and an environment secret; never beside a
+/// `bearer_token`; a dry run shows where the token will come from, not a token.
+#[test]
+fn an_oauth2_block_is_checked_and_shown_without_a_token() {
+    let with = |oauth2: &str, more: &str| {
+        dispatching(&format!(
+            "        request:\n          method: POST\n          url: http://o/x\n{more}          oauth2: {oauth2}\n"
+        ))
+    };
+    let good = "{ token_url: \"https://auth.example.com/oauth/token?tenant=a\", client_id: sw, client_secret: \"${SECRET_X}\", scopes: [a b, c] }";
+    let refused = [
+        (
+            with(good, "          bearer_token: \"${T}\"\n"),
+            "routes.yaml:22:25: dispatch rule 'call': give 'bearer_token' or 'oauth2', not both",
+        ),
+        (
+            with(&good.replace("https://auth.example.com/oauth/token?tenant=a", "auth/token"), ""),
+            "oauth2: token_url 'auth/token' is not an absolute http(s) URL",
+        ),
+        (with(&good.replace("client_id: sw", "client_id: \"\""), ""), "oauth2: client_id is empty"),
+        (
+            with(&good.replace(" }", ", client_auth: jwt }"), ""),
+            "oauth2: client_auth 'jwt' is neither 'basic' nor 'body'",
+        ),
+        (
+            with(&good.replace(" }", ", params: { grant_type: password } }"), ""),
+            "oauth2: params.grant_type is set by Switchyard",
+        ),
+    ];
+    for (yaml, says) in refused {
+        let dir = config(&yaml);
+        let out = switchyard(
+            &["validate", "-c", "routes.yaml"],
+            dir.path(),
+            &[("S", "x"), ("SECRET_X", "s3cr3t"), ("T", "t")],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert_says(&text(&out), &[says]);
+    }
+    let plain = with(&good.replace("https://auth.example.com", "http://auth.example.com"), "");
+    let dir = config(&plain);
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x"), ("SECRET_X", "s3cr3t")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "token_url 'http://auth.example.com/oauth/token?tenant=a' is plain HTTP: the client secret would travel unencrypted",
+        ],
+    );
+    // A dry run of an event on the topic: the call, its token named by where it comes from.
+    let dir = config(&with(good, ""));
+    std::fs::write(dir.path().join("event.json"), r#"{"order_id": "1"}"#).unwrap();
+    let out = switchyard(
+        &["check", "--topic", "t", "--payload", "event.json"],
+        dir.path(),
+        &[("S", "x"), ("SECRET_X", "s3cr3t")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[r#""authorization": "Bearer <OAuth2 token from https://auth.example.com/oauth/token when sent>""#],
+    );
+    assert!(!text(&out).contains("s3cr3t"));
+}
+
 /// `sign:` takes a verifier's kinds and keys, but not `none` or a tolerance (the receiver's
 /// choices), and refuses a block with no usable secret, naming the rule.
 #[test]

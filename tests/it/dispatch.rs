@@ -583,3 +583,99 @@ async fn calls_to_a_service_behind_basic_authentication_carry_its_credentials() 
     assert_empty(&gw.dlq);
     gw.stop().await;
 }
+
+/// An OAuth2 token server (the fake service, answering tokens): `tok-0`, `tok-1`, … in turn,
+/// each for an hour.
+async fn token_server() -> OrderService {
+    OrderService::start(|_, i| {
+        let token = serde_json::json!({"access_token": format!("tok-{i}"), "token_type": "Bearer", "expires_in": 3600});
+        (200, vec![("content-type".into(), "application/json".into()), ("x-test-body".into(), token.to_string())])
+    })
+    .await
+}
+
+fn with_oauth2(token_url: &str, more: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let oauth2 = format!(
+        "          oauth2:
+            token_url: {token_url}/oauth/token
+            client_id: switchyard
+            client_secret: ${{ORDERS_CLIENT_SECRET}}
+            scopes: [orders.write]
+            params: {{ audience: https://orders.internal }}{more}"
+    );
+    shipped_with(&[("          bearer_token: ${ORDER_SERVICE_TOKEN:-}", &oauth2)])
+}
+
+/// `oauth2:` on a rule: its calls carry an access token the authorization server issued to
+/// the dispatcher (client credentials, the client authenticated with HTTP Basic), kept for
+/// the next calls; a token the service refuses (401) is replaced and the call made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_carry_an_oauth2_token_kept_until_a_service_refuses_it() {
+    use base64::Engine;
+    let tokens = token_server().await;
+    // The service takes the second token only (the first was revoked).
+    let orders = OrderService::start(|seen, _| {
+        (if seen.headers.get("authorization").map(String::as_str) == Some("Bearer tok-1") { 200 } else { 401 }, vec![])
+    })
+    .await;
+    let (topic, group) = (unique("payments"), unique("group"));
+    let (_dir, config) = with_oauth2(&tokens.url(), "");
+    let url = orders.url();
+    let env = [
+        ("ORDER_SERVICE_URL", url.as_str()),
+        ("DISPATCH_GROUP", group.as_str()),
+        ("ORDERS_CLIENT_SECRET", "a secret: with & odd + characters"),
+    ];
+    let gw = start_with(&config, Role::Dispatch, &topic, &env).await;
+    produce(&topic, &[payment("ord-o1", 0)]).await;
+    assert_eq!(orders.wait_for(2, WAIT).await.len(), 2, "refused with tok-0, then taken with tok-1");
+    produce(&topic, &[payment("ord-o2", 0)]).await;
+    let calls = orders.wait_for(3, WAIT).await;
+    let used: Vec<&str> = calls.iter().map(|c| c.headers["authorization"].as_str()).collect();
+    assert_eq!(used, ["Bearer tok-0", "Bearer tok-1", "Bearer tok-1"], "the kept token serves the next call");
+    let asked = tokens.requests();
+    assert_eq!(asked.len(), 2, "one token request per token");
+    // RFC 6749: the id and secret form-encoded, then HTTP Basic; the grant in the form.
+    let basic = base64::engine::general_purpose::STANDARD.encode("switchyard:a+secret%3A+with+%26+odd+%2B+characters");
+    assert_eq!(asked[0].headers["authorization"], format!("Basic {basic}"));
+    assert_eq!(asked[0].path, "/oauth/token");
+    assert_eq!(
+        String::from_utf8_lossy(&asked[0].raw),
+        "grant_type=client_credentials&scope=orders.write&audience=https%3A%2F%2Forders.internal"
+    );
+    assert_empty(&gw.dlq);
+    gw.stop().await;
+}
+
+/// A token endpoint that refuses the client: the call is retried like a connection error and,
+/// past the retry budget, dead-lettered saying why, without the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_that_refuses_the_client_dead_letters_the_event_saying_why() {
+    let tokens =
+        OrderService::start(|_, _| (401, vec![("x-test-body".into(), r#"{"error":"invalid_client"}"#.into())])).await;
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let (topic, group) = (unique("payments"), unique("group"));
+    let (_dir, config) = with_oauth2(&tokens.url(), "\n            client_auth: body");
+    let text = std::fs::read_to_string(&config).unwrap().replace("max_elapsed_secs: 900", "max_elapsed_secs: 1");
+    std::fs::write(&config, text).unwrap();
+    let url = orders.url();
+    let env = [
+        ("ORDER_SERVICE_URL", url.as_str()),
+        ("DISPATCH_GROUP", group.as_str()),
+        ("ORDERS_CLIENT_SECRET", "the-client-secret"),
+    ];
+    let gw = start_with(&config, Role::Dispatch, &topic, &env).await;
+    produce(&topic, &[payment("ord-o3", 0)]).await;
+    let letters = read_topic(&gw.dlq, 1, WAIT);
+    assert_eq!(letters.len(), 1);
+    let error = &letters[0].headers["switchyard.dlq.error"];
+    assert!(error.contains("no OAuth2 token from http://"), "{error}");
+    assert!(error.contains(r#"the token endpoint answered HTTP 401: {"error":"invalid_client"}"#), "{error}");
+    assert!(!error.contains("the-client-secret"));
+    assert!(orders.requests().is_empty(), "no call without a token");
+    // `client_auth: body`: the id and secret in the form, no Basic.
+    let asked = &tokens.requests()[0];
+    assert!(!asked.headers.contains_key("authorization"));
+    assert!(String::from_utf8_lossy(&asked.raw).ends_with("&client_id=switchyard&client_secret=the-client-secret"));
+    gw.stop().await;
+}
