@@ -42,6 +42,14 @@ fn invalid(yaml: &str) -> String {
     text(&out)
 }
 
+/// Validates `yaml` with `env`, which must pass; the output (warnings included).
+fn valid(yaml: &str, env: &[(&str, &str)]) -> String {
+    let dir = config(yaml);
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    text(&out)
+}
+
 const SOURCE: &str = "sources:
   - name: s
     path: /hooks/s
@@ -422,17 +430,15 @@ fn square_token_and_basic_sources_are_checked_with_their_lines() {
     for (verify, says) in refused {
         assert_says(&invalid(&with(verify)), &[says]);
     }
-    let valid = [
+    let accepted = [
         "{ kind: square, secrets: [\"${S}\"], url: \"${PUBLIC_URL}/hooks/s\" }",
         "{ kind: token, secrets: [\"${S}\"] }",
         "{ kind: token, secrets: [\"${S}\"], header: X-Gitlab-Token }",
         "{ kind: basic, secrets: [\"adyen:${S}\", \"${OLD:-}\"] }",
     ];
     let env = [("S", "0123456789abcdef0123456789abcdef"), ("PUBLIC_URL", "https://hooks.example.com")];
-    for verify in valid {
-        let dir = config(&with(verify));
-        let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &env);
-        assert_eq!(out.status.code(), Some(0), "{verify}\n{}", text(&out));
+    for verify in accepted {
+        valid(&with(verify), &env);
     }
 }
 
@@ -460,10 +466,8 @@ fn address_lists_are_addresses_or_ranges() {
         &out,
         &["routes.yaml:5:19: source 's', allowed_ips: no address is allowed, so every webhook would be refused"],
     );
-    let dir = config(&with("[\"${STRIPE_IPS}\", \"2001:db8::/32\"]", "[\"10.0.0.0/8 172.16.0.0/12\"]"));
     let env = [("S", "0123456789abcdef0123456789abcdef"), ("STRIPE_IPS", "3.18.12.63,3.130.192.231")];
-    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &env);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    valid(&with("[\"${STRIPE_IPS}\", \"2001:db8::/32\"]", "[\"10.0.0.0/8 172.16.0.0/12\"]"), &env);
 }
 
 /// A `challenge:` names the parameter it echoes, and a required value must be something.
@@ -483,15 +487,9 @@ fn a_get_challenge_requires_values_that_are_something() {
     assert_says(&out, &["routes.yaml:6:24: source 's', challenge: 'echo' names no query parameter"]);
     let out = invalid(&with("{ echo: x, answer: y }"));
     assert_says(&out, &["unknown field 'answer'"]);
-    let dir = config(&with(
-        "{ echo: hub.challenge, require: { hub.mode: subscribe, hub.verify_token: \"${TOKEN}\" }, json: true }",
-    ));
-    let out = switchyard(
-        &["validate", "-c", "routes.yaml"],
-        dir.path(),
-        &[("S", "0123456789abcdef0123456789abcdef"), ("TOKEN", "t0k3n")],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let challenge =
+        "{ echo: hub.challenge, require: { hub.mode: subscribe, hub.verify_token: \"${TOKEN}\" }, json: true }";
+    valid(&with(challenge), &[("S", "0123456789abcdef0123456789abcdef"), ("TOKEN", "t0k3n")]);
 }
 
 /// `oauth2:` on a request: a token URL, a client id and an environment secret; never beside a
@@ -534,11 +532,9 @@ fn an_oauth2_block_is_checked_and_shown_without_a_token() {
         assert_says(&text(&out), &[says]);
     }
     let plain = with(&good.replace("https://auth.example.com", "http://auth.example.com"), "");
-    let dir = config(&plain);
-    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x"), ("SECRET_X", "s3cr3t")]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = valid(&plain, &[("S", "x"), ("SECRET_X", "s3cr3t")]);
     assert_says(
-        &text(&out),
+        &out,
         &[
             "token_url 'http://auth.example.com/oauth/token?tenant=a' is plain HTTP: the client secret would travel unencrypted",
         ],
