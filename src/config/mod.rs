@@ -46,7 +46,15 @@ pub fn parse(path: &Path, text: &str) -> Result<RoutesFile, Diagnostics> {
     serde_saphyr::from_str::<RoutesFile>(text).map_err(|e| {
         let mut diags = Diagnostics::default();
         let at = e.location().unwrap_or(Location::UNKNOWN);
-        diags.error(path, at, humanize(&e.without_snippet().to_string()));
+        let mut message = humanize(&e.without_snippet().to_string());
+        // `{ path: $.items[0].id }`: YAML reads `[` inside `{ … }` as the start of a list.
+        let line = text.lines().nth((at.line() as usize).saturating_sub(1)).unwrap_or("");
+        if message.contains("flow") && line.contains("$") && line.contains('[') {
+            message.push_str(
+                ": a JSONPath with brackets inside { … } or [ … ] must be quoted, e.g. path: \"$.items[0].id\"",
+            );
+        }
+        diags.error(path, at, message);
         diags
     })
 }
@@ -79,6 +87,19 @@ mod tests {
         let msg = first("sources:\n  - name: s\n    paht: /x\n");
         assert!(msg.starts_with("routes.yaml:3:5: unknown field 'paht', expected one of"), "{msg}");
         assert!(msg.contains("path"), "{msg}");
+    }
+
+    #[test]
+    fn an_unquoted_jsonpath_with_brackets_in_a_flow_mapping_is_told_to_be_quoted() {
+        let msg =
+            first("sources:\n  - name: s\n    rules:\n      - when: { all: [{ path: $.actions[0].id, equals: a }] }\n");
+        assert!(msg.starts_with("routes.yaml:4:"), "{msg}");
+        assert!(
+            msg.ends_with(
+                "a JSONPath with brackets inside { … } or [ … ] must be quoted, e.g. path: \"$.items[0].id\""
+            ),
+            "{msg}"
+        );
     }
 
     #[test]
