@@ -73,6 +73,21 @@ impl Tokens {
     }
 }
 
+/// Largest token answer read: a token is a few KiB at most.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// The answer's body, refused past [`MAX_ANSWER`].
+async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| format!("the token endpoint's answer broke off: {e}"))? {
+        if bytes.len() + chunk.len() > MAX_ANSWER {
+            return Err(format!("the token endpoint's answer is larger than {} KiB", MAX_ANSWER / 1024));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 /// One token request.
 async fn fetch(http: &reqwest::Client, client: &OAuth2) -> Result<Token, String> {
     let secret = String::from_utf8_lossy(&client.client_secret.0);
@@ -100,7 +115,7 @@ async fn fetch(http: &reqwest::Client, client: &OAuth2) -> Result<Token, String>
             format!("the token endpoint did not answer: {}", crate::text::error_chain(&e.without_url()))
         })?;
     let status = res.status();
-    let bytes = res.bytes().await.map_err(|e| format!("the token endpoint's answer broke off: {e}"))?;
+    let bytes = read_capped(res).await?;
     if !status.is_success() {
         let start =
             String::from_utf8_lossy(&bytes[..bytes.len().min(256)]).split_whitespace().collect::<Vec<_>>().join(" ");

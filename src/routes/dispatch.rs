@@ -276,7 +276,7 @@ fn compile_rule(
                 ctx.error(t.referenced, message);
                 return None;
             }
-            Some(Arc::new(compile_oauth2(ctx, cfg, &name)?))
+            Some(Arc::new(compile_oauth2(ctx, cfg, &name, allowed)?))
         }
         None => None,
     };
@@ -333,9 +333,21 @@ fn compile_rule(
 }
 
 /// A rule's `oauth2:` block; its secret from the environment, checked as a verifier's is.
-fn compile_oauth2(ctx: &mut Ctx, cfg: &OAuth2Config, rule: &str) -> Option<OAuth2> {
+fn compile_oauth2(ctx: &mut Ctx, cfg: &OAuth2Config, rule: &str, allowed: &[String]) -> Option<OAuth2> {
     let what = format!("dispatch rule '{rule}', oauth2");
     let token_url = ctx.text(&cfg.token_url)?;
+    // The token endpoint is called with the dispatcher's client: its allowed_hosts hold.
+    if let Some(host) = token_url.parse::<http::Uri>().ok().and_then(|u| u.authority().map(|a| host_of(a.as_str())))
+        && !allowed.is_empty()
+        && !allowed.contains(&host)
+    {
+        let message = format!(
+            "{what}: token_url host '{host}' is not in this dispatcher's allowed_hosts ({})",
+            allowed.join(", ")
+        );
+        ctx.error(cfg.token_url.referenced, message);
+        return None;
+    }
     match token_url.parse::<http::Uri>() {
         Ok(uri) if matches!(uri.scheme_str(), Some("https")) && uri.authority().is_some() => {}
         Ok(uri) if matches!(uri.scheme_str(), Some("http")) && uri.authority().is_some() => {

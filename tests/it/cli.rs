@@ -520,6 +520,10 @@ fn an_oauth2_block_is_checked_and_shown_without_a_token() {
             with(&good.replace(" }", ", params: { grant_type: password } }"), ""),
             "oauth2: params.grant_type is set by Switchyard",
         ),
+        (
+            with(good, "").replace("    group: g\n", "    group: g\n    allowed_hosts: [o]\n"),
+            "oauth2: token_url host 'auth.example.com' is not in this dispatcher's allowed_hosts (o)",
+        ),
     ];
     for (yaml, says) in refused {
         let dir = config(&yaml);
