@@ -74,6 +74,16 @@ impl Running {
     }
 }
 
+/// Why `routes` cannot be served by a listener that checks client certificates or not
+/// (`checks`): a source requires them and it checks none.
+fn uncheckable_certificates(routes: &Routes, checks: bool) -> Option<String> {
+    let source = routes.sources.iter().find(|s| s.require_client_certificate && !checks)?;
+    Some(format!(
+        "source '{}' requires client certificates (require_client_certificate), but the listener checks none: serve HTTPS with --tls-client-ca, --tls-cert and --tls-key",
+        source.name
+    ))
+}
+
 /// Starts the roles of `cfg`; they run until `shutdown` trips.
 pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running> {
     // First: certificates read from here on record their expiry.
@@ -94,13 +104,10 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
         None => None,
     };
     let checks_certificates = tls.as_ref().is_some_and(|t| t.checks_client_certificates());
-    if let Some(source) = cfg.routes.sources.iter().find(|s| s.require_client_certificate && !checks_certificates)
-        && cfg.role.ingress()
+    if cfg.role.ingress()
+        && let Some(why) = uncheckable_certificates(&cfg.routes, checks_certificates)
     {
-        anyhow::bail!(
-            "source '{}' requires client certificates (require_client_certificate), but the listener checks none: serve HTTPS with --tls-client-ca, --tls-cert and --tls-key",
-            source.name
-        );
+        anyhow::bail!("{why}");
     }
     let producer = producer::producer(&cfg.routes.kafka).context("cannot create the Kafka producer")?;
     let live = Arc::new(ArcSwap::new(cfg.routes.clone()));
@@ -158,7 +165,23 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
             }
         });
     }
-    if let Some(reload) = cfg.reload {
+    if let Some(mut reload) = cfg.reload {
+        // A reload cannot give the listener a client CA: one that asks for client
+        // certificates of a listener that checks none is refused, as startup would be.
+        if cfg.role.ingress() {
+            let (compile, config) = (reload.compile.clone(), reload.config.clone());
+            reload.compile = Arc::new(move || {
+                let routes = compile()?;
+                match uncheckable_certificates(&routes, checks_certificates) {
+                    None => Ok(routes),
+                    Some(why) => {
+                        let mut diags = crate::config::Diagnostics::default();
+                        diags.error(&config, serde_saphyr::Location::UNKNOWN, why);
+                        Err(diags)
+                    }
+                }
+            });
+        }
         let (live, shutdown) = (live.clone(), shutdown.clone());
         let count = |r| crate::metrics::reload(r == crate::reload::Reloaded::Ok);
         let role = cfg.role;

@@ -30,6 +30,8 @@ pub struct Reload {
     /// folder (not recursively: it may be a whole repository) and the schemas' folders.
     pub watch: Vec<(PathBuf, bool)>,
     pub compile: Compile,
+    /// The config file, for diagnostics of the whole config.
+    pub config: PathBuf,
 }
 
 /// Outcome of one reload, for logs, metrics and tests.
@@ -303,6 +305,7 @@ pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Re
             }
         }
     }
+    let config = path.clone();
     let compile: Compile = Arc::new(move || {
         let loaded = crate::config::load(&path)?;
         let (routes, warnings) = crate::routes::compile(&loaded, &*env, mode)?;
@@ -311,5 +314,5 @@ pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Re
         }
         Ok(routes)
     });
-    Reload { watch, compile }
+    Reload { watch, compile, config }
 }

@@ -1,5 +1,6 @@
 //! Hot reload with a running server: a valid edit takes effect, a broken edit is refused
-//! (the old routes keep serving), and traffic is never interrupted. SIGHUP through the binary.
+//! (the old routes keep serving), and so is one the listener cannot serve (client certificates
+//! it does not check); traffic is never interrupted. SIGHUP through the binary.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +66,16 @@ async fn valid_edits_apply_broken_edits_are_refused_and_traffic_flows_throughout
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(latest_method_is(&topic, "Card").await, "a broken edit must leave the last good routes serving");
+    // Valid, but asking for client certificates of a listener that checks none (plain HTTP
+    // here): refused as startup would refuse it, so the webhooks keep being taken.
+    replace_file(
+        &path,
+        &original.replace("card: Credit Card,", "card: Card,").replace(
+            "    path: /webhooks/stripe\n",
+            "    path: /webhooks/stripe\n    require_client_certificate: true\n",
+        ),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
 
     stop.store(true, Ordering::SeqCst);
     let statuses = traffic.await.unwrap();
