@@ -298,7 +298,7 @@ fn refused_by_routes(source: &Source, trace: &TraceParent, event_id: &Option<Str
     body["status"] = json!("rejected");
     let mut res = json(status, &body);
     if status == StatusCode::UNAUTHORIZED
-        && let Some(challenge) = challenge(source)
+        && let Some(challenge) = auth_challenge(source)
     {
         res.headers_mut().insert(WWW_AUTHENTICATE, challenge);
     }
@@ -308,7 +308,7 @@ fn refused_by_routes(source: &Source, trace: &TraceParent, event_id: &Option<Str
 /// The `WWW-Authenticate` of a 401 (RFC 9110) where the source checks HTTP authentication
 /// (Basic credentials, a Bearer token), naming the source as the realm; signature schemes have
 /// no challenge to send.
-fn challenge(source: &Source) -> Option<HeaderValue> {
+fn auth_challenge(source: &Source) -> Option<HeaderValue> {
     let scheme = match &source.verifier {
         Verifier::Basic { .. } => "Basic",
         Verifier::Token { header, prefix, .. } if header == AUTHORIZATION && prefix.eq_ignore_ascii_case("Bearer ") => {
