@@ -11,16 +11,19 @@
 //! - [`pipeline`]: the pure pipeline `verify → parse → validate → match → map → validate
 //!   canonical` (parsing builds only the projection), and dispatch call planning. No IO: the
 //!   server and the CLI share it.
-//! - [`ingress`]: the hyper server (HTTP, or HTTPS with a certificate it reloads); reads
-//!   bodies, runs the pipeline, publishes, answers (a handshake with its reply, an event with
-//!   its rule's `answer` when it has one; a refused webhook kept in its source's dead-letter
-//!   topic); `/healthz`, `/readyz`, `/metrics` in every role; and the redrive of a source's
-//!   refused webhooks.
+//! - [`ingress`]: the hyper server (HTTP, or HTTPS with a certificate it reloads, and client
+//!   certificates of `--tls-client-ca`); who may post (`allowed_ips` behind trusted proxies, a
+//!   required client certificate) before the body is read; a sender's GET verification
+//!   (`challenge:`); reads bodies, runs the pipeline, publishes, answers (a handshake with its
+//!   reply, an event with its rule's `answer` when it has one; a refused webhook kept in its
+//!   source's dead-letter topic); `/healthz`, `/readyz`, `/metrics` in every role; and the
+//!   redrive of a source's refused webhooks.
 //! - [`kafka`]: producer and consumer setup, their errors in the log (rate-limited), one pass
 //!   over a dead-letter topic (both redrives), and the embedded broker of `switchyard dev`.
-//! - [`dispatch`]: the consumer loop that turns events into HTTP calls, with retries and
-//!   dead letters, committing offsets only for finished events; and the redrive that sends
-//!   dead letters back to the dispatcher that gave up on them.
+//! - [`dispatch`]: the consumer loop that turns events into HTTP calls (with OAuth 2.0 tokens
+//!   where a rule asks), with retries and dead letters, committing offsets only for finished
+//!   events; and the redrive that sends dead letters back to the dispatcher that gave up on
+//!   them.
 //! - [`metrics`]: metric names and the Prometheus exporter.
 //! - [`pem`]: certificate and key files for TLS, with errors that name the file.
 //! - [`logging`]: the log subscriber, written off the request path by a background thread.
