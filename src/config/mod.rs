@@ -67,6 +67,13 @@ fn humanize(raw: &str) -> String {
         None => raw,
     };
     let msg = msg.replace('`', "'");
+    // serde-saphyr's limits on hostile documents (deep nesting, alias bombs), in its Debug form.
+    if let Some(limit) = msg.strip_prefix("budget breached: ") {
+        if let Some(depth) = limit.strip_prefix("Depth { depth: ").and_then(|d| d.strip_suffix(" }")) {
+            return format!("the YAML nests {depth} levels deep: more than any config needs, so it is not read");
+        }
+        return format!("the YAML is over a limit of what is read ({limit}): no config needs this much");
+    }
     if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
         let key = key.split(',').next().unwrap_or(key);
         return format!("duplicate key '{key}': each key may appear once in a mapping");
@@ -80,6 +87,12 @@ mod tests {
 
     fn first(text: &str) -> String {
         parse(Path::new("routes.yaml"), text).unwrap_err().list[0].to_string()
+    }
+
+    #[test]
+    fn hostile_nesting_is_refused_in_words() {
+        let deep = format!("tests: [{{ name: n, body: {}1{} }}]", "[".repeat(200), "]".repeat(200));
+        assert!(first(&deep).contains("the YAML nests 65 levels deep: more than any config needs"), "{}", first(&deep));
     }
 
     #[test]

@@ -283,11 +283,15 @@ pub struct AnswerConfig {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhenConfig {
-    /// The event type (via the source's `event_type` path) is this, or one of these.
+    /// The event type is this, or one of these: in a source, where its `event_type` says; in a
+    /// dispatcher, the value's `event_type`.
     pub event_type: Option<Spanned<OneOrMany>>,
-    /// Conditions on the payload (`path`) or on a request header (`header`).
+    /// Conditions on the document (`path`) or on a header (`header`: the webhook's request
+    /// header in a source, the record's Kafka header in a dispatcher): every one holds.
     #[serde(default)]
     pub all: Vec<Spanned<ConditionConfig>>,
+    /// Conditions of which at least one holds (with `all`: both hold).
+    pub any: Option<Spanned<Vec<Spanned<ConditionConfig>>>>,
 }
 
 /// One string or a list of strings.
@@ -307,8 +311,10 @@ impl OneOrMany {
     }
 }
 
-/// `path` (a JSONPath) or `header` (a header's name), plus exactly one of `equals`, `in`,
-/// `not_in`, `exists`.
+/// A condition: a test of one value, `path` (a JSONPath) or `header` (a header's name), with
+/// exactly one of `equals`, `in`, `not_in`, `exists`, `contains`, `starts_with`, `ends_with`,
+/// `matches`, or a range (`gt` or `gte`, `lt` or `lte`, one or both); or a combination of
+/// conditions: `any`, `all` or `not`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionConfig {
@@ -322,6 +328,29 @@ pub struct ConditionConfig {
     /// The value is none of these (a missing value is none of them).
     pub not_in: Option<Vec<Json>>,
     pub exists: Option<bool>,
+    /// A number greater than this (a header's text read as a number).
+    pub gt: Option<f64>,
+    /// A number greater than or equal to this.
+    pub gte: Option<f64>,
+    /// A number less than this.
+    pub lt: Option<f64>,
+    /// A number less than or equal to this.
+    pub lte: Option<f64>,
+    /// A string containing this text, or an array with an element equal to this value.
+    pub contains: Option<Json>,
+    /// A string that starts with this text.
+    pub starts_with: Option<String>,
+    /// A string that ends with this text.
+    pub ends_with: Option<String>,
+    /// A string this regular expression matches somewhere (anchor it with `^…$` for the whole
+    /// string); Rust's `regex` syntax, which runs in linear time.
+    pub matches: Option<Text>,
+    /// At least one of these conditions holds.
+    pub any: Option<Vec<Spanned<ConditionConfig>>>,
+    /// Every one of these conditions holds.
+    pub all: Option<Vec<Spanned<ConditionConfig>>>,
+    /// This condition does not hold.
+    pub not: Option<Box<Spanned<ConditionConfig>>>,
 }
 
 /// The canonical event a rule publishes.
@@ -382,6 +411,9 @@ pub enum StepConfig {
     EpochToRfc3339,
     /// Any scalar to its string form.
     ToString,
+    /// A number written as a string (`"100.00"`: PayPal's amounts) to a JSON number; a number
+    /// stays as it is.
+    ToNumber,
     /// The hex HMAC-SHA256 of the value's text under `secret` (from the environment): Zoom's
     /// `encryptedToken`, or a keyed hash that hides a personal value yet can still be joined on.
     HmacSha256 {
@@ -433,21 +465,10 @@ pub struct ClientTlsConfig {
 pub struct DispatchRuleConfig {
     pub name: Text,
     #[serde(default)]
-    pub when: DispatchWhenConfig,
+    pub when: WhenConfig,
     pub request: RequestConfig,
     #[serde(default)]
     pub retry: RetryConfig,
-}
-
-/// Filters on the canonical event.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DispatchWhenConfig {
-    /// The value's `event_type` is this, or one of these.
-    pub event_type: Option<Spanned<OneOrMany>>,
-    /// Conditions on the value (`path`) or on a Kafka header (`header`).
-    #[serde(default)]
-    pub all: Vec<Spanned<ConditionConfig>>,
 }
 
 /// The call: `url` may hold `{property}` placeholders, each filled as one encoded path segment.

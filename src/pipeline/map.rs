@@ -7,7 +7,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value as Json};
 
 use super::transform::{self, scalar_text};
-use crate::routes::expr::{Expr, Filter, Locator, Source, Test};
+use crate::routes::expr::{Bound, Condition, Expr, Filter, Locator, Source, Test};
 use crate::routes::template::Part;
 
 /// What filters and expressions read: a document, and the headers that came with it.
@@ -97,16 +97,52 @@ pub fn matches(filter: &Filter, input: Input) -> bool {
             _ => return false,
         }
     }
-    filter.conditions.iter().all(|c| {
-        let found = locate(&c.at, input);
-        let found = found.as_deref();
-        match &c.test {
-            Test::Exists(want) => found.is_some() == *want,
-            Test::Equals(v) => found == Some(v),
-            Test::In(vs) => found.is_some_and(|f| vs.contains(f)),
-            Test::NotIn(vs) => !found.is_some_and(|f| vs.contains(f)),
+    filter.conditions.iter().all(|c| holds(c, input))
+}
+
+fn holds(condition: &Condition, input: Input) -> bool {
+    match condition {
+        Condition::Test { at, test } => {
+            let found = locate(at, input);
+            passes(test, found.as_deref(), matches!(at, Locator::Header(_)))
         }
-    })
+        Condition::Any(all) => all.iter().any(|c| holds(c, input)),
+        Condition::All(all) => all.iter().all(|c| holds(c, input)),
+        Condition::Not(c) => !holds(c, input),
+    }
+}
+
+/// Whether `found` (`None`: missing or null) passes `test`; a header's text is read as a
+/// number by a range.
+fn passes(test: &Test, found: Option<&Json>, header: bool) -> bool {
+    match test {
+        Test::Exists(want) => found.is_some() == *want,
+        Test::Equals(v) => found == Some(v),
+        Test::In(vs) => found.is_some_and(|f| vs.contains(f)),
+        Test::NotIn(vs) => !found.is_some_and(|f| vs.contains(f)),
+        Test::Range { low, high } => {
+            let n = match found {
+                Some(Json::Number(n)) => n.as_f64(),
+                Some(Json::String(s)) if header => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+                _ => None,
+            };
+            n.is_some_and(|n| within(n, *low, *high))
+        }
+        Test::Contains(v) => match (found, v) {
+            (Some(Json::String(s)), Json::String(part)) => s.contains(part.as_str()),
+            (Some(Json::Array(items)), v) => items.contains(v),
+            _ => false,
+        },
+        Test::StartsWith(part) => found.and_then(Json::as_str).is_some_and(|s| s.starts_with(part.as_str())),
+        Test::EndsWith(part) => found.and_then(Json::as_str).is_some_and(|s| s.ends_with(part.as_str())),
+        Test::Matches(re) => found.and_then(Json::as_str).is_some_and(|s| re.is_match(s)),
+    }
+}
+
+fn within(n: f64, low: Option<Bound>, high: Option<Bound>) -> bool {
+    let above = low.is_none_or(|b| if b.inclusive { n >= b.value } else { n > b.value });
+    let below = high.is_none_or(|b| if b.inclusive { n <= b.value } else { n < b.value });
+    above && below
 }
 
 /// Evaluates an expression against `input`; `produced` is the value built so far (for
@@ -225,20 +261,22 @@ pub fn object(fields: &[(String, Expr)], input: Input, prefix: &str) -> Result<M
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::expr::Condition;
     use crate::routes::jsonpath::Path;
     use crate::routes::template::Part;
     use http::HeaderName;
     use serde_json::json;
 
     fn filter(path: &str, test: Test) -> Filter {
-        Filter { event_type: None, conditions: vec![Condition { at: Locator::Path(Path::parse(path).unwrap()), test }] }
+        Filter {
+            event_type: None,
+            conditions: vec![Condition::Test { at: Locator::Path(Path::parse(path).unwrap()), test }],
+        }
     }
 
     fn on_header(name: &'static str, test: Test) -> Filter {
         Filter {
             event_type: None,
-            conditions: vec![Condition { at: Locator::Header(HeaderName::from_static(name)), test }],
+            conditions: vec![Condition::Test { at: Locator::Header(HeaderName::from_static(name)), test }],
         }
     }
 
@@ -273,6 +311,51 @@ mod tests {
         };
         assert!(matches(&typed, input));
         assert!(!matches(&typed, Input { doc: &json!({"type": "c"}), headers: Headers::Http(&none) }));
+    }
+
+    #[test]
+    fn ranges_text_tests_and_combinations() {
+        let doc = json!({"amount": 1500, "price": 9.5, "email": "ana@example.com", "tags": ["vip", 3], "n": "12"});
+        let mut headers = HeaderMap::new();
+        headers.insert("x-attempt", " 3 ".parse().unwrap());
+        let input = Input { doc: &doc, headers: Headers::Http(&headers) };
+        let range = |low: Option<(f64, bool)>, high: Option<(f64, bool)>| Test::Range {
+            low: low.map(|(value, inclusive)| Bound { value, inclusive }),
+            high: high.map(|(value, inclusive)| Bound { value, inclusive }),
+        };
+        assert!(matches(&filter("$.amount", range(Some((1000.0, false)), None)), input));
+        assert!(matches(&filter("$.amount", range(Some((1500.0, true)), Some((1500.0, true)))), input));
+        assert!(!matches(&filter("$.amount", range(Some((1500.0, false)), None)), input));
+        assert!(!matches(&filter("$.amount", range(None, Some((1500.0, false)))), input));
+        assert!(matches(&filter("$.price", range(Some((9.0, false)), Some((10.0, false)))), input));
+        assert!(!matches(&filter("$.n", range(Some((1.0, false)), None)), input), "a string in the body is no number");
+        assert!(!matches(&filter("$.missing", range(None, Some((1.0, false)))), input));
+        assert!(matches(&on_header("x-attempt", range(Some((2.0, false)), None)), input), "a header's text is read");
+        assert!(!matches(&on_header("x-attempt", range(Some((3.0, false)), None)), input));
+
+        assert!(matches(&filter("$.email", Test::Contains(json!("@example."))), input));
+        assert!(matches(&filter("$.tags", Test::Contains(json!("vip"))), input));
+        assert!(matches(&filter("$.tags", Test::Contains(json!(3))), input));
+        assert!(!matches(&filter("$.tags", Test::Contains(json!("vi"))), input), "an array holds whole values");
+        assert!(!matches(&filter("$.amount", Test::Contains(json!("1"))), input));
+        assert!(matches(&filter("$.email", Test::StartsWith("ana@".into())), input));
+        assert!(matches(&filter("$.email", Test::EndsWith("@example.com".into())), input));
+        assert!(!matches(&filter("$.email", Test::EndsWith("@example.org".into())), input));
+        assert!(!matches(&filter("$.amount", Test::StartsWith("1".into())), input), "numbers are not text");
+        let re = |p: &str| Test::Matches(regex::Regex::new(p).unwrap());
+        assert!(matches(&filter("$.email", re(r"@example\.(com|org)$")), input));
+        assert!(!matches(&filter("$.email", re(r"^bob@")), input));
+        assert!(!matches(&filter("$.missing", re(".*")), input), "a missing value matches nothing");
+
+        let at = |path: &str, test: Test| Condition::Test { at: Locator::Path(Path::parse(path).unwrap()), test };
+        let both = |conditions: Vec<Condition>| Filter { event_type: None, conditions };
+        let big = || at("$.amount", range(Some((1000.0, false)), None));
+        let vip = || at("$.tags", Test::Contains(json!("vip")));
+        let gone = || at("$.missing", Test::Exists(true));
+        assert!(matches(&both(vec![Condition::Any(vec![gone(), vip()])]), input));
+        assert!(!matches(&both(vec![Condition::Any(vec![gone(), Condition::Not(Box::new(big()))])]), input));
+        assert!(matches(&both(vec![Condition::All(vec![big(), vip()]), Condition::Not(Box::new(gone()))]), input));
+        assert!(!matches(&both(vec![big(), Condition::All(vec![vip(), gone()])]), input));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Transform steps applied to one value: case, lookup, minor units → decimal, epoch → RFC 3339,
-//! a keyed hash.
+//! Transform steps applied to one value: case, lookup, text ↔ number, minor units → decimal,
+//! epoch → RFC 3339, a keyed hash.
 
 use serde_json::{Number, Value as Json};
 use time::OffsetDateTime;
@@ -16,6 +16,13 @@ pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
         Step::Upper => string(value, "upper").map(|s| Json::String(s.to_uppercase())),
         Step::Lower => string(value, "lower").map(|s| Json::String(s.to_lowercase())),
         Step::ToString => Ok(Json::String(scalar_text(value).ok_or("to_string needs a scalar value")?)),
+        Step::ToNumber => match value {
+            Json::Number(_) => Ok(value.clone()),
+            Json::String(s) => serde_json::from_str::<Number>(s.trim()).map(Json::Number).map_err(|_| {
+                format!("to_number: '{}' is not a number (JSON's form: 100, -2.5, 1e3)", clip(s, QUOTED_VALUE))
+            }),
+            other => Err(format!("to_number needs a number written as a string, not {}", what(other))),
+        },
         Step::Lookup { table, default } => {
             let found = match value {
                 Json::String(s) => table.get(s.as_str()),
@@ -182,6 +189,16 @@ mod tests {
         assert_eq!(apply(&Step::Lower, &json!("USD"), &input).unwrap(), json!("usd"));
         assert!(apply(&Step::Upper, &json!(5), &input).is_err());
         assert_eq!(apply(&Step::ToString, &json!(5), &input).unwrap(), json!("5"));
+        assert_eq!(apply(&Step::ToNumber, &json!("100.00"), &input).unwrap().to_string(), "100.0");
+        assert_eq!(apply(&Step::ToNumber, &json!(" 12 "), &input).unwrap(), json!(12));
+        assert_eq!(apply(&Step::ToNumber, &json!("-2.5e1"), &input).unwrap(), json!(-25.0));
+        assert_eq!(apply(&Step::ToNumber, &json!(7), &input).unwrap(), json!(7));
+        for text in ["1,000.00", "", "NaN", "1e400", "0x10", "+1"] {
+            let refused = apply(&Step::ToNumber, &json!(text), &input).unwrap_err();
+            assert!(refused.starts_with(&format!("to_number: '{text}' is not a number")), "{refused}");
+        }
+        let refused = apply(&Step::ToNumber, &json!(true), &input).unwrap_err();
+        assert_eq!(refused, "to_number needs a number written as a string, not a boolean");
         let table = [("card".to_string(), json!("Credit Card"))].into_iter().collect();
         let lookup = Step::Lookup { table, default: None };
         assert_eq!(apply(&lookup, &json!("card"), &input).unwrap(), json!("Credit Card"));

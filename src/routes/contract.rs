@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use super::expr::{Expr, Filter, Source, Step, Test};
+use super::expr::{Condition, Expr, Filter, Source, Step, Test};
 use super::jsonpath::Segment;
 use super::{Ctx, Rule, Schema};
 
@@ -211,7 +211,7 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
             Step::Upper | Step::Lower | Step::ToString | Step::EpochToRfc3339 | Step::HmacSha256 { .. } => {
                 Some([Ty::String].into())
             }
-            Step::MinorUnits { .. } => Some([Ty::Integer, Ty::Number].into()),
+            Step::MinorUnits { .. } | Step::ToNumber => Some([Ty::Integer, Ty::Number].into()),
             Step::Lookup { table, default } => Some(table.values().chain(default).map(ty).collect()),
         };
     }
@@ -324,11 +324,15 @@ fn may_hold(cond: &Json, when: &Filter) -> bool {
         {
             return c.as_str().is_some_and(|c| types.iter().any(|t| t == c));
         }
-        when.conditions.iter().filter(|x| x.at.path().is_some_and(|p| p.as_str() == path)).all(|x| match &x.test {
-            Test::Equals(v) => v == c,
-            Test::In(vs) => vs.contains(c),
-            Test::NotIn(vs) => !vs.contains(c),
-            Test::Exists(_) => true,
+        // The conditions are a conjunction; what `any` and `not` say is not used (may hold).
+        when.conditions.iter().all(|x| match x {
+            Condition::Test { at, test } if at.path().is_some_and(|p| p.as_str() == path) => match test {
+                Test::Equals(v) => v == c,
+                Test::In(vs) => vs.contains(c),
+                Test::NotIn(vs) => !vs.contains(c),
+                _ => true,
+            },
+            _ => true,
         })
     })
 }

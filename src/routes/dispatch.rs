@@ -203,7 +203,7 @@ fn compile_rule(
         Ok(path) => expr::EventTypeAt::At(expr::Locator::Path(path)),
         Err(_) => expr::EventTypeAt::Broken,
     };
-    let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
+    let when = expr::compile_filter(ctx, &cfg.when, event_type);
     if let Some(types) = &cfg.when.event_type {
         warn_of_unknown_event_types(ctx, types, schemas);
     }

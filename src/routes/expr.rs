@@ -8,7 +8,7 @@ use serde_saphyr::Location;
 use super::Ctx;
 use super::jsonpath::Path;
 use super::template::{self, Part};
-use crate::config::model::{ConditionConfig, ExprConfig, Locate, OneOrMany, Spanned, StepConfig, Text};
+use crate::config::model::{ConditionConfig, ExprConfig, Locate, Spanned, StepConfig, Text, WhenConfig};
 
 /// How one output value is produced.
 #[derive(Clone, Debug)]
@@ -67,6 +67,7 @@ pub enum Step {
     },
     EpochToRfc3339,
     ToString,
+    ToNumber,
     /// `None` when its secret is unset where only a warning says so (`validate`, `check`,
     /// `test`): the step then fails with that reason.
     HmacSha256 {
@@ -81,10 +82,13 @@ pub struct Filter {
     pub conditions: Vec<Condition>,
 }
 
+/// A test of one value, or a combination of conditions.
 #[derive(Clone, Debug)]
-pub struct Condition {
-    pub at: Locator,
-    pub test: Test,
+pub enum Condition {
+    Test { at: Locator, test: Test },
+    Any(Vec<Condition>),
+    All(Vec<Condition>),
+    Not(Box<Condition>),
 }
 
 #[derive(Clone, Debug)]
@@ -94,6 +98,23 @@ pub enum Test {
     /// Not among these; true when the value is missing.
     NotIn(Vec<Json>),
     Exists(bool),
+    /// A number (a header's text read as one) within the bounds given.
+    Range {
+        low: Option<Bound>,
+        high: Option<Bound>,
+    },
+    /// A string containing the text, or an array holding the value.
+    Contains(Json),
+    StartsWith(String),
+    EndsWith(String),
+    Matches(regex::Regex),
+}
+
+/// One end of a range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bound {
+    pub value: f64,
+    pub inclusive: bool,
 }
 
 /// Compiles one expression; `allow_field` is true where `field:` may be used.
@@ -150,6 +171,7 @@ fn compile_step(ctx: &mut Ctx, step: &StepConfig) -> Option<Step> {
         StepConfig::MinorUnits { currency } => Step::MinorUnits { currency: ctx.path(currency)? },
         StepConfig::EpochToRfc3339 => Step::EpochToRfc3339,
         StepConfig::ToString => Step::ToString,
+        StepConfig::ToNumber => Step::ToNumber,
         StepConfig::HmacSha256 { secret } => {
             Step::HmacSha256 { key: super::verify::step_key(ctx, secret).map(Box::new) }
         }
@@ -193,14 +215,9 @@ pub(super) enum EventTypeAt {
 }
 
 /// Compiles a rule's filter. `event_type_at` is where the event type is read from.
-pub(super) fn compile_filter(
-    ctx: &mut Ctx,
-    event_type: Option<&Spanned<OneOrMany>>,
-    event_type_at: EventTypeAt,
-    conditions: &[Spanned<ConditionConfig>],
-) -> Option<Filter> {
+pub(super) fn compile_filter(ctx: &mut Ctx, when: &WhenConfig, event_type_at: EventTypeAt) -> Option<Filter> {
     let mut filter = Filter::default();
-    if let Some(types) = event_type {
+    if let Some(types) = &when.event_type {
         match event_type_at {
             EventTypeAt::At(at) => filter.event_type = Some((at, types.value.to_vec())),
             EventTypeAt::Broken => return None,
@@ -213,29 +230,160 @@ pub(super) fn compile_filter(
             }
         }
     }
-    for Spanned(serde_saphyr::Spanned { value: c, referenced, .. }) in conditions {
-        let (at, place) = match (&c.path, &c.header) {
-            (Some(path), None) => (Locator::Path(ctx.path(path)?), path.referenced),
-            (None, Some(header)) => {
-                (Locator::Header(ctx.header_name(&header.value, header.referenced)?), header.referenced)
-            }
-            _ => {
-                ctx.error(*referenced, "a condition needs exactly one of 'path' and 'header'");
-                return None;
-            }
-        };
-        let test = match (&c.equals, &c.one_of, &c.not_in, c.exists) {
-            (Some(v), None, None, None) => Test::Equals(v.clone()),
-            (None, Some(vs), None, None) => Test::In(vs.clone()),
-            (None, None, Some(vs), None) => Test::NotIn(vs.clone()),
-            (None, None, None, Some(b)) => Test::Exists(b),
-            _ => {
-                let message = "a condition needs exactly one of 'equals', 'in', 'not_in', 'exists'";
-                ctx.error(place, message);
-                return None;
-            }
-        };
-        filter.conditions.push(Condition { at, test });
+    for c in &when.all {
+        filter.conditions.push(compile_condition(ctx, c, 0)?);
+    }
+    if let Some(any) = &when.any {
+        filter.conditions.push(compile_any(ctx, any, 0)?);
     }
     Some(filter)
+}
+
+/// How deep `any`, `all` and `not` may nest: deeper is a config no one means to write.
+const MAX_NESTING: usize = 16;
+
+fn compile_any(ctx: &mut Ctx, any: &Spanned<Vec<Spanned<ConditionConfig>>>, depth: usize) -> Option<Condition> {
+    if any.value.is_empty() {
+        ctx.error(any.referenced, "'any' needs at least one condition (an empty 'any' never holds)");
+        return None;
+    }
+    let all: Option<Vec<Condition>> = any.value.iter().map(|c| compile_condition(ctx, c, depth + 1)).collect();
+    Some(Condition::Any(all?))
+}
+
+fn compile_condition(ctx: &mut Ctx, spanned: &Spanned<ConditionConfig>, depth: usize) -> Option<Condition> {
+    let (c, at) = (&spanned.value, spanned.referenced);
+    if depth > MAX_NESTING {
+        ctx.error(at, format!("conditions nest more than {MAX_NESTING} deep"));
+        return None;
+    }
+    let combinations = [c.any.is_some(), c.all.is_some(), c.not.is_some()].iter().filter(|x| **x).count();
+    let tested = c.path.is_some() || c.header.is_some() || has_test(c);
+    match (combinations, tested) {
+        (0, _) => compile_test(ctx, c, at),
+        (1, false) => {
+            if let Some(not) = &c.not {
+                return compile_condition(ctx, not, depth + 1).map(|c| Condition::Not(Box::new(c)));
+            }
+            let (list, any) = match (&c.any, &c.all) {
+                (Some(list), _) => (list, true),
+                (_, Some(list)) => (list, false),
+                _ => return None,
+            };
+            if list.is_empty() {
+                let word = if any { "any" } else { "all" };
+                ctx.error(at, format!("'{word}' needs at least one condition"));
+                return None;
+            }
+            let list: Option<Vec<Condition>> = list.iter().map(|c| compile_condition(ctx, c, depth + 1)).collect();
+            Some(if any { Condition::Any(list?) } else { Condition::All(list?) })
+        }
+        _ => {
+            let message =
+                "a condition is either a test ('path' or 'header' with a test) or one of 'any', 'all', 'not', not both";
+            ctx.error(at, message);
+            None
+        }
+    }
+}
+
+fn has_test(c: &ConditionConfig) -> bool {
+    c.equals.is_some()
+        || c.one_of.is_some()
+        || c.not_in.is_some()
+        || c.exists.is_some()
+        || c.gt.is_some()
+        || c.gte.is_some()
+        || c.lt.is_some()
+        || c.lte.is_some()
+        || c.contains.is_some()
+        || c.starts_with.is_some()
+        || c.ends_with.is_some()
+        || c.matches.is_some()
+}
+
+const TESTS: &str = "'equals', 'in', 'not_in', 'exists', 'contains', 'starts_with', 'ends_with', 'matches', or a range ('gt' or 'gte', 'lt' or 'lte')";
+
+fn compile_test(ctx: &mut Ctx, c: &ConditionConfig, referenced: Location) -> Option<Condition> {
+    let (at, place) = match (&c.path, &c.header) {
+        (Some(path), None) => (Locator::Path(ctx.path(path)?), path.referenced),
+        (None, Some(header)) => {
+            (Locator::Header(ctx.header_name(&header.value, header.referenced)?), header.referenced)
+        }
+        _ => {
+            ctx.error(referenced, "a condition needs exactly one of 'path' and 'header' (or is 'any', 'all' or 'not')");
+            return None;
+        }
+    };
+    let low = bound(c.gt, c.gte);
+    let high = bound(c.lt, c.lte);
+    let mut tests = Vec::new();
+    if let Some(v) = &c.equals {
+        tests.push(Test::Equals(v.clone()));
+    }
+    if let Some(vs) = &c.one_of {
+        tests.push(Test::In(vs.clone()));
+    }
+    if let Some(vs) = &c.not_in {
+        tests.push(Test::NotIn(vs.clone()));
+    }
+    if let Some(b) = c.exists {
+        tests.push(Test::Exists(b));
+    }
+    if let Some(v) = &c.contains {
+        tests.push(Test::Contains(v.clone()));
+    }
+    if let Some(s) = &c.starts_with {
+        tests.push(Test::StartsWith(s.clone()));
+    }
+    if let Some(s) = &c.ends_with {
+        tests.push(Test::EndsWith(s.clone()));
+    }
+    if let Some(m) = &c.matches {
+        match regex::RegexBuilder::new(&m.value).size_limit(1 << 20).build() {
+            Ok(re) => tests.push(Test::Matches(re)),
+            Err(e) => {
+                // A syntax error draws a caret under the pattern; its last line says what is wrong.
+                let text = e.to_string();
+                let why = text.lines().last().map_or(text.as_str(), |l| l.strip_prefix("error: ").unwrap_or(l));
+                ctx.error(m.referenced, format!("'matches' is not a regular expression ({why}): {}", m.value));
+                return None;
+            }
+        }
+    }
+    match (low, high) {
+        (Err(()), _) | (_, Err(())) => {
+            ctx.error(place, "a range gives at most one lower bound ('gt' or 'gte') and one upper ('lt' or 'lte')");
+            return None;
+        }
+        (Ok(None), Ok(None)) => {}
+        (Ok(low), Ok(high)) => {
+            let empty = match (low, high) {
+                (Some(l), Some(h)) => l.value > h.value || (l.value == h.value && !(l.inclusive && h.inclusive)),
+                _ => false,
+            };
+            let bad = [low, high].iter().flatten().any(|b| !b.value.is_finite());
+            if bad || empty {
+                let why = if bad { "its bounds must be finite numbers" } else { "no number is within its bounds" };
+                ctx.error(place, format!("this range can never hold: {why}"));
+                return None;
+            }
+            tests.push(Test::Range { low, high });
+        }
+    }
+    if tests.len() != 1 {
+        ctx.error(place, format!("a condition needs exactly one of {TESTS}"));
+        return None;
+    }
+    tests.pop().map(|test| Condition::Test { at, test })
+}
+
+/// One end of a range from its exclusive and inclusive forms; `Err` when both are given.
+fn bound(exclusive: Option<f64>, inclusive: Option<f64>) -> Result<Option<Bound>, ()> {
+    match (exclusive, inclusive) {
+        (Some(_), Some(_)) => Err(()),
+        (Some(value), None) => Ok(Some(Bound { value, inclusive: false })),
+        (None, Some(value)) => Ok(Some(Bound { value, inclusive: true })),
+        (None, None) => Ok(None),
+    }
 }

@@ -450,7 +450,7 @@ fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: expr::EventTypeAt) 
     // The selected values are read whole; the paths under them are theirs, not the payload's.
     let for_each = cfg.for_each.as_ref().map(|text| ctx.path(text));
     let reads = if for_each.is_some() { ctx.source_paths.take() } else { None };
-    let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
+    let when = expr::compile_filter(ctx, &cfg.when, event_type);
     let emit = compile_emit(ctx, &cfg.emit, &cfg.name.value);
     if for_each.is_some() {
         ctx.source_paths = reads;

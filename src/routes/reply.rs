@@ -41,13 +41,13 @@ pub enum AnswerBody {
 
 pub(super) fn compile(ctx: &mut Ctx, cfg: &ReplyConfig, event_type: EventTypeAt) -> Option<Reply> {
     let name = cfg.name.value.clone();
-    if cfg.when.event_type.is_none() && cfg.when.all.is_empty() {
+    if cfg.when.event_type.is_none() && cfg.when.all.is_empty() && cfg.when.any.is_none() {
         let message = format!(
             "reply '{name}' has no 'when': it would answer every webhook, and no rule would ever publish; say which handshake it answers (e.g. when: {{ event_type: url_verification }})"
         );
         ctx.error(cfg.name.referenced, message);
     }
-    let when = expr::compile_filter(ctx, cfg.when.event_type.as_ref(), event_type, &cfg.when.all);
+    let when = expr::compile_filter(ctx, &cfg.when, event_type);
     let parts = Parts { status: &cfg.status, body: &cfg.body, text: &cfg.text, content_type: &cfg.content_type };
     let answer = compile_answer(ctx, parts, cfg.name.referenced, &format!("reply '{name}'"), true);
     Some(Reply { name, when: when?, answer: answer? })

@@ -294,7 +294,79 @@ tests:
 
     let both = calling("http://o/x", "        when: { all: [{ path: $.status, in: [a], not_in: [b] }] }\n");
     let out = invalid(&both);
-    assert_says(&out, &["routes.yaml:20:31: a condition needs exactly one of 'equals', 'in', 'not_in', 'exists'"]);
+    assert_says(&out, &["routes.yaml:20:31: a condition needs exactly one of 'equals', 'in', 'not_in', 'exists', "]);
+}
+
+/// Ranges, text tests, regular expressions and `any`/`all`/`not` pick the events a rule takes;
+/// `to_number` reads an amount written as text. Conditions that could never hold, or that do
+/// not say one thing, are refused with their place.
+#[test]
+fn conditions_combine_and_compare() {
+    let rule = r#"        request:
+          method: POST
+          url: http://o/x
+          body: { amount: { path: $.amount, optional: true, then: [to_number] } }
+        when:
+          any:
+            - { path: $.amount_cents, gte: 100000 }
+            - all: [{ path: $.email, ends_with: "@vip.example" }, { not: { path: $.country, in: [XX] } }]
+            - { path: $.tags, contains: urgent }
+            - { path: $.ref, matches: "^ord_[0-9]+$" }
+            - { header: X-Attempt, gt: 2 }
+tests:
+  - { name: large, topic: t, body: { amount_cents: 150000, amount: "1500.00" }, expect: { calls: [{ body: { amount: 1500.0 } }] } }
+  - { name: just under, topic: t, body: { amount_cents: 99999 }, expect: { calls: [] } }
+  - { name: vip, topic: t, body: { email: a@vip.example, country: DE }, expect: { calls: [{ body: {} }] } }
+  - { name: vip but excluded, topic: t, body: { email: a@vip.example, country: XX }, expect: { calls: [] } }
+  - { name: tagged, topic: t, body: { tags: [low, urgent] }, expect: { calls: [{ url: http://o/x }] } }
+  - { name: order ref, topic: t, body: { ref: ord_42 }, expect: { calls: [{ url: http://o/x }] } }
+  - { name: not an order ref, topic: t, body: { ref: xord_42 }, expect: { calls: [] } }
+  - { name: third attempt, topic: t, headers: { X-Attempt: "3" }, body: {}, expect: { calls: [{ url: http://o/x }] } }
+  - { name: second attempt, topic: t, headers: { X-Attempt: "2" }, body: {}, expect: { calls: [] } }
+  - name: not a number
+    topic: t
+    body: { amount_cents: 100000, amount: "1,000.00" }
+    expect: { calls: [{ dead_letter: "to_number: '1,000.00' is not a number" }] }
+"#;
+    let dir = config(&dispatching(rule));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).ends_with("10 passed, 0 failed\n"), "{}", text(&out));
+
+    let when = |conditions: &str| calling("http://o/x", &format!("        when: {{ all: [{conditions}] }}\n"));
+    let refused = [
+        (
+            "{ path: $.a, matches: \"ord_(\" }",
+            "routes.yaml:20:45: 'matches' is not a regular expression (unclosed group): ord_(",
+        ),
+        (
+            "{ path: $.a, gt: 1, gte: 2 }",
+            "routes.yaml:20:31: a range gives at most one lower bound ('gt' or 'gte') and one upper ('lt' or 'lte')",
+        ),
+        ("{ path: $.a, gt: 5, lt: 5 }", "routes.yaml:20:31: this range can never hold: no number is within its bounds"),
+        (
+            "{ path: $.a, gte: 1, starts_with: x }",
+            "routes.yaml:20:31: a condition needs exactly one of 'equals', 'in', 'not_in', 'exists', 'contains', 'starts_with', 'ends_with', 'matches', or a range ('gt' or 'gte', 'lt' or 'lte')",
+        ),
+        ("{ any: [] }", "routes.yaml:20:23: 'any' needs at least one condition"),
+        (
+            "{ path: $.a, exists: true, not: { path: $.b, exists: true } }",
+            "routes.yaml:20:23: a condition is either a test ('path' or 'header' with a test) or one of 'any', 'all', 'not', not both",
+        ),
+        (
+            "{ not: { equals: 1 } }",
+            "routes.yaml:20:30: a condition needs exactly one of 'path' and 'header' (or is 'any', 'all' or 'not')",
+        ),
+        ("{ all: [{ path: \"$.a[\", exists: true }] }", "routes.yaml:20:39:"),
+    ];
+    for (conditions, says) in refused {
+        assert_says(&invalid(&when(conditions)), &[says]);
+    }
+    let empty_any = calling("http://o/x", "        when: { any: [] }\n");
+    assert_says(
+        &invalid(&empty_any),
+        &["routes.yaml:20:22: 'any' needs at least one condition (an empty 'any' never holds)"],
+    );
 }
 
 /// A source's `event_type` that does not compile is one error, not one more for every rule
