@@ -409,6 +409,10 @@ pub enum StepConfig {
     },
     /// Unix epoch seconds to an RFC 3339 UTC timestamp.
     EpochToRfc3339,
+    /// Unix epoch milliseconds to an RFC 3339 UTC timestamp (with the milliseconds, when any).
+    EpochMsToRfc3339,
+    /// An RFC 3339 timestamp with any offset to the same instant in UTC (`…Z`).
+    ToUtc,
     /// Any scalar to its string form.
     ToString,
     /// A number written as a string (`"100.00"`: PayPal's amounts) to a JSON number; a number

@@ -59,6 +59,19 @@ pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
                 integer(value).ok_or_else(|| format!("epoch_to_rfc3339 needs integer seconds, not {}", what(value)))?;
             epoch_to_rfc3339(secs).map(Json::String)
         }
+        Step::EpochMsToRfc3339 => {
+            let ms = integer(value)
+                .ok_or_else(|| format!("epoch_ms_to_rfc3339 needs integer milliseconds, not {}", what(value)))?;
+            let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .map_err(|_| format!("{ms} ms is out of the timestamp range"))?;
+            at.format(&Rfc3339).map(Json::String).map_err(|e| e.to_string())
+        }
+        Step::ToUtc => {
+            let text = string(value, "to_utc")?;
+            let at = OffsetDateTime::parse(text, &Rfc3339)
+                .map_err(|_| format!("to_utc: '{}' is not an RFC 3339 timestamp", clip(text, QUOTED_VALUE)))?;
+            at.to_offset(time::UtcOffset::UTC).format(&Rfc3339).map(Json::String).map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -234,5 +247,24 @@ mod tests {
         assert_eq!(epoch, json!("2023-11-06T14:30:00Z"));
         let quoted = apply(&Step::EpochToRfc3339, &json!("1699281000"), &usd).unwrap_err();
         assert_eq!(quoted, "epoch_to_rfc3339 needs integer seconds, not a string");
+    }
+
+    #[test]
+    fn milliseconds_and_offsets_become_utc_timestamps() {
+        let input = json!({});
+        let ms = |v: Json| apply(&Step::EpochMsToRfc3339, &v, &input);
+        assert_eq!(ms(json!(1699281000123_i64)).unwrap(), json!("2023-11-06T14:30:00.123Z"));
+        assert_eq!(ms(json!(1699281000000_i64)).unwrap(), json!("2023-11-06T14:30:00Z"));
+        assert_eq!(
+            ms(json!("1699281000123")).unwrap_err(),
+            "epoch_ms_to_rfc3339 needs integer milliseconds, not a string"
+        );
+        assert!(ms(json!(i64::MAX)).unwrap_err().contains("out of the timestamp range"));
+        let utc = |v: Json| apply(&Step::ToUtc, &v, &input);
+        assert_eq!(utc(json!("2019-06-28T18:03:50+01:00")).unwrap(), json!("2019-06-28T17:03:50Z"));
+        assert_eq!(utc(json!("2023-11-06T14:30:00.5-05:30")).unwrap(), json!("2023-11-06T20:00:00.5Z"));
+        assert_eq!(utc(json!("2023-11-06T14:30:00Z")).unwrap(), json!("2023-11-06T14:30:00Z"));
+        assert_eq!(utc(json!("06/11/2023")).unwrap_err(), "to_utc: '06/11/2023' is not an RFC 3339 timestamp");
+        assert_eq!(utc(json!(5)).unwrap_err(), "to_utc needs a string");
     }
 }

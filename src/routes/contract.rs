@@ -208,9 +208,13 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
     }
     for step in &expr.steps {
         types = match step {
-            Step::Upper | Step::Lower | Step::ToString | Step::EpochToRfc3339 | Step::HmacSha256 { .. } => {
-                Some([Ty::String].into())
-            }
+            Step::Upper
+            | Step::Lower
+            | Step::ToString
+            | Step::EpochToRfc3339
+            | Step::EpochMsToRfc3339
+            | Step::ToUtc
+            | Step::HmacSha256 { .. } => Some([Ty::String].into()),
             Step::MinorUnits { .. } | Step::ToNumber => Some([Ty::Integer, Ty::Number].into()),
             Step::Lookup { table, default } => Some(table.values().chain(default).map(ty).collect()),
         };

@@ -66,6 +66,8 @@ pub enum Step {
         currency: Path,
     },
     EpochToRfc3339,
+    EpochMsToRfc3339,
+    ToUtc,
     ToString,
     ToNumber,
     /// `None` when its secret is unset where only a warning says so (`validate`, `check`,
@@ -170,6 +172,8 @@ fn compile_step(ctx: &mut Ctx, step: &StepConfig) -> Option<Step> {
         StepConfig::Lookup { table, default } => Step::Lookup { table: table.clone(), default: default.clone() },
         StepConfig::MinorUnits { currency } => Step::MinorUnits { currency: ctx.path(currency)? },
         StepConfig::EpochToRfc3339 => Step::EpochToRfc3339,
+        StepConfig::EpochMsToRfc3339 => Step::EpochMsToRfc3339,
+        StepConfig::ToUtc => Step::ToUtc,
         StepConfig::ToString => Step::ToString,
         StepConfig::ToNumber => Step::ToNumber,
         StepConfig::HmacSha256 { secret } => {

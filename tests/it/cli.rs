@@ -305,7 +305,9 @@ fn conditions_combine_and_compare() {
     let rule = r#"        request:
           method: POST
           url: http://o/x
-          body: { amount: { path: $.amount, optional: true, then: [to_number] } }
+          body:
+            amount: { path: $.amount, optional: true, then: [to_number] }
+            at: { path: $.at, optional: true, then: [to_utc] }
         when:
           any:
             - { path: $.amount_cents, gte: 100000 }
@@ -314,7 +316,10 @@ fn conditions_combine_and_compare() {
             - { path: $.ref, matches: "^ord_[0-9]+$" }
             - { header: X-Attempt, gt: 2 }
 tests:
-  - { name: large, topic: t, body: { amount_cents: 150000, amount: "1500.00" }, expect: { calls: [{ body: { amount: 1500.0 } }] } }
+  - name: large
+    topic: t
+    body: { amount_cents: 150000, amount: "1500.00", at: "2019-06-28T18:03:50+01:00" }
+    expect: { calls: [{ body: { amount: 1500.0, at: "2019-06-28T17:03:50Z" } }] }
   - { name: just under, topic: t, body: { amount_cents: 99999 }, expect: { calls: [] } }
   - { name: vip, topic: t, body: { email: a@vip.example, country: DE }, expect: { calls: [{ body: {} }] } }
   - { name: vip but excluded, topic: t, body: { email: a@vip.example, country: XX }, expect: { calls: [] } }
