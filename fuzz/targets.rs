@@ -84,6 +84,8 @@ pub fn signature_header(data: &[u8]) {
             Verifier::Square { secrets: secrets.clone(), url: "https://hooks.example.com/square".into() },
         ),
         ("authorization", Verifier::Basic { secrets: vec![Secret(b"user:whsec_fuzz".to_vec())] }),
+        // Adyen's signatures are in the body: any body is read as a notification.
+        ("x-adyen", Verifier::Adyen { secrets: secrets.clone() }),
         (
             "x-token",
             Verifier::Token {

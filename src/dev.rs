@@ -13,7 +13,7 @@ use crate::app::Role;
 use crate::cli::{RunArgs, block_on, load_strict, serve};
 use crate::config::model::ExpectedStatus;
 use crate::kafka::EmbeddedBroker;
-use crate::pipeline::verify::sign;
+use crate::pipeline::verify::{adyen, sign};
 use crate::routes::verify::Secret;
 use crate::routes::{EnvMode, Routes, Source, Verifier};
 
@@ -23,23 +23,10 @@ const PARTITIONS: i32 = 4;
 const STRIPE_SAMPLE: &str = include_str!("../samples/stripe/checkout_session_completed.json");
 
 pub(crate) fn main(run: &RunArgs) -> ExitCode {
-    // `whsec_<base64>`: Stripe takes it as it is, Standard Webhooks decodes the base64.
-    let dev_secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 24]>()));
-    let generated_for = Arc::new(Mutex::new(Vec::<String>::new()));
-    // Unset secret variables get the dev secret, so `dev` starts with no setup at all.
+    let secrets = DevSecrets::new();
     let env = {
-        let (dev_secret, generated_for) = (dev_secret.clone(), generated_for.clone());
-        Arc::new(move |name: &str| {
-            std::env::var(name).ok().or_else(|| {
-                name.ends_with("_SECRET").then(|| {
-                    let mut generated = generated_for.lock().unwrap_or_else(|e| e.into_inner());
-                    if !generated.iter().any(|n| n == name) {
-                        generated.push(name.to_owned());
-                    }
-                    dev_secret.clone()
-                })
-            })
-        })
+        let secrets = secrets.clone();
+        Arc::new(move |name: &str| std::env::var(name).ok().or_else(|| secrets.for_unset(name)))
     };
     let Some(mut routes) = load_strict(&run.config, &*env, EnvMode::STRICT) else { return ExitCode::FAILURE };
     let samples = samples(&run.config);
@@ -69,17 +56,64 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
         crate::reload::Reload { compile, ..reload }
     };
     let routes = Arc::new(routes);
-    let generated = generated_for.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let banner_routes = routes.clone();
     let bootstrap = broker.bootstrap_servers().to_owned();
     let tls = run.tls().is_some();
     let ready = Box::new(move |addr: SocketAddr| {
         let listener = Listener { addr, tls };
-        print_banner(&banner_routes, listener, &bootstrap, &generated, &dev_secret, &samples)
+        print_banner(&banner_routes, listener, &bootstrap, &secrets, &samples)
     });
     let code = block_on(serve(routes, Role::All, run, Some(ready), Some(reload)));
     drop(broker);
     code
+}
+
+/// The secrets `dev` makes up for unset variables, so it starts with no setup at all, and which
+/// variables got one.
+#[derive(Clone)]
+struct DevSecrets {
+    /// `whsec_<base64>`, for `…_SECRET` variables: Stripe takes it as it is, Standard Webhooks
+    /// decodes the base64.
+    secret: String,
+    /// 64 hex digits, for `…_HMAC_KEY` variables, as an Adyen HMAC key is.
+    key: String,
+    generated: Arc<Mutex<Vec<String>>>,
+}
+
+impl DevSecrets {
+    fn new() -> DevSecrets {
+        DevSecrets {
+            secret: format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 24]>())),
+            key: hex::encode_upper(rand::random::<[u8; 32]>()),
+            generated: Arc::default(),
+        }
+    }
+
+    /// The made-up value of the unset variable `name`, if it is a secret's.
+    fn for_unset(&self, name: &str) -> Option<String> {
+        let value = match name {
+            _ if name.ends_with("_SECRET") => self.secret.clone(),
+            _ if name.ends_with("_HMAC_KEY") => self.key.clone(),
+            _ => return None,
+        };
+        let mut generated = self.generated.lock().unwrap_or_else(|e| e.into_inner());
+        if !generated.iter().any(|n| n == name) {
+            generated.push(name.to_owned());
+        }
+        Some(value)
+    }
+
+    /// The banner's lines naming the variables that got a made-up value, and the value.
+    fn banner_lines(&self) -> Vec<String> {
+        let generated = self.generated.lock().unwrap_or_else(|e| e.into_inner());
+        let (keys, secrets): (Vec<&str>, Vec<&str>) =
+            generated.iter().map(String::as_str).partition(|n| n.ends_with("_HMAC_KEY"));
+        [(secrets, "secret", &self.secret), (keys, "key", &self.key)]
+            .into_iter()
+            .filter(|(names, _, _)| !names.is_empty())
+            .map(|(names, what, value)| format!("{} not set: using the dev {what} {value}", names.join(", ")))
+            .collect()
+    }
 }
 
 /// Every topic the routes publish to or consume from.
@@ -139,14 +173,7 @@ impl Listener {
 }
 
 /// What `dev` prints once it listens: where to send, a signed `curl` per source, where events go.
-fn print_banner(
-    routes: &Routes,
-    listener: Listener,
-    bootstrap: &str,
-    generated: &[String],
-    dev_secret: &str,
-    samples: &[Sample],
-) {
+fn print_banner(routes: &Routes, listener: Listener, bootstrap: &str, secrets: &DevSecrets, samples: &[Sample]) {
     let mut lines: Vec<String> = Vec::new();
     let base = listener.base();
     lines.push(format!(
@@ -155,9 +182,7 @@ fn print_banner(
     lines.push(
         "(it keeps events in memory: they are gone when dev stops; `serve` with KAFKA_BROKERS keeps them)".into(),
     );
-    if !generated.is_empty() {
-        lines.push(format!("{} not set: using the dev secret {dev_secret}", generated.join(", ")));
-    }
+    lines.extend(secrets.banner_lines());
     for source in &routes.sources {
         lines.push(format!("\n  POST {base}{}   (source '{}')", source.path, source.name));
         if source.require_client_certificate {
@@ -186,7 +211,7 @@ fn print_banner(
         let insecure =
             if listener.tls { " (-k: curl trusts any certificate, as this is dev on this machine)" } else { "" };
         lines.push(format!("\n  {what}{}{insecure}:\n", signature_note(&source.verifier)));
-        lines.push(curl(listener, source, &body, &extra, dev_secret));
+        lines.push(curl(listener, source, &body, &extra, &secrets.secret));
     }
     for d in &routes.dispatchers {
         for r in &d.rules {
@@ -203,6 +228,7 @@ fn signature_note(verifier: &Verifier) -> String {
     match verifier {
         Verifier::None => String::new(),
         Verifier::HmacSha256 { .. } | Verifier::Twilio { .. } | Verifier::Square { .. } => ", signed".into(),
+        Verifier::Adyen { .. } => ", each item signed".into(),
         Verifier::Token { .. } => ", with its token".into(),
         Verifier::Basic { .. } => ", with its user and password".into(),
         Verifier::Stripe { tolerance_secs, .. }
@@ -241,7 +267,12 @@ fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, Strin
     for (name, value) in extra.iter().chain(&signature) {
         cmd.push_str(&format!(" -H {}", quote(&format!("{name}: {value}"))));
     }
-    cmd.push_str(&format!(" --data-binary {}", quote(body)));
+    // Adyen signs inside the body: each item carries its HMAC.
+    let body = match &source.verifier {
+        Verifier::Adyen { secrets } => secrets.first().map_or(body.to_owned(), |k| adyen::sign(k, body)),
+        _ => body.to_owned(),
+    };
+    cmd.push_str(&format!(" --data-binary {}", quote(&body)));
     cmd
 }
 

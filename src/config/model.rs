@@ -217,14 +217,14 @@ impl<'de> Deserialize<'de> for Locate {
 }
 
 /// Signature verification (or authentication). `kind` is one of `stripe`, `hmac-sha256`,
-/// `standard-webhooks`, `slack`, `zoom`, `twitch`, `twilio`, `sendgrid`, `square`, `token`,
-/// `basic`, `none`.
+/// `standard-webhooks`, `slack`, `zoom`, `twitch`, `twilio`, `sendgrid`, `square`, `adyen`,
+/// `token`, `basic`, `none`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyConfig {
     pub kind: Text,
     /// Accepted secrets (several during a rotation); empty values are skipped. `basic`: each is
-    /// `user:password`.
+    /// `user:password`. `adyen`: the HMAC key in hex, as Adyen's Customer Area shows it.
     #[serde(default)]
     pub secrets: Vec<Text>,
     /// Largest accepted clock difference for timestamped schemes; default 300 s.

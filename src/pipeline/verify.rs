@@ -4,7 +4,8 @@
 //! signature in constant time. HMAC-SHA256 is aws-lc's (already linked for TLS), not RustCrypto's
 //! `hmac` + `sha2`: on a CPU without SHA extensions its assembly SHA-256 takes half the time
 //! (bench/README.md, *The signature's SHA-256*), and with them it uses them too. Twilio's
-//! scheme has a file of its own (`verify/twilio.rs`); SendGrid's is an ECDSA P-256 signature, checked
+//! scheme has a file of its own (`verify/twilio.rs`), and so has Adyen's, whose signatures are
+//! inside the body (`verify/adyen.rs`); SendGrid's is an ECDSA P-256 signature, checked
 //! with its public key. A token or Basic credentials (no signature: the secret itself is sent)
 //! are compared by their SHA-256 digests, in constant time.
 
@@ -18,6 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use super::Inbound;
 use crate::routes::verify::{Encoding, Secret, SigningKey, Verifier};
 
+pub mod adyen;
 mod twilio;
 
 /// Most signatures one header may carry; more is treated as malformed.
@@ -106,6 +108,7 @@ pub fn verify(verifier: &Verifier, input: &Inbound) -> Result<(), String> {
                 _ => Err(format!("{SQUARE_SIGNATURE} is not a valid digest")),
             }
         }
+        Verifier::Adyen { secrets } => adyen::verify(secrets, body),
         Verifier::Token { secrets, header, prefix } => {
             let value = header_str(headers, header.as_str())?;
             let token = strip_prefix_ignore_case(value, prefix)
@@ -333,8 +336,12 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String
             .map(|s| ("Authorization".to_owned(), format!("Basic {}", base64(&s.0))))
             .into_iter()
             .collect(),
-        // SendGrid signs with its private key: nothing here can.
-        Verifier::Stripe { .. } | Verifier::StandardWebhooks { .. } | Verifier::SendGrid { .. } => Vec::new(),
+        // SendGrid signs with its private key: nothing here can. Adyen signs inside the body
+        // (`adyen::sign`), not in a header.
+        Verifier::Stripe { .. }
+        | Verifier::StandardWebhooks { .. }
+        | Verifier::SendGrid { .. }
+        | Verifier::Adyen { .. } => Vec::new(),
     }
 }
 

@@ -76,6 +76,9 @@ pub enum Verifier {
     /// Square: `X-Square-HmacSha256-Signature: <base64>`, HMAC-SHA256 over the notification
     /// URL (as the subscription has it, verbatim) followed by the body. No timestamp.
     Square { secrets: Vec<SigningKey>, url: String },
+    /// Adyen's standard notifications: each item of the batch carries a base64 HMAC-SHA256 of
+    /// its main fields in `additionalData.hmacSignature`, under a hex-encoded key.
+    Adyen { secrets: Vec<SigningKey> },
 }
 
 impl Verifier {
@@ -184,6 +187,7 @@ pub const KINDS: &[&str] = &[
     "twilio",
     "sendgrid",
     "square",
+    "adyen",
     "token",
     "basic",
     "none",
@@ -216,6 +220,7 @@ pub(super) fn compile_signer(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> 
         "twilio" => Some("Twilio"),
         "sendgrid" => Some("SendGrid"),
         "square" => Some("Square"),
+        "adyen" => Some("Adyen"),
         _ => None,
     };
     if let Some(sender) = sender {
@@ -350,6 +355,14 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             }
             let secrets = secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?;
             Some(Verifier::Square { secrets, url })
+        }
+        "adyen" => {
+            only(ctx, &["secrets"]).then_some(())?;
+            let secrets = secrets(ctx, cfg, owner, |s| {
+                hex::decode(s.trim())
+                    .map_err(|_| "an Adyen HMAC key is hex, as the Customer Area shows it (64 hex digits)")
+            })?;
+            Some(Verifier::Adyen { secrets })
         }
         "token" => {
             only(ctx, &["secrets", "header", "prefix"]).then_some(())?;

@@ -207,7 +207,7 @@ fn malformed_jsonpath_points_at_its_string() {
 fn unknown_verifier_kinds_list_the_known_ones() {
     let out = invalid(&SOURCE.replace("kind: stripe", "kind: strype"));
     assert!(
-        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, zoom, twitch, twilio, sendgrid, square, token, basic, none"),
+        out.contains("routes.yaml:4:21: unknown verifier kind 'strype', expected one of stripe, hmac-sha256, standard-webhooks, slack, zoom, twitch, twilio, sendgrid, square, adyen, token, basic, none"),
         "{out}"
     );
 }
@@ -475,7 +475,7 @@ fn a_sendgrid_source_names_its_public_key() {
 /// Square signs its notification URL; a token and Basic credentials are secrets sent as they
 /// are. What each kind needs, and refuses, with the line.
 #[test]
-fn square_token_and_basic_sources_are_checked_with_their_lines() {
+fn square_adyen_token_and_basic_sources_are_checked_with_their_lines() {
     let with = |verify: &str| SOURCE.replace("{ kind: stripe, secrets: [\"${S}\"] }", verify);
     let refused = [
         (
@@ -503,6 +503,11 @@ fn square_token_and_basic_sources_are_checked_with_their_lines() {
         ("{ kind: basic, secrets: [\"${S}\"] }", "routes.yaml:4:38: a secret of kind 'basic' is user:password"),
         ("{ kind: basic, secrets: [\":${S}\"] }", "routes.yaml:4:38: a secret of kind 'basic' is user:password"),
         ("{ kind: basic, secrets: [\"u:${S}\"], header: X-Auth }", "'header' does not apply to verifier kind 'basic'"),
+        (
+            "{ kind: adyen, secrets: [\"${S}\"] }",
+            "routes.yaml:4:38: an Adyen HMAC key is hex, as the Customer Area shows it",
+        ),
+        ("{ kind: adyen, secrets: [\"${S}\"], url: \"https://h/s\" }", "'url' does not apply to verifier kind 'adyen'"),
     ];
     for (verify, says) in refused {
         assert_says(&invalid(&with(verify)), &[says]);
@@ -512,6 +517,7 @@ fn square_token_and_basic_sources_are_checked_with_their_lines() {
         "{ kind: token, secrets: [\"${S}\"] }",
         "{ kind: token, secrets: [\"${S}\"], header: X-Gitlab-Token }",
         "{ kind: basic, secrets: [\"adyen:${S}\", \"${OLD:-}\"] }",
+        "{ kind: adyen, secrets: [\"${S}\"] }",
     ];
     let env = [("S", "0123456789abcdef0123456789abcdef"), ("PUBLIC_URL", "https://hooks.example.com")];
     for verify in accepted {
@@ -656,6 +662,8 @@ fn a_sign_block_is_checked_like_a_verify_block() {
     assert_says(&out, &["routes.yaml:22:25: 'square' checks webhooks that Square sends"]);
     let out = invalid(&with("{ kind: twilio, secrets: [\"${S}\"], url: \"https://h/x\" }"));
     assert_says(&out, &["routes.yaml:22:25: 'twilio' checks webhooks that Twilio sends"]);
+    let out = invalid(&with("{ kind: adyen, secrets: [\"${S}\"] }"));
+    assert_says(&out, &["routes.yaml:22:25: 'adyen' checks webhooks that Adyen sends"]);
     let out = invalid(&with("{ kind: sendgrid, public_keys: [\"${K:-}\"] }"));
     assert_says(&out, &["routes.yaml:22:25: 'sendgrid' checks webhooks that SendGrid sends"]);
     let out = invalid(&with("{ kind: stripe, secrets: [\"${S}\"], tolerance_secs: 60 }"));

@@ -1,6 +1,6 @@
 //! Senders that prove who they are without a timestamp: Square signs its notification URL and
 //! the body (`kind: square`); Adyen's notifications come with HTTP Basic credentials (`kind:
-//! basic`), a batch answered `[accepted]`; GitLab sends a token in a header of its own (`kind:
+//! basic`), a batch answered `[accepted]`, and with an HMAC in each item (`kind: adyen`); GitLab sends a token in a header of its own (`kind:
 //! token`). Each published, each refused with a 401 when the proof is wrong, the Basic one
 //! with its challenge (`WWW-Authenticate`).
 
@@ -169,6 +169,78 @@ sources:
         [
             &json!({"order_id": "12345", "transaction_id": "QFQTPCQ8HXSKGK82"}),
             &json!({"order_id": "12347", "transaction_id": "QFQTPCQ8HXSKGK85"}),
+        ]
+    );
+    gw.stop().await;
+}
+
+/// Adyen's HMAC (`kind: adyen`): the batch its own library signed is published item by item;
+/// one changed item, or one without its signature, refuses the whole batch with a 401 naming
+/// the item, and nothing of it is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adyen_signs_each_item_of_a_batch() {
+    const KEY: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+    let topic = unique("adyen_hmac");
+    let yaml = format!(
+        r#"
+kafka: {{ brokers: "${{KAFKA_BROKERS}}" }}
+sources:
+  - name: adyen
+    path: /webhooks/adyen
+    verify: {{ kind: adyen, secrets: ["${{ADYEN_HMAC_KEY}}"] }}
+    event_type: $.eventCode
+    rules:
+      - name: settled
+        for_each: $.notificationItems[*].NotificationRequestItem
+        when: {{ event_type: [AUTHORISATION, REFUND] }}
+        emit:
+          topic: {topic}
+          schema: event.json
+          value:
+            order_id: {{ path: $.merchantReference }}
+            transaction_id: {{ path: $.pspReference }}
+        answer: {{ text: {{ const: "[accepted]" }} }}
+"#
+    );
+    let (_dir, gw) = gateway(&yaml, &topic, &[("ADYEN_HMAC_KEY", KEY)]).await;
+    let url = gw.url("/webhooks/adyen");
+    let signed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/adyen/notification.json")).unwrap();
+    let doc: Json = serde_json::from_slice(&signed).unwrap();
+    let refused = |pointer: &str, value: Json| {
+        let mut d = doc.clone();
+        *d.pointer_mut(pointer).unwrap() = value;
+        serde_json::to_vec(&d).unwrap()
+    };
+    for (body, says) in [
+        (
+            refused("/notificationItems/1/NotificationRequestItem/amount/value", json!(1)),
+            "notificationItems[1]: no signature matches",
+        ),
+        (
+            refused("/notificationItems/0/NotificationRequestItem/additionalData", json!({})),
+            "notificationItems[0] has no additionalData.hmacSignature",
+        ),
+        (b"[accepted]".to_vec(), "the body is not JSON: no Adyen notification"),
+    ] {
+        let res = send(&url, &[], &body).await;
+        assert_eq!(res.status(), 401);
+        let answer = json_of(res).await;
+        assert_eq!(answer["reason"], "signature");
+        assert!(answer["message"].as_str().unwrap().ends_with(says), "{answer}");
+    }
+    let res = send(&url, &[], &signed).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "[accepted]");
+
+    // Only the batch that held, both of its items.
+    let records = read_topic(&topic, 2, Duration::from_secs(3));
+    let mut values: Vec<&Json> = records.iter().map(|r| &r.value).collect();
+    values.sort_by_key(|v| v["order_id"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        values,
+        [
+            &json!({"order_id": "12345", "transaction_id": "7914073381342284"}),
+            &json!({"order_id": "12346", "transaction_id": "8825408195409505"}),
         ]
     );
     gw.stop().await;

@@ -134,6 +134,45 @@ tests:
     assert!(child.wait().unwrap().success());
 }
 
+/// Adyen signs inside the body: `dev` gives the unset `ADYEN_HMAC_KEY` a hex dev key and
+/// prints the test case's notification with each item signed under it.
+#[test]
+fn an_adyen_source_gets_its_items_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = r#"
+sources:
+  - name: adyen
+    path: /hooks/adyen
+    verify: { kind: adyen, secrets: ["${ADYEN_HMAC_KEY}"] }
+    event_type: $.eventCode
+    rules:
+      - name: authorised
+        for_each: $.notificationItems[*].NotificationRequestItem
+        when: { event_type: AUTHORISATION }
+        emit: { topic: t, schema: any.json, value: { order: { path: $.merchantReference } } }
+tests:
+  - name: two items
+    source: adyen
+    body:
+      live: "false"
+      notificationItems:
+        - NotificationRequestItem: { eventCode: AUTHORISATION, merchantReference: "1", pspReference: p1, amount: { value: 100, currency: EUR }, success: "true" }
+        - NotificationRequestItem: { eventCode: AUTHORISATION, merchantReference: "2", pspReference: p2, amount: { value: 200, currency: EUR }, success: "true", additionalData: { x: y } }
+    expect: { status: accepted }
+"#;
+    std::fs::write(dir.path().join("routes.yaml"), routes).unwrap();
+    std::fs::write(dir.path().join("any.json"), "{}").unwrap();
+    let (mut child, _) = dev_in(dir.path(), &[]);
+    let curl = printed_curl(&mut child).expect("dev printed a curl command");
+    assert_eq!(curl.matches("\"hmacSignature\":").count(), 2, "{curl}");
+    let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    assert_eq!(answer["events"].as_array().map(Vec::len), Some(2), "{answer}");
+    assert!(child.wait().unwrap().success());
+}
+
 /// A stderr nobody reads (a stuck log collector) never holds up a webhook: the lines wait in
 /// the log thread's queue, not in a `write(2)` on a worker, and none of them is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
