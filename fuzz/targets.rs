@@ -200,7 +200,8 @@ pub fn shipped_routes(data: &[u8]) {
             let (projected, whole) = (Input::webhook(&projected, &headers), Input::webhook(whole, &headers));
             assert_eq!(pipeline::route(source, projected), pipeline::route(source, whole));
         }
-        let outcome = dry_run::run(routes, source, &headers, data, false);
+        let input = pipeline::Inbound { headers: &headers, query: None, body: data, now: NOW, verify: false };
+        let outcome = dry_run::run(routes, source, &input);
         // The static contract check proved the shipped mappings always produce valid
         // canonical events: a 500 here would be a hole in that proof.
         if let dry_run::DryRun::Rejected { http_status, rejection } = &outcome {

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{self, AppConfig, Role};
 use crate::config::{self, Diagnostics};
 use crate::ingress::tls::TlsFiles;
+use crate::pipeline::Inbound;
 use crate::routes::{self, EnvMode, Routes};
 use crate::shutdown::Shutdown;
 
@@ -131,6 +132,9 @@ pub(crate) struct CheckArgs {
     /// Verify the signature too (headers from --header, secrets from the environment).
     #[arg(long, conflicts_with = "topic")]
     verify: bool,
+    /// The request URL's query, `a=1&b=2` (Twilio's signature covers it).
+    #[arg(long, conflicts_with = "topic")]
+    query: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -364,7 +368,9 @@ fn check_webhook(routes: &Routes, source: &str, body: &[u8], args: &CheckArgs) -
             return ExitCode::FAILURE;
         }
     };
-    let outcome = crate::dry_run::run(routes, src, &headers, body, args.verify);
+    let query = args.query.as_deref().map(|q| q.strip_prefix('?').unwrap_or(q));
+    let input = Inbound { headers: &headers, query, body, now: crate::ingress::unix_now(), verify: args.verify };
+    let outcome = crate::dry_run::run(routes, src, &input);
     outln!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
     match outcome {
         crate::dry_run::DryRun::Rejected { .. } => ExitCode::FAILURE,

@@ -13,8 +13,9 @@ use super::{CallOf, DryRun, header_map, planned_calls, run, source_named, uncons
 use crate::config::Loaded;
 use crate::config::diagnostic::Diagnostics;
 use crate::config::model::{ExpectConfig, ExpectedCall, ExpectedEvent, ExpectedStatus, TestCaseConfig};
-use crate::pipeline::Event;
+use crate::ingress::unix_now;
 use crate::pipeline::parse::{FORM, media_type};
+use crate::pipeline::{Event, Inbound};
 use crate::routes::{Routes, Source};
 
 /// What a case is, once its fields fit together and name what the config has.
@@ -29,7 +30,10 @@ enum Kind<'a> {
 pub fn run_case(routes: &Routes, case: &TestCaseConfig, dir: &Path) -> Vec<String> {
     match prepare(routes, case, dir) {
         Ok((Kind::Webhook(source, headers, status), doc)) => match encode(case, &doc) {
-            Ok(body) => compare(&run(routes, source, &headers, &body, false), status, &case.expect),
+            Ok(body) => {
+                let input = Inbound { headers: &headers, query: None, body: &body, now: unix_now(), verify: false };
+                compare(&run(routes, source, &input), status, &case.expect)
+            }
             Err(e) => vec![e],
         },
         Ok((Kind::Event(topic, want), doc)) => event_case(routes, case, topic, doc, want),

@@ -71,10 +71,9 @@ impl Serialize for CallOf {
     }
 }
 
-/// Runs `body` through `source`, then plans every dispatcher call its events would cause.
-pub fn run(routes: &Routes, source: &Source, headers: &HeaderMap, body: &[u8], verify: bool) -> DryRun {
-    let input = Inbound { headers, query: None, body, now: crate::ingress::unix_now(), verify };
-    let (event_id, result) = pipeline::ingest(source, &input);
+/// Runs a webhook through `source`, then plans every dispatcher call its events would cause.
+pub fn run(routes: &Routes, source: &Source, input: &Inbound) -> DryRun {
+    let (event_id, result) = pipeline::ingest(source, input);
     match result {
         Ok(Outcome::Ignored(reason)) => DryRun::Ignored { event_id, reason },
         Ok(Outcome::Reply { reply, answer }) => DryRun::Replied { event_id, reply, replied: answer },

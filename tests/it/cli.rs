@@ -966,6 +966,44 @@ fn check_reports_rejections_like_the_server_and_verifies_on_request() {
     assert_eq!((doc["http_status"].as_u64(), doc["reason"].as_str()), (Some(401), Some("signature")));
 }
 
+/// Twilio's signature covers the query the webhook came with: `check --verify` takes it with
+/// `--query` (Twilio's library signed the SMS for `?tenant=eu`).
+#[test]
+fn check_verifies_a_signature_over_the_query_it_is_given() {
+    use crate::forms::{SMS, SMS_SIGNATURE_EU, TWILIO_TOKEN, TWILIO_URL};
+    let yaml = "sources:
+  - name: sms
+    path: /webhooks/twilio/sms
+    verify: { kind: twilio, secrets: [\"${TWILIO_AUTH_TOKEN}\"], url: \"${TWILIO_URL}\" }
+    form_fields: true
+    rules:
+      - name: r
+        emit: { topic: t, schema: min.json, value: { order_id: { path: $.MessageSid } } }
+";
+    let dir = config(yaml);
+    std::fs::write(dir.path().join("sms.txt"), SMS).unwrap();
+    let env = [("TWILIO_AUTH_TOKEN", TWILIO_TOKEN), ("TWILIO_URL", TWILIO_URL)];
+    let check = |query: &[&str]| {
+        let header = format!("X-Twilio-Signature: {SMS_SIGNATURE_EU}");
+        let mut args = vec!["check", "--source", "sms", "--payload", "sms.txt", "--verify", "--header", &header];
+        args.extend(["--header", "Content-Type: application/x-www-form-urlencoded"]);
+        args.extend(query);
+        switchyard(&args, dir.path(), &env)
+    };
+    for query in [["--query", "tenant=eu"], ["--query", "?tenant=eu"]] {
+        let out = check(&query);
+        assert!(out.status.success(), "{}", text(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["events"][0]["value"]["order_id"], "SM0123456789abcdef", "{doc}");
+    }
+    for query in [&["--query", "tenant=us"][..], &[]] {
+        let out = check(query);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((doc["http_status"].as_u64(), doc["reason"].as_str()), (Some(401), Some("signature")));
+    }
+}
+
 #[test]
 fn test_runs_the_shipped_cases() {
     let out = switchyard(&["test", "-c", "routes.yaml"], &repo(), &[("ORDER_SERVICE_URL", "http://elsewhere")]);

@@ -126,15 +126,15 @@ sources:
     gw.stop().await;
 }
 
-const TWILIO_TOKEN: &str = "twilio-auth-token-0123456789abcdef";
-const TWILIO_URL: &str = "https://hooks.example.com/webhooks/twilio/sms";
+pub(crate) const TWILIO_TOKEN: &str = "twilio-auth-token-0123456789abcdef";
+pub(crate) const TWILIO_URL: &str = "https://hooks.example.com/webhooks/twilio/sms";
 
 /// An incoming SMS as Twilio posts it, and its signature made by Twilio's library (twilio
 /// 9.13.0, `RequestValidator.compute_signature`) for TWILIO_URL: without a query, and with
 /// `?tenant=eu`.
-const SMS: &str = "MessageSid=SM0123456789abcdef&AccountSid=AC0123&From=%2B15005550006&To=%2B15005550001&Body=Hello+%26+goodbye+%E2%9C%93&NumMedia=0";
+pub(crate) const SMS: &str = "MessageSid=SM0123456789abcdef&AccountSid=AC0123&From=%2B15005550006&To=%2B15005550001&Body=Hello+%26+goodbye+%E2%9C%93&NumMedia=0";
 const SMS_SIGNATURE: &str = "MVw52dyIawf/aZDhsLHe7s3cY3I=";
-const SMS_SIGNATURE_EU: &str = "yz3JF+HoIkV/LhlHAedxi4vuvPw=";
+pub(crate) const SMS_SIGNATURE_EU: &str = "yz3JF+HoIkV/LhlHAedxi4vuvPw=";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_messages_are_verified_against_the_public_url_and_answered_with_twiml() {
