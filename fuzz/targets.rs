@@ -180,7 +180,7 @@ pub fn config_load(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let path = root().join("fuzz.yaml");
     let Ok(file) = config::parse(&path, text) else { return };
-    let loaded = Loaded { path, dir: root(), file };
+    let loaded = Loaded { path, dir: root(), file, included: Vec::new() };
     let env = |k: &str| (k == "SET").then(|| "value".to_string());
     let _ = routes::compile(&loaded, &env, EnvMode::Lenient);
 }

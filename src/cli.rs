@@ -426,13 +426,15 @@ fn test(config: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if loaded.file.tests.is_empty() {
+    let units = loaded.units();
+    let cases = units.iter().flat_map(|u| u.tests.iter().map(move |case| (u, case)));
+    if units.iter().all(|u| u.tests.is_empty()) {
         outln!("{} has no test cases: its `tests:` section lists them (README, Config tooling)", config.display());
     }
     let (mut passed, mut failed) = (0, 0);
-    for case in &loaded.file.tests {
-        let at = format!("{}:{}", config.display(), case.name.referenced.line());
-        let problems = crate::dry_run::cases::run_case(&routes, case, &loaded.dir);
+    for (unit, case) in cases {
+        let at = format!("{}:{}", unit.path.display(), case.name.referenced.line());
+        let problems = crate::dry_run::cases::run_case(&routes, case, unit.dir);
         if problems.is_empty() {
             passed += 1;
             outln!("ok   {}", case.name.value);

@@ -141,14 +141,18 @@ struct Sample {
 fn samples(config: &std::path::Path) -> Vec<Sample> {
     let Ok(loaded) = crate::config::load(config) else { return Vec::new() };
     // Webhook cases only (an event case has a topic instead of a source).
-    let mut cases: Vec<_> = loaded.file.tests.iter().filter_map(|c| Some((c, &c.source.as_ref()?.value))).collect();
-    cases.sort_by_key(|(c, _)| c.expect.status != Some(ExpectedStatus::Accepted));
+    let units = loaded.units();
+    let mut cases: Vec<_> = units
+        .iter()
+        .flat_map(|u| u.tests.iter().filter_map(move |c| Some((c, &c.source.as_ref()?.value, u.dir))))
+        .collect();
+    cases.sort_by_key(|(c, _, _)| c.expect.status != Some(ExpectedStatus::Accepted));
     let mut out: Vec<Sample> = Vec::new();
-    for (case, source) in cases {
+    for (case, source, dir) in cases {
         if out.iter().any(|s| &s.source == source) {
             continue;
         }
-        let Ok(body) = crate::dry_run::cases::case_payload(case, &loaded.dir) else { continue };
+        let Ok(body) = crate::dry_run::cases::case_payload(case, dir) else { continue };
         let Ok(body) = String::from_utf8(body) else { continue };
         let headers = case.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         out.push(Sample { source: source.clone(), case: case.name.value.clone(), body, headers });

@@ -293,16 +293,31 @@ fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
 #[cfg(not(unix))]
 fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
 
-/// A reload of the config at `path`, compiled with `env`, watching it and its schemas.
+/// A reload of the config at `path`, compiled with `env`, watching it, the files and folders
+/// it includes (as they are now: one a reload adds is watched from the next start), and its
+/// schemas.
 pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Reload {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).to_path_buf();
     let mut watch = vec![(dir, false)];
+    let mut add = |entry: (PathBuf, bool)| {
+        if !watch.contains(&entry) {
+            watch.push(entry);
+        }
+    };
+    if let Ok(loaded) = crate::config::load(&path) {
+        // An included folder itself, so a file added to it is seen; an included file's folder.
+        let base = path.parent().unwrap_or(std::path::Path::new(""));
+        for entry in &loaded.file.include {
+            let target = base.join(&entry.value);
+            let folder = if target.is_dir() { Some(target.as_path()) } else { target.parent() };
+            if let Some(folder) = folder.filter(|f| !f.as_os_str().is_empty()) {
+                add((folder.to_path_buf(), false));
+            }
+        }
+    }
     for file in routes.schema_files() {
         if let Some(parent) = file.parent() {
-            let entry = (parent.to_path_buf(), true);
-            if !watch.contains(&entry) {
-                watch.push(entry);
-            }
+            add((parent.to_path_buf(), true));
         }
     }
     let config = path.clone();

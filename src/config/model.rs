@@ -40,6 +40,11 @@ pub type Text = Spanned<String>;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutesFile {
+    /// Files whose `sources`, `dispatch` and `tests` join this file's, relative to it; a folder
+    /// stands for its `*.yaml` and `*.yml` files, in name order. Only this file includes, and
+    /// only it sets `kafka` and `ingress`.
+    #[serde(default)]
+    pub include: Vec<Text>,
     #[serde(default)]
     pub kafka: KafkaConfig,
     #[serde(default)]
@@ -49,6 +54,18 @@ pub struct RoutesFile {
     #[serde(default)]
     pub dispatch: Vec<DispatcherConfig>,
     /// The config's own unit tests, run by `switchyard test`.
+    #[serde(default)]
+    pub tests: Vec<TestCaseConfig>,
+}
+
+/// A file the main config includes: more sources, dispatchers and test cases.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncludedFile {
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub dispatch: Vec<DispatcherConfig>,
     #[serde(default)]
     pub tests: Vec<TestCaseConfig>,
 }

@@ -50,17 +50,20 @@ fn prepare<'a>(routes: &'a Routes, case: &'a TestCaseConfig, dir: &Path) -> Resu
 /// together, a payload that cannot be read), and names two cases share, as warnings: the
 /// server does not need its tests, but `switchyard test` would report these.
 pub fn lint(routes: &Routes, loaded: &Loaded, diags: &mut Diagnostics) {
-    let mut seen: HashMap<&str, u64> = HashMap::new(); // name → line of its first case
-    for case in &loaded.file.tests {
+    // name → where its first case is (`line 12`, or `a.yaml:12` in another file)
+    let mut seen: HashMap<&str, (&Path, u64)> = HashMap::new();
+    let units = loaded.units();
+    for (unit, case) in units.iter().flat_map(|u| u.tests.iter().map(move |case| (u, case))) {
         let (name, at) = (case.name.value.as_str(), case.name.referenced);
-        if let Some(&line) = seen.get(name) {
-            let message = format!("test case '{name}' has the name of the case at line {line}: give each its own");
-            diags.warning(&loaded.path, at, message);
+        if let Some(&(file, line)) = seen.get(name) {
+            let there = if file == unit.path { format!("line {line}") } else { format!("{}:{line}", file.display()) };
+            let message = format!("test case '{name}' has the name of the case at {there}: give each its own");
+            diags.warning(unit.path, at, message);
         } else {
-            seen.insert(name, at.line());
+            seen.insert(name, (unit.path, at.line()));
         }
-        if let Err(e) = prepare(routes, case, &loaded.dir) {
-            diags.warning(&loaded.path, at, format!("test case '{name}': {e}"));
+        if let Err(e) = prepare(routes, case, unit.dir) {
+            diags.warning(unit.path, at, format!("test case '{name}': {e}"));
         }
     }
 }

@@ -279,13 +279,19 @@ pub fn compile(
         ctx.error(budget.referenced, msg);
     }
 
-    if cfg.sources.is_empty() && cfg.dispatch.is_empty() {
+    let units = loaded.units();
+    if units.iter().all(|u| u.sources.is_empty() && u.dispatch.is_empty()) {
         ctx.warning(Location::UNKNOWN, "no 'sources' and no 'dispatch': a server on this config would do nothing");
     }
     let mut sources: Vec<Source> = Vec::new();
     ctx.part = Part::Sources;
-    for s in &cfg.sources {
-        if let Some(source) = compile_source(&mut ctx, s) {
+    for unit in &units {
+        (ctx.file, ctx.dir) = (unit.path, unit.dir);
+        for s in unit.sources {
+            let Some(source) = compile_source(&mut ctx, s) else { continue };
+            for rule in &source.rules {
+                contract::check_rule(&mut ctx, rule, source.schema.as_deref());
+            }
             if let Some(other) = sources.iter().find(|o| o.path == source.path) {
                 let msg = format!("duplicate route path '{}': source '{}' already serves it", source.path, other.name);
                 ctx.error(s.path.referenced, msg);
@@ -297,11 +303,6 @@ pub fn compile(
             }
         }
     }
-    for source in &sources {
-        for rule in &source.rules {
-            contract::check_rule(&mut ctx, rule, source.schema.as_deref());
-        }
-    }
     // A dispatcher without its own `schema` is checked against what is published to its topic.
     let mut published: HashMap<String, Vec<Arc<Schema>>> = HashMap::new();
     for rule in sources.iter().flat_map(|s| &s.rules) {
@@ -311,13 +312,25 @@ pub fn compile(
         }
     }
     ctx.part = Part::Dispatch;
-    let dispatchers: Vec<Dispatcher> =
-        cfg.dispatch.iter().filter_map(|d| dispatch::compile(&mut ctx, d, &published)).collect();
+    let mut dispatchers: Vec<Dispatcher> = Vec::new();
+    for unit in &units {
+        (ctx.file, ctx.dir) = (unit.path, unit.dir);
+        for d in unit.dispatch {
+            let Some(dispatcher) = dispatch::compile(&mut ctx, d, &published) else { continue };
+            // Its name is what `redrive --dispatcher`, dead letters and metrics know it by.
+            if dispatchers.iter().any(|o| o.name == dispatcher.name) {
+                ctx.error(d.name.referenced, format!("duplicate dispatcher name '{}'", dispatcher.name));
+            } else {
+                dispatchers.push(dispatcher);
+            }
+        }
+    }
     // A topic of refused webhooks must not be read as one of events.
-    for source in &sources {
-        let written = cfg.sources.iter().find(|c| c.name.value == source.name);
-        let (Some(topic), Some(text)) = (&source.dead_letter_topic, written.and_then(|c| c.dead_letter_topic.as_ref()))
-        else {
+    let written = units.iter().flat_map(|u| u.sources.iter().map(move |c| (u, c)));
+    for (unit, source_cfg) in written {
+        (ctx.file, ctx.dir) = (unit.path, unit.dir);
+        let Some(source) = sources.iter().find(|s| s.name == source_cfg.name.value) else { continue };
+        let (Some(topic), Some(text)) = (&source.dead_letter_topic, &source_cfg.dead_letter_topic) else {
             continue;
         };
         let why = if published.contains_key(topic) {

@@ -374,6 +374,106 @@ tests:
     );
 }
 
+/// `include:` adds the sources, dispatchers and tests of other files (a folder: its YAML files
+/// in name order), each resolving its paths against its own folder; every diagnostic names the
+/// file it is in.
+#[test]
+fn included_files_add_sources_dispatchers_and_tests() {
+    let main = "include: [routes.d, more.yaml]
+sources:
+  - name: s
+    path: /hooks/s
+    verify: { kind: stripe, secrets: [\"${S}\"] }
+    rules:
+      - name: r
+        emit: { topic: t, schema: min.json, value: { order_id: { path: $.id } } }
+tests:
+  - { name: main case, source: s, body: { id: \"1\" }, expect: { status: accepted } }
+";
+    let a = "sources:
+  - name: a
+    path: /hooks/a
+    verify: { kind: hmac-sha256, secrets: [\"${S}\"] }
+    schema: a.schema.json
+    rules:
+      - name: r
+        emit: { topic: t, schema: ../min.json, value: { order_id: { path: $.order } } }
+tests:
+  - { name: from a, source: a, payload: a-payload.json, expect: { status: accepted, events: [{ value: { order_id: \"7\" } }] } }
+";
+    let b = "dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+        request: { method: POST, url: \"http://o/orders/{order_id}\" }
+tests:
+  - { name: from b, topic: t, body: { order_id: \"7\" }, expect: { calls: [{ url: http://o/orders/7 }] } }
+";
+    let dir = config(main);
+    let d = dir.path().join("routes.d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("a.yaml"), a).unwrap();
+    std::fs::write(d.join("b.yml"), b).unwrap();
+    std::fs::write(d.join("notes.txt"), "not YAML: passed over").unwrap();
+    std::fs::write(d.join("a.schema.json"), r#"{"type": "object", "required": ["order"]}"#).unwrap();
+    std::fs::write(d.join("a-payload.json"), r#"{"order": "7"}"#).unwrap();
+    std::fs::write(dir.path().join("more.yaml"), "tests: []\n").unwrap();
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "0123456789abcdef0123")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).ends_with("3 passed, 0 failed\n"), "{}", text(&out));
+
+    // Each file's mistakes with its own name and lines.
+    let refuse = |file: &str, yaml: &str, says: &[&str]| {
+        std::fs::write(d.join(file), yaml).unwrap();
+        let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "0123456789abcdef0123")]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert_says(&text(&out), says);
+    };
+    refuse("a.yaml", &a.replace("$.order", "\"$.order[\""), &["routes.d/a.yaml:8:75: invalid JSONPath \"$.order[\""]);
+    refuse("a.yaml", &a.replace("a.schema.json", "b.schema.json"), &["routes.d/a.yaml:5:13: "]);
+    refuse(
+        "a.yaml",
+        &format!("kafka: {{ brokers: x }}\n{a}"),
+        &[
+            "routes.d/a.yaml:1:1: 'kafka' is set in the main config only: an included file holds sources, dispatch and tests",
+        ],
+    );
+    refuse(
+        "a.yaml",
+        &a.replace("/hooks/a", "/hooks/s"),
+        &["routes.d/a.yaml:3:11: duplicate route path '/hooks/s': source 's' already serves it"],
+    );
+    std::fs::write(d.join("a.yaml"), a).unwrap();
+    refuse("c.yaml", &b.replace("from b", "from c"), &["routes.d/c.yaml:2:11: duplicate dispatcher name 'd'"]);
+    std::fs::write(d.join("c.yaml"), "tests: [{ name: from a, topic: t, body: {}, expect: { calls: [] } }]\n").unwrap();
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "0123456789abcdef0123")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "routes.d/c.yaml:1:17: warning: test case 'from a' has the name of the case at routes.d/a.yaml:10: give each its own",
+        ],
+    );
+    std::fs::remove_file(d.join("c.yaml")).unwrap();
+    let including = |list: &str| {
+        let dir = config(&main.replace("[routes.d, more.yaml]", list));
+        std::fs::write(dir.path().join("more.yaml"), "tests: []\n").unwrap();
+        let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "0123456789abcdef0123")]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        text(&out)
+    };
+    assert_says(&including("[gone.yaml]"), &["routes.yaml:1:11: cannot read included file 'gone.yaml': No such file"]);
+    assert_says(
+        &including("[routes.yaml]"),
+        &["routes.yaml:1:11: 'routes.yaml' is the config itself: a file is read once"],
+    );
+    assert_says(&including("[more.yaml, ./more.yaml]"), &["routes.yaml:1:22: './more.yaml' is already included"]);
+}
+
 /// A source's `event_type` that does not compile is one error, not one more for every rule
 /// that filters on it ("the source does not say where the type is" would be wrong).
 #[test]

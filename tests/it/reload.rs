@@ -31,6 +31,52 @@ async fn latest_method_is(topic: &str, want: &str) -> bool {
     }
 }
 
+/// A file added to an included folder, and an edit to it, reload the routes as an edit of the
+/// main file does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_an_included_folder_are_watched() {
+    let topic = unique("included");
+    let (dir, path) = config_file(&format!(
+        "kafka: {{ brokers: \"${{KAFKA_BROKERS}}\" }}\ninclude: [routes.d]\nsources:\n  - name: main\n    path: /hooks/main\n    verify: {{ kind: none }}\n    rules:\n      - name: r\n        emit: {{ topic: {topic}, schema: any.json, value: {{ id: {{ path: $.id }} }} }}\n"
+    ));
+    std::fs::write(dir.path().join("any.json"), "{}").unwrap();
+    let folder = dir.path().join("routes.d");
+    std::fs::create_dir(&folder).unwrap();
+    let gw = start_full(&path, Role::Ingress, &topic, &[], true, None).await;
+    let post = |path: &str| {
+        let url = gw.url(path);
+        async move {
+            let req = reqwest::Client::new().post(url).header("content-type", "application/json");
+            req.body(r#"{"id": "1"}"#).send().await.unwrap().status()
+        }
+    };
+    assert_eq!(post("/hooks/main").await, 200);
+    assert_eq!(post("/hooks/extra").await, 404);
+
+    let extra = |at: &str| {
+        format!(
+            "sources:\n  - name: extra\n    path: {at}\n    verify: {{ kind: none }}\n    rules:\n      - name: r\n        emit: {{ topic: {topic}, schema: ../any.json, value: {{ id: {{ path: $.id }} }} }}\n"
+        )
+    };
+    replace_file(&folder.join("extra.yaml"), &extra("/hooks/extra"));
+    let answered = |path: &'static str, want: u16| {
+        let post = &post;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while post(path).await != want {
+                assert!(Instant::now() < deadline, "{path} never answered {want}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    answered("/hooks/extra", 200).await;
+    replace_file(&folder.join("extra.yaml"), &extra("/hooks/renamed"));
+    answered("/hooks/renamed", 200).await;
+    assert_eq!(post("/hooks/extra").await, 404);
+    assert_eq!(post("/hooks/main").await, 200);
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valid_edits_apply_broken_edits_are_refused_and_traffic_flows_throughout() {
     let (_dir, path) = shipped_with(&[]);
