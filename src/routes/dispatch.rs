@@ -133,8 +133,8 @@ pub(super) fn compile(
     cfg: &DispatcherConfig,
     published: &std::collections::HashMap<String, Vec<Arc<Schema>>>,
 ) -> Option<Dispatcher> {
-    let topic = ctx.text(&cfg.topic);
-    let group = ctx.text(&cfg.group);
+    let topic = ctx.text_or_name(&cfg.topic);
+    let group = ctx.text_or_name(&cfg.group);
     let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
     // What the templates are checked against: the declared schema, or every canonical schema
     // published to the topic (a variable must be a property of at least one).
@@ -143,7 +143,7 @@ pub(super) fn compile(
         None => topic.as_ref().and_then(|t| published.get(t)).cloned().unwrap_or_default(),
     };
     let dead_letter_topic = match &cfg.dead_letter_topic {
-        Some(t) => ctx.text(t),
+        Some(t) => ctx.text_or_name(t),
         None => topic.as_ref().map(|t| format!("{t}.dlq")),
     };
     let allowed: Vec<String> =
@@ -215,12 +215,12 @@ fn compile_rule(
             None
         }
     };
-    let url = ctx.text(&req.url).and_then(|u| split_url(ctx, &req.url, &u, schemas));
+    let url = ctx.url_text(&req.url).and_then(|u| split_url(ctx, &req.url, &u, schemas));
     if let Some((origin, _)) = &url
         && !allowed.is_empty()
     {
         let host = host_of(origin);
-        if !allowed.contains(&host) {
+        if !allowed.contains(&host) && !super::is_stand_in_host(&host) {
             let msg = format!("url host '{host}' is not in this dispatcher's allowed_hosts ({})", allowed.join(", "));
             ctx.error(req.url.referenced, msg);
             return None;
@@ -260,7 +260,8 @@ fn compile_rule(
     }
     // An empty token (an unset `${TOKEN:-}`) means no Authorization header.
     let bearer_token = match &req.bearer_token {
-        Some(t) => Some(ctx.text(t)?).filter(|t| !t.is_empty()).map(|t| Secret(t.into_bytes())),
+        // Unset where that is only a warning: no header either (nothing is sent from here).
+        Some(t) => ctx.text(t).filter(|t| !t.is_empty()).map(|t| Secret(t.into_bytes())),
         None => None,
     };
     let sign = match &req.sign {
@@ -335,11 +336,12 @@ fn compile_rule(
 /// A rule's `oauth2:` block; its secret from the environment, checked as a verifier's is.
 fn compile_oauth2(ctx: &mut Ctx, cfg: &OAuth2Config, rule: &str, allowed: &[String]) -> Option<OAuth2> {
     let what = format!("dispatch rule '{rule}', oauth2");
-    let token_url = ctx.text(&cfg.token_url)?;
+    let token_url = ctx.url_text(&cfg.token_url)?;
     // The token endpoint is called with the dispatcher's client: its allowed_hosts hold.
     if let Some(host) = token_url.parse::<http::Uri>().ok().and_then(|u| u.authority().map(|a| host_of(a.as_str())))
         && !allowed.is_empty()
         && !allowed.contains(&host)
+        && !super::is_stand_in_host(&host)
     {
         let message = format!(
             "{what}: token_url host '{host}' is not in this dispatcher's allowed_hosts ({})",
@@ -369,7 +371,7 @@ fn compile_oauth2(ctx: &mut Ctx, cfg: &OAuth2Config, rule: &str, allowed: &[Stri
             return None;
         }
     }
-    let client_id = ctx.text(&cfg.client_id)?;
+    let client_id = ctx.text_or_name(&cfg.client_id)?;
     if client_id.is_empty() {
         ctx.error(cfg.client_id.referenced, format!("{what}: client_id is empty"));
         return None;
@@ -378,14 +380,15 @@ fn compile_oauth2(ctx: &mut Ctx, cfg: &OAuth2Config, rule: &str, allowed: &[Stri
         let message = "this secret is written in the file: read it from the environment instead, e.g. \"${ORDERS_CLIENT_SECRET}\"";
         ctx.warning(cfg.client_secret.referenced, message);
     }
-    let client_secret = ctx.text(&cfg.client_secret)?;
+    // Unset where that is only a warning: the stand-in is never sent (no call is made here).
+    let client_secret = ctx.text_or_name(&cfg.client_secret)?;
     if client_secret.is_empty() {
         ctx.error(cfg.client_secret.referenced, format!("{what}: client_secret is empty"));
         return None;
     }
     let mut scopes = Vec::new();
     for s in &cfg.scopes {
-        scopes.extend(ctx.text(s)?.split_whitespace().map(str::to_owned));
+        scopes.extend(ctx.text_or_name(s)?.split_whitespace().map(str::to_owned));
     }
     let mut params = Vec::new();
     for (k, v) in &cfg.params {
@@ -396,7 +399,7 @@ fn compile_oauth2(ctx: &mut Ctx, cfg: &OAuth2Config, rule: &str, allowed: &[Stri
             );
             return None;
         }
-        params.push((k.clone(), ctx.text(v)?));
+        params.push((k.clone(), ctx.text_or_name(v)?));
     }
     let in_body = match cfg.client_auth.as_ref().map(|a| (a.value.as_str(), a.referenced)) {
         None | Some(("basic", _)) => false,
@@ -466,7 +469,7 @@ fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schemas: &[Arc<Schema>]) -> 
 }
 
 fn vars(ctx: &mut Ctx, text: &Text, schemas: &[Arc<Schema>]) -> Option<Vec<Part<Var>>> {
-    let expanded = ctx.text(text)?;
+    let expanded = ctx.text_or_name(text)?;
     parse_vars(ctx, text, &expanded, schemas)
 }
 

@@ -188,6 +188,14 @@ fn weakens_acknowledgement(name: &str, value: &str) -> Option<&'static str> {
     }
 }
 
+/// The domain of the hosts [`Ctx::url_text`] puts in place of unset variables.
+const UNSET_HOST: &str = ".unset.invalid";
+
+/// True for a host that stands for an unset variable (never in a config that runs).
+pub(crate) fn is_stand_in_host(host: &str) -> bool {
+    host.ends_with(UNSET_HOST)
+}
+
 /// Paths that the server answers itself.
 pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
@@ -267,6 +275,7 @@ pub fn compile(
         max_connections: cfg.ingress.max_connections.as_ref().map_or(10_000, |v| v.value.max(1) as usize),
         max_buffered_bytes: cfg.ingress.max_buffered_bytes.as_ref().map_or(64 << 20, |v| v.value.max(1) as usize),
         trusted_proxies: networks::compile(&mut ctx, &cfg.ingress.trusted_proxies, "trusted_proxies")
+            .map(|n| n.nets)
             .unwrap_or_default(),
     };
     if let Some(budget) = &cfg.ingress.max_buffered_bytes
@@ -362,15 +371,15 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     }
     let verifier = verify::compile(ctx, &cfg.verify, &format!("source '{name}'"));
     let allowed_ips = cfg.allowed_ips.as_ref().map(|entries| {
-        let nets = networks::compile(ctx, entries, &format!("source '{name}', allowed_ips"));
-        if nets.as_ref().is_some_and(Vec::is_empty) {
+        let found = networks::compile(ctx, entries, &format!("source '{name}', allowed_ips"));
+        if found.as_ref().is_some_and(|f| f.nets.is_empty() && !f.unset) {
             let at = entries.first().map_or(cfg.name.referenced, |t| t.referenced);
             let message = format!(
                 "source '{name}', allowed_ips: no address is allowed, so every webhook would be refused; leave allowed_ips out to allow any"
             );
             ctx.error(at, message);
         }
-        nets
+        found.map(|f| f.nets)
     });
     let schema = cfg.schema.as_ref().and_then(|s| ctx.schema(s));
     if cfg.schema.is_none() && !cfg.rules.is_empty() {
@@ -408,7 +417,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
         reads.read_path(&text);
     }
     let form = compile_form(ctx, cfg);
-    let dead_letter_topic = cfg.dead_letter_topic.as_ref().and_then(|t| ctx.text(t));
+    let dead_letter_topic = cfg.dead_letter_topic.as_ref().and_then(|t| ctx.text_or_name(t));
     if let (Some(text), Some(topic)) = (&cfg.dead_letter_topic, &dead_letter_topic) {
         if topic.is_empty() {
             ctx.error(text.referenced, "dead_letter_topic is empty");
@@ -480,7 +489,7 @@ fn compile_rule(ctx: &mut Ctx, cfg: &RuleConfig, event_type: expr::EventTypeAt) 
 }
 
 fn compile_emit(ctx: &mut Ctx, cfg: &EmitConfig, rule: &str) -> Option<Emit> {
-    let topic = ctx.text(&cfg.topic);
+    let topic = ctx.text_or_name(&cfg.topic);
     if topic.as_deref() == Some("") {
         ctx.error(cfg.topic.referenced, "topic is empty");
     }
@@ -577,6 +586,57 @@ impl Ctx<'_> {
             _ => self.error(text.referenced, e.to_string()),
         }
         None
+    }
+
+    /// As [`Ctx::text`], but where an unset variable is only a warning (what reads it does not
+    /// run here: `validate`, `check`, `test`, or a part this process does not run) it stands
+    /// for `$NAME`, so what holds the value still compiles and is checked: a topic, a group, a
+    /// header's value, an id.
+    pub(crate) fn text_or_name(&mut self, text: &Text) -> Option<String> {
+        self.text_with(text, |name, _| format!("${name}"))
+    }
+
+    /// As [`Ctx::text`], telling an unset variable that is only a warning here (`Some(None)`)
+    /// from an error (`None`).
+    pub(crate) fn text_unless_unset(&mut self, text: &Text) -> Option<Option<String>> {
+        let errors = self.diags.errors().count();
+        match self.text(text) {
+            Some(value) => Some(Some(value)),
+            None if self.diags.errors().count() == errors => Some(None),
+            None => None,
+        }
+    }
+
+    /// As [`Ctx::text_or_name`], for a URL: an unset variable stands for a host of its own
+    /// under `.unset.invalid` (`http://order-service-url.unset.invalid` when it begins the
+    /// URL), which no call can reach and `allowed_hosts` lets by ([`is_stand_in_host`]).
+    pub(crate) fn url_text(&mut self, text: &Text) -> Option<String> {
+        self.text_with(text, |name, first| {
+            let host = format!("{}{UNSET_HOST}", name.to_ascii_lowercase().replace('_', "-"));
+            if first { format!("http://{host}") } else { host }
+        })
+    }
+
+    fn text_with(&mut self, text: &Text, stand_in: impl Fn(&str, bool) -> String) -> Option<String> {
+        let e = match env::expand(&text.value, self.env) {
+            Ok(s) => return Some(s),
+            Err(e) => e,
+        };
+        let why = match (&e, self.unset_is_fine()) {
+            (env::ExpandError::Unset(_), Some(why)) => why,
+            _ => {
+                self.error(text.referenced, e.to_string());
+                return None;
+            }
+        };
+        self.warning(text.referenced, format!("{e}{why}"));
+        let env = self.env;
+        let raw = &text.value;
+        let lookup = |name: &str| {
+            let first = raw.starts_with(&format!("${{{name}"));
+            env(name).or_else(|| Some(stand_in(name, first)))
+        };
+        env::expand(raw, &lookup).ok()
     }
 
     /// `Some` (with what to add to the warning) when an unset variable in the part being

@@ -7,14 +7,22 @@ use crate::config::model::Text;
 
 /// The ranges these entries name: an address (`192.0.2.7`, a /32 or /128) or a CIDR range,
 /// several to an entry when separated by commas or spaces (a variable holding a list).
-/// `None` when one does not parse; each such is reported at its line.
-pub(super) fn compile(ctx: &mut Ctx, entries: &[Text], what: &str) -> Option<Vec<IpNet>> {
+/// `None` when one does not parse; each such is reported at its line. An entry whose variable
+/// is unset where that is only a warning names none (so allows no one more), and `unset` says so.
+pub(super) fn compile(ctx: &mut Ctx, entries: &[Text], what: &str) -> Option<Networks> {
     let mut nets = Vec::new();
-    let mut ok = true;
+    let (mut ok, mut unset) = (true, false);
     for text in entries {
-        let Some(value) = ctx.text(text) else {
-            ok = false;
-            continue;
+        let value = match ctx.text_unless_unset(text) {
+            Some(Some(value)) => value,
+            Some(None) => {
+                unset = true;
+                continue;
+            }
+            None => {
+                ok = false;
+                continue;
+            }
         };
         for item in value.split([',', ' ', '\t', '\n']).filter(|i| !i.is_empty()) {
             match parse(item) {
@@ -29,7 +37,14 @@ pub(super) fn compile(ctx: &mut Ctx, entries: &[Text], what: &str) -> Option<Vec
             }
         }
     }
-    ok.then_some(nets)
+    ok.then_some(Networks { nets, unset })
+}
+
+/// What [`compile`] found.
+pub(super) struct Networks {
+    pub nets: Vec<IpNet>,
+    /// Some entry's variable was unset (only a warning where it was compiled).
+    pub unset: bool,
 }
 
 /// One address or range; a range is kept as written (`10.1.2.3/8` is `10.0.0.0/8`).

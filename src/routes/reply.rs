@@ -143,22 +143,28 @@ fn media(ctx: &mut Ctx, text: &Text, what: &str) -> Option<String> {
 pub struct Challenge {
     /// The query parameter whose value is the answer.
     pub echo: String,
-    /// Query parameters and the values they must have (a verify token among them: secret).
-    pub require: Vec<(String, super::verify::Secret)>,
+    /// Query parameters and the values they must have (a verify token among them: secret);
+    /// `None` where the value's variable is unset (only in `validate`, `check`, `test`, or a
+    /// process that serves no webhooks): met by no request.
+    pub require: Vec<(String, Option<super::verify::Secret>)>,
     /// `{"<echo>": value}` as JSON instead of plain text.
     pub json: bool,
 }
 
 /// Compiles a `challenge:` block of source `source`.
 pub(super) fn compile_challenge(ctx: &mut Ctx, cfg: &ChallengeConfig, source: &str) -> Option<Challenge> {
-    let echo = ctx.text(&cfg.echo)?;
+    let echo = ctx.text_or_name(&cfg.echo)?;
     if echo.is_empty() {
         ctx.error(cfg.echo.referenced, format!("source '{source}', challenge: 'echo' names no query parameter"));
         return None;
     }
     let mut require = Vec::with_capacity(cfg.require.len());
     for (name, text) in &cfg.require {
-        let value = ctx.text(text)?;
+        // Unset where that is only a warning: a requirement nothing meets (no GET is answered).
+        let Some(value) = ctx.text_unless_unset(text)? else {
+            require.push((name.clone(), None));
+            continue;
+        };
         if value.is_empty() {
             let message = format!(
                 "source '{source}', challenge: '{name}' must be something (an empty value would let anyone verify the endpoint)"
@@ -166,7 +172,7 @@ pub(super) fn compile_challenge(ctx: &mut Ctx, cfg: &ChallengeConfig, source: &s
             ctx.error(text.referenced, message);
             return None;
         }
-        require.push((name.clone(), super::verify::Secret(value.into_bytes())));
+        require.push((name.clone(), Some(super::verify::Secret(value.into_bytes()))));
     }
     Some(Challenge { echo, require, json: cfg.json.as_ref().is_some_and(|j| j.value) })
 }

@@ -307,7 +307,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
                 ctx.error(cfg.kind.referenced, message);
                 return None;
             };
-            let url = TwilioUrl::parse(&ctx.text(text)?).map_err(|e| ctx.error(text.referenced, e)).ok();
+            let url = TwilioUrl::parse(&ctx.url_text(text)?).map_err(|e| ctx.error(text.referenced, e)).ok();
             let secrets = raw_secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?;
             Some(Verifier::Twilio { secrets: secrets.into_iter().map(Secret).collect(), url: url? })
         }
@@ -348,7 +348,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
                 ctx.error(cfg.kind.referenced, message);
                 return None;
             };
-            let url = ctx.text(text)?;
+            let url = ctx.url_text(text)?;
             if let Err(e) = absolute_url(&url) {
                 ctx.error(text.referenced, e);
                 return None;
@@ -371,7 +371,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
                 None => http::header::AUTHORIZATION,
             };
             let prefix = match &cfg.prefix {
-                Some(p) => ctx.text(p)?,
+                Some(p) => ctx.text_or_name(p)?,
                 None if cfg.header.is_none() => "Bearer ".to_owned(),
                 None => String::new(),
             };
@@ -414,7 +414,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
                 }
             };
             let prefix = match &cfg.prefix {
-                Some(p) => ctx.text(p)?,
+                Some(p) => ctx.text_or_name(p)?,
                 None if cfg.header.is_none() => "sha256=".to_owned(),
                 None => String::new(),
             };

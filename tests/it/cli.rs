@@ -474,6 +474,84 @@ tests:
     assert_says(&including("[more.yaml, ./more.yaml]"), &["routes.yaml:1:22: './more.yaml' is already included"]);
 }
 
+/// `validate`, `check` and `test` read no secrets, so a variable is often unset there: what
+/// depends on it must still be compiled, checked and tested, not left out. A Square source
+/// whose URL is unset, one whose topic and allowed addresses are, a Meta challenge whose token
+/// is, a dispatcher whose topic, URL and token are: every case runs, and a mistake inside any
+/// of them is still found.
+#[test]
+fn what_unset_variables_hold_is_still_checked_and_tested() {
+    let yaml = r#"sources:
+  - name: sq
+    path: /hooks/sq
+    verify: { kind: square, secrets: ["${SQ_KEY}"], url: "${PUBLIC_URL}/hooks/sq" }
+    rules:
+      - name: r
+        emit: { topic: t, schema: min.json, value: { order_id: { path: $.id } } }
+  - name: ip
+    path: /hooks/ip
+    verify: { kind: hmac-sha256, secrets: ["${S}"] }
+    allowed_ips: ["${IPS}"]
+    challenge: { echo: hub.challenge, require: { hub.verify_token: "${VERIFY_TOKEN}" } }
+    dead_letter_topic: "${DLQ}"
+    rules:
+      - name: r
+        emit: { topic: "${TOPIC}", schema: min.json, value: { order_id: { path: $.id } } }
+dispatch:
+  - name: d
+    topic: t
+    group: "${GROUP}"
+    allowed_hosts: [orders.internal]
+    rules:
+      - name: call
+        request:
+          method: POST
+          url: "${ORDER_SERVICE_URL}/orders/{order_id}"
+          bearer_token: "${TOKEN}"
+          headers: { X-Tenant: "${TENANT}" }
+tests:
+  - { name: square, source: sq, body: { id: "1" }, expect: { status: accepted, events: [{ topic: t, value: { order_id: "1" } }] } }
+  - { name: listed, source: ip, body: { id: "2" }, expect: { status: accepted, events: [{ topic: $TOPIC }] } }
+  - name: call
+    topic: t
+    body: { order_id: "3" }
+    expect: { calls: [{ method: POST, url: "http://order-service-url.unset.invalid/orders/3" }] }
+"#;
+    let dir = config(yaml);
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).ends_with("3 passed, 0 failed\n"), "{}", text(&out));
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "routes.yaml:4:58: warning: environment variable 'PUBLIC_URL' is not set",
+            "routes.yaml:11:19: warning: environment variable 'IPS' is not set",
+            "routes.yaml:12:68: warning: environment variable 'VERIFY_TOKEN' is not set",
+            "routes.yaml:26:16: warning: environment variable 'ORDER_SERVICE_URL' is not set",
+        ],
+    );
+    // A mistake inside each is found as it would be with every variable set.
+    for (from, to, says) in [
+        (
+            "{ path: $.id } } }\n  - name: ip",
+            "{ path: \"$.id[\" } } }\n  - name: ip",
+            "routes.yaml:7:72: invalid JSONPath",
+        ),
+        (
+            "{ order_id: { path: $.id } } }\n  - name: ip",
+            "{ order_id: { const: 5 } } }\n  - name: ip",
+            "routes.yaml:7:73: rule 'r', value.order_id: produces integer but the canonical schema",
+        ),
+        ("/orders/{order_id}", "/orders/{order}", "routes.yaml:26:16: template variable '{order}' is not a property"),
+    ] {
+        let broken = yaml.replace(from, to);
+        assert_ne!(broken, yaml, "{from}");
+        assert_says(&invalid(&broken), &[says]);
+    }
+}
+
 /// A source's `event_type` that does not compile is one error, not one more for every rule
 /// that filters on it ("the source does not say where the type is" would be wrong).
 #[test]
