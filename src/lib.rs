@@ -5,7 +5,8 @@
 //!
 //! The data path reads top to bottom:
 //!
-//! - [`config`]: the `routes.yaml` model, `${VAR}` interpolation, diagnostics with `file:line:col`.
+//! - [`config`]: the `routes.yaml` model (and the files it `include`s), `${VAR}` interpolation,
+//!   diagnostics with `file:line:col`.
 //! - [`routes`]: compiles a config once into what runs: schemas, JSONPaths, verifiers,
 //!   transforms, dispatch rules, and each source's projection (what of a payload it reads).
 //! - [`pipeline`]: the pure pipeline `verify → parse → validate → match → map → validate
