@@ -274,11 +274,16 @@ fn validate(path: &Path) -> ExitCode {
     let result = config::load(path).and_then(|loaded| {
         let (routes, mut warnings) = routes::compile(&loaded, &|k| std::env::var(k).ok(), EnvMode::Lenient)?;
         crate::dry_run::cases::lint(&routes, &loaded, &mut warnings);
-        Ok(warnings)
+        Ok((warnings, loaded.included.len()))
     });
     match result {
-        Ok(warnings) => {
+        Ok((warnings, 0)) => {
             outln!("{warnings}{}: valid", path.display());
+            ExitCode::SUCCESS
+        }
+        Ok((warnings, included)) => {
+            let files = if included == 1 { "file" } else { "files" };
+            outln!("{warnings}{} and {included} included {files}: valid", path.display());
             ExitCode::SUCCESS
         }
         Err(diags) => {

@@ -49,7 +49,13 @@ pub async fn run(
     shutdown: Shutdown,
     on_reload: impl Fn(Reloaded) + Send,
 ) {
-    let relevant = |p: &Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"));
+    // A config or schema file; or a `..`-named entry, such as the `..data` symlink a
+    // Kubernetes ConfigMap volume swaps to update its files at once (they change no file of
+    // their own name: `routes.yaml` is a symlink through `..data`).
+    let relevant = |p: &Path| {
+        matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+            || p.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
+    };
     let mut triggers = Triggers::new(&reload.watch, relevant, "config changes");
     // What the process was built with: the producer, listener and consumers keep these settings.
     let started = live.load_full();

@@ -142,10 +142,12 @@ fn include(path: &Path, file: &RoutesFile) -> Result<Vec<Included>, Diagnostics>
     }
 }
 
-/// The `*.yaml` and `*.yml` files of `folder`, in name order.
+/// The `*.yaml` and `*.yml` files of `folder`, in name order; hidden ones (an editor's, or a
+/// Kubernetes volume's `..data`) are passed over.
 fn yaml_files(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(folder)?
         .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !p.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b".")))
         .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
         .collect();
     files.sort();

@@ -422,6 +422,7 @@ tests:
     std::fs::write(dir.path().join("more.yaml"), "tests: []\n").unwrap();
     let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "0123456789abcdef0123")]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).ends_with("routes.yaml and 3 included files: valid\n"), "{}", text(&out));
     let out = switchyard(&["test"], dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).ends_with("3 passed, 0 failed\n"), "{}", text(&out));

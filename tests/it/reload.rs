@@ -31,6 +31,49 @@ async fn latest_method_is(topic: &str, want: &str) -> bool {
     }
 }
 
+/// A config in a Kubernetes ConfigMap volume: its files are symlinks through `..data`, and an
+/// update writes a new folder and swaps `..data` to it in one rename, changing no file named
+/// `routes.yaml`. The swap reloads the routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_updated_in_a_configmap_volume_is_reloaded() {
+    use std::os::unix::fs::symlink;
+    let topic = unique("configmap");
+    let config = |path: &str| {
+        format!(
+            "kafka: {{ brokers: \"${{KAFKA_BROKERS}}\" }}\nsources:\n  - name: s\n    path: {path}\n    verify: {{ kind: none }}\n    rules:\n      - name: r\n        emit: {{ topic: {topic}, schema: any.json, value: {{ id: {{ path: $.id }} }} }}\n"
+        )
+    };
+    let volume = tempfile::tempdir().unwrap();
+    let v = volume.path();
+    for (folder, path) in [("..2026_11_30_v1", "/hooks/v1"), ("..2026_11_30_v2", "/hooks/v2")] {
+        std::fs::create_dir(v.join(folder)).unwrap();
+        std::fs::write(v.join(folder).join("routes.yaml"), config(path)).unwrap();
+        std::fs::write(v.join(folder).join("any.json"), "{}").unwrap();
+    }
+    symlink("..2026_11_30_v1", v.join("..data")).unwrap();
+    symlink("..data/routes.yaml", v.join("routes.yaml")).unwrap();
+    symlink("..data/any.json", v.join("any.json")).unwrap();
+    let gw = start_full(&v.join("routes.yaml"), Role::Ingress, &topic, &[], true, None).await;
+    let post = |path: &'static str| {
+        let url = gw.url(path);
+        async move {
+            let req = reqwest::Client::new().post(url).header("content-type", "application/json");
+            req.body(r#"{"id": "1"}"#).send().await.unwrap().status()
+        }
+    };
+    assert_eq!(post("/hooks/v1").await, 200);
+
+    symlink("..2026_11_30_v2", v.join("..data_tmp")).unwrap();
+    std::fs::rename(v.join("..data_tmp"), v.join("..data")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while post("/hooks/v2").await != 200 {
+        assert!(Instant::now() < deadline, "the swapped config was never loaded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(post("/hooks/v1").await, 404);
+    gw.stop().await;
+}
+
 /// A file added to an included folder, and an edit to it, reload the routes as an edit of the
 /// main file does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
