@@ -106,8 +106,11 @@ fn include(path: &Path, file: &RoutesFile) -> Result<Vec<Included>, Diagnostics>
         let at = entry.referenced;
         let target = base.join(&entry.value);
         let files = match std::fs::metadata(&target) {
+            // A folder that holds the main file too (`include: [.]`) stands for the others.
             Ok(m) if m.is_dir() => match yaml_files(&target) {
-                Ok(files) => files,
+                Ok(files) => {
+                    files.into_iter().filter(|f| std::fs::canonicalize(f).ok().as_ref() != seen.first()).collect()
+                }
                 Err(e) => {
                     diags.error(path, at, format!("cannot read included folder '{}': {e}", entry.value));
                     continue;

@@ -467,6 +467,15 @@ tests:
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         text(&out)
     };
+    // The main file's own folder stands for the other files in it.
+    let dir = config(&main.replace("[routes.d, more.yaml]", "[.]"));
+    std::fs::write(
+        dir.path().join("more.yaml"),
+        "tests: [{ name: more, source: s, body: { id: \"2\" }, expect: { status: accepted } }]\n",
+    )
+    .unwrap();
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(text(&out).ends_with("2 passed, 0 failed\n"), "{}", text(&out));
     assert_says(&including("[gone.yaml]"), &["routes.yaml:1:11: cannot read included file 'gone.yaml': No such file"]);
     assert_says(
         &including("[routes.yaml]"),
