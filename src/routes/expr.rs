@@ -292,18 +292,23 @@ fn compile_condition(ctx: &mut Ctx, spanned: &Spanned<ConditionConfig>, depth: u
 }
 
 fn has_test(c: &ConditionConfig) -> bool {
-    c.equals.is_some()
-        || c.one_of.is_some()
-        || c.not_in.is_some()
-        || c.exists.is_some()
-        || c.gt.is_some()
-        || c.gte.is_some()
-        || c.lt.is_some()
-        || c.lte.is_some()
-        || c.contains.is_some()
-        || c.starts_with.is_some()
-        || c.ends_with.is_some()
-        || c.matches.is_some()
+    !plain_tests(c).is_empty() || c.matches.is_some() || [c.gt, c.gte, c.lt, c.lte].iter().any(Option::is_some)
+}
+
+/// The tests a condition writes, but `matches` and a range (each checked as it compiles).
+fn plain_tests(c: &ConditionConfig) -> Vec<Test> {
+    [
+        c.equals.clone().map(Test::Equals),
+        c.one_of.clone().map(Test::In),
+        c.not_in.clone().map(Test::NotIn),
+        c.exists.map(Test::Exists),
+        c.contains.clone().map(Test::Contains),
+        c.starts_with.clone().map(Test::StartsWith),
+        c.ends_with.clone().map(Test::EndsWith),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 const TESTS: &str = "'equals', 'in', 'not_in', 'exists', 'contains', 'starts_with', 'ends_with', 'matches', or a range ('gt' or 'gte', 'lt' or 'lte')";
@@ -321,28 +326,7 @@ fn compile_test(ctx: &mut Ctx, c: &ConditionConfig, referenced: Location) -> Opt
     };
     let low = bound(c.gt, c.gte);
     let high = bound(c.lt, c.lte);
-    let mut tests = Vec::new();
-    if let Some(v) = &c.equals {
-        tests.push(Test::Equals(v.clone()));
-    }
-    if let Some(vs) = &c.one_of {
-        tests.push(Test::In(vs.clone()));
-    }
-    if let Some(vs) = &c.not_in {
-        tests.push(Test::NotIn(vs.clone()));
-    }
-    if let Some(b) = c.exists {
-        tests.push(Test::Exists(b));
-    }
-    if let Some(v) = &c.contains {
-        tests.push(Test::Contains(v.clone()));
-    }
-    if let Some(s) = &c.starts_with {
-        tests.push(Test::StartsWith(s.clone()));
-    }
-    if let Some(s) = &c.ends_with {
-        tests.push(Test::EndsWith(s.clone()));
-    }
+    let mut tests = plain_tests(c);
     if let Some(m) = &c.matches {
         match regex::RegexBuilder::new(&m.value).size_limit(1 << 20).build() {
             Ok(re) => tests.push(Test::Matches(re)),
