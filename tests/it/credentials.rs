@@ -100,21 +100,21 @@ sources:
     gw.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn adyens_batches_come_with_basic_credentials_and_are_answered_accepted() {
-    let topic = unique("adyen");
-    let yaml = format!(
+/// An Adyen source checked by `verify`, whose rule publishes each item `when` takes to `topic`
+/// and answers `[accepted]`.
+fn adyen_source(topic: &str, verify: &str, when: &str) -> String {
+    format!(
         r#"
 kafka: {{ brokers: "${{KAFKA_BROKERS}}" }}
 sources:
   - name: adyen
     path: /webhooks/adyen
-    verify: {{ kind: basic, secrets: ["${{ADYEN_WEBHOOK_USER}}:${{ADYEN_WEBHOOK_PASSWORD}}"] }}
+    verify: {verify}
     event_type: $.eventCode
     rules:
       - name: authorised
         for_each: $.notificationItems[*].NotificationRequestItem
-        when: {{ event_type: AUTHORISATION, all: [{{ path: $.success, equals: "true" }}] }}
+        when: {when}
         emit:
           topic: {topic}
           schema: event.json
@@ -124,7 +124,15 @@ sources:
             transaction_id: {{ path: $.pspReference }}
         answer: {{ text: {{ const: "[accepted]" }} }}
 "#
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adyens_batches_come_with_basic_credentials_and_are_answered_accepted() {
+    let topic = unique("adyen");
+    let verify = r#"{ kind: basic, secrets: ["${ADYEN_WEBHOOK_USER}:${ADYEN_WEBHOOK_PASSWORD}"] }"#;
+    let when = r#"{ event_type: AUTHORISATION, all: [{ path: $.success, equals: "true" }] }"#;
+    let yaml = adyen_source(&topic, verify, when);
     let env = [("ADYEN_WEBHOOK_USER", "ws_adyen"), ("ADYEN_WEBHOOK_PASSWORD", "a-long-random-password-42")];
     let (_dir, gw) = gateway(&yaml, &topic, &env).await;
     let url = gw.url("/webhooks/adyen");
@@ -181,26 +189,10 @@ sources:
 async fn adyen_signs_each_item_of_a_batch() {
     const KEY: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
     let topic = unique("adyen_hmac");
-    let yaml = format!(
-        r#"
-kafka: {{ brokers: "${{KAFKA_BROKERS}}" }}
-sources:
-  - name: adyen
-    path: /webhooks/adyen
-    verify: {{ kind: adyen, secrets: ["${{ADYEN_HMAC_KEY}}"] }}
-    event_type: $.eventCode
-    rules:
-      - name: settled
-        for_each: $.notificationItems[*].NotificationRequestItem
-        when: {{ event_type: [AUTHORISATION, REFUND] }}
-        emit:
-          topic: {topic}
-          schema: event.json
-          value:
-            order_id: {{ path: $.merchantReference }}
-            transaction_id: {{ path: $.pspReference }}
-        answer: {{ text: {{ const: "[accepted]" }} }}
-"#
+    let yaml = adyen_source(
+        &topic,
+        r#"{ kind: adyen, secrets: ["${ADYEN_HMAC_KEY}"] }"#,
+        "{ event_type: [AUTHORISATION, REFUND] }",
     );
     let (_dir, gw) = gateway(&yaml, &topic, &[("ADYEN_HMAC_KEY", KEY)]).await;
     let url = gw.url("/webhooks/adyen");
