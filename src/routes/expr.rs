@@ -247,12 +247,26 @@ pub(super) fn compile_filter(ctx: &mut Ctx, when: &WhenConfig, event_type_at: Ev
 const MAX_NESTING: usize = 16;
 
 fn compile_any(ctx: &mut Ctx, any: &Spanned<Vec<Spanned<ConditionConfig>>>, depth: usize) -> Option<Condition> {
-    if any.value.is_empty() {
-        ctx.error(any.referenced, "'any' needs at least one condition (an empty 'any' never holds)");
+    compile_list(ctx, any.referenced, &any.value, true, depth)
+}
+
+/// The conditions of an `any` (`any` true) or an `all`: one message for an empty list wherever
+/// it is written, at the top of `when` or nested.
+fn compile_list(
+    ctx: &mut Ctx,
+    at: Location,
+    list: &[Spanned<ConditionConfig>],
+    any: bool,
+    depth: usize,
+) -> Option<Condition> {
+    let word = if any { "any" } else { "all" };
+    if list.is_empty() {
+        let never = if any { "an empty 'any' never holds" } else { "an empty 'all' always holds" };
+        ctx.error(at, format!("'{word}' needs at least one condition ({never})"));
         return None;
     }
-    let all: Option<Vec<Condition>> = any.value.iter().map(|c| compile_condition(ctx, c, depth + 1)).collect();
-    Some(Condition::Any(all?))
+    let list: Option<Vec<Condition>> = list.iter().map(|c| compile_condition(ctx, c, depth + 1)).collect();
+    Some(if any { Condition::Any(list?) } else { Condition::All(list?) })
 }
 
 fn compile_condition(ctx: &mut Ctx, spanned: &Spanned<ConditionConfig>, depth: usize) -> Option<Condition> {
@@ -261,30 +275,20 @@ fn compile_condition(ctx: &mut Ctx, spanned: &Spanned<ConditionConfig>, depth: u
         ctx.error(at, format!("conditions nest more than {MAX_NESTING} deep"));
         return None;
     }
-    let combinations = [c.any.is_some(), c.all.is_some(), c.not.is_some()].iter().filter(|x| **x).count();
     let tested = c.path.is_some() || c.header.is_some() || has_test(c);
-    match (combinations, tested) {
-        (0, _) => compile_test(ctx, c, at),
-        (1, false) => {
-            if let Some(not) = &c.not {
-                return compile_condition(ctx, not, depth + 1).map(|c| Condition::Not(Box::new(c)));
-            }
-            let (list, any) = match (&c.any, &c.all) {
-                (Some(list), _) => (list, true),
-                (_, Some(list)) => (list, false),
-                _ => return None,
-            };
-            if list.is_empty() {
-                let word = if any { "any" } else { "all" };
-                ctx.error(at, format!("'{word}' needs at least one condition"));
-                return None;
-            }
-            let list: Option<Vec<Condition>> = list.iter().map(|c| compile_condition(ctx, c, depth + 1)).collect();
-            Some(if any { Condition::Any(list?) } else { Condition::All(list?) })
-        }
-        _ => {
+    match (&c.any, &c.all, &c.not) {
+        (None, None, None) => compile_test(ctx, c, at),
+        _ if tested => {
             let message =
                 "a condition is either a test ('path' or 'header' with a test) or one of 'any', 'all', 'not', not both";
+            ctx.error(at, message);
+            None
+        }
+        (Some(list), None, None) => compile_list(ctx, at, list, true, depth),
+        (None, Some(list), None) => compile_list(ctx, at, list, false, depth),
+        (None, None, Some(not)) => compile_condition(ctx, not, depth + 1).map(|c| Condition::Not(Box::new(c))),
+        _ => {
+            let message = "a condition holds one of 'any', 'all' or 'not', not two: nest one inside an item of an 'all' to need both";
             ctx.error(at, message);
             None
         }

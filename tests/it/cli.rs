@@ -353,7 +353,12 @@ tests:
             "{ path: $.a, gte: 1, starts_with: x }",
             "routes.yaml:20:31: a condition needs exactly one of 'equals', 'in', 'not_in', 'exists', 'contains', 'starts_with', 'ends_with', 'matches', or a range ('gt' or 'gte', 'lt' or 'lte')",
         ),
-        ("{ any: [] }", "routes.yaml:20:23: 'any' needs at least one condition"),
+        ("{ any: [] }", "routes.yaml:20:23: 'any' needs at least one condition (an empty 'any' never holds)"),
+        ("{ all: [] }", "routes.yaml:20:23: 'all' needs at least one condition (an empty 'all' always holds)"),
+        (
+            "{ any: [{ path: $.a, exists: true }], all: [{ path: $.b, exists: true }] }",
+            "routes.yaml:20:23: a condition holds one of 'any', 'all' or 'not', not two: nest one inside an item of an 'all' to need both",
+        ),
         (
             "{ path: $.a, exists: true, not: { path: $.b, exists: true } }",
             "routes.yaml:20:23: a condition is either a test ('path' or 'header' with a test) or one of 'any', 'all', 'not', not both",
