@@ -384,8 +384,9 @@ pub struct EmitConfig {
     pub value: IndexMap<String, Spanned<ExprConfig>>,
 }
 
-/// How one output value is produced: a source (`const`, `path`, `template` or `field`),
-/// a `default` when the source finds nothing, then `then` steps in order.
+/// How one output value is produced: a source (`const`, `path`, `template`, `header`, `field`
+/// or `object`), a `default` when the source finds nothing, then `then` steps in order; with
+/// `each`, all of that once for each selected value, into an array.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExprConfig {
@@ -400,6 +401,13 @@ pub struct ExprConfig {
     /// A header's value (a string): of the webhook's request in `sources`, e.g.
     /// `X-GitHub-Delivery`; of the Kafka record in a dispatch `body`.
     pub header: Option<Text>,
+    /// An object built of these named values, each written as a property of `value` is
+    /// (`customer: { object: { id: { path: $.customer }, email: { path: $.email } } }`).
+    pub object: Option<IndexMap<String, Spanned<ExprConfig>>>,
+    /// An array: the value (its source, default and steps) produced once for each value this
+    /// JSONPath selects, which its paths read as `$` (`{ each: $.items[*], object: { sku: {
+    /// path: $.sku } } }`). Selecting nothing gives `[]`.
+    pub each: Option<Text>,
     #[serde(default, deserialize_with = "present")]
     pub default: Option<Spanned<Json>>,
     /// Leave the property out when the source finds nothing (instead of rejecting with 422).

@@ -80,9 +80,16 @@ pub fn text_at(at: &Locator, input: Input) -> Option<String> {
 /// Why a value could not be produced; shown to the sender as a 422.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct MapError {
-    /// The output being produced, e.g. `value.order_id`.
+    /// The output being produced, e.g. `value.order_id` or `value.items[2].sku`.
     pub field: String,
     pub message: String,
+}
+
+impl MapError {
+    /// The same failure inside the output `name`: `name` goes in front of `field`.
+    pub fn under(self, name: &str) -> MapError {
+        MapError { field: format!("{name}{}", self.field), message: self.message }
+    }
 }
 
 /// True when every part of the filter holds for `input`.
@@ -146,9 +153,10 @@ fn within(n: f64, low: Option<Bound>, high: Option<Bound>) -> bool {
 }
 
 /// Evaluates an expression against `input`; `produced` is the value built so far (for
-/// `field:`). `Ok(None)` means an optional value that is absent; the error is a sentence
-/// the caller prefixes with the output's name.
-pub fn eval(expr: &Expr, input: Input, produced: Option<&Map<String, Json>>) -> Result<Option<Json>, String> {
+/// `field:`). `Ok(None)` means an optional value that is absent. The error's `field` is where
+/// inside the value it failed (`""`, or `.email`, `[2].sku` in an `object` or an `each`): the
+/// caller puts the output's name in front ([`MapError::under`]).
+pub fn eval(expr: &Expr, input: Input, produced: Option<&Map<String, Json>>) -> Result<Option<Json>, MapError> {
     eval_escaped(expr, input, produced, None)
 }
 
@@ -162,24 +170,45 @@ pub fn eval_escaped(
     input: Input,
     produced: Option<&Map<String, Json>>,
     escape: Option<Escape>,
-) -> Result<Option<Json>, String> {
+) -> Result<Option<Json>, MapError> {
+    let Some(each) = &expr.each else { return eval_one(expr, input, produced, escape) };
+    let selected = each.select(input.doc);
+    let mut items = Vec::with_capacity(selected.len());
+    for (i, doc) in selected.into_iter().enumerate() {
+        let found = eval_one(expr, Input { doc, ..input }, produced, escape).map_err(|e| e.under(&format!("[{i}]")))?;
+        items.extend(found);
+    }
+    Ok(Some(Json::Array(items)))
+}
+
+/// One value: the source, the default, the steps.
+fn eval_one(
+    expr: &Expr,
+    input: Input,
+    produced: Option<&Map<String, Json>>,
+    escape: Option<Escape>,
+) -> Result<Option<Json>, MapError> {
     let doc = input.doc;
+    let failed = |message| MapError { field: String::new(), message };
     // Borrowed until the end: a value that goes through transform steps is never copied.
     let found = match &expr.source {
         Source::Const(v) => Some(Cow::Borrowed(v)),
         Source::Paths(paths) => paths.iter().find_map(|p| p.find(doc)).map(Cow::Borrowed),
         Source::Field(name) => produced.and_then(|m| m.get(name)).filter(|v| !v.is_null()).map(Cow::Borrowed),
         Source::Template(parts) => render(parts, doc, escape).map(|s| Cow::Owned(Json::String(s))),
-        Source::Header(name) => input.headers.get(name.as_str())?.map(|v| Cow::Owned(Json::String(v.to_owned()))),
+        Source::Header(name) => {
+            input.headers.get(name.as_str()).map_err(failed)?.map(|v| Cow::Owned(Json::String(v.to_owned())))
+        }
+        Source::Object(fields) => return object(fields, input, "").map(|m| Some(Json::Object(m))),
     };
     let mut value = match (found, &expr.default) {
         (Some(v), _) => v,
         (None, Some(d)) => Cow::Borrowed(d),
         (None, None) if expr.optional => return Ok(None),
-        (None, None) => return Err(missing(&expr.source, input.headers)),
+        (None, None) => return Err(failed(missing(&expr.source, input.headers))),
     };
     for step in &expr.steps {
-        value = Cow::Owned(transform::apply(step, &value, doc)?);
+        value = Cow::Owned(transform::apply(step, &value, doc).map_err(failed)?);
     }
     Ok(Some(value.into_owned()))
 }
@@ -242,15 +271,16 @@ fn missing(source: &Source, headers: Headers) -> String {
         Source::Field(name) => format!("the value has no property '{name}'"),
         Source::Header(name) => format!("required data is missing: no {} '{name}'", headers.noun()),
         Source::Const(_) => "constant is missing".into(),
+        Source::Object(_) => "an object is always produced".into(),
     }
 }
 
-/// Builds a JSON object from named expressions; stops at the first failure.
+/// Builds a JSON object from named expressions; stops at the first failure, named
+/// `{prefix}.{name}`.
 pub fn object(fields: &[(String, Expr)], input: Input, prefix: &str) -> Result<Map<String, Json>, MapError> {
     let mut out = Map::with_capacity(fields.len());
     for (name, expr) in fields {
-        let found =
-            eval(expr, input, None).map_err(|message| MapError { field: format!("{prefix}.{name}"), message })?;
+        let found = eval(expr, input, None).map_err(|e| e.under(&format!("{prefix}.{name}")))?;
         if let Some(v) = found {
             out.insert(name.clone(), v);
         }
@@ -265,6 +295,11 @@ mod tests {
     use crate::routes::template::Part;
     use http::HeaderName;
     use serde_json::json;
+
+    /// A failure of the value itself (not of a value inside it).
+    fn bare(message: &str) -> MapError {
+        MapError { field: String::new(), message: message.into() }
+    }
 
     fn filter(path: &str, test: Test) -> Filter {
         Filter {
@@ -283,6 +318,7 @@ mod tests {
     fn header_expr(name: &'static str, optional: bool) -> Expr {
         Expr {
             source: Source::Header(HeaderName::from_static(name)),
+            each: None,
             default: None,
             optional,
             steps: vec![],
@@ -380,11 +416,11 @@ mod tests {
         assert_eq!(eval(&header_expr("x-missing", true), input, None), Ok(None));
         assert_eq!(
             eval(&header_expr("x-missing", false), input, None),
-            Err("required data is missing: no request header 'x-missing'".into())
+            Err(bare("required data is missing: no request header 'x-missing'"))
         );
         assert_eq!(
             eval(&header_expr("x-latin1", true), input, None),
-            Err("the request header 'x-latin1' is not UTF-8 text".into())
+            Err(bare("the request header 'x-latin1' is not UTF-8 text"))
         );
         assert_eq!(text_at(&Locator::Header(HeaderName::from_static("x-github-event")), input), Some("push".into()));
     }
@@ -399,11 +435,11 @@ mod tests {
         assert_eq!(eval(&header_expr("event_type", false), input, None), Ok(Some(json!("payment_successful"))));
         assert_eq!(
             eval(&header_expr("raw", false), input, None),
-            Err("the Kafka header 'raw' is not UTF-8 text".into())
+            Err(bare("the Kafka header 'raw' is not UTF-8 text"))
         );
         assert_eq!(
             eval(&header_expr("gone", false), input, None),
-            Err("required data is missing: no Kafka header 'gone'".into())
+            Err(bare("required data is missing: no Kafka header 'gone'"))
         );
     }
 
@@ -416,6 +452,7 @@ mod tests {
         ];
         let expr = Expr {
             source: Source::Template(parts),
+            each: None,
             default: None,
             optional: false,
             steps: vec![],

@@ -229,8 +229,7 @@ fn answer(name: &str, answer: &Answer, input: Input) -> Result<Replied, Rejectio
             // What a template inserts into TwiML or HTML stays text: a sender's `<` is `&lt;`.
             let escape =
                 content_type.as_deref().is_some_and(map::is_markup).then_some(map::escape_markup as map::Escape);
-            let found = map::eval_escaped(expr, input, None, escape)
-                .map_err(|message| refused(map::MapError { field: "text".into(), message }))?;
+            let found = map::eval_escaped(expr, input, None, escape).map_err(|e| refused(e.under("text")))?;
             (ReplyBody::Text(found.map(|v| as_text(&v)).unwrap_or_default()), content_type.clone())
         }
         AnswerBody::Empty => (ReplyBody::Empty, None),
@@ -254,8 +253,7 @@ fn emit(rule: &Rule, input: Input) -> Result<Event, Rejection> {
     let value = map::object(&rule.emit.value, input, "value").map_err(mapping)?;
     // The output's name is only spelled out for an error message.
     let text = |expr, field: &dyn Fn() -> String| -> Result<Option<String>, Rejection> {
-        let v = map::eval(expr, input, Some(&value))
-            .map_err(|message| mapping(map::MapError { field: field(), message }))?;
+        let v = map::eval(expr, input, Some(&value)).map_err(|e| mapping(e.under(&field())))?;
         Ok(v.map(|v| match v {
             Json::String(s) => s,
             other => as_text(&other),
@@ -305,9 +303,7 @@ fn header_at_fault<'r>(rule: &'r Rule, violations: &[Violation], input: Input) -
     use crate::routes::expr::{Source, Step};
     let mut found = None;
     for v in violations {
-        // The member a JSON Pointer such as `/delivery` or `/delivery/0` starts at.
-        let member = v.path.strip_prefix('/')?.split('/').next()?.replace("~1", "/").replace("~0", "~");
-        let (_, expr) = rule.emit.value.iter().find(|(name, _)| *name == member)?;
+        let expr = written_at(&rule.emit.value, &v.path)?;
         let Source::Header(h) = &expr.source else { return None };
         let sent = matches!(input.headers.get(h.as_str()), Ok(Some(_)));
         // A value a lookup or a keyed hash made is the config's, not the header's.
@@ -318,6 +314,28 @@ fn header_at_fault<'r>(rule: &'r Rule, violations: &[Violation], input: Input) -
         found = Some(h.as_str());
     }
     found
+}
+
+/// The expression that wrote the value at the JSON Pointer `pointer` (such as `/delivery`,
+/// `/customer/email` or `/items/0/sku`) or a value inside it; `None` when the pointer ends at an
+/// `object` or an `each`'s array, which the config builds, not a sender's value.
+fn written_at<'r>(
+    mut fields: &'r [(String, crate::routes::expr::Expr)],
+    pointer: &str,
+) -> Option<&'r crate::routes::expr::Expr> {
+    use crate::routes::expr::Source;
+    let mut segments = pointer.strip_prefix('/')?.split('/').map(|s| s.replace("~1", "/").replace("~0", "~"));
+    loop {
+        let member = segments.next()?;
+        let (_, expr) = fields.iter().find(|(name, _)| *name == member)?;
+        if expr.each.is_some() {
+            segments.next()?;
+        }
+        match &expr.source {
+            Source::Object(inner) => fields = inner,
+            _ => return Some(expr),
+        }
+    }
 }
 
 /// What a message adds when only the first of the violations are listed.

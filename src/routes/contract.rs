@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 use super::expr::{Condition, Expr, Filter, Source, Step, Test};
 use super::jsonpath::Segment;
 use super::{Ctx, Rule, Schema};
+use serde_saphyr::Location;
 
 /// A JSON type as JSON Schema names it (`Integer` is also a `Number`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,15 +75,22 @@ impl Inbound {
     /// say what that is (given the benefit of the doubt), with an error when it cannot exist.
     fn of(ctx: &mut Ctx, rule: &Rule, schema: &Schema) -> Option<Inbound> {
         let root = vec![Node { schema: schema.document.clone(), file: schema.file.clone(), conditional: false }];
-        let described = format!("payloads valid for '{}'", schema.name);
-        let Some((each, at)) = &rule.for_each else { return Some(Inbound { nodes: root, described }) };
-        match resolve(&root, each.as_str(), &Filter::default()) {
+        let payload = Inbound { nodes: root, described: format!("payloads valid for '{}'", schema.name) };
+        match &rule.for_each {
+            Some((each, at)) => payload.select(ctx, each.as_str(), *at, &format!("rule '{}', for_each", rule.name)),
+            None => Some(payload),
+        }
+    }
+
+    /// The values the JSONPath `each` selects in what `self` describes (a `for_each`, or a value's
+    /// `each`); `None` when unknown, with an error naming `what` when they cannot exist.
+    fn select(&self, ctx: &mut Ctx, each: &str, at: Location, what: &str) -> Option<Inbound> {
+        match resolve(&self.nodes, each, &Filter::default()) {
             Resolved::Found(nodes) => {
-                Some(Inbound { nodes, described: format!("the values {each} selects in {described}") })
+                Some(Inbound { nodes, described: format!("the values {each} selects in {}", self.described) })
             }
             Resolved::NotAllowed(why) => {
-                let message = format!("rule '{}', for_each: {each} cannot exist in {described}: {why}", rule.name);
-                ctx.error(*at, message);
+                ctx.error(at, format!("{what}: {each} cannot exist in {}: {why}", self.described));
                 None
             }
             Resolved::Unknown => None,
@@ -90,82 +98,166 @@ impl Inbound {
     }
 }
 
+/// What every check of one rule shares.
+struct Check<'a> {
+    rule: &'a str,
+    canonical: &'a str,
+    when: &'a Filter,
+}
+
+impl Check<'_> {
+    /// How messages name output `name` (`order_id`, `customer.email`, `items[].sku`).
+    fn what(&self, name: &str) -> String {
+        format!("rule '{}', value.{name}", self.rule)
+    }
+}
+
+/// How deep the check follows `object`s (compiling refuses deeper ones).
+const MAX_DEPTH: usize = 32;
+
 /// Checks a rule of a source against its canonical schema.
 pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
     let inbound = schema.and_then(|s| Inbound::of(ctx, rule, s));
-    let inbound = inbound.as_ref();
     let canonical = &rule.emit.schema;
     let root = Node { schema: canonical.document.clone(), file: canonical.file.clone(), conditional: false };
-    let props = expand(&root);
-    let what = |field: &str| format!("rule '{}', value.{field}", rule.name);
+    let check = Check { rule: &rule.name, canonical: &canonical.name, when: &rule.when };
     let at_rule = rule.emit.value.first().map(|(_, e)| e.at).unwrap_or(serde_saphyr::Location::UNKNOWN);
+    check_fields(ctx, &check, &rule.emit.value, &expand(&root), inbound.as_ref(), "", at_rule, 0);
+}
 
+/// Checks the named values of an object (the value, or an `object` at `path` inside it) against
+/// the schema nodes `props` that all describe that object.
+#[allow(clippy::too_many_arguments)]
+fn check_fields(
+    ctx: &mut Ctx,
+    check: &Check,
+    fields: &[(String, Expr)],
+    props: &[Node],
+    inbound: Option<&Inbound>,
+    path: &str,
+    at: Location,
+    depth: usize,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let name = |field: &str| if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
     // Every required property is always produced.
-    for node in &props {
+    for node in props {
         for req in node.schema.get("required").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str) {
-            match rule.emit.value.iter().find(|(n, _)| n == req) {
+            match fields.iter().find(|(n, _)| n == req) {
                 None => ctx.error(
-                    at_rule,
+                    at,
                     format!(
-                        "rule '{}' never produces '{req}', which its canonical schema '{}' requires",
-                        rule.name, canonical.name
+                        "rule '{}' never produces '{}', which its canonical schema '{}' requires",
+                        check.rule,
+                        name(req),
+                        check.canonical
                     ),
                 ),
-                Some((_, e)) if e.optional && e.default.is_none() => ctx.error(
+                Some((_, e)) if e.optional && e.default.is_none() && e.each.is_none() => ctx.error(
                     e.at,
                     format!(
                         "{}: may be left out ('optional: true' without a default), but '{}' requires it",
-                        what(req),
-                        canonical.name
+                        check.what(&name(req)),
+                        check.canonical
                     ),
                 ),
                 _ => {}
             }
         }
     }
-    for (field, expr) in &rule.emit.value {
+    let closed = props.iter().any(|n| n.schema.get("additionalProperties") == Some(&Json::Bool(false)));
+    for (field, expr) in fields {
         let target: Vec<Node> = props.iter().filter_map(|n| child(n, field)).flat_map(|n| expand(&n)).collect();
-        let closed = props.iter().any(|n| n.schema.get("additionalProperties") == Some(&Json::Bool(false)));
         if target.is_empty() && closed {
-            ctx.error(
-                expr.at,
-                format!("{}: '{field}' is not a property of the canonical schema '{}'", what(field), canonical.name),
+            let message = format!(
+                "{}: '{field}' is not a property of the canonical schema '{}'",
+                check.what(&name(field)),
+                check.canonical
             );
+            ctx.error(expr.at, message);
             continue;
         }
-        let produced = produced_types(ctx, expr, inbound, &rule.when, &what(field));
-        let allowed = intersect_all(target.iter().map(|n| types_of(&n.schema)));
-        if let (Some(produced), Some(allowed)) = (&produced, &allowed) {
-            let fits = |t: &Ty| allowed.contains(t) || (*t == Ty::Integer && allowed.contains(&Ty::Number));
-            let bad: Vec<&str> = produced.iter().filter(|t| !fits(t)).map(|t| name(*t)).collect();
-            if !bad.is_empty() {
-                let want: Vec<&str> = allowed.iter().map(|t| name(*t)).collect();
-                ctx.error(
-                    expr.at,
-                    format!(
-                        "{}: produces {} but the canonical schema '{}' wants {}",
-                        what(field),
-                        bad.join(" or "),
-                        canonical.name,
-                        want.join(" or ")
-                    ),
+        check_value(ctx, check, expr, &target, inbound, &name(field), depth);
+    }
+}
+
+/// Checks one value, named `name`, against the schema nodes `target` that describe it.
+fn check_value(
+    ctx: &mut Ctx,
+    check: &Check,
+    expr: &Expr,
+    target: &[Node],
+    inbound: Option<&Inbound>,
+    name: &str,
+    depth: usize,
+) {
+    let Some(each) = &expr.each else { return check_one(ctx, check, expr, target, inbound, name, depth) };
+    fits(ctx, check, expr, &Some([Ty::Array].into()), target, name);
+    let items: Vec<Node> = target
+        .iter()
+        .filter_map(|n| {
+            n.schema.get("items").filter(|i| i.is_object()).map(|i| Node { schema: i.clone(), ..n.clone() })
+        })
+        .flat_map(|n| expand(&n))
+        .collect();
+    let selected = inbound.and_then(|i| i.select(ctx, each.as_str(), expr.at, &format!("{}, each", check.what(name))));
+    check_one(ctx, check, expr, &items, selected.as_ref(), &format!("{name}[]"), depth);
+}
+
+/// Checks one value (or each element an `each` makes) against `target`.
+fn check_one(
+    ctx: &mut Ctx,
+    check: &Check,
+    expr: &Expr,
+    target: &[Node],
+    inbound: Option<&Inbound>,
+    name: &str,
+    depth: usize,
+) {
+    let produced = match &expr.source {
+        Source::Object(fields) => {
+            check_fields(ctx, check, fields, target, inbound, name, expr.at, depth + 1);
+            Some([Ty::Object].into())
+        }
+        _ => produced_types(ctx, expr, inbound, check.when, &check.what(name)),
+    };
+    fits(ctx, check, expr, &produced, target, name);
+    if let Source::Const(v) = &expr.source
+        && expr.steps.is_empty()
+    {
+        for n in target {
+            if let Some(c) = n.schema.get("const")
+                && c != v
+            {
+                let message = format!(
+                    "{}: the constant {v} is not the {c} that '{}' requires",
+                    check.what(name),
+                    check.canonical
                 );
+                ctx.error(expr.at, message);
             }
         }
-        if let Source::Const(v) = &expr.source
-            && expr.steps.is_empty()
-        {
-            for n in &target {
-                if let Some(c) = n.schema.get("const")
-                    && c != v
-                {
-                    ctx.error(
-                        expr.at,
-                        format!("{}: the constant {v} is not the {c} that '{}' requires", what(field), canonical.name),
-                    );
-                }
-            }
-        }
+    }
+}
+
+/// Reports the `produced` types that `target` does not allow.
+fn fits(ctx: &mut Ctx, check: &Check, expr: &Expr, produced: &Types, target: &[Node], name: &str) {
+    let allowed = intersect_all(target.iter().map(|n| types_of(&n.schema)));
+    let (Some(produced), Some(allowed)) = (produced, &allowed) else { return };
+    let fits = |t: &Ty| allowed.contains(t) || (*t == Ty::Integer && allowed.contains(&Ty::Number));
+    let bad: Vec<&str> = produced.iter().filter(|t| !fits(t)).map(|t| self::name(*t)).collect();
+    if !bad.is_empty() {
+        let want: Vec<&str> = allowed.iter().map(|t| self::name(*t)).collect();
+        let message = format!(
+            "{}: produces {} but the canonical schema '{}' wants {}",
+            check.what(name),
+            bad.join(" or "),
+            check.canonical,
+            want.join(" or ")
+        );
+        ctx.error(expr.at, message);
     }
 }
 
@@ -175,6 +267,7 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
         Source::Const(v) => Some([ty(v)].into()),
         Source::Template(_) | Source::Header(_) => Some([Ty::String].into()),
         Source::Field(_) => None,
+        Source::Object(_) => Some([Ty::Object].into()),
         Source::Paths(paths) => {
             let mut all: Types = Some(BTreeSet::new());
             for p in paths {

@@ -14,6 +14,9 @@ use crate::config::model::{ConditionConfig, ExprConfig, Locate, Spanned, StepCon
 #[derive(Clone, Debug)]
 pub struct Expr {
     pub source: Source,
+    /// With `each`: the source, default and steps run once for each value this selects (read
+    /// as `$`), making an array.
+    pub each: Option<Box<Path>>,
     pub default: Option<Json>,
     pub optional: bool,
     pub steps: Vec<Step>,
@@ -34,6 +37,8 @@ pub enum Source {
     /// A header that came with the document: the webhook's request header, or the consumed
     /// record's Kafka header.
     Header(HeaderName),
+    /// An object of named values, each evaluated against the same document.
+    Object(Vec<(String, Expr)>),
 }
 
 /// Where a filter reads: a JSONPath into the document, or a header that came with it.
@@ -121,6 +126,69 @@ pub struct Bound {
 
 /// Compiles one expression; `allow_field` is true where `field:` may be used.
 pub(super) fn compile(ctx: &mut Ctx, spanned: &Spanned<ExprConfig>, what: &str, allow_field: bool) -> Option<Expr> {
+    compile_nested(ctx, spanned, what, allow_field, 0)
+}
+
+/// Compiles an expression `depth` objects deep.
+fn compile_nested(
+    ctx: &mut Ctx,
+    spanned: &Spanned<ExprConfig>,
+    what: &str,
+    allow_field: bool,
+    depth: usize,
+) -> Option<Expr> {
+    let cfg = &spanned.value;
+    if depth > MAX_NESTING {
+        ctx.error(spanned.referenced, format!("{what}: values nest more than {MAX_NESTING} objects deep"));
+        return None;
+    }
+    let each = cfg.each.as_ref().map(|text| ctx.path(text));
+    // What is under `each` reads the selected values, not the payload, whose projection keeps
+    // those values whole: its paths are not the payload's.
+    let reads = if each.is_some() { ctx.source_paths.take() } else { None };
+    let compiled = compile_source(ctx, spanned, what, allow_field, depth);
+    if each.is_some() {
+        ctx.source_paths = reads;
+    }
+    let (source, at) = compiled?;
+    if let (Some(each), Source::Field(_)) = (&cfg.each, &source) {
+        ctx.error(
+            each.referenced,
+            format!("{what}: 'each' reads selected values, not a property of the value: use 'path'"),
+        );
+        return None;
+    }
+    let object = matches!(source, Source::Object(_));
+    if object && (cfg.default.is_some() || cfg.optional || !cfg.then.is_empty()) {
+        let message = format!(
+            "{what}: an 'object' is always produced, and no step takes one: put 'default', 'optional' and 'then' on its properties"
+        );
+        ctx.error(at, message);
+        return None;
+    }
+    let steps = cfg.then.iter().map(|s| compile_step(ctx, &s.value)).collect::<Option<Vec<_>>>()?;
+    let each = match each {
+        Some(path) => Some(Box::new(path?)),
+        None => None,
+    };
+    Some(Expr {
+        source,
+        each,
+        default: cfg.default.as_ref().map(|d| d.value.clone()),
+        optional: cfg.optional,
+        steps,
+        at,
+    })
+}
+
+/// An expression's one source, and where it is written.
+fn compile_source(
+    ctx: &mut Ctx,
+    spanned: &Spanned<ExprConfig>,
+    what: &str,
+    allow_field: bool,
+    depth: usize,
+) -> Option<(Source, Location)> {
     let cfg = &spanned.value;
     let mut sources = Vec::new();
     let mut at = spanned.referenced;
@@ -149,20 +217,30 @@ pub(super) fn compile(ctx: &mut Ctx, spanned: &Spanned<ExprConfig>, what: &str, 
         at = h.referenced;
         sources.push(Source::Header(ctx.header_name(&h.value, at)?));
     }
-    let source = match sources.len() {
-        1 => sources.pop()?,
+    if let Some(fields) = &cfg.object {
+        let mut compiled = Vec::with_capacity(fields.len());
+        for (name, e) in fields {
+            compiled.push((name.clone(), compile_nested(ctx, e, &format!("{what}.{name}"), false, depth + 1)));
+        }
+        let compiled: Option<Vec<(String, Expr)>> = compiled.into_iter().map(|(n, e)| Some((n, e?))).collect();
+        sources.push(Source::Object(compiled?));
+    }
+    match sources.len() {
+        1 => Some((sources.pop()?, at)),
         0 => {
-            let hint = if allow_field { ", 'template', 'header' or 'field'" } else { ", 'template' or 'header'" };
+            let hint = if allow_field {
+                ", 'template', 'header', 'object' or 'field'"
+            } else {
+                ", 'template', 'header' or 'object'"
+            };
             ctx.error(at, format!("{what}: give exactly one source: 'const', 'path'{hint}"));
-            return None;
+            None
         }
         _ => {
-            ctx.error(at, format!("{what}: give only one of 'const', 'path', 'template', 'header', 'field'"));
-            return None;
+            ctx.error(at, format!("{what}: give only one of 'const', 'path', 'template', 'header', 'object', 'field'"));
+            None
         }
-    };
-    let steps = cfg.then.iter().map(|s| compile_step(ctx, &s.value)).collect::<Option<Vec<_>>>()?;
-    Some(Expr { source, default: cfg.default.as_ref().map(|d| d.value.clone()), optional: cfg.optional, steps, at })
+    }
 }
 
 fn compile_step(ctx: &mut Ctx, step: &StepConfig) -> Option<Step> {

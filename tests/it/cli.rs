@@ -379,6 +379,164 @@ tests:
     );
 }
 
+/// `object` builds a nested value and `each` an array with one value per selected item (its
+/// paths read the item), in events and in calls; failures name the place inside the value, and
+/// the contract check follows both into the canonical schema's `properties` and `items`.
+#[test]
+fn values_nest_objects_and_map_each_item_of_an_array() {
+    let canonical = r#"{"type": "object", "required": ["order_id", "customer", "items"],
+      "properties": {"order_id": {"type": "string"},
+        "customer": {"type": "object", "required": ["id"], "additionalProperties": false,
+          "properties": {"id": {"type": "string"}, "email": {"type": "string"},
+            "agent": {"type": "string", "pattern": "^[a-z]+/[0-9.]+$"}}},
+        "items": {"type": "array", "items": {"type": "object", "required": ["sku", "quantity"],
+          "properties": {"sku": {"type": "string"}, "quantity": {"type": "integer"}}}},
+        "tags": {"type": "array", "items": {"type": "string"}}}}"#;
+    let inbound = r#"{"type": "object", "properties": {"lines": {"type": "array", "items": {"type": "object",
+      "properties": {"price": {"type": "object", "properties": {"id": {"type": "string"}}},
+        "quantity": {"type": "integer"}, "note": {"type": "object"}}}}}}"#;
+    let value = |customer_id: &str, quantity: &str| {
+        format!(
+            r#"          value:
+            order_id: {{ path: $.id }}
+            customer:
+              object:
+                id: {{ path: {customer_id} }}
+                email: {{ path: $.customer.email, optional: true, then: [lower] }}
+                agent: {{ header: X-Agent, optional: true }}
+            items:
+              each: $.lines[*]
+              object:
+                sku: {{ path: $.price.id }}
+                quantity: {{ path: {quantity} }}
+            tags: {{ each: "$.tags[*]", path: $, then: [upper] }}
+"#
+        )
+    };
+    let source = |value: &str| {
+        format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: stripe, secrets: [\"${{S}}\"] }}
+    schema: inbound.json
+    rules:
+      - name: r
+        emit:
+          topic: t
+          schema: canonical.json
+{value}"
+        )
+    };
+    let cases = r#"dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+        request:
+          method: POST
+          url: http://o/orders/{order_id}
+          body:
+            order: { object: { id: { path: $.order_id }, lines: { each: "$.items[*]", path: $.sku } } }
+tests:
+  - name: nested
+    source: s
+    body:
+      id: "7"
+      customer: { id: cus_1, email: Ana@Example.COM }
+      lines: [{ price: { id: sku_a }, quantity: 2 }, { price: { id: sku_b }, quantity: 1 }]
+      tags: [vip, new]
+    expect:
+      status: accepted
+      events:
+        - value:
+            order_id: "7"
+            customer: { id: cus_1, email: ana@example.com }
+            items: [{ sku: sku_a, quantity: 2 }, { sku: sku_b, quantity: 1 }]
+            tags: [VIP, NEW]
+  - name: no lines, no tags, no email
+    source: s
+    body: { id: "8", customer: { id: cus_2 }, lines: [] }
+    expect: { status: accepted, events: [{ value: { order_id: "8", customer: { id: cus_2 }, items: [], tags: [] } }] }
+  - name: an item without its sku
+    source: s
+    body: { id: "9", customer: { id: cus_3 }, lines: [{ price: { id: a }, quantity: 1 }, { quantity: 1 }] }
+    expect:
+      status: rejected
+      http_status: 422
+      message_contains: "value.items[1].sku: required data is missing: no value at $.price.id"
+  - name: a header inside an object that the canonical schema refuses is the sender's fault
+    source: s
+    headers: { X-Agent: "not an agent" }
+    body: { id: "10", customer: { id: cus_4 }, lines: [] }
+    expect:
+      status: rejected
+      http_status: 422
+      message_contains: "the request header 'x-agent' holds a value the canonical schema 'canonical.json' refuses"
+      violations: [/customer/agent]
+  - name: the call
+    topic: t
+    body: { order_id: "7", items: [{ sku: a }, { sku: b }] }
+    expect: { calls: [{ url: http://o/orders/7, body: { order: { id: "7", lines: [a, b] } } }] }
+"#;
+    let write = |yaml: &str| {
+        let dir = config(yaml);
+        std::fs::write(dir.path().join("canonical.json"), canonical).unwrap();
+        std::fs::write(dir.path().join("inbound.json"), inbound).unwrap();
+        dir
+    };
+    let dir = write(&format!("{}{cases}", source(&value("$.customer.id", "$.quantity"))));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).ends_with("5 passed, 0 failed\n"), "{}", text(&out));
+
+    let refused = |yaml: &str, says: &[&str]| {
+        let dir = write(yaml);
+        let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert_says(&text(&out), says);
+    };
+    // The inbound schema says what each item holds: `note` is an object, where an integer goes.
+    refused(
+        &source(&value("$.customer.id", "$.note")),
+        &[
+            "routes.yaml:22:35: rule 'r', value.items[].quantity: produces object but the canonical schema 'canonical.json' wants integer",
+        ],
+    );
+    let nested = |lines: &str| source(&format!("          value:\n            order_id: {{ path: $.id }}\n{lines}"));
+    refused(
+        &nested(
+            "            customer: { object: { name: { path: $.name } } }\n            items: { each: \"$.lines[*]\", object: { sku: { path: $.price.id } } }\n",
+        ),
+        &[
+            "routes.yaml:13:23: rule 'r' never produces 'customer.id', which its canonical schema 'canonical.json' requires",
+            "routes.yaml:13:49: rule 'r', value.customer.name: 'name' is not a property of the canonical schema 'canonical.json'",
+            "routes.yaml:14:20: rule 'r' never produces 'items[].quantity', which its canonical schema 'canonical.json' requires",
+        ],
+    );
+    refused(
+        &nested("            customer: { const: cus_1 }\n            items: { object: { sku: { path: $.id } } }\n"),
+        &[
+            "rule 'r', value.customer: produces string but the canonical schema 'canonical.json' wants object",
+            "rule 'r', value.items: produces object but the canonical schema 'canonical.json' wants array",
+        ],
+    );
+    refused(
+        &nested(
+            "            customer: { object: { id: { path: $.id } }, optional: true }\n            items: { each: \"$.lines[*]\", field: sku }\n",
+        ),
+        &[
+            "rule 'r', value.customer: an 'object' is always produced, and no step takes one: put 'default', 'optional' and 'then' on its properties",
+            "rule 'r', value.items: 'field' is only allowed in 'key' and 'headers'; use 'path' here",
+        ],
+    );
+    refused(
+        &nested("            items: { each: \"$.lines[\", path: $.sku }\n"),
+        &["routes.yaml:13:28: invalid JSONPath \"$.lines[\""],
+    );
+}
+
 /// `include:` adds the sources, dispatchers and tests of other files (a folder: its YAML files
 /// in name order), each resolving its paths against its own folder; every diagnostic names the
 /// file it is in.
