@@ -124,8 +124,8 @@ pub(crate) struct CheckArgs {
     key: Option<String>,
     /// A file holding the raw request body (with --topic: the event's value); `-` reads it from
     /// standard input.
-    #[arg(long)]
-    payload: PathBuf,
+    #[arg(long, required_unless_present = "get")]
+    payload: Option<PathBuf>,
     /// A request header (with --topic: a Kafka header of the event), `'Name: value'`; repeatable.
     #[arg(long = "header")]
     headers: Vec<String>,
@@ -135,6 +135,10 @@ pub(crate) struct CheckArgs {
     /// The request URL's query, `a=1&b=2` (Twilio's signature covers it).
     #[arg(long, conflicts_with = "topic")]
     query: Option<String>,
+    /// Instead of a webhook: the sender's GET verification of the endpoint (the source's
+    /// `challenge:`), with --query; prints the answer.
+    #[arg(long, requires = "source", conflicts_with_all = ["topic", "payload", "verify"])]
+    get: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -338,16 +342,17 @@ fn check(args: &CheckArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let read = if args.payload.as_os_str() == "-" {
+    let Some(payload) = &args.payload else { return check_challenge(&routes, args) };
+    let read = if payload.as_os_str() == "-" {
         let mut body = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut body).map(|_| body)
     } else {
-        std::fs::read(&args.payload)
+        std::fs::read(payload)
     };
     let body = match read {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("cannot read {}: {e}", args.payload.display());
+            eprintln!("cannot read {}: {e}", payload.display());
             return ExitCode::FAILURE;
         }
     };
@@ -383,12 +388,33 @@ fn check_webhook(routes: &Routes, source: &str, body: &[u8], args: &CheckArgs) -
     }
 }
 
+/// A sender's GET verification (`--get`): prints the answer.
+fn check_challenge(routes: &Routes, args: &CheckArgs) -> ExitCode {
+    let source = args.source.as_deref().unwrap_or_default(); // clap requires it with --get
+    let query = args.query.as_deref().map(|q| q.strip_prefix('?').unwrap_or(q));
+    let answered = crate::dry_run::source_named(routes, source).and_then(|src| crate::dry_run::challenge(src, query));
+    match answered {
+        Ok(outcome) => {
+            outln!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
+            match outcome {
+                crate::dry_run::DryRun::Rejected { .. } => ExitCode::FAILURE,
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// An event consumed from `topic`: prints the calls (or dead letters) of its dispatchers.
 fn check_event(routes: &Routes, topic: &str, body: &[u8], args: &CheckArgs) -> ExitCode {
     let value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("{} is not JSON: {e}", args.payload.display());
+            let payload = args.payload.as_deref().unwrap_or(std::path::Path::new("-"));
+            eprintln!("{} is not JSON: {e}", payload.display());
             return ExitCode::FAILURE;
         }
     };

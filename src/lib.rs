@@ -10,8 +10,8 @@
 //! - [`routes`]: compiles a config once into what runs: schemas, JSONPaths, verifiers,
 //!   transforms, dispatch rules, and each source's projection (what of a payload it reads).
 //! - [`pipeline`]: the pure pipeline `verify → parse → validate → match → map → validate
-//!   canonical` (parsing builds only the projection), and dispatch call planning. No IO: the
-//!   server and the CLI share it.
+//!   canonical` (parsing builds only the projection), the answer to a sender's GET
+//!   verification, and dispatch call planning. No IO: the server and the CLI share it.
 //! - [`ingress`]: the hyper server (HTTP, or HTTPS with a certificate it reloads, and client
 //!   certificates of `--tls-client-ca`); who may post (`allowed_ips` behind trusted proxies, a
 //!   required client certificate) before the body is read; a sender's GET verification

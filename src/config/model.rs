@@ -594,11 +594,26 @@ pub struct TestCaseConfig {
     /// JSON Pointer → value, applied to the payload before it is sent (`null` removes).
     #[serde(default)]
     pub set: IndexMap<String, Json>,
+    /// `GET`: the sender's verification of the endpoint (the source's `challenge:`), with
+    /// `query` and no payload; expect `replied` (the challenge echoed, in `reply`) or
+    /// `rejected`. By default a webhook's `POST`.
+    pub method: Option<CaseMethod>,
+    /// The request URL's query, `hub.mode=subscribe&hub.challenge=…` (with `source`).
+    pub query: Option<String>,
     /// The request's headers (with `source`), or the event's Kafka headers (with `topic`).
     /// With a form's `Content-Type`, the payload's properties are sent as the form's fields.
     #[serde(default)]
     pub headers: IndexMap<String, String>,
     pub expect: ExpectConfig,
+}
+
+/// The HTTP method of a webhook case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum CaseMethod {
+    #[serde(rename = "GET", alias = "get")]
+    Get,
+    #[serde(rename = "POST", alias = "post")]
+    Post,
 }
 
 /// What a test case expects. Omitted parts are not checked.

@@ -9,10 +9,10 @@ use std::path::Path;
 use http::{HeaderMap, HeaderValue};
 use serde_json::{Value as Json, json};
 
-use super::{CallOf, DryRun, header_map, planned_calls, run, source_named, unconsumed};
+use super::{CallOf, DryRun, challenge, header_map, planned_calls, run, source_named, unconsumed};
 use crate::config::Loaded;
 use crate::config::diagnostic::Diagnostics;
-use crate::config::model::{ExpectConfig, ExpectedCall, ExpectedEvent, ExpectedStatus, TestCaseConfig};
+use crate::config::model::{CaseMethod, ExpectConfig, ExpectedCall, ExpectedEvent, ExpectedStatus, TestCaseConfig};
 use crate::ingress::unix_now;
 use crate::pipeline::parse::{FORM, media_type};
 use crate::pipeline::{Event, Inbound};
@@ -22,6 +22,8 @@ use crate::routes::{Routes, Source};
 enum Kind<'a> {
     /// Posted to `source` with these request headers; the answer must be `status`.
     Webhook(&'a Source, HeaderMap, ExpectedStatus),
+    /// The sender's GET verification of `source`; the answer must be `status`.
+    Challenge(&'a Source, ExpectedStatus),
     /// Consumed from a topic; the dispatchers must plan these calls.
     Event(&'a str, &'a [ExpectedCall]),
 }
@@ -31,9 +33,14 @@ pub fn run_case(routes: &Routes, case: &TestCaseConfig, dir: &Path) -> Vec<Strin
     match prepare(routes, case, dir) {
         Ok((Kind::Webhook(source, headers, status), doc)) => match encode(case, &doc) {
             Ok(body) => {
-                let input = Inbound { headers: &headers, query: None, body: &body, now: unix_now(), verify: false };
+                let query = case.query.as_deref();
+                let input = Inbound { headers: &headers, query, body: &body, now: unix_now(), verify: false };
                 compare(&run(routes, source, &input), status, &case.expect)
             }
+            Err(e) => vec![e],
+        },
+        Ok((Kind::Challenge(source, status), _)) => match challenge(source, case.query.as_deref()) {
+            Ok(answered) => compare(&answered, status, &case.expect),
             Err(e) => vec![e],
         },
         Ok((Kind::Event(topic, want), doc)) => event_case(routes, case, topic, doc, want),
@@ -43,7 +50,10 @@ pub fn run_case(routes: &Routes, case: &TestCaseConfig, dir: &Path) -> Vec<Strin
 
 /// What can be checked without running the case, and its payload.
 fn prepare<'a>(routes: &'a Routes, case: &'a TestCaseConfig, dir: &Path) -> Result<(Kind<'a>, Json), String> {
-    Ok((shape(routes, case)?, case_document(case, dir)?))
+    match shape(routes, case)? {
+        challenge @ Kind::Challenge(..) => Ok((challenge, Json::Null)),
+        kind => Ok((kind, case_document(case, dir)?)),
+    }
 }
 
 /// Every case that would fail before it runs (a name the config lacks, fields that do not fit
@@ -96,12 +106,18 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
                 let what = "expect.reply is the answer of a reply or of a rule's `answer`";
                 return Err(format!("{what}: with status {} it would not be checked", status.as_str()));
             }
+            if case.method == Some(CaseMethod::Get) {
+                return challenge_case(source, case, status);
+            }
             let headers = header_map(case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
             Ok(Kind::Webhook(source, headers, status))
         }
         (None, Some(topic)) => {
             if let Some(e) = unconsumed(routes, &topic.value) {
                 return Err(e);
+            }
+            if case.method.is_some() || case.query.is_some() {
+                return Err("`method` and `query` are a webhook's request (with `source`), not an event's".into());
             }
             let webhook_only = e.status.is_some() || of_rejection || e.events.is_some() || e.reply.is_some();
             match e.calls.as_deref().filter(|_| !webhook_only) {
@@ -116,6 +132,24 @@ fn shape<'a>(routes: &'a Routes, case: &'a TestCaseConfig) -> Result<Kind<'a>, S
             Err("a case names either a `source` (to post a webhook to) or a `topic` (to consume an event from)".into())
         }
     }
+}
+
+/// A GET case: the source must answer GETs, and the case sends no payload.
+fn challenge_case<'a>(source: &'a Source, case: &TestCaseConfig, status: ExpectedStatus) -> Result<Kind<'a>, String> {
+    if source.challenge.is_none() {
+        return Err(format!(
+            "`method: GET` is the sender's verification of the endpoint, and source '{}' has no `challenge:` to answer it",
+            source.name
+        ));
+    }
+    if case.payload.is_some() || case.body.is_some() || !case.set.is_empty() {
+        return Err("a GET case sends no payload: its `query` is the request".into());
+    }
+    if !matches!(status, ExpectedStatus::Replied | ExpectedStatus::Rejected) {
+        let status = status.as_str();
+        return Err(format!("a GET case is `replied` (the challenge echoed) or `rejected`, never {status}"));
+    }
+    Ok(Kind::Challenge(source, status))
 }
 
 /// An event consumed from `topic`: the calls its dispatchers would make, against `want`.

@@ -85,6 +85,21 @@ pub fn run(routes: &Routes, source: &Source, input: &Inbound) -> DryRun {
     }
 }
 
+/// The server's answer to a sender's GET verification of `source` (its `challenge:`), or why
+/// there is none.
+pub fn challenge(source: &Source, query: Option<&str>) -> Result<DryRun, String> {
+    let Some(c) = &source.challenge else {
+        return Err(format!(
+            "source '{}' has no `challenge:`, so the server answers a GET with 405 (webhooks are POSTed)",
+            source.name
+        ));
+    };
+    Ok(match pipeline::challenge::answer(c, query) {
+        Ok(replied) => DryRun::Replied { event_id: None, reply: "challenge".into(), replied },
+        Err(rejection) => DryRun::Rejected { http_status: rejection.status, rejection },
+    })
+}
+
 /// What the dispatchers of `event.topic` would do with it when they consume it: their calls,
 /// or dead letters; an error when no dispatcher consumes that topic.
 pub fn consume(routes: &Routes, event: &Event) -> Result<Vec<CallOf>, String> {

@@ -14,7 +14,6 @@ use serde_json::json;
 
 use super::State;
 use super::body::{self, BodyError};
-use super::challenge;
 use super::client::{self, Peer};
 use super::dead_letter;
 use super::response::{Body, json, rejected};
@@ -141,17 +140,15 @@ async fn webhook(state: &State, routes: &Routes, source: &Source, req: Request<I
     if req.method() == Method::GET
         && let Some(c) = &source.challenge
     {
-        return match challenge::answer(c, req.uri().query()) {
-            Ok(body) => {
+        return match pipeline::challenge::answer(c, req.uri().query()) {
+            Ok(replied) => {
                 webhook_log!(info, source, trace, None::<String>, "verification challenge answered");
-                let mut res = Response::new(Body::from(body));
-                let media = if c.json { "application/json" } else { "text/plain; charset=utf-8" };
-                res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(media));
+                let mut res = written(replied);
                 // An echoed value is never read as markup.
                 res.headers_mut().insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
                 (res, Answered::Replied)
             }
-            Err((status, message)) => early(status, "challenge", &message),
+            Err(r) => early(StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST), "challenge", &r.message),
         };
     }
     if req.method() != Method::POST {

@@ -6,7 +6,6 @@
 //! dead-letter topic ([`dead_letter`]), and [`redrive`] runs them through the routes again.
 
 pub mod body;
-pub mod challenge;
 pub mod client;
 pub mod connection;
 pub mod dead_letter;

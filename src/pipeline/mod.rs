@@ -4,6 +4,7 @@
 //! No IO, no clock, no globals: the same inputs give the same answer, which is why the
 //! server, `switchyard check` and `switchyard test` all call [`ingest`] and [`plan::plan`].
 
+pub mod challenge;
 pub mod map;
 pub mod parse;
 pub mod plan;
@@ -105,6 +106,8 @@ pub enum Reason {
     Schema,
     Mapping,
     Canonical,
+    /// A sender's GET verification (`challenge:`) that does not carry what it must.
+    Challenge,
 }
 
 impl Reason {
@@ -115,6 +118,7 @@ impl Reason {
             Reason::Schema => "schema",
             Reason::Mapping => "mapping",
             Reason::Canonical => "canonical",
+            Reason::Challenge => "challenge",
         }
     }
 }

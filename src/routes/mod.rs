@@ -641,6 +641,12 @@ impl Ctx<'_> {
 
     /// `Some` (with what to add to the warning) when an unset variable in the part being
     /// compiled is only a warning; `None` when it is an error.
+    /// Whether this compile is for a dry run (`validate`, `check`, `test`): nothing it compiles
+    /// is served or called.
+    pub(crate) fn dry_run(&self) -> bool {
+        matches!(self.mode, EnvMode::Lenient)
+    }
+
     fn unset_is_fine(&self) -> Option<&'static str> {
         match (self.mode, self.part) {
             (EnvMode::Lenient, _) => Some(""),

@@ -926,6 +926,83 @@ fn a_get_challenge_requires_values_that_are_something() {
     valid(&with(challenge), &[("S", "0123456789abcdef0123456789abcdef"), ("TOKEN", "t0k3n")]);
 }
 
+/// A sender's GET verification is a test case (`method: GET`, a `query`) and a dry run
+/// (`check --get`), answered by the server's own function: the challenge echoed, or refused.
+#[test]
+fn a_get_verification_is_tested_and_checked_as_the_server_answers_it() {
+    let challenge = "{ echo: hub.challenge, require: { hub.mode: subscribe, hub.verify_token: \"${TOKEN:-t0k3n}\" } }";
+    let routes =
+        SOURCE.replace("    event_type: $.type\n", &format!("    event_type: $.type\n    challenge: {challenge}\n"));
+    let cases = r#"tests:
+  - name: meta verifies the endpoint
+    source: s
+    method: GET
+    query: hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=t0k3n
+    expect: { status: replied, reply: "1158201444" }
+  - name: a wrong token
+    source: s
+    method: GET
+    query: hub.mode=subscribe&hub.challenge=1&hub.verify_token=guess
+    expect: { status: rejected, http_status: 403, reason: challenge, message_contains: "'hub.verify_token' is not the one expected" }
+  - name: no challenge
+    source: s
+    method: GET
+    query: hub.mode=subscribe&hub.verify_token=t0k3n
+    expect: { status: rejected, http_status: 400 }
+  - { name: a webhook still, source: s, body: { id: "1" }, expect: { status: accepted } }
+"#;
+    let dir = config(&format!("{routes}{cases}"));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).ends_with("4 passed, 0 failed\n"), "{}", text(&out));
+    // `test` reads no environment: a token without a default stands for `$TOKEN`, which a
+    // case sends to be answered.
+    let unset = format!("{}{cases}", routes.replace("${TOKEN:-t0k3n}", "${TOKEN}")).replace("=t0k3n", "=$TOKEN");
+    let out = switchyard(&["test"], config(&unset).path(), &[("TOKEN", "t0k3n")]);
+    assert!(text(&out).ends_with("4 passed, 0 failed\n"), "{}", text(&out));
+
+    let check = |query: &str| switchyard(&["check", "--source", "s", "--get", "--query", query], dir.path(), &[]);
+    let out = check("hub.mode=subscribe&hub.challenge=a+b&hub.verify_token=t0k3n");
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"status": "replied", "event_id": null, "reply": "challenge", "http_status": 200, "body": "a b"})
+    );
+    let out = check("hub.mode=subscribe&hub.challenge=1");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["reason"], "challenge");
+
+    // Cases that could not mean anything are named before they run.
+    let wrong = r#"tests:
+  - { name: a GET with a body, source: s, method: GET, body: {}, expect: { status: replied } }
+  - { name: a GET accepted, source: s, method: GET, query: "hub.challenge=1", expect: { status: accepted } }
+  - { name: a GET to a source without a challenge, source: t, method: GET, query: "challenge=1", expect: { status: replied } }
+  - { name: an event with a query, topic: t, query: "a=1", body: {}, expect: { calls: [] } }
+"#;
+    let other = "  - name: t\n    path: /hooks/t\n    verify: { kind: none }\n    rules: []\n";
+    let dispatch = "dispatch:\n  - name: d\n    topic: t\n    group: g\n    rules:\n      - name: call\n        request: { method: POST, url: \"http://o/x\" }\n";
+    let dir = config(&format!("{routes}{other}{dispatch}{wrong}"));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(text(&out).ends_with("0 passed, 4 failed\n"), "{}", text(&out));
+    for says in [
+        "a GET case sends no payload: its `query` is the request",
+        "a GET case is `replied` (the challenge echoed) or `rejected`, never accepted",
+        "`method: GET` is the sender's verification of the endpoint, and source 't' has no `challenge:` to answer it",
+        "`method` and `query` are a webhook's request (with `source`), not an event's",
+    ] {
+        assert!(text(&out).contains(says), "{says}\n{}", text(&out));
+    }
+    let out = switchyard(&["check", "--source", "t", "--get"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("source 't' has no `challenge:`, so the server answers a GET with 405"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// `oauth2:` on a request: a token URL, a client id and an environment secret; never beside a
 /// `bearer_token`; a dry run shows where the token will come from, not a token.
 #[test]
