@@ -308,7 +308,10 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
             | Step::EpochMsToRfc3339
             | Step::ToUtc
             | Step::HmacSha256 { .. } => Some([Ty::String].into()),
-            Step::MinorUnits { .. } | Step::ToNumber => Some([Ty::Integer, Ty::Number].into()),
+            Step::MinorUnits { .. } => Some([Ty::Integer, Ty::Number].into()),
+            // The number is what the sender wrote as text, which no type pins down (an inbound
+            // `pattern` may): it may be an integer, so it is given the benefit of the doubt.
+            Step::ToNumber => Some([Ty::Integer].into()),
             Step::Lookup { table, default } => Some(table.values().chain(default).map(ty).collect()),
         };
     }

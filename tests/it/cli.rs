@@ -537,6 +537,32 @@ tests:
     );
 }
 
+/// `to_number` makes a number of the sender's text, which may be an integer: the contract
+/// check lets it into an `integer` property (the canonical schema still checks each event), and
+/// refuses it where a string goes.
+#[test]
+fn a_number_read_from_text_may_fill_an_integer_property() {
+    let canonical =
+        r#"{"type": "object", "properties": {"quantity": {"type": "integer"}, "order_id": {"type": "string"}}}"#;
+    let yaml = |field: &str| {
+        SOURCE
+            .replace("order_id: { path: $.id }", &format!("{field}: {{ path: $.qty, then: [to_number] }}"))
+            .replace("min.json", "canonical.json")
+            + "tests:\n  - { name: three, source: s, body: { qty: \"3\" }, expect: { status: accepted, events: [{ value: { quantity: 3 } }] } }\n  - { name: a half, source: s, body: { qty: \"2.5\" }, expect: { status: rejected, violations: [/quantity] } }\n"
+    };
+    let dir = config(&yaml("quantity"));
+    std::fs::write(dir.path().join("canonical.json"), canonical).unwrap();
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(text(&out).ends_with("2 passed, 0 failed\n"), "{}", text(&out));
+    let dir = config(&yaml("order_id"));
+    std::fs::write(dir.path().join("canonical.json"), canonical).unwrap();
+    let out = switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")]);
+    assert_says(
+        &text(&out),
+        &["rule 'r', value.order_id: produces integer but the canonical schema 'canonical.json' wants string"],
+    );
+}
+
 /// `include:` adds the sources, dispatchers and tests of other files (a folder: its YAML files
 /// in name order), each resolving its paths against its own folder; every diagnostic names the
 /// file it is in.
