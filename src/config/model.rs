@@ -448,6 +448,26 @@ pub enum StepConfig {
     HmacSha256 {
         secret: Text,
     },
+    /// A string without its leading and trailing white space.
+    Trim,
+    /// Every match of the regular expression `pattern` in a string replaced by `with`, in which
+    /// `$1` or `${name}` is a group's text (`$$`: a dollar sign).
+    Replace {
+        pattern: Text,
+        with: String,
+    },
+    /// A string cut at each occurrence of this text into an array of strings.
+    Split(String),
+    /// An array of scalars written as one string, with this text between them.
+    Join(String),
+    /// A number rounded to this many decimal places (0 to 15; halves away from zero).
+    Round(u32),
+    /// A number multiplied by this one (an integer stays one while the factor is an integer).
+    Multiply(f64),
+    /// A number divided by this one (not zero).
+    Divide(f64),
+    /// A string holding JSON (some senders nest a document in a string) parsed into its value.
+    ParseJson,
 }
 
 /// A dispatcher: consume a topic in a group, turn matching events into HTTP calls.

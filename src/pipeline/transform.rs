@@ -1,5 +1,6 @@
-//! Transform steps applied to one value: case, lookup, text ↔ number, minor units → decimal,
-//! epoch → RFC 3339, a keyed hash.
+//! Transform steps applied to one value: case, white space, regular-expression replacement,
+//! split and join, lookup, text ↔ number, rounding and scaling, minor units → decimal, epoch →
+//! RFC 3339, embedded JSON, a keyed hash.
 
 use serde_json::{Number, Value as Json};
 use time::OffsetDateTime;
@@ -72,7 +73,65 @@ pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
                 .map_err(|_| format!("to_utc: '{}' is not an RFC 3339 timestamp", clip(text, QUOTED_VALUE)))?;
             at.to_offset(time::UtcOffset::UTC).format(&Rfc3339).map(Json::String).map_err(|e| e.to_string())
         }
+        Step::Trim => string(value, "trim").map(|s| Json::String(s.trim().to_owned())),
+        Step::Replace { pattern, with } => {
+            string(value, "replace").map(|s| Json::String(pattern.replace_all(s, with.as_str()).into_owned()))
+        }
+        Step::Split(by) => {
+            let text = string(value, "split")?;
+            Ok(Json::Array(text.split(by.as_str()).map(|part| Json::String(part.to_owned())).collect()))
+        }
+        Step::Join(by) => {
+            let Json::Array(items) = value else {
+                return Err(format!("join needs an array, not {}", what(value)));
+            };
+            let texts: Option<Vec<String>> = items.iter().map(scalar_text).collect();
+            Ok(Json::String(texts.ok_or("join needs an array of strings, numbers or booleans")?.join(by)))
+        }
+        Step::Round(places) => round(number(value, "round")?, *places),
+        Step::Multiply(by) => {
+            // An integer times an integral factor stays an integer while it fits.
+            if let (Some(i), true) = (value.as_i64(), by.fract() == 0.0 && by.abs() < 9.0e15)
+                && let Some(product) = i.checked_mul(*by as i64)
+            {
+                return Ok(Json::Number(product.into()));
+            }
+            finite(number(value, "multiply")? * by, "multiply")
+        }
+        Step::Divide(by) => finite(number(value, "divide")? / by, "divide"),
+        Step::ParseJson => {
+            let text = string(value, "parse_json")?;
+            serde_json::from_str(text).map_err(|e| format!("parse_json: the string is not JSON ({e})"))
+        }
     }
+}
+
+/// A number's value as a double, or an error naming the step.
+fn number(value: &Json, step: &str) -> Result<f64, String> {
+    value.as_f64().ok_or_else(|| format!("{step} needs a number, not {}", what(value)))
+}
+
+/// A double as a JSON number; infinity and NaN are refused, naming the step.
+fn finite(n: f64, step: &str) -> Result<Json, String> {
+    Number::from_f64(n).map(Json::Number).ok_or_else(|| format!("{step}: the result is not a finite number"))
+}
+
+/// `n` rounded to `places` decimals (a half away from zero); with no places, an integer.
+fn round(n: f64, places: u32) -> Result<Json, String> {
+    if places == 0 {
+        let r = n.round();
+        if (-9.0e18..9.0e18).contains(&r) {
+            return Ok(Json::Number((r as i64).into()));
+        }
+        return finite(r, "round");
+    }
+    let scale = 10f64.powi(places as i32);
+    let scaled = n * scale;
+    // Past 2^53 a double has no fractional digits left to round.
+    if !scaled.is_finite() || scaled.abs() >= 9.0e15 {
+        return finite(n, "round");
+    }
+    finite(scaled.round() / scale, "round")
 }
 
 /// An integer as JSON Schema counts them: `100`, and also `100.0` or `-0` (a number with no
@@ -171,6 +230,51 @@ mod tests {
         assert!(minor_to_major(1, "US").is_err());
         assert!(minor_to_major(1, "U$D").is_err());
         assert!(minor_to_major(i64::MAX, "usd").is_err());
+    }
+
+    #[test]
+    fn text_steps_trim_replace_split_and_join() {
+        let none = json!({});
+        let step = |s: Step, v: Json| apply(&s, &v, &none);
+        assert_eq!(step(Step::Trim, json!("  ord_1 \n")), Ok(json!("ord_1")));
+        let strip = Step::Replace { pattern: regex::Regex::new("^cus_").unwrap(), with: String::new() };
+        assert_eq!(step(strip, json!("cus_123")), Ok(json!("123")));
+        let swap = Step::Replace { pattern: regex::Regex::new(r"(\w+)@(\w+)").unwrap(), with: "$2 at $1, $$1".into() };
+        assert_eq!(step(swap, json!("ana@shop")), Ok(json!("shop at ana, $1")));
+        assert_eq!(step(Step::Split(",".into()), json!("a,b,,c")), Ok(json!(["a", "b", "", "c"])));
+        assert_eq!(step(Step::Split(",".into()), json!("")), Ok(json!([""])));
+        assert_eq!(step(Step::Join(", ".into()), json!(["a", 1, true])), Ok(json!("a, 1, true")));
+        assert_eq!(step(Step::Join("".into()), json!([])), Ok(json!("")));
+        assert_eq!(
+            step(Step::Join(",".into()), json!([{}])),
+            Err("join needs an array of strings, numbers or booleans".into())
+        );
+        assert_eq!(step(Step::Join(",".into()), json!("a")), Err("join needs an array, not a string".into()));
+        assert_eq!(step(Step::Trim, json!(1)), Err("trim needs a string".into()));
+    }
+
+    #[test]
+    fn number_steps_round_scale_and_parse() {
+        let none = json!({});
+        let step = |s: Step, v: Json| apply(&s, &v, &none);
+        assert_eq!(step(Step::Round(2), json!(12.3456)), Ok(json!(12.35)));
+        assert_eq!(step(Step::Round(2), json!(-0.125)), Ok(json!(-0.13)), "a half away from zero");
+        assert_eq!(step(Step::Round(0), json!(2.5)), Ok(json!(3)));
+        assert_eq!(step(Step::Round(3), json!(7)), Ok(json!(7.0)));
+        assert_eq!(step(Step::Round(2), json!(1e300)), Ok(json!(1e300)), "nothing left to round");
+        assert_eq!(step(Step::Multiply(100.0), json!(12)), Ok(json!(1200)), "an integer stays one");
+        assert_eq!(step(Step::Multiply(100.0), json!(12.34)), Ok(json!(1234.0)));
+        assert_eq!(step(Step::Multiply(0.5), json!(3)), Ok(json!(1.5)));
+        assert_eq!(step(Step::Multiply(10.0), json!(i64::MAX)), Ok(json!(9.223372036854776e19)));
+        assert_eq!(
+            step(Step::Multiply(1e308), json!(1e308)),
+            Err("multiply: the result is not a finite number".into())
+        );
+        assert_eq!(step(Step::Divide(100.0), json!(1234)), Ok(json!(12.34)));
+        assert_eq!(step(Step::Divide(4.0), json!("8")), Err("divide needs a number, not a string".into()));
+        assert_eq!(step(Step::ParseJson, json!(r#"{"order": [1, "a"]}"#)), Ok(json!({"order": [1, "a"]})));
+        let broken = step(Step::ParseJson, json!("{order")).unwrap_err();
+        assert!(broken.starts_with("parse_json: the string is not JSON (key must be a string"), "{broken}");
     }
 
     #[test]

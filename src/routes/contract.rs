@@ -313,6 +313,18 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
             // `pattern` may): it may be an integer, so it is given the benefit of the doubt.
             Step::ToNumber => Some([Ty::Integer].into()),
             Step::Lookup { table, default } => Some(table.values().chain(default).map(ty).collect()),
+            Step::Trim | Step::Replace { .. } | Step::Join(_) => Some([Ty::String].into()),
+            Step::Split(_) => Some([Ty::Array].into()),
+            Step::Round(0) => Some([Ty::Integer].into()),
+            // An integer times an integral factor stays an integer; what an unknown value
+            // becomes is unknown too.
+            Step::Multiply(by) if by.fract() == 0.0 => match &types {
+                None => None,
+                Some(t) if t.iter().all(|t| *t == Ty::Integer) => Some([Ty::Integer].into()),
+                Some(_) => Some([Ty::Integer, Ty::Number].into()),
+            },
+            Step::Round(_) | Step::Multiply(_) | Step::Divide(_) => Some([Ty::Integer, Ty::Number].into()),
+            Step::ParseJson => None,
         };
     }
     types

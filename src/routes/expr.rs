@@ -80,6 +80,17 @@ pub enum Step {
     HmacSha256 {
         key: Option<Box<super::verify::SigningKey>>,
     },
+    Trim,
+    Replace {
+        pattern: regex::Regex,
+        with: String,
+    },
+    Split(String),
+    Join(String),
+    Round(u32),
+    Multiply(f64),
+    Divide(f64),
+    ParseJson,
 }
 
 /// A filter: an optional event-type test plus conditions, all of which must hold.
@@ -166,7 +177,7 @@ fn compile_nested(
         ctx.error(at, message);
         return None;
     }
-    let steps = cfg.then.iter().map(|s| compile_step(ctx, &s.value)).collect::<Option<Vec<_>>>()?;
+    let steps = cfg.then.iter().map(|s| compile_step(ctx, s)).collect::<Option<Vec<_>>>()?;
     let each = match each {
         Some(path) => Some(Box::new(path?)),
         None => None,
@@ -243,8 +254,9 @@ fn compile_source(
     }
 }
 
-fn compile_step(ctx: &mut Ctx, step: &StepConfig) -> Option<Step> {
-    Some(match step {
+fn compile_step(ctx: &mut Ctx, spanned: &Spanned<StepConfig>) -> Option<Step> {
+    let at = spanned.referenced;
+    Some(match &spanned.value {
         StepConfig::Upper => Step::Upper,
         StepConfig::Lower => Step::Lower,
         StepConfig::Lookup { table, default } => Step::Lookup { table: table.clone(), default: default.clone() },
@@ -257,7 +269,48 @@ fn compile_step(ctx: &mut Ctx, step: &StepConfig) -> Option<Step> {
         StepConfig::HmacSha256 { secret } => {
             Step::HmacSha256 { key: super::verify::step_key(ctx, secret).map(Box::new) }
         }
+        StepConfig::Trim => Step::Trim,
+        StepConfig::Replace { pattern, with } => {
+            Step::Replace { pattern: compile_regex(ctx, pattern, "replace: 'pattern'")?, with: with.clone() }
+        }
+        StepConfig::Split(by) if by.is_empty() => {
+            ctx.error(at, "'split' needs the text to cut at (an empty one cuts nowhere)");
+            return None;
+        }
+        StepConfig::Split(by) => Step::Split(by.clone()),
+        StepConfig::Join(by) => Step::Join(by.clone()),
+        StepConfig::Round(places) if *places > 15 => {
+            ctx.error(at, format!("'round' keeps 0 to 15 decimal places (a double holds no more), not {places}"));
+            return None;
+        }
+        StepConfig::Round(places) => Step::Round(*places),
+        StepConfig::Multiply(by) if !by.is_finite() => {
+            ctx.error(at, format!("'multiply' needs a finite number, not {by}"));
+            return None;
+        }
+        StepConfig::Multiply(by) => Step::Multiply(*by),
+        StepConfig::Divide(by) if !by.is_finite() || *by == 0.0 => {
+            ctx.error(at, format!("'divide' needs a finite number other than 0, not {by}"));
+            return None;
+        }
+        StepConfig::Divide(by) => Step::Divide(*by),
+        StepConfig::ParseJson => Step::ParseJson,
     })
+}
+
+/// A regular expression (Rust's `regex` syntax: linear in time, at most 1 MiB compiled), or an
+/// error at `text` naming `what` and the mistake.
+fn compile_regex(ctx: &mut Ctx, text: &Text, what: &str) -> Option<regex::Regex> {
+    match regex::RegexBuilder::new(&text.value).size_limit(1 << 20).build() {
+        Ok(re) => Some(re),
+        Err(e) => {
+            // A syntax error draws a caret under the pattern; its last line says what is wrong.
+            let message = e.to_string();
+            let why = message.lines().last().map_or(message.as_str(), |l| l.strip_prefix("error: ").unwrap_or(l));
+            ctx.error(text.referenced, format!("{what} is not a regular expression ({why}): {}", text.value));
+            None
+        }
+    }
 }
 
 fn compile_template(ctx: &mut Ctx, text: &Text) -> Option<Vec<Part<Path>>> {
@@ -410,16 +463,7 @@ fn compile_test(ctx: &mut Ctx, c: &ConditionConfig, referenced: Location) -> Opt
     let high = bound(c.lt, c.lte);
     let mut tests = plain_tests(c);
     if let Some(m) = &c.matches {
-        match regex::RegexBuilder::new(&m.value).size_limit(1 << 20).build() {
-            Ok(re) => tests.push(Test::Matches(re)),
-            Err(e) => {
-                // A syntax error draws a caret under the pattern; its last line says what is wrong.
-                let text = e.to_string();
-                let why = text.lines().last().map_or(text.as_str(), |l| l.strip_prefix("error: ").unwrap_or(l));
-                ctx.error(m.referenced, format!("'matches' is not a regular expression ({why}): {}", m.value));
-                return None;
-            }
-        }
+        tests.push(Test::Matches(compile_regex(ctx, m, "'matches'")?));
     }
     match (low, high) {
         (Err(()), _) | (_, Err(())) => {

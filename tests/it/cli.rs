@@ -504,6 +504,14 @@ tests:
             "routes.yaml:22:35: rule 'r', value.items[].quantity: produces object but the canonical schema 'canonical.json' wants integer",
         ],
     );
+    // An integer times an integer stays one; divided, it may not.
+    refused(
+        &source(&value("$.customer.id", "$.quantity, then: [{ divide: 2 }]")),
+        &["rule 'r', value.items[].quantity: produces number but the canonical schema 'canonical.json' wants integer"],
+    );
+    let doubled = write(&source(&value("$.customer.id", "$.quantity, then: [{ multiply: 2 }]")));
+    let out = switchyard(&["validate", "-c", "routes.yaml"], doubled.path(), &[("S", "x")]);
+    assert!(out.status.success(), "{}", text(&out));
     let nested = |lines: &str| source(&format!("          value:\n            order_id: {{ path: $.id }}\n{lines}"));
     refused(
         &nested(
@@ -561,6 +569,56 @@ fn a_number_read_from_text_may_fill_an_integer_property() {
         &text(&out),
         &["rule 'r', value.order_id: produces integer but the canonical schema 'canonical.json' wants string"],
     );
+}
+
+/// Steps that clean text, cut and join it, scale and round numbers and read JSON nested in a
+/// string, in a dispatcher's body (as in events); steps that could not do anything are
+/// refused with their place.
+#[test]
+fn steps_trim_replace_split_join_round_scale_and_parse() {
+    let rule = r#"        request:
+          method: POST
+          url: http://o/x
+          body:
+            customer: { path: $.customer, then: [trim, { replace: { pattern: "^cus_", with: "" } }] }
+            tags: { path: $.tags, then: [{ split: "," }] }
+            skus: { path: $.skus, then: [{ join: "|" }] }
+            cents: { path: $.amount, then: [{ multiply: 100 }, { round: 0 }] }
+            euros: { path: $.cents, then: [{ divide: 100 }, { round: 1 }] }
+            meta: { path: $.meta, then: [parse_json] }
+tests:
+  - name: all of them
+    topic: t
+    body: { customer: " cus_42 ", tags: "vip,new", skus: [a, 7], amount: 12.345, cents: 1250, meta: "{\"channel\": \"web\"}" }
+    expect:
+      calls:
+        - body: { customer: "42", tags: [vip, new], skus: "a|7", cents: 1235, euros: 12.5, meta: { channel: web } }
+  - name: nested JSON that is not
+    topic: t
+    body: { customer: x, tags: "", skus: [], amount: 1, cents: 1, meta: "{" }
+    expect: { calls: [{ dead_letter: "body.meta: parse_json: the string is not JSON" }] }
+"#;
+    let dir = config(&dispatching(rule));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(text(&out).ends_with("2 passed, 0 failed\n"), "{}", text(&out));
+
+    let body = |steps: &str| {
+        dispatching(&format!(
+            "        request:\n          method: POST\n          url: http://o/x\n          body: {{ x: {{ path: $.x, then: [{steps}] }} }}\n"
+        ))
+    };
+    for (steps, says) in [
+        ("{ split: \"\" }", "routes.yaml:22:42: 'split' needs the text to cut at (an empty one cuts nowhere)"),
+        ("{ round: 16 }", "routes.yaml:22:42: 'round' keeps 0 to 15 decimal places (a double holds no more), not 16"),
+        ("{ divide: 0 }", "routes.yaml:22:42: 'divide' needs a finite number other than 0, not 0"),
+        (
+            "{ replace: { pattern: \"(\", with: x } }",
+            "routes.yaml:22:64: replace: 'pattern' is not a regular expression (unclosed group): (",
+        ),
+        ("{ replace: { pattern: x } }", "missing field 'with'"),
+    ] {
+        assert_says(&invalid(&body(steps)), &[says]);
+    }
 }
 
 /// `include:` adds the sources, dispatchers and tests of other files (a folder: its YAML files
