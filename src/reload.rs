@@ -57,6 +57,7 @@ pub async fn run(
             || p.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
     };
     let mut triggers = Triggers::new(&reload.watch, relevant, "config changes");
+    let watched = |routes: &Routes| watch_list(&reload.config, routes);
     // What the process was built with: the producer, listener and consumers keep these settings.
     let started = live.load_full();
     loop {
@@ -70,6 +71,8 @@ pub async fn run(
         let compile = reload.compile.clone();
         match tokio::task::spawn_blocking(move || compile()).await {
             Ok(Ok(routes)) => {
+                // A folder the new config includes, or a schema's new folder, is watched from now.
+                triggers.watch_more(&watched(&routes), "config changes");
                 let pending = needs_restart(&started, &routes, role);
                 live.store(Arc::new(routes));
                 tracing::info!(trigger = why, "config reloaded");
@@ -153,7 +156,9 @@ pub fn needs_restart(old: &Routes, new: &Routes, role: Role) -> Vec<String> {
 pub(crate) struct Triggers {
     rx: mpsc::UnboundedReceiver<&'static str>,
     /// Watches while it lives.
-    _files: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
+    files: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
+    /// What it watches (or tried to).
+    watched: Vec<(PathBuf, bool)>,
 }
 
 impl Triggers {
@@ -174,22 +179,35 @@ impl Triggers {
             }
         });
         let files = match debouncer {
-            Ok(mut d) => {
-                for (path, recursive) in watch {
-                    let mode = if *recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
-                    if let Err(e) = d.watch(path, mode) {
-                        tracing::warn!(path = %path.display(), error = %e, "cannot watch for {what}; SIGHUP still reloads");
-                    }
-                }
-                Some(d)
-            }
+            Ok(d) => Some(d),
             Err(e) => {
                 tracing::warn!(error = %e, "file watching unavailable for {what}; SIGHUP still reloads");
                 None
             }
         };
         spawn_sighup(tx);
-        Triggers { rx, _files: files }
+        let mut triggers = Triggers { rx, files, watched: Vec::new() };
+        triggers.watch_more(watch, what);
+        triggers
+    }
+
+    /// Also watches those of `watch` it does not watch yet.
+    pub(crate) fn watch_more(&mut self, watch: &[(PathBuf, bool)], what: &str) {
+        let Some(d) = &mut self.files else { return };
+        for entry in watch {
+            if self.watched.contains(entry) {
+                continue;
+            }
+            let (path, recursive) = entry;
+            let mode = if *recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+            match d.watch(path, mode) {
+                Ok(()) => tracing::debug!(path = %path.display(), "watching for {what}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot watch for {what}; SIGHUP still reloads")
+                }
+            }
+            self.watched.push(entry.clone());
+        }
     }
 
     /// Watches `files` alone: a change to one of them, or to a `..`-named entry beside them
@@ -299,10 +317,25 @@ fn spawn_sighup(tx: mpsc::UnboundedSender<&'static str>) {
 #[cfg(not(unix))]
 fn spawn_sighup(_tx: mpsc::UnboundedSender<&'static str>) {}
 
-/// A reload of the config at `path`, compiled with `env`, watching it, the files and folders
-/// it includes (as they are now: one a reload adds is watched from the next start), and its
-/// schemas.
+/// A reload of the config at `path`, compiled with `env`, watching what [`watch_list`] names.
 pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Reload {
+    let watch = watch_list(&path, routes);
+    let config = path.clone();
+    let compile: Compile = Arc::new(move || {
+        let loaded = crate::config::load(&path)?;
+        let (routes, warnings) = crate::routes::compile(&loaded, &*env, mode)?;
+        for w in &warnings.list {
+            tracing::warn!("{w}");
+        }
+        Ok(routes)
+    });
+    Reload { watch, compile, config }
+}
+
+/// What a reload of the config at `path` watches: its folder, the files and folders it
+/// includes (read from the file as it is now), and the folders of the schemas `routes` load;
+/// after each reload, what the new config names too.
+pub fn watch_list(path: &Path, routes: &Routes) -> Vec<(PathBuf, bool)> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).to_path_buf();
     let mut watch = vec![(dir, false)];
     let mut add = |entry: (PathBuf, bool)| {
@@ -310,7 +343,7 @@ pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Re
             watch.push(entry);
         }
     };
-    if let Ok(loaded) = crate::config::load(&path) {
+    if let Ok(loaded) = crate::config::load(path) {
         // An included folder itself, so a file added to it is seen; an included file's folder.
         let base = path.parent().unwrap_or(std::path::Path::new(""));
         for entry in &loaded.file.include {
@@ -326,14 +359,5 @@ pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Re
             add((parent.to_path_buf(), true));
         }
     }
-    let config = path.clone();
-    let compile: Compile = Arc::new(move || {
-        let loaded = crate::config::load(&path)?;
-        let (routes, warnings) = crate::routes::compile(&loaded, &*env, mode)?;
-        for w in &warnings.list {
-            tracing::warn!("{w}");
-        }
-        Ok(routes)
-    });
-    Reload { watch, compile, config }
+    watch
 }

@@ -75,14 +75,16 @@ async fn a_config_updated_in_a_configmap_volume_is_reloaded() {
 }
 
 /// A file added to an included folder, and an edit to it, reload the routes as an edit of the
-/// main file does.
+/// main file does; so does a file added to a folder a reload began to include.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_of_an_included_folder_are_watched() {
     let topic = unique("included");
     let (dir, path) = config_file(&format!(
-        "kafka: {{ brokers: \"${{KAFKA_BROKERS}}\" }}\ninclude: [routes.d]\nsources:\n  - name: main\n    path: /hooks/main\n    verify: {{ kind: none }}\n    rules:\n      - name: r\n        emit: {{ topic: {topic}, schema: any.json, value: {{ id: {{ path: $.id }} }} }}\n"
+        "kafka: {{ brokers: \"${{KAFKA_BROKERS}}\" }}\ninclude: [routes.d]\nsources:\n  - name: main\n    path: /hooks/main\n    verify: {{ kind: none }}\n    rules:\n      - name: r\n        emit: {{ topic: {topic}, schema: own/any.json, value: {{ id: {{ path: $.id }} }} }}\n"
     ));
-    std::fs::write(dir.path().join("any.json"), "{}").unwrap();
+    // The schema in a folder of its own: what watches it (recursively) does not see the others.
+    std::fs::create_dir(dir.path().join("own")).unwrap();
+    std::fs::write(dir.path().join("own/any.json"), "{}").unwrap();
     let folder = dir.path().join("routes.d");
     std::fs::create_dir(&folder).unwrap();
     let gw = start_full(&path, Role::Ingress, &topic, &[], true, None).await;
@@ -98,7 +100,7 @@ async fn files_of_an_included_folder_are_watched() {
 
     let extra = |at: &str| {
         format!(
-            "sources:\n  - name: extra\n    path: {at}\n    verify: {{ kind: none }}\n    rules:\n      - name: r\n        emit: {{ topic: {topic}, schema: ../any.json, value: {{ id: {{ path: $.id }} }} }}\n"
+            "sources:\n  - name: extra\n    path: {at}\n    verify: {{ kind: none }}\n    rules:\n      - name: r\n        emit: {{ topic: {topic}, schema: ../own/any.json, value: {{ id: {{ path: $.id }} }} }}\n"
         )
     };
     replace_file(&folder.join("extra.yaml"), &extra("/hooks/extra"));
@@ -117,6 +119,16 @@ async fn files_of_an_included_folder_are_watched() {
     answered("/hooks/renamed", 200).await;
     assert_eq!(post("/hooks/extra").await, 404);
     assert_eq!(post("/hooks/main").await, 200);
+
+    // A folder a reload adds to `include` is watched from then on, without a restart.
+    let more = dir.path().join("more.d");
+    std::fs::create_dir(&more).unwrap();
+    std::fs::write(more.join("a.yaml"), extra("/hooks/more-a").replace("name: extra", "name: more_a")).unwrap();
+    let main = std::fs::read_to_string(&path).unwrap().replace("include: [routes.d]", "include: [routes.d, more.d]");
+    replace_file(&path, &main);
+    answered("/hooks/more-a", 200).await;
+    replace_file(&more.join("b.yaml"), &extra("/hooks/more-b").replace("name: extra", "name: more_b"));
+    answered("/hooks/more-b", 200).await;
     gw.stop().await;
 }
 
