@@ -11,9 +11,11 @@ use serde_json::Value as Json;
 
 use crate::app::Role;
 use crate::cli::{RunArgs, block_on, load_strict, serve};
+use crate::config::env;
 use crate::config::model::ExpectedStatus;
 use crate::kafka::EmbeddedBroker;
 use crate::pipeline::verify::{adyen, sign};
+use crate::routes::reply::Challenge;
 use crate::routes::verify::Secret;
 use crate::routes::{EnvMode, Routes, Source, Verifier};
 
@@ -23,7 +25,17 @@ const PARTITIONS: i32 = 4;
 const STRIPE_SAMPLE: &str = include_str!("../samples/stripe/checkout_session_completed.json");
 
 pub(crate) fn main(run: &RunArgs) -> ExitCode {
-    let secrets = DevSecrets::new();
+    // Only a variable written without a default gets a made-up value: `${X:-}` keeps its own.
+    let needed = crate::config::load(&run.config)
+        .map(|l| {
+            l.files()
+                .iter()
+                .filter_map(|f| std::fs::read_to_string(f).ok())
+                .flat_map(|t| env::without_default(&t))
+                .collect()
+        })
+        .unwrap_or_default();
+    let secrets = DevSecrets::new(needed);
     let env = {
         let secrets = secrets.clone();
         Arc::new(move |name: &str| std::env::var(name).ok().or_else(|| secrets.for_unset(name)))
@@ -77,41 +89,68 @@ struct DevSecrets {
     secret: String,
     /// 64 hex digits, for `…_HMAC_KEY` variables, as an Adyen HMAC key is.
     key: String,
+    /// `dev_<hex>`, for `…_TOKEN` variables: a `token` verifier's, a challenge's verify token.
+    token: String,
+    /// The variables the config writes without a default: only these get a made-up value.
+    needed: Arc<Vec<String>>,
     generated: Arc<Mutex<Vec<String>>>,
 }
 
 impl DevSecrets {
-    fn new() -> DevSecrets {
+    fn new(needed: Vec<String>) -> DevSecrets {
         DevSecrets {
+            needed: Arc::new(needed),
             secret: format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 24]>())),
             key: hex::encode_upper(rand::random::<[u8; 32]>()),
+            token: format!("dev_{}", hex::encode(rand::random::<[u8; 16]>())),
             generated: Arc::default(),
+        }
+    }
+
+    /// What a made-up value of variable `name` is called, and the value; `None` for a variable
+    /// that is not a secret's.
+    fn kind(&self, name: &str) -> Option<(&'static str, &str)> {
+        match name {
+            _ if name.ends_with("_SECRET") => Some(("secret", &self.secret)),
+            _ if name.ends_with("_HMAC_KEY") => Some(("key", &self.key)),
+            _ if name.ends_with("_TOKEN") => Some(("token", &self.token)),
+            _ => None,
         }
     }
 
     /// The made-up value of the unset variable `name`, if it is a secret's.
     fn for_unset(&self, name: &str) -> Option<String> {
-        let value = match name {
-            _ if name.ends_with("_SECRET") => self.secret.clone(),
-            _ if name.ends_with("_HMAC_KEY") => self.key.clone(),
-            _ => return None,
-        };
+        if !self.needed.iter().any(|n| n == name) {
+            return None;
+        }
+        let (_, value) = self.kind(name)?;
         let mut generated = self.generated.lock().unwrap_or_else(|e| e.into_inner());
         if !generated.iter().any(|n| n == name) {
             generated.push(name.to_owned());
         }
-        Some(value)
+        Some(value.to_owned())
+    }
+
+    /// Whether `value` holds one of the made-up values (which the banner may show).
+    fn made_up(&self, value: &[u8]) -> bool {
+        let value = String::from_utf8_lossy(value);
+        [&self.secret, &self.key, &self.token].iter().any(|d| value.contains(d.as_str()))
     }
 
     /// The banner's lines naming the variables that got a made-up value, and the value.
     fn banner_lines(&self) -> Vec<String> {
         let generated = self.generated.lock().unwrap_or_else(|e| e.into_inner());
-        let (keys, secrets): (Vec<&str>, Vec<&str>) =
-            generated.iter().map(String::as_str).partition(|n| n.ends_with("_HMAC_KEY"));
-        [(secrets, "secret", &self.secret), (keys, "key", &self.key)]
+        ["secret", "key", "token"]
             .into_iter()
-            .filter(|(names, _, _)| !names.is_empty())
-            .map(|(names, what, value)| format!("{} not set: using the dev {what} {value}", names.join(", ")))
+            .filter_map(|what| {
+                let names: Vec<&str> = generated
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| self.kind(n).is_some_and(|(w, _)| w == what))
+                    .collect();
+                let value = self.kind(names.first()?)?.1;
+                Some(format!("{} not set: using the dev {what} {value}", names.join(", ")))
+            })
             .collect()
     }
 }
@@ -189,6 +228,12 @@ fn print_banner(routes: &Routes, listener: Listener, bootstrap: &str, secrets: &
     lines.extend(secrets.banner_lines());
     for source in &routes.sources {
         lines.push(format!("\n  POST {base}{}   (source '{}')", source.path, source.name));
+        if let Some(challenge) = &source.challenge {
+            lines.push(format!(
+                "\n  The sender's GET verification, answered with its challenge:\n\n{}",
+                verification(listener, source, challenge, secrets)
+            ));
+        }
         if source.require_client_certificate {
             lines.push(
                 "  (it takes only clients with a certificate of --tls-client-ca: add curl's --cert and --key)".into(),
@@ -215,7 +260,7 @@ fn print_banner(routes: &Routes, listener: Listener, bootstrap: &str, secrets: &
         let insecure =
             if listener.tls { " (-k: curl trusts any certificate, as this is dev on this machine)" } else { "" };
         lines.push(format!("\n  {what}{}{insecure}:\n", signature_note(&source.verifier)));
-        lines.push(curl(listener, source, &body, &extra, &secrets.secret));
+        lines.push(curl(listener, source, &body, &extra, secrets));
     }
     for d in &routes.dispatchers {
         for r in &d.rules {
@@ -248,7 +293,7 @@ fn signature_note(verifier: &Verifier) -> String {
 /// A shell command that posts `body` to `source`, signed as its verifier wants. A token or
 /// Basic credentials are the secret itself: one of the user's own is not printed, a placeholder
 /// is (only the generated dev secret, printed above, is shown as it is).
-fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, String)], dev_secret: &str) -> String {
+fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, String)], secrets: &DevSecrets) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let insecure = if listener.tls { "-k " } else { "" };
     let mut cmd = format!("curl -sS {insecure}{}{}", listener.base(), source.path);
@@ -258,7 +303,7 @@ fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, Strin
     }
     let id = format!("msg_dev_{}", hex::encode(rand::random::<[u8; 8]>()));
     // A secret of the user's own, sent as it is, is not printed; the dev secret is.
-    let own = |secrets: &[Secret]| secrets.first().is_some_and(|s| !String::from_utf8_lossy(&s.0).contains(dev_secret));
+    let own = |given: &[Secret]| given.first().is_some_and(|s| !secrets.made_up(&s.0));
     let signature = match &source.verifier {
         Verifier::Token { secrets, header, prefix } if own(secrets) => {
             vec![(header.to_string(), format!("{prefix}<the token in verify.secrets>"))]
@@ -278,6 +323,25 @@ fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, Strin
     };
     cmd.push_str(&format!(" --data-binary {}", quote(&body)));
     cmd
+}
+
+/// A shell command that sends `source` the GET with which a sender verifies the endpoint. A
+/// required value is shown when the config writes it or `dev` made it up; one of the user's own
+/// (a verify token from the environment) is a placeholder.
+fn verification(listener: Listener, source: &Source, challenge: &Challenge, secrets: &DevSecrets) -> String {
+    let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    let mut query: Vec<String> = Vec::new();
+    for (name, value) in &challenge.require {
+        let shown = challenge.plain.contains(name) || value.as_ref().is_some_and(|v| secrets.made_up(&v.0));
+        match value {
+            Some(v) if shown => query.push(format!("{}={}", encode(name), encode(&String::from_utf8_lossy(&v.0)))),
+            _ => query.push(format!("{}=<{name}>", encode(name))),
+        }
+    }
+    query.push(format!("{}=dev_{}", encode(&challenge.echo), hex::encode(rand::random::<[u8; 4]>())));
+    let insecure = if listener.tls { "-k " } else { "" };
+    let url = format!("{}{}?{}", listener.base(), source.path, query.join("&"));
+    format!("curl -sS {insecure}'{}'", url.replace('\'', "'\\''"))
 }
 
 /// The sample checkout with a fresh event id and timestamp, on one line.

@@ -67,6 +67,19 @@ pub fn expand(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Stri
     Ok(out)
 }
 
+/// The variables `raw` writes without a default (`${NAME}`, not `${NAME:-…}`), each once, in
+/// the order they come; it stops at text that is not well formed.
+pub fn without_default(raw: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    loop {
+        let found = expand(raw, &|name: &str| names.iter().any(|n| n == name).then(String::new));
+        match found {
+            Err(ExpandError::Unset(name)) => names.push(name),
+            _ => return names,
+        }
+    }
+}
+
 fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -95,6 +108,13 @@ mod tests {
         assert_eq!(expand("${NOPE:-}", &env).unwrap(), "");
         assert_eq!(expand("$${SET} $5", &env).unwrap(), "${SET} $5");
         assert_eq!(expand("${SET:-http://x:1}/p", &env).unwrap(), "value/p");
+    }
+
+    #[test]
+    fn lists_the_variables_written_without_a_default() {
+        let raw = "a: ${A}\nb: ${B:-x} $${C} ${D:-}\nc: \"${A}/${E}\" $.data";
+        assert_eq!(without_default(raw), ["A", "E"]);
+        assert!(without_default("$.a ${B:-}").is_empty());
     }
 
     #[test]

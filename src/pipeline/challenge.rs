@@ -61,6 +61,7 @@ mod tests {
                 ("hub.mode".into(), Some(Secret(b"subscribe".to_vec()))),
                 ("hub.verify_token".into(), Some(Secret(b"a-verify-token".to_vec()))),
             ],
+            plain: vec!["hub.mode".into()],
             json: false,
         }
     }
@@ -96,7 +97,7 @@ mod tests {
 
     #[test]
     fn dropbox_echoes_its_challenge_and_strava_wants_json() {
-        let dropbox = Challenge { echo: "challenge".into(), require: vec![], json: false };
+        let dropbox = Challenge { echo: "challenge".into(), require: vec![], plain: vec![], json: false };
         assert_eq!(answer(&dropbox, Some("challenge=xyz")), Ok(text("xyz")));
         let strava = Challenge { json: true, ..meta() };
         let query = "hub.verify_token=a-verify-token&hub.challenge=15f7d1a91c1f40f8a748fd134752feb3&hub.mode=subscribe";

@@ -144,9 +144,12 @@ pub struct Challenge {
     /// The query parameter whose value is the answer.
     pub echo: String,
     /// Query parameters and the values they must have (a verify token among them: secret);
-    /// `None` where the value's variable is unset (only in `validate`, `check`, `test`, or a
-    /// process that serves no webhooks): met by no request.
+    /// `None` where the value's variable is unset in a process that serves no webhooks: met by
+    /// no request.
     pub require: Vec<(String, Option<super::verify::Secret>)>,
+    /// Those of `require` whose value the config writes as it is (no `${…}`): no secret, so
+    /// `dev` may show it.
+    pub plain: Vec<String>,
     /// `{"<echo>": value}` as JSON instead of plain text.
     pub json: bool,
 }
@@ -181,5 +184,7 @@ pub(super) fn compile_challenge(ctx: &mut Ctx, cfg: &ChallengeConfig, source: &s
         }
         require.push((name.clone(), Some(super::verify::Secret(value.into_bytes()))));
     }
-    Some(Challenge { echo, require, json: cfg.json.as_ref().is_some_and(|j| j.value) })
+    let plain =
+        cfg.require.iter().filter(|(_, text)| !text.value.contains("${")).map(|(name, _)| name.clone()).collect();
+    Some(Challenge { echo, require, plain, json: cfg.json.as_ref().is_some_and(|j| j.value) })
 }

@@ -173,6 +173,62 @@ tests:
     assert!(child.wait().unwrap().success());
 }
 
+/// A source with a GET verification (Meta's): `dev` makes up its unset verify token (not a
+/// variable's that has a default), prints
+/// the GET that verifies the endpoint (the config's own `hub.mode` shown, the dev token too),
+/// and its answer is the challenge; the signed POST from the test case is accepted as well.
+#[test]
+fn a_source_with_a_challenge_gets_its_verification_curl() {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = r#"
+sources:
+  - name: whatsapp
+    path: /hooks/whatsapp
+    verify: { kind: hmac-sha256, secrets: ["${META_APP_SECRET}"] }
+    challenge: { echo: hub.challenge, require: { hub.mode: subscribe, hub.verify_token: "${META_VERIFY_TOKEN}" } }
+    rules:
+      - name: messages
+        emit: { topic: "${TOPIC_TOKEN:-t}", schema: any.json, value: { id: { path: "$.entry[0].id" } } }
+tests:
+  - { name: a message, source: whatsapp, body: { entry: [{ id: "1" }] }, expect: { status: accepted } }
+"#;
+    std::fs::write(dir.path().join("routes.yaml"), routes).unwrap();
+    std::fs::write(dir.path().join("any.json"), "{}").unwrap();
+    let (mut child, port) = dev_in(dir.path(), &[]);
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        // Up to the second curl line: the GET's, then the POST's.
+        .scan(0, |curls, l| {
+            if *curls == 2 {
+                return None;
+            }
+            *curls += usize::from(l.starts_with("curl "));
+            Some(l)
+        })
+        .collect();
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("META_VERIFY_TOKEN not set: using the dev token "))
+        .expect("the dev token");
+    let curls: Vec<&String> = lines.iter().filter(|l| l.starts_with("curl ")).collect();
+    let [get, post] = curls[..] else { panic!("{lines:?}") };
+    assert!(
+        get.starts_with(&format!("curl -sS 'http://127.0.0.1:{port}/hooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=dev_")),
+        "{get}"
+    );
+    let challenge = get.trim_end_matches('\'').rsplit_once("hub.challenge=").unwrap().1.to_owned();
+    let out = Command::new("sh").args(["-c", get]).output().expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), challenge);
+    let out = Command::new("sh").args(["-c", post]).output().expect("curl runs");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    // A variable with a default keeps it: only those written without one get a made-up value.
+    assert_eq!(answer["events"][0]["topic"], "t", "{answer}");
+    assert!(child.wait().unwrap().success());
+}
+
 /// A stderr nobody reads (a stuck log collector) never holds up a webhook: the lines wait in
 /// the log thread's queue, not in a `write(2)` on a worker, and none of them is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
