@@ -159,9 +159,7 @@ fn fill(out: &mut String, parts: &[Part<Var>], event: &Delivered, encode: bool) 
 
 fn resolve(var: &Var, event: &Delivered) -> Result<String, String> {
     match var {
-        Var::Property(name) => event
-            .value
-            .get(name)
+        Var::Property(name) => property(event.value, name)
             .and_then(scalar_text)
             .ok_or_else(|| format!("the event has no scalar property '{name}'")),
         Var::Header(name) => match event.input().headers.get(name)? {
@@ -173,6 +171,15 @@ fn resolve(var: &Var, event: &Delivered) -> Result<String, String> {
             false => "the event has no key".to_string(),
         }),
     }
+}
+
+/// The event's property `name`; a name with dots reads nested objects (`customer.id`), unless
+/// the event has a property of that very name.
+fn property<'v>(value: &'v Json, name: &str) -> Option<&'v Json> {
+    value.get(name).or_else(|| match name.contains('.') {
+        true => name.split('.').try_fold(value, |v, member| v.get(member)),
+        false => None,
+    })
 }
 
 #[cfg(test)]
@@ -232,6 +239,17 @@ mod tests {
         assert!(call.headers.contains(&("x-event".into(), "evt_1".into())));
         assert!(call.headers.contains(&("authorization".into(), "Bearer tok".into())));
         assert_eq!(call.body, None);
+    }
+
+    #[test]
+    fn a_dotted_name_reads_nested_objects_unless_a_property_has_it() {
+        let event =
+            serde_json::json!({"customer": {"id": "c9", "address": {"city": "Berlin"}}, "a.b": 1, "a": {"b": 2}});
+        assert_eq!(property(&event, "customer.id"), Some(&serde_json::json!("c9")));
+        assert_eq!(property(&event, "customer.address.city"), Some(&serde_json::json!("Berlin")));
+        assert_eq!(property(&event, "a.b"), Some(&serde_json::json!(1)), "the property of that very name first");
+        assert_eq!(property(&event, "customer.name"), None);
+        assert_eq!(property(&event, "customer.id.x"), None);
     }
 
     #[test]

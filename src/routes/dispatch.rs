@@ -101,7 +101,8 @@ impl OAuth2 {
 /// What a request placeholder names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Var {
-    /// A top-level property of the canonical event, `{order_id}`.
+    /// A property of the canonical event, `{order_id}`; dots read nested objects,
+    /// `{customer.id}`.
     Property(String),
     /// A Kafka header of the event, `{header.event_id}`.
     Header(String),
@@ -484,8 +485,13 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schemas: &[Arc<Schema>
             Part::Var(v) => match v.strip_prefix("header.") {
                 Some(h) => Part::Var(Var::Header(h.to_owned())),
                 None => {
-                    let pointer = format!("/properties/{v}");
-                    if !schemas.is_empty() && !schemas.iter().any(|s| s.document.pointer(&pointer).is_some()) {
+                    // `{customer.id}`: `id` of the object `customer` (or a property of that name).
+                    let escape = |name: &str| name.replace('~', "~0").replace('/', "~1");
+                    let pointer = format!("/properties/{}", escape(&v));
+                    let nested: String = v.split('.').map(|m| format!("/properties/{}", escape(m))).collect();
+                    let known =
+                        |s: &Arc<Schema>| s.document.pointer(&pointer).or(s.document.pointer(&nested)).is_some();
+                    if !schemas.is_empty() && !schemas.iter().any(known) {
                         let names: Vec<String> = schemas.iter().map(|s| format!("'{}'", s.name)).collect();
                         let which = match names.len() {
                             1 => format!("the canonical event in {}", names[0]),

@@ -432,11 +432,12 @@ fn values_nest_objects_and_map_each_item_of_an_array() {
   - name: d
     topic: t
     group: g
+    schema: canonical.json
     rules:
       - name: call
         request:
           method: POST
-          url: http://o/orders/{order_id}
+          url: http://o/customers/{customer.id}/orders/{order_id}
           body:
             order: { object: { id: { path: $.order_id }, lines: { each: "$.items[*]", path: $.sku } } }
 tests:
@@ -477,8 +478,8 @@ tests:
       violations: [/customer/agent]
   - name: the call
     topic: t
-    body: { order_id: "7", items: [{ sku: a }, { sku: b }] }
-    expect: { calls: [{ url: http://o/orders/7, body: { order: { id: "7", lines: [a, b] } } }] }
+    body: { order_id: "7", customer: { id: c9 }, items: [{ sku: a, quantity: 1 }, { sku: b, quantity: 2 }] }
+    expect: { calls: [{ url: http://o/customers/c9/orders/7, body: { order: { id: "7", lines: [a, b] } } }] }
 "#;
     let write = |yaml: &str| {
         let dir = config(yaml);
@@ -538,6 +539,13 @@ tests:
             "rule 'r', value.customer: an 'object' is always produced, and no step takes one: put 'default', 'optional' and 'then' on its properties",
             "rule 'r', value.items: 'field' is only allowed in 'key' and 'headers'; use 'path' here",
         ],
+    );
+    // A template reads a nested property by its dotted name; one the schema lacks is refused.
+    let url = format!("{}{cases}", source(&value("$.customer.id", "$.quantity")))
+        .replace("{customer.id}/orders", "{customer.name}/orders");
+    refused(
+        &url,
+        &["template variable '{customer.name}' is not a property of the canonical event in 'canonical.json'"],
     );
     refused(
         &nested("            items: { each: \"$.lines[\", path: $.sku }\n"),
