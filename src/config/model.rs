@@ -254,6 +254,9 @@ pub struct VerifyConfig {
     pub prefix: Option<Text>,
     /// `hmac-sha256`: `hex` (default) or `base64`.
     pub encoding: Option<Text>,
+    /// `hmac-sha256`: how the secrets are written: `text` (default; the key is their bytes),
+    /// `hex` (Adyen's HMAC keys) or `base64`.
+    pub secret_encoding: Option<Text>,
     /// `sendgrid`: the verification keys (P-256 public keys, base64 DER as SendGrid shows them,
     /// or PEM); several during a rotation, empty ones skipped.
     #[serde(default)]

@@ -256,6 +256,11 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             ("header", cfg.header.is_some(), cfg.header.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
             ("prefix", cfg.prefix.is_some(), cfg.prefix.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
             ("encoding", cfg.encoding.is_some(), cfg.encoding.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
+            (
+                "secret_encoding",
+                cfg.secret_encoding.is_some(),
+                cfg.secret_encoding.as_ref().map_or(cfg.kind.referenced, |t| t.referenced),
+            ),
             ("url", cfg.url.is_some(), cfg.url.as_ref().map_or(cfg.kind.referenced, |t| t.referenced)),
             (
                 "public_keys",
@@ -400,7 +405,7 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
             Some(Verifier::StandardWebhooks { secrets, tolerance_secs })
         }
         "hmac-sha256" => {
-            only(ctx, &["secrets", "header", "prefix", "encoding"]).then_some(())?;
+            only(ctx, &["secrets", "header", "prefix", "encoding", "secret_encoding"]).then_some(())?;
             let header = match &cfg.header {
                 Some(h) => ctx.header_name(&h.value, h.referenced)?,
                 None => HeaderName::from_static("x-hub-signature-256"),
@@ -418,7 +423,21 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> Option<
                 None if cfg.header.is_none() => "sha256=".to_owned(),
                 None => String::new(),
             };
-            let secrets = secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?;
+            let secrets = match cfg.secret_encoding.as_ref().map(|e| (e.value.as_str(), e.referenced)) {
+                None | Some(("text", _)) => secrets(ctx, cfg, owner, |s| Ok(s.as_bytes().to_vec()))?,
+                Some(("hex", _)) => secrets(ctx, cfg, owner, |s| {
+                    hex::decode(s.trim()).map_err(|_| "secret_encoding is 'hex', but this secret is not hex digits")
+                })?,
+                Some(("base64", _)) => secrets(ctx, cfg, owner, |s| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s.trim())
+                        .map_err(|_| "secret_encoding is 'base64', but this secret is not base64")
+                })?,
+                Some((other, at)) => {
+                    ctx.error(at, format!("unknown secret_encoding '{other}', expected 'text', 'hex' or 'base64'"));
+                    return None;
+                }
+            };
             Some(Verifier::HmacSha256 { secrets, header, prefix, encoding })
         }
         other => {

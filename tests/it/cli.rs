@@ -629,6 +629,52 @@ tests:
     }
 }
 
+/// Adyen's Banking and Management webhooks sign the whole body in `HmacSignature` with the hex
+/// HMAC key: `hmac-sha256` with `secret_encoding: hex` checks the body and signature Adyen's
+/// own library made (`tests/fixtures/adyen/generate.py`).
+#[test]
+fn a_hex_secret_checks_adyens_banking_webhooks() {
+    let routes = r#"sources:
+  - name: banking
+    path: /hooks/adyen-banking
+    verify: { kind: hmac-sha256, header: HmacSignature, encoding: base64, secret_encoding: hex, secrets: ["${ADYEN_BANKING_HMAC_KEY}"] }
+    event_type: $.type
+    rules:
+      - name: transfer
+        when: { event_type: balancePlatform.transfer.updated }
+        emit: { topic: t, schema: min.json, value: { order_id: { path: $.data.reference } } }
+"#;
+    let dir = config(routes);
+    let fixtures = repo().join("tests/fixtures/adyen");
+    let signature = std::fs::read_to_string(fixtures.join("banking.signature")).unwrap();
+    let header = format!("HmacSignature: {}", signature.trim());
+    let key = [("ADYEN_BANKING_HMAC_KEY", "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056")];
+    let check = |payload: &Path| {
+        let args =
+            ["check", "--source", "banking", "--verify", "--header", &header, "--payload", payload.to_str().unwrap()];
+        switchyard(&args, dir.path(), &key)
+    };
+    let out = check(&fixtures.join("banking.json"));
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["events"][0]["value"], serde_json::json!({"order_id": "order-12345"}));
+    // One digit of the amount changed: refused.
+    let tampered = dir.path().join("tampered.json");
+    let body = std::fs::read_to_string(fixtures.join("banking.json")).unwrap();
+    std::fs::write(&tampered, body.replace("\"value\":2000", "\"value\":2001")).unwrap();
+    let out = check(&tampered);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["reason"], "signature", "{answer}");
+
+    let out = switchyard(&["validate"], dir.path(), &[("ADYEN_BANKING_HMAC_KEY", "not hex")]);
+    assert_says(&text(&out), &["routes.yaml:4:107: secret_encoding is 'hex', but this secret is not hex digits"]);
+    let other = routes.replace("secret_encoding: hex", "secret_encoding: utf8");
+    assert_says(&invalid(&other), &["unknown secret_encoding 'utf8', expected 'text', 'hex' or 'base64'"]);
+    let stripe = routes.replace("kind: hmac-sha256, header: HmacSignature, encoding: base64, ", "kind: stripe, ");
+    assert_says(&invalid(&stripe), &["'secret_encoding' does not apply to verifier kind 'stripe'"]);
+}
+
 /// `include:` adds the sources, dispatchers and tests of other files (a folder: its YAML files
 /// in name order), each resolving its paths against its own folder; every diagnostic names the
 /// file it is in.
