@@ -42,6 +42,19 @@ pub struct Violation {
     pub message: String,
 }
 
+impl std::fmt::Display for Violation {
+    /// `/items: value has less than 1 item` (`/` for the root), as a log line shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if self.path.is_empty() { "/" } else { &self.path };
+        write!(f, "{at}: {}", self.message)
+    }
+}
+
+/// Violations as one line: each as [`Violation`] shows it, `; ` between them.
+pub fn one_line(violations: &[Violation]) -> String {
+    violations.iter().map(Violation::to_string).collect::<Vec<_>>().join("; ")
+}
+
 impl Schema {
     /// Reads and compiles the schema at `file`; `name` is how the config wrote it.
     pub fn load(name: &str, file: &Path) -> Result<Schema, String> {
@@ -138,6 +151,14 @@ fn more_values_than(value: &Json, limit: usize) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn violations_read_as_one_line_in_the_log() {
+        let v = |path: &str, message: &str| Violation { path: path.into(), message: message.into() };
+        let listed = [v("/items", "value has less than 1 item"), v("", "\"x\" is a required property")];
+        assert_eq!(one_line(&listed), "/items: value has less than 1 item; /: \"x\" is a required property");
+        assert_eq!(one_line(&[]), "");
+    }
 
     #[test]
     fn a_consumer_ignores_members_a_closed_schema_does_not_list() {
