@@ -195,6 +195,20 @@ fn check_value(
 ) {
     let Some(each) = &expr.each else { return check_one(ctx, check, expr, target, inbound, name, depth) };
     fits(ctx, check, expr, &Some([Ty::Array].into()), target, name);
+    // An array `minItems` wants is only sure when the inbound array `each` reads has as many.
+    let wanted = target.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0);
+    if let (true, Some(inbound), Some(array)) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]"))
+        && let Resolved::Found(nodes) = resolve(&inbound.nodes, array, check.when)
+        && nodes.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0) < wanted
+    {
+        let message = format!(
+            "{}: '{}' wants at least {wanted} item(s), but {array} may hold fewer in {} (it gives no such minItems)",
+            check.what(name),
+            check.canonical,
+            inbound.described
+        );
+        ctx.error(expr.at, message);
+    }
     let items: Vec<Node> = target
         .iter()
         .filter_map(|n| {

@@ -513,6 +513,28 @@ tests:
     let doubled = write(&source(&value("$.customer.id", "$.quantity, then: [{ multiply: 2 }]")));
     let out = switchyard(&["validate", "-c", "routes.yaml"], doubled.path(), &[("S", "x")]);
     assert!(out.status.success(), "{}", text(&out));
+    // A canonical array of at least one item needs an inbound array that has one.
+    let at_least_one = |dir: &tempfile::TempDir, inbound_too: bool| {
+        let wants = canonical
+            .replace(r#""items": {"type": "array", "items""#, r#""items": {"type": "array", "minItems": 1, "items""#);
+        std::fs::write(dir.path().join("canonical.json"), wants).unwrap();
+        if inbound_too {
+            let has = inbound.replace(
+                r#""lines": {"type": "array", "items""#,
+                r#""lines": {"type": "array", "minItems": 2, "items""#,
+            );
+            std::fs::write(dir.path().join("inbound.json"), has).unwrap();
+        }
+        switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")])
+    };
+    let out = at_least_one(&doubled, false);
+    assert_says(
+        &text(&out),
+        &[
+            "rule 'r', value.items: 'canonical.json' wants at least 1 item(s), but $.lines may hold fewer in payloads valid for 'inbound.json' (it gives no such minItems)",
+        ],
+    );
+    assert!(at_least_one(&doubled, true).status.success());
     let nested = |lines: &str| source(&format!("          value:\n            order_id: {{ path: $.id }}\n{lines}"));
     refused(
         &nested(
