@@ -104,6 +104,8 @@ enum Command {
     Test {
         #[arg(short, long, default_value = "routes.yaml")]
         config: PathBuf,
+        /// Run only the cases whose name contains this text.
+        filter: Option<String>,
     },
 }
 
@@ -179,7 +181,7 @@ pub fn main() -> ExitCode {
         Command::Validate { config } => validate(&config),
         Command::Health { addr, tls_cert } => health(addr, tls_cert.is_some()),
         Command::Check(args) => check(&args),
-        Command::Test { config } => test(&config),
+        Command::Test { config, filter } => test(&config, filter.as_deref()),
         Command::Redrive { limit: Some(0), .. } => {
             eprintln!("--limit must be at least 1");
             ExitCode::FAILURE
@@ -442,7 +444,7 @@ fn check_event(routes: &Routes, topic: &str, body: &[u8], args: &CheckArgs) -> E
 
 /// Runs the `tests:` cases. The environment is ignored (defaults only), so a case gives the
 /// same answer on every machine; signatures are not checked.
-fn test(config: &Path) -> ExitCode {
+fn test(config: &Path, filter: Option<&str>) -> ExitCode {
     let loaded = match config::load(config) {
         Ok(l) => l,
         Err(diags) => {
@@ -462,8 +464,12 @@ fn test(config: &Path) -> ExitCode {
     if units.iter().all(|u| u.tests.is_empty()) {
         outln!("{} has no test cases: its `tests:` section lists them (README, Config tooling)", config.display());
     }
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for (unit, case) in cases {
+        if filter.is_some_and(|f| !case.name.value.contains(f)) {
+            skipped += 1;
+            continue;
+        }
         let at = format!("{}:{}", unit.path.display(), case.name.referenced.line());
         let problems = crate::dry_run::cases::run_case(&routes, case, unit.dir);
         if problems.is_empty() {
@@ -477,7 +483,14 @@ fn test(config: &Path) -> ExitCode {
             }
         }
     }
-    outln!("{passed} passed, {failed} failed");
+    match (filter, skipped) {
+        (Some(f), _) if passed + failed == 0 => {
+            outln!("no test case's name contains '{f}' ({skipped} cases filtered out)");
+            return ExitCode::FAILURE;
+        }
+        (_, 0) => outln!("{passed} passed, {failed} failed"),
+        _ => outln!("{passed} passed, {failed} failed, {skipped} filtered out"),
+    }
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 

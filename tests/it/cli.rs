@@ -1115,6 +1115,12 @@ fn a_get_verification_is_tested_and_checked_as_the_server_answers_it() {
     let out = switchyard(&["test"], dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).ends_with("4 passed, 0 failed\n"), "{}", text(&out));
+    // A name filter runs the cases whose name has the text; one that matches none fails.
+    let out = switchyard(&["test", "token"], dir.path(), &[]);
+    assert_eq!(text(&out), "ok   a wrong token\n1 passed, 0 failed, 3 filtered out\n");
+    let out = switchyard(&["test", "nothing like it"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(text(&out), "no test case's name contains 'nothing like it' (4 cases filtered out)\n");
     // `test` reads no environment: a token without a default stands for `$TOKEN`, which a
     // case sends to be answered.
     let unset = format!("{}{cases}", routes.replace("${TOKEN:-t0k3n}", "${TOKEN}")).replace("=t0k3n", "=$TOKEN");
