@@ -1,5 +1,6 @@
-//! `switchyard dev`: the whole flow in one process on an embedded broker, with a generated
-//! dev secret when none is set and a ready-to-paste signed `curl` for each source.
+//! `switchyard dev`: the whole flow in one process on an embedded broker, with made-up secrets
+//! for the unset variables that need one, a ready-to-paste signed `curl` for each source, and
+//! the verifying GET of a source with a `challenge:`.
 
 use std::io::Write as _;
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
 //! Dry runs: one payload through the same pipeline and planner the server and dispatcher
-//! run (`switchyard check`), and a config's own test cases (`switchyard test`, in [`cases`]).
+//! run (`switchyard check`; `--get`, a sender's GET verification), and a config's own test
+//! cases (`switchyard test`, in [`cases`]).
 
 pub mod cases;
 

@@ -1,7 +1,8 @@
 //! The static contract check: from the inbound schema and a rule's mapping, prove that every
 //! event the rule can publish satisfies its canonical schema — required properties are
 //! always produced, JSONPaths point where the inbound schema allows, and produced types fit
-//! the canonical types. Anything the schemas do not pin down is given the benefit of the doubt.
+//! the canonical types, into nested objects (`object`) and arrays (`each`) too. Anything the
+//! schemas do not pin down is given the benefit of the doubt.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! Compiled value expressions (source → default → transform steps) and filters.
+//! Compiled value expressions (source → default → transform steps; an `object` of named
+//! expressions; `each`, an array of one value per selected item) and filters.
 
 use http::HeaderName;
 use indexmap::IndexMap;
