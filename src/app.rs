@@ -144,16 +144,18 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
             Ok(())
         });
     }
+    // Told of each reload, so the dispatchers follow it.
+    let reloaded = Arc::new(tokio::sync::Notify::new());
     if cfg.role.dispatch() {
-        for index in 0..cfg.routes.dispatchers.len() {
-            let (routes, live) = (cfg.routes.clone(), live.clone());
-            let (producer, shutdown, grace) = (producer.clone(), shutdown.clone(), cfg.grace);
-            roles.spawn(async move {
-                let name = &routes.dispatchers[index].name;
-                let run = crate::dispatch::run(&routes, live, index, producer, shutdown, grace).await;
-                run.with_context(|| format!("dispatcher {name}"))
-            });
-        }
+        let fleet = crate::dispatch::fleet::Fleet {
+            started: cfg.routes.clone(),
+            live: live.clone(),
+            reloaded: reloaded.clone(),
+            producer: producer.clone(),
+            shutdown: shutdown.clone(),
+            grace: cfg.grace,
+        };
+        roles.spawn(crate::dispatch::fleet::run(fleet));
     }
     {
         // The producer serves every role (webhooks, dead letters): a fatal error stops them all.
@@ -183,10 +185,17 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
             });
         }
         let (live, shutdown) = (live.clone(), shutdown.clone());
-        let count = |r| crate::metrics::reload(r == crate::reload::Reloaded::Ok);
+        let count = move |r| {
+            crate::metrics::reload(r == crate::reload::Reloaded::Ok);
+            if r == crate::reload::Reloaded::Ok {
+                reloaded.notify_one();
+            }
+        };
         let role = cfg.role;
+        // Watching from here on, before the process says it is ready.
+        let reloading = crate::reload::run(reload, live, role, shutdown, count);
         roles.spawn(async move {
-            crate::reload::run(reload, live, role, shutdown, count).await;
+            reloading.await;
             Ok(())
         });
     }

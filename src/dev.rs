@@ -1,11 +1,14 @@
 //! `switchyard dev`: the whole flow in one process on an embedded broker, with made-up secrets
 //! for the unset variables that need one, a ready-to-paste signed `curl` for each source, and
-//! the verifying GET of a source with a `challenge:`.
+//! the verifying GET of a source with a `challenge:`; a reload (an edit) gets the same for what
+//! it adds: new variables their made-up values, new topics their place on the broker, new
+//! sources their `curl`.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine;
 use serde_json::Value as Json;
@@ -26,8 +29,65 @@ const PARTITIONS: i32 = 4;
 const STRIPE_SAMPLE: &str = include_str!("../samples/stripe/checkout_session_completed.json");
 
 pub(crate) fn main(run: &RunArgs) -> ExitCode {
-    // Only a variable written without a default gets a made-up value: `${X:-}` keeps its own.
-    let needed = crate::config::load(&run.config)
+    let secrets = DevSecrets::new(needed(&run.config));
+    let env = {
+        let secrets = secrets.clone();
+        Arc::new(move |name: &str| std::env::var(name).ok().or_else(|| secrets.for_unset(name)))
+    };
+    let Some(mut routes) = load_strict(&run.config, &*env, EnvMode::STRICT) else { return ExitCode::FAILURE };
+    let broker = match EmbeddedBroker::start(1) {
+        Ok(b) => Arc::new(Topics { broker: b, created: Mutex::default() }),
+        Err(e) => {
+            eprintln!("switchyard dev: cannot start the embedded broker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = broker.create(&routes) {
+        eprintln!("switchyard dev: {e}");
+        return ExitCode::FAILURE;
+    }
+    routes.kafka.brokers = broker.broker.bootstrap_servers().to_owned();
+    let banner = Arc::new(Banner {
+        config: run.config.clone(),
+        bootstrap: routes.kafka.brokers.clone(),
+        tls: run.tls().is_some(),
+        secrets: secrets.clone(),
+        listener: OnceLock::new(),
+        shown: Mutex::default(),
+    });
+    // A reload may write a new variable, a new topic or a new source: the variable gets its
+    // made-up value, the topic is created, the source's curl is printed; and the reloaded
+    // routes point at the embedded broker too.
+    let reload = {
+        let reload = crate::reload::for_config(run.config.clone(), &routes, env, EnvMode::STRICT);
+        let (compile, config, broker, banner) =
+            (reload.compile.clone(), run.config.clone(), broker.clone(), banner.clone());
+        let compile: crate::reload::Compile = Arc::new(move || {
+            secrets.rescan(needed(&config));
+            let mut routes = compile()?;
+            routes.kafka.brokers = broker.broker.bootstrap_servers().to_owned();
+            if let Err(e) = broker.create(&routes) {
+                tracing::error!("switchyard dev: {e}");
+            }
+            banner.print_news(&routes);
+            Ok(routes)
+        });
+        crate::reload::Reload { compile, ..reload }
+    };
+    let routes = Arc::new(routes);
+    let ready = {
+        let (banner, routes) = (banner.clone(), routes.clone());
+        Box::new(move |addr: SocketAddr| banner.print(&routes, Listener { addr, tls: banner.tls }))
+    };
+    let code = block_on(serve(routes, Role::All, run, Some(ready), Some(reload)));
+    drop(broker);
+    code
+}
+
+/// The variables the config's files write without a default: only these get a made-up value
+/// (`${X:-}` keeps its own).
+fn needed(config: &Path) -> Vec<String> {
+    crate::config::load(config)
         .map(|l| {
             l.files()
                 .iter()
@@ -35,50 +95,29 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
                 .flat_map(|t| env::without_default(&t))
                 .collect()
         })
-        .unwrap_or_default();
-    let secrets = DevSecrets::new(needed);
-    let env = {
-        let secrets = secrets.clone();
-        Arc::new(move |name: &str| std::env::var(name).ok().or_else(|| secrets.for_unset(name)))
-    };
-    let Some(mut routes) = load_strict(&run.config, &*env, EnvMode::STRICT) else { return ExitCode::FAILURE };
-    let samples = samples(&run.config);
-    let broker = match EmbeddedBroker::start(1) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("switchyard dev: cannot start the embedded broker: {e}");
-            return ExitCode::FAILURE;
+        .unwrap_or_default()
+}
+
+/// The embedded broker, and the topics made on it (with [`PARTITIONS`] each).
+struct Topics {
+    broker: EmbeddedBroker,
+    created: Mutex<Vec<String>>,
+}
+
+impl Topics {
+    /// Makes every topic `routes` publish to or consume from that is not made yet.
+    fn create(&self, routes: &Routes) -> Result<(), String> {
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        for topic in topics(routes) {
+            if !created.contains(&topic) {
+                self.broker
+                    .create_topic(&topic, PARTITIONS)
+                    .map_err(|e| format!("cannot create topic {topic}: {e}"))?;
+                created.push(topic);
+            }
         }
-    };
-    for topic in topics(&routes) {
-        if let Err(e) = broker.create_topic(&topic, PARTITIONS) {
-            eprintln!("switchyard dev: cannot create topic {topic}: {e}");
-            return ExitCode::FAILURE;
-        }
+        Ok(())
     }
-    routes.kafka.brokers = broker.bootstrap_servers().to_owned();
-    // Reloaded routes point at the embedded broker too.
-    let reload = {
-        let reload = crate::reload::for_config(run.config.clone(), &routes, env, EnvMode::STRICT);
-        let (compile, brokers) = (reload.compile.clone(), routes.kafka.brokers.clone());
-        let compile: crate::reload::Compile = Arc::new(move || {
-            let mut routes = compile()?;
-            routes.kafka.brokers = brokers.clone();
-            Ok(routes)
-        });
-        crate::reload::Reload { compile, ..reload }
-    };
-    let routes = Arc::new(routes);
-    let banner_routes = routes.clone();
-    let bootstrap = broker.bootstrap_servers().to_owned();
-    let tls = run.tls().is_some();
-    let ready = Box::new(move |addr: SocketAddr| {
-        let listener = Listener { addr, tls };
-        print_banner(&banner_routes, listener, &bootstrap, &secrets, &samples)
-    });
-    let code = block_on(serve(routes, Role::All, run, Some(ready), Some(reload)));
-    drop(broker);
-    code
 }
 
 /// The secrets `dev` makes up for unset variables, so it starts with no setup at all, and which
@@ -93,14 +132,14 @@ struct DevSecrets {
     /// `dev_<hex>`, for `…_TOKEN` variables: a `token` verifier's, a challenge's verify token.
     token: String,
     /// The variables the config writes without a default: only these get a made-up value.
-    needed: Arc<Vec<String>>,
+    needed: Arc<Mutex<Vec<String>>>,
     generated: Arc<Mutex<Vec<String>>>,
 }
 
 impl DevSecrets {
     fn new(needed: Vec<String>) -> DevSecrets {
         DevSecrets {
-            needed: Arc::new(needed),
+            needed: Arc::new(Mutex::new(needed)),
             secret: format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 24]>())),
             key: hex::encode_upper(rand::random::<[u8; 32]>()),
             token: format!("dev_{}", hex::encode(rand::random::<[u8; 16]>())),
@@ -119,9 +158,14 @@ impl DevSecrets {
         }
     }
 
+    /// The variables needing a value are now `needed` (the config was edited).
+    fn rescan(&self, needed: Vec<String>) {
+        *self.needed.lock().unwrap_or_else(|e| e.into_inner()) = needed;
+    }
+
     /// The made-up value of the unset variable `name`, if it is a secret's.
     fn for_unset(&self, name: &str) -> Option<String> {
-        if !self.needed.iter().any(|n| n == name) {
+        if !self.needed.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|n| n == name) {
             return None;
         }
         let (_, value) = self.kind(name)?;
@@ -178,7 +222,7 @@ struct Sample {
 }
 
 /// One sample per source from the config's `tests:` cases, an accepted one when there is one.
-fn samples(config: &std::path::Path) -> Vec<Sample> {
+fn samples(config: &Path) -> Vec<Sample> {
     let Ok(loaded) = crate::config::load(config) else { return Vec::new() };
     // Webhook cases only (an event case has a topic instead of a source).
     let units = loaded.units();
@@ -216,62 +260,129 @@ impl Listener {
     }
 }
 
-/// What `dev` prints once it listens: where to send, a signed `curl` per source, where events go.
-fn print_banner(routes: &Routes, listener: Listener, bootstrap: &str, secrets: &DevSecrets, samples: &[Sample]) {
-    let mut lines: Vec<String> = Vec::new();
-    let base = listener.base();
-    lines.push(format!(
-        "\nSwitchyard dev is running: ingress and dispatcher on an embedded Kafka broker at {bootstrap}"
-    ));
-    lines.push(
-        "(it keeps events in memory: they are gone when dev stops; `serve` with KAFKA_BROKERS keeps them)".into(),
-    );
-    lines.extend(secrets.banner_lines());
-    for source in &routes.sources {
-        lines.push(format!("\n  POST {base}{}   (source '{}')", source.path, source.name));
-        if let Some(challenge) = &source.challenge {
-            lines.push(format!(
-                "\n  The sender's GET verification, answered with its challenge:\n\n{}",
-                verification(listener, source, challenge, secrets)
-            ));
-        }
-        if source.require_client_certificate {
-            lines.push(
-                "  (it takes only clients with a certificate of --tls-client-ca: add curl's --cert and --key)".into(),
-            );
-        }
-        if let Verifier::SendGrid { .. } = source.verifier {
-            lines.push(format!(
-                "  (SendGrid signs with its private key, so no curl here can: use its Test Integration, or dry-run a payload with `switchyard check --source {}`)",
-                source.name
-            ));
-            continue;
-        }
-        // A test case's payload when the source has one; else, for Stripe, the bundled checkout.
-        let (what, body, extra) = match (samples.iter().find(|s| s.source == source.name), &source.verifier) {
-            (Some(sample), _) => {
-                (format!("The payload of test case '{}'", sample.case), sample.body.clone(), sample.headers.clone())
-            }
-            (None, Verifier::Stripe { .. }) => ("A sample checkout".to_owned(), sample_event(), Vec::new()),
-            (None, _) => {
-                lines.push(format!("  (a `tests:` case for source '{}' puts a ready-to-paste curl here)", source.name));
-                continue;
-            }
-        };
-        let insecure =
-            if listener.tls { " (-k: curl trusts any certificate, as this is dev on this machine)" } else { "" };
-        lines.push(format!("\n  {what}{}{insecure}:\n", signature_note(&source.verifier)));
-        lines.push(curl(listener, source, &body, &extra, secrets));
+/// What `dev` prints: once it listens, where to send, a signed `curl` per source and where
+/// events go; after a reload, what the reload added (a made-up value, a source, a rule's call).
+struct Banner {
+    config: PathBuf,
+    bootstrap: String,
+    tls: bool,
+    secrets: DevSecrets,
+    /// Where `dev` listens, once it does.
+    listener: OnceLock<Listener>,
+    shown: Mutex<Shown>,
+}
+
+/// What the banner has printed so far.
+#[derive(Default)]
+struct Shown {
+    /// The lines naming made-up values.
+    secrets: Vec<String>,
+    /// The sources, by name and path.
+    sources: Vec<(String, String)>,
+    /// The lines saying which calls the dispatchers' rules make.
+    calls: Vec<String>,
+}
+
+impl Banner {
+    /// The whole banner, printed once `dev` listens.
+    fn print(&self, routes: &Routes, listener: Listener) {
+        let _ = self.listener.set(listener);
+        let mut lines = vec![
+            format!(
+                "\nSwitchyard dev is running: ingress and dispatcher on an embedded Kafka broker at {}",
+                self.bootstrap
+            ),
+            "(it keeps events in memory: they are gone when dev stops; `serve` with KAFKA_BROKERS keeps them)".into(),
+        ];
+        lines.extend(self.news(routes, listener));
+        write_out(&lines);
     }
-    for d in &routes.dispatchers {
-        for r in &d.rules {
-            lines.push(format!("\n  Events on '{}' become {} {}/… (rule '{}')", d.topic, r.method, r.origin, r.name));
+
+    /// What reloaded `routes` add to the banner, printed when there is any.
+    fn print_news(&self, routes: &Routes) {
+        let Some(&listener) = self.listener.get() else { return };
+        let news = self.news(routes, listener);
+        if !news.is_empty() {
+            write_out(&[&["\nThe reloaded config adds:".to_owned()], &news[..]].concat());
         }
     }
-    lines.push(String::new());
-    // Written once, errors ignored: a closed stdout (`dev | head`) must not stop the gateway.
+
+    /// The lines of made-up values, sources and dispatchers' calls not printed yet.
+    fn news(&self, routes: &Routes, listener: Listener) -> Vec<String> {
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lines: Vec<String> = Vec::new();
+        for line in self.secrets.banner_lines() {
+            if !shown.secrets.contains(&line) {
+                shown.secrets.push(line.clone());
+                lines.push(line);
+            }
+        }
+        let samples = samples(&self.config);
+        for source in &routes.sources {
+            let id = (source.name.clone(), source.path.clone());
+            if !shown.sources.contains(&id) {
+                shown.sources.push(id);
+                lines.extend(source_lines(source, listener, &self.secrets, &samples));
+            }
+        }
+        for d in &routes.dispatchers {
+            for r in &d.rules {
+                let call =
+                    format!("\n  Events on '{}' become {} {}/… (rule '{}')", d.topic, r.method, r.origin, r.name);
+                if !shown.calls.contains(&call) {
+                    shown.calls.push(call.clone());
+                    lines.push(call);
+                }
+            }
+        }
+        lines
+    }
+}
+
+/// Writes `lines` at once, errors ignored: a closed stdout (`dev | head`) must not stop the
+/// gateway.
+fn write_out(lines: &[String]) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all((lines.join("\n") + "\n").as_bytes()).and_then(|()| stdout.flush());
+    let _ = stdout.write_all((lines.join("\n") + "\n\n").as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// Where to send to `source`, and how: its verifying GET, a signed `curl` of a sample payload.
+fn source_lines(source: &Source, listener: Listener, secrets: &DevSecrets, samples: &[Sample]) -> Vec<String> {
+    let base = listener.base();
+    let mut lines = vec![format!("\n  POST {base}{}   (source '{}')", source.path, source.name)];
+    if let Some(challenge) = &source.challenge {
+        lines.push(format!(
+            "\n  The sender's GET verification, answered with its challenge:\n\n{}",
+            verification(listener, source, challenge, secrets)
+        ));
+    }
+    if source.require_client_certificate {
+        lines.push(
+            "  (it takes only clients with a certificate of --tls-client-ca: add curl's --cert and --key)".into(),
+        );
+    }
+    if let Verifier::SendGrid { .. } = source.verifier {
+        lines.push(format!(
+            "  (SendGrid signs with its private key, so no curl here can: use its Test Integration, or dry-run a payload with `switchyard check --source {}`)",
+            source.name
+        ));
+        return lines;
+    }
+    // A test case's payload when the source has one; else, for Stripe, the bundled checkout.
+    let (what, body, extra) = match (samples.iter().find(|s| s.source == source.name), &source.verifier) {
+        (Some(sample), _) => {
+            (format!("The payload of test case '{}'", sample.case), sample.body.clone(), sample.headers.clone())
+        }
+        (None, Verifier::Stripe { .. }) => ("A sample checkout".to_owned(), sample_event(), Vec::new()),
+        (None, _) => {
+            lines.push(format!("  (a `tests:` case for source '{}' puts a ready-to-paste curl here)", source.name));
+            return lines;
+        }
+    };
+    let insecure = if listener.tls { " (-k: curl trusts any certificate, as this is dev on this machine)" } else { "" };
+    lines.push(format!("\n  {what}{}{insecure}:\n", signature_note(&source.verifier)));
+    lines.push(curl(listener, source, &body, &extra, secrets));
+    lines
 }
 
 fn signature_note(verifier: &Verifier) -> String {

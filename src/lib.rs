@@ -23,8 +23,8 @@
 //!   over a dead-letter topic (both redrives), and the embedded broker of `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls (with OAuth 2.0 tokens
 //!   where a rule asks), with retries and dead letters, committing offsets only for finished
-//!   events; and the redrive that sends dead letters back to the dispatcher that gave up on
-//!   them.
+//!   events; the fleet of a process's dispatchers, which follows reloads; and the redrive that
+//!   sends dead letters back to the dispatcher that gave up on them.
 //! - [`metrics`]: metric names and the Prometheus exporter.
 //! - [`pem`]: certificate and key files for TLS, with errors that name the file.
 //! - [`logging`]: the log subscriber, written off the request path by a background thread.

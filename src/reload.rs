@@ -41,14 +41,16 @@ pub enum Reloaded {
     Failed,
 }
 
-/// Reloads until `shutdown`. `on_reload` sees every outcome.
-pub async fn run(
+/// Reloads until `shutdown`. `on_reload` sees every outcome. The files are watched from the
+/// call, not from the future's first poll, so a change made once the process is ready (the
+/// next line after `dev`'s banner) is seen.
+pub fn run(
     reload: Reload,
     live: Arc<ArcSwap<Routes>>,
     role: Role,
     shutdown: Shutdown,
     on_reload: impl Fn(Reloaded) + Send,
-) {
+) -> impl Future<Output = ()> + Send {
     // A config or schema file; or a `..`-named entry, such as the `..data` symlink a
     // Kubernetes ConfigMap volume swaps to update its files at once (they change no file of
     // their own name: `routes.yaml` is a symlink through `..data`).
@@ -57,50 +59,53 @@ pub async fn run(
             || p.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
     };
     let mut triggers = Triggers::new(&reload.watch, relevant, "config changes");
-    let watched = |routes: &Routes| watch_list(&reload.config, routes);
-    // What the process was built with: the producer, listener and consumers keep these settings.
-    let started = live.load_full();
-    loop {
-        let why = tokio::select! {
-            why = triggers.next() => match why { Some(w) => w, None => return },
-            _ = shutdown.wait() => return,
-        };
-        // Coalesce a burst (an editor writing several files) into one reload.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        triggers.drain();
-        let compile = reload.compile.clone();
-        match tokio::task::spawn_blocking(move || compile()).await {
-            Ok(Ok(routes)) => {
-                // A folder the new config includes, or a schema's new folder, is watched from now.
-                triggers.watch_more(&watched(&routes), "config changes");
-                let pending = needs_restart(&started, &routes, role);
-                live.store(Arc::new(routes));
-                tracing::info!(trigger = why, "config reloaded");
-                if !pending.is_empty() {
-                    let changes = pending.join("; ");
-                    tracing::warn!(%changes, "some changes apply only after a restart; until then the process keeps its startup settings");
+    async move {
+        let watched = |routes: &Routes| watch_list(&reload.config, routes);
+        // What the process was built with: the producer, listener and consumers keep these settings.
+        let started = live.load_full();
+        loop {
+            let why = tokio::select! {
+                why = triggers.next() => match why { Some(w) => w, None => return },
+                _ = shutdown.wait() => return,
+            };
+            // Coalesce a burst (an editor writing several files) into one reload.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            triggers.drain();
+            let compile = reload.compile.clone();
+            match tokio::task::spawn_blocking(move || compile()).await {
+                Ok(Ok(routes)) => {
+                    // A folder the new config includes, or a schema's new folder, is watched from now.
+                    triggers.watch_more(&watched(&routes), "config changes");
+                    let pending = needs_restart(&started, &routes, role);
+                    live.store(Arc::new(routes));
+                    tracing::info!(trigger = why, "config reloaded");
+                    if !pending.is_empty() {
+                        let changes = pending.join("; ");
+                        tracing::warn!(%changes, "some changes apply only after a restart; until then the process keeps its startup settings");
+                    }
+                    on_reload(Reloaded::Ok);
                 }
-                on_reload(Reloaded::Ok);
-            }
-            Ok(Err(diags)) => {
-                for d in diags.errors() {
-                    tracing::error!("{d}");
+                Ok(Err(diags)) => {
+                    for d in diags.errors() {
+                        tracing::error!("{d}");
+                    }
+                    tracing::error!(trigger = why, "config reload refused: still serving the previous routes");
+                    on_reload(Reloaded::Failed);
                 }
-                tracing::error!(trigger = why, "config reload refused: still serving the previous routes");
-                on_reload(Reloaded::Failed);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "config reload failed");
-                on_reload(Reloaded::Failed);
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload failed");
+                    on_reload(Reloaded::Failed);
+                }
             }
         }
     }
 }
 
 /// The differences between the routes a process started with and a reloaded version that a
-/// reload cannot apply, because the producer, the listener's limits and the dispatchers'
-/// consumers are made once at startup: one phrase each, empty when the reload applies in full.
-/// Only what the process's `role` runs counts (the producer serves both).
+/// reload cannot apply, because the producer and the listener's limits are made once at
+/// startup: one phrase each, empty when the reload applies in full. Only what the process's
+/// `role` runs counts (the producer serves both). Dispatchers follow reloads
+/// (`dispatch::fleet`), Kafka settings aside.
 pub fn needs_restart(old: &Routes, new: &Routes, role: Role) -> Vec<String> {
     let mut out = Vec::new();
     let mut changed = |what: &str, differs: bool| {
@@ -121,33 +126,6 @@ pub fn needs_restart(old: &Routes, new: &Routes, role: Role) -> Vec<String> {
         "ingress.read_timeout_ms (for request heads, TLS handshakes and idle connections)",
         ingress && oi.read_timeout != ni.read_timeout,
     );
-    if !role.dispatch() {
-        return out;
-    }
-    // A dispatcher is the same one while its name, topic and group are (see `dispatch::current`).
-    let same = |a: &crate::routes::Dispatcher, b: &crate::routes::Dispatcher| {
-        a.name == b.name && a.topic == b.topic && a.group == b.group
-    };
-    for d in &new.dispatchers {
-        match old.dispatchers.iter().find(|o| same(o, d)) {
-            None => out.push(format!(
-                "dispatcher '{}' (topic '{}', group '{}') is new: it starts on restart",
-                d.name, d.topic, d.group
-            )),
-            Some(o) if o.max_in_flight != d.max_in_flight => {
-                out.push(format!("dispatcher '{}': max_in_flight changed", d.name))
-            }
-            Some(o) if o.max_calls_per_second != d.max_calls_per_second => {
-                out.push(format!("dispatcher '{}': max_calls_per_second changed", d.name))
-            }
-            Some(o) if o.tls != d.tls => out.push(format!("dispatcher '{}': tls changed", d.name)),
-            Some(_) => {}
-        }
-    }
-    for o in old.dispatchers.iter().filter(|o| !new.dispatchers.iter().any(|d| same(o, d))) {
-        let gone = format!("dispatcher '{}' (topic '{}', group '{}') is gone", o.name, o.topic, o.group);
-        out.push(format!("{gone}: it runs as it started until a restart"));
-    }
     out
 }
 

@@ -32,6 +32,12 @@ impl Shutdown {
         shutdown
     }
 
+    /// A shutdown of its own that this one's trips too: one part stopped alone (a dispatcher
+    /// a reload removes), or with everything.
+    pub fn child(&self) -> Shutdown {
+        Shutdown { token: self.token.child_token() }
+    }
+
     pub fn trigger(&self) {
         self.token.cancel();
     }

@@ -106,6 +106,11 @@ pub(crate) fn parse_as<T: serde::de::DeserializeOwned>(path: &Path, text: &str) 
                 ": a JSONPath with brackets inside { … } or [ … ] must be quoted, e.g. path: \"$.items[0].id\"",
             );
         }
+        // A test case's payload written inline under `payload:`, which names a file.
+        let key = line.trim_start().trim_start_matches("- ");
+        if message.starts_with("expected string") && key.starts_with("payload:") {
+            message.push_str(": 'payload' names a JSON file; write the payload itself under 'body:'");
+        }
         diags.error(path, at, message);
         diags
     })
@@ -152,6 +157,14 @@ mod tests {
         let msg = first("sources:\n  - name: s\n    paht: /x\n");
         assert!(msg.starts_with("routes.yaml:3:5: unknown field 'paht', expected one of"), "{msg}");
         assert!(msg.contains("path"), "{msg}");
+    }
+
+    #[test]
+    fn a_payload_written_inline_is_told_to_go_under_body() {
+        for case in ["  - name: n\n    payload: { a: 1 }\n", "  - payload: [1]\n    name: n\n"] {
+            let msg = first(&format!("tests:\n{case}"));
+            assert!(msg.ends_with("'payload' names a JSON file; write the payload itself under 'body:'"), "{msg}");
+        }
     }
 
     #[test]

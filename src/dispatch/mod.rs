@@ -9,6 +9,7 @@
 pub mod client;
 pub mod dead_letter;
 pub mod deliver;
+pub mod fleet;
 pub mod oauth2;
 pub mod offsets;
 pub mod redrive;
@@ -34,7 +35,7 @@ use crate::kafka::errors::ErrorLog;
 use crate::kafka::producer::EventProducer;
 use crate::pipeline::plan::{self, Delivered};
 use crate::routes::dispatch::DispatchRule;
-use crate::routes::{Dispatcher, Routes};
+use crate::routes::{Dispatcher, KafkaSettings, Routes};
 use crate::shutdown::Shutdown;
 use crate::text::{QUOTED_ID, clip};
 use crate::trace::TraceParent;
@@ -100,16 +101,27 @@ struct Lane {
     queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// Runs dispatcher `index` of `routes` until `shutdown`; then finishes in-flight calls
-/// within `grace`, commits what is done and leaves the group.
-pub async fn run(
-    routes: &Arc<Routes>,
-    live: Arc<ArcSwap<Routes>>,
-    index: usize,
-    producer: EventProducer,
-    shutdown: Shutdown,
-    grace: Duration,
-) -> anyhow::Result<()> {
+/// What a dispatcher runs with.
+pub struct Start {
+    /// The routes it starts with; it follows the live routes' version of itself (`current`).
+    pub routes: Arc<Routes>,
+    /// Its place among `routes.dispatchers`.
+    pub index: usize,
+    /// The Kafka settings the process started with: its consumer's, as the producer's are
+    /// (a reload changes them only on restart).
+    pub kafka: KafkaSettings,
+    pub live: Arc<ArcSwap<Routes>>,
+    pub producer: EventProducer,
+    pub shutdown: Shutdown,
+    /// How long calls in flight may take to finish once it stops.
+    pub grace: Duration,
+}
+
+/// Runs dispatcher `start.index` of `start.routes` until `start.shutdown`; then finishes
+/// in-flight calls within `start.grace`, commits what is done and leaves the group.
+pub async fn run(start: Start) -> anyhow::Result<()> {
+    let Start { routes, index, kafka, live, producer, shutdown, grace } = start;
+    let routes = &routes;
     let d = &routes.dispatchers[index];
     let abandon = CancellationToken::new();
     let tracker = Arc::new(Mutex::new(Tracker::new(abandon.clone())));
@@ -120,7 +132,7 @@ pub async fn run(
         revoke_wait: max_call.min(grace),
         errors: ErrorLog::consumer(&d.name),
     };
-    let consumer = Arc::new(consumer::create(&routes.kafka, d, context).context("cannot create the consumer")?);
+    let consumer = Arc::new(consumer::create(&kafka, d, context).context("cannot create the consumer")?);
     let client = Arc::new(ArcSwap::from_pointee(client::build(&d.name, &d.tls).context("the dispatcher's tls")?));
     tokio::spawn(client::watch(d.name.clone(), d.tls.clone(), client.clone(), shutdown.clone()));
     let shared = Arc::new(Shared {
@@ -215,8 +227,9 @@ pub async fn run(
         drop(consumer);
     });
     match tokio::time::timeout(wait, leave).await {
-        Ok(_) => tracing::info!("dispatcher stopped; left the group"),
+        Ok(_) => tracing::info!(dispatcher = %d.name, "dispatcher stopped; left the group"),
         Err(_) => tracing::warn!(
+            dispatcher = %d.name,
             "dispatcher stopped; the final commit and leaving the group did not finish within {wait:?} (unfinished events will be redelivered)"
         ),
     }

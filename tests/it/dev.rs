@@ -272,3 +272,66 @@ async fn a_stderr_nobody_reads_never_holds_up_a_webhook() {
     let logs = reader.join().unwrap();
     assert_eq!(logs.lines().filter(|l| l.contains(" published ")).count(), WEBHOOKS);
 }
+
+/// A reload during `dev` that adds a source with a secret of its own and a topic of its own:
+/// the new variable gets the made-up value (before, the reload was refused until a restart),
+/// the topic is made on the embedded broker, and the new source's curl is printed and accepted.
+#[test]
+fn a_source_added_by_a_reload_gets_its_secret_topic_and_curl() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = |name: &str, var: &str, topic: &str| {
+        format!(
+            r#"
+  - name: {name}
+    path: /hooks/{name}
+    verify: {{ kind: hmac-sha256, secrets: ["${{{var}}}"] }}
+    rules:
+      - name: all
+        emit: {{ topic: {topic}, schema: any.json, value: {{ kind: {{ path: $.kind }} }} }}"#
+        )
+    };
+    let case = |name: &str| {
+        format!("\n  - {{ name: {name} case, source: {name}, body: {{ kind: x }}, expect: {{ status: accepted }} }}")
+    };
+    let first = format!("sources:{}\ntests:{}\n", source("one", "ONE_SECRET", "t"), case("one"));
+    std::fs::write(dir.path().join("routes.yaml"), &first).unwrap();
+    std::fs::write(dir.path().join("any.json"), "{}").unwrap();
+    let (mut child, _) = dev_in(dir.path(), &[]);
+    // Read on a thread of its own, so a line that never comes fails the test instead of hanging it.
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || stdout.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
+    let up_to_curl = || {
+        let mut read: Vec<String> = Vec::new();
+        while let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) {
+            let done = line.starts_with("curl ");
+            read.push(line);
+            if done {
+                break;
+            }
+        }
+        read
+    };
+    assert!(up_to_curl().last().is_some_and(|l| l.starts_with("curl ")), "dev printed the first source's curl");
+    let both = format!(
+        "sources:{}{}\ntests:{}{}\n",
+        source("one", "ONE_SECRET", "t"),
+        source("two", "TWO_SECRET", "pushes"),
+        case("one"),
+        case("two")
+    );
+    std::fs::write(dir.path().join("routes.yaml"), both).unwrap();
+    // Up to the new source's curl: what the reload added.
+    let printed = up_to_curl();
+    let text = printed.join("\n");
+    assert!(text.contains("The reloaded config adds:"), "{text}");
+    assert!(printed.iter().any(|l| l.starts_with("ONE_SECRET, TWO_SECRET not set: using the dev secret")), "{text}");
+    assert!(text.contains("/hooks/two   (source 'two')") && !text.contains("(source 'one')"), "{text}");
+    let curl = printed.last().filter(|l| l.starts_with("curl ")).expect("the new source's curl");
+    let out = Command::new("sh").args(["-c", curl]).output().expect("curl runs");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    assert_eq!(answer["events"][0]["topic"], "pushes", "{answer}");
+    assert!(child.wait().unwrap().success());
+}

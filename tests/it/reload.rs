@@ -217,8 +217,9 @@ fn sighup_reloads_the_binary() {
     assert!(logs.contains("config reloaded") && logs.contains("SIGHUP"), "{logs}");
 }
 
-/// A reload names what it cannot apply (the producer, the listener's limits and the consumers
-/// are made at startup), and nothing when it applies in full.
+/// A reload names what it cannot apply (the producer and the listener's limits are made at
+/// startup), and nothing when it applies in full; dispatchers follow reloads, so their
+/// changes are not named.
 #[test]
 fn a_reload_names_the_changes_that_need_a_restart() {
     let vars = [("STRIPE_WEBHOOK_SECRET", SECRET)];
@@ -229,28 +230,65 @@ fn a_reload_names_the_changes_that_need_a_restart() {
         ("linger.ms: ${KAFKA_LINGER_MS:-0.2}", "linger.ms: 5"),
         ("read_timeout_ms: 10000", "read_timeout_ms: 10000\n  max_in_flight: 10"),
         ("group: ${DISPATCH_GROUP:-switchyard-orders}", "group: other"),
+        ("    max_in_flight: 64\n", "    max_in_flight: 64\n    max_calls_per_second: 5\n"),
     ]);
     let edited = compile(&path, &vars);
     let pending = switchyard::reload::needs_restart(&started, &edited, Role::All);
-    assert_eq!(
-        pending,
-        [
-            "kafka.properties changed",
-            "ingress.max_in_flight changed",
-            "dispatcher 'order_service' (topic 'payments', group 'other') is new: it starts on restart",
-            "dispatcher 'order_service' (topic 'payments', group 'switchyard-orders') is gone: it runs as it started until a restart",
-        ]
-    );
-    // A process runs only its role: an ingress does not run dispatchers, and a dispatcher
-    // has no webhook limits. The producer (the `kafka:` block) serves both.
-    let ingress = switchyard::reload::needs_restart(&started, &edited, Role::Ingress);
-    assert_eq!(ingress, ["kafka.properties changed", "ingress.max_in_flight changed"]);
+    assert_eq!(pending, ["kafka.properties changed", "ingress.max_in_flight changed"]);
+    // A process runs only its role: a dispatcher has no webhook limits. The producer (the
+    // `kafka:` block) serves both.
     let dispatch = switchyard::reload::needs_restart(&started, &edited, Role::Dispatch);
-    assert_eq!(dispatch.len(), 3, "{dispatch:?}");
-    assert!(!dispatch.iter().any(|c| c.starts_with("ingress.")), "{dispatch:?}");
-    // The dispatcher's gate (its places and pace) is made when it starts.
-    let (_dir, path) =
-        shipped_with(&[("    max_in_flight: 64\n", "    max_in_flight: 64\n    max_calls_per_second: 5\n")]);
-    let pending = switchyard::reload::needs_restart(&started, &compile(&path, &vars), Role::Dispatch);
-    assert_eq!(pending, ["dispatcher 'order_service': max_calls_per_second changed"]);
+    assert_eq!(dispatch, ["kafka.properties changed"]);
+}
+
+/// Dispatchers follow reloads without a restart: one a reload adds starts consuming, one whose
+/// gate changes is restarted in its group (no event lost or called twice), and one a reload
+/// removes stops calling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatchers_follow_reloads() {
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let topic = unique("fleet");
+    let dispatcher = |name: &str, max_in_flight: u32| {
+        format!(
+            "  - name: {name}\n    topic: \"${{PAYMENTS_TOPIC}}\"\n    group: {topic}-{name}\n    dead_letter_topic: \"${{PAYMENTS_DLQ_TOPIC}}\"\n    max_in_flight: {max_in_flight}\n    rules:\n      - name: call\n        request: {{ method: POST, url: \"{}/{name}/{{order_id}}\" }}\n",
+            orders.url()
+        )
+    };
+    let config = |dispatchers: &[String]| {
+        format!("kafka: {{ brokers: \"${{KAFKA_BROKERS}}\" }}\ndispatch:\n{}", dispatchers.concat())
+    };
+    let (_dir, path) = config_file(&config(&[dispatcher("a", 8)]));
+    let gw = start_full(&path, Role::Dispatch, &topic, &[], true, None).await;
+    let paths = || {
+        let mut p: Vec<String> = orders.requests().into_iter().map(|s| s.path).collect();
+        p.sort();
+        p
+    };
+    let arrived = |want: &'static [&'static str]| {
+        let paths = &paths;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while paths() != want {
+                assert!(Instant::now() < deadline, "calls {:?}, not {want:?}", paths());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    produce(&topic, &[payment("1", 0)]).await;
+    arrived(&["/a/1"]).await;
+
+    // `b` is new (its group starts from the topic's beginning); `a` gets another gate.
+    replace_file(&path, &config(&[dispatcher("a", 4), dispatcher("b", 8)]));
+    arrived(&["/a/1", "/b/1"]).await;
+    produce(&topic, &[payment("2", 0)]).await;
+    arrived(&["/a/1", "/a/2", "/b/1", "/b/2"]).await;
+
+    // `a` is removed (stopped before `c`, added by the same reload, starts): `b` and `c` go on.
+    replace_file(&path, &config(&[dispatcher("b", 8), dispatcher("c", 8)]));
+    arrived(&["/a/1", "/a/2", "/b/1", "/b/2", "/c/1", "/c/2"]).await;
+    produce(&topic, &[payment("3", 0)]).await;
+    arrived(&["/a/1", "/a/2", "/b/1", "/b/2", "/b/3", "/c/1", "/c/2", "/c/3"]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!paths().contains(&"/a/3".to_owned()), "a removed dispatcher called: {:?}", paths());
+    gw.stop().await;
 }
