@@ -13,14 +13,27 @@ use crate::routes::template::Part;
 /// What filters and expressions read: a document, and the headers that came with it.
 #[derive(Clone, Copy)]
 pub struct Input<'a> {
+    /// What `$` is: the payload, or a value a `for_each` or an `each` selected in it.
     pub doc: &'a Json,
+    /// The whole payload (or event), what `$$` is.
+    pub root: &'a Json,
     pub headers: Headers<'a>,
 }
 
 impl<'a> Input<'a> {
+    /// A document (the root) and the headers that came with it.
+    pub fn new(doc: &'a Json, headers: Headers<'a>) -> Input<'a> {
+        Input { doc, root: doc, headers }
+    }
+
     /// A webhook's parsed body and its request headers.
     pub fn webhook(doc: &'a Json, headers: &'a HeaderMap) -> Input<'a> {
-        Input { doc, headers: Headers::Http(headers) }
+        Input::new(doc, Headers::Http(headers))
+    }
+
+    /// What `path` reads: the root for a `$$…` path, else the document in hand.
+    pub fn for_path(&self, path: &crate::routes::jsonpath::Path) -> &'a Json {
+        if path.reads_root() { self.root } else { self.doc }
     }
 }
 
@@ -65,7 +78,7 @@ impl<'a> Headers<'a> {
 /// header that is not UTF-8 text counts as absent here.
 pub fn locate<'a>(at: &Locator, input: Input<'a>) -> Option<Cow<'a, Json>> {
     match at {
-        Locator::Path(p) => p.find(input.doc).map(Cow::Borrowed),
+        Locator::Path(p) => p.find(input.for_path(p)).map(Cow::Borrowed),
         Locator::Header(h) => {
             input.headers.get(h.as_str()).ok().flatten().map(|v| Cow::Owned(Json::String(v.to_owned())))
         }
@@ -96,7 +109,7 @@ impl MapError {
 pub fn matches(filter: &Filter, input: Input) -> bool {
     if let Some((at, types)) = &filter.event_type {
         let found = match at {
-            Locator::Path(p) => p.find(input.doc).and_then(Json::as_str),
+            Locator::Path(p) => p.find(input.for_path(p)).and_then(Json::as_str),
             Locator::Header(h) => input.headers.get(h.as_str()).ok().flatten(),
         };
         match found {
@@ -172,7 +185,7 @@ pub fn eval_escaped(
     escape: Option<Escape>,
 ) -> Result<Option<Json>, MapError> {
     let Some(each) = &expr.each else { return eval_one(expr, input, produced, escape) };
-    let selected = each.select(input.doc);
+    let selected = each.select(input.for_path(each));
     let mut items = Vec::with_capacity(selected.len());
     for (i, doc) in selected.into_iter().enumerate() {
         let found = eval_one(expr, Input { doc, ..input }, produced, escape).map_err(|e| e.under(&format!("[{i}]")))?;
@@ -188,14 +201,13 @@ fn eval_one(
     produced: Option<&Map<String, Json>>,
     escape: Option<Escape>,
 ) -> Result<Option<Json>, MapError> {
-    let doc = input.doc;
     let failed = |message| MapError { field: String::new(), message };
     // Borrowed until the end: a value that goes through transform steps is never copied.
     let found = match &expr.source {
         Source::Const(v) => Some(Cow::Borrowed(v)),
-        Source::Paths(paths) => paths.iter().find_map(|p| p.find(doc)).map(Cow::Borrowed),
+        Source::Paths(paths) => paths.iter().find_map(|p| p.find(input.for_path(p))).map(Cow::Borrowed),
         Source::Field(name) => produced.and_then(|m| m.get(name)).filter(|v| !v.is_null()).map(Cow::Borrowed),
-        Source::Template(parts) => render(parts, doc, escape).map(|s| Cow::Owned(Json::String(s))),
+        Source::Template(parts) => render(parts, input, escape).map(|s| Cow::Owned(Json::String(s))),
         Source::Header(name) => {
             input.headers.get(name.as_str()).map_err(failed)?.map(|v| Cow::Owned(Json::String(v.to_owned())))
         }
@@ -208,18 +220,18 @@ fn eval_one(
         (None, None) => return Err(failed(missing(&expr.source, input.headers))),
     };
     for step in &expr.steps {
-        value = Cow::Owned(transform::apply(step, &value, doc).map_err(failed)?);
+        value = Cow::Owned(transform::apply(step, &value, input).map_err(failed)?);
     }
     Ok(Some(value.into_owned()))
 }
 
-fn render(parts: &[Part<crate::routes::jsonpath::Path>], doc: &Json, escape: Option<Escape>) -> Option<String> {
+fn render(parts: &[Part<crate::routes::jsonpath::Path>], input: Input, escape: Option<Escape>) -> Option<String> {
     let mut out = String::new();
     for part in parts {
         match part {
             Part::Lit(s) => out.push_str(s),
             Part::Var(p) => {
-                let v = p.find(doc)?;
+                let v = p.find(input.for_path(p))?;
                 let text = scalar_text(v).unwrap_or_else(|| v.to_string());
                 match escape {
                     Some(escape) => escape(&text, &mut out),
@@ -330,7 +342,7 @@ mod tests {
     fn equals_in_not_in_and_exists_conditions() {
         let doc = json!({"type": "a", "status": "paid", "meta": {"order": "1"}, "gone": null});
         let none = HeaderMap::new();
-        let input = Input { doc: &doc, headers: Headers::Http(&none) };
+        let input = Input::new(&doc, Headers::Http(&none));
         assert!(matches(&filter("$.status", Test::Equals(json!("paid"))), input));
         assert!(!matches(&filter("$.status", Test::Equals(json!("unpaid"))), input));
         assert!(matches(&filter("$.status", Test::In(vec![json!("x"), json!("paid")])), input));
@@ -346,7 +358,7 @@ mod tests {
             conditions: vec![],
         };
         assert!(matches(&typed, input));
-        assert!(!matches(&typed, Input { doc: &json!({"type": "c"}), headers: Headers::Http(&none) }));
+        assert!(!matches(&typed, Input::new(&json!({"type": "c"}), Headers::Http(&none))));
     }
 
     #[test]
@@ -354,7 +366,7 @@ mod tests {
         let doc = json!({"amount": 1500, "price": 9.5, "email": "ana@example.com", "tags": ["vip", 3], "n": "12"});
         let mut headers = HeaderMap::new();
         headers.insert("x-attempt", " 3 ".parse().unwrap());
-        let input = Input { doc: &doc, headers: Headers::Http(&headers) };
+        let input = Input::new(&doc, Headers::Http(&headers));
         let range = |low: Option<(f64, bool)>, high: Option<(f64, bool)>| Test::Range {
             low: low.map(|(value, inclusive)| Bound { value, inclusive }),
             high: high.map(|(value, inclusive)| Bound { value, inclusive }),
@@ -401,7 +413,7 @@ mod tests {
         headers.insert("x-github-event", "push".parse().unwrap());
         headers.append("x-github-event", "second".parse().unwrap());
         headers.insert("x-latin1", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
-        let input = Input { doc: &doc, headers: Headers::Http(&headers) };
+        let input = Input::new(&doc, Headers::Http(&headers));
         let typed = Filter {
             event_type: Some((Locator::Header(HeaderName::from_static("x-github-event")), vec!["push".into()])),
             conditions: vec![],
@@ -430,7 +442,7 @@ mod tests {
         let doc = json!({});
         let text = [("Event_Type", "payment_successful")];
         let binary = ["raw"];
-        let input = Input { doc: &doc, headers: Headers::Kafka { text: &text, binary: &binary } };
+        let input = Input::new(&doc, Headers::Kafka { text: &text, binary: &binary });
         assert!(matches(&on_header("event_type", Test::Equals(json!("payment_successful"))), input));
         assert_eq!(eval(&header_expr("event_type", false), input, None), Ok(Some(json!("payment_successful"))));
         assert_eq!(
@@ -460,7 +472,7 @@ mod tests {
         };
         let doc = json!({"Body": "</Message><Redirect>https://evil.example/</Redirect><Message>'&\""});
         let none = HeaderMap::new();
-        let input = Input { doc: &doc, headers: Headers::Http(&none) };
+        let input = Input::new(&doc, Headers::Http(&none));
         assert_eq!(
             eval_escaped(&expr, input, None, Some(escape_markup)),
             Ok(Some(json!(

@@ -201,7 +201,7 @@ pub const MAX_EVENTS: usize = 10_000;
 
 /// A `for_each` rule: its events from each value `path` selects that its filter matches.
 fn each(rule: &Rule, path: &Path, input: Input, events: &mut Vec<Event>) -> Result<(), Rejection> {
-    for (i, value) in path.select(input.doc).into_iter().enumerate() {
+    for (i, value) in path.select(input.for_path(path)).into_iter().enumerate() {
         let one = Input { doc: value, ..input };
         if !map::matches(&rule.when, one) {
             continue;

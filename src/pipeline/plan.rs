@@ -33,7 +33,7 @@ pub struct Delivered<'a> {
 impl Delivered<'_> {
     /// What the rules' filters and body expressions read: the value, and the Kafka headers.
     pub fn input(&self) -> Input<'_> {
-        Input { doc: self.value, headers: Headers::Kafka { text: &self.headers, binary: &self.binary_headers } }
+        Input::new(self.value, Headers::Kafka { text: &self.headers, binary: &self.binary_headers })
     }
 }
 

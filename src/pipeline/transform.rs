@@ -6,13 +6,14 @@ use serde_json::{Number, Value as Json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::map::Input;
 use crate::routes::expr::Step;
 use crate::text::{QUOTED_VALUE, clip};
 
-/// Applies `step` to `value`; `input` is the whole inbound document (for `minor_units`).
+/// Applies `step` to `value`; `input` is what the value was read from (for `minor_units`).
 /// Every step builds a new value from a borrowed one, so a value found in the document is
 /// never copied just to be transformed.
-pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
+pub fn apply(step: &Step, value: &Json, input: Input) -> Result<Json, String> {
     match step {
         Step::Upper => string(value, "upper").map(|s| Json::String(s.to_uppercase())),
         Step::Lower => string(value, "lower").map(|s| Json::String(s.to_lowercase())),
@@ -40,7 +41,7 @@ pub fn apply(step: &Step, value: &Json, input: &Json) -> Result<Json, String> {
         }
         Step::MinorUnits { currency } => {
             let code = currency
-                .find(input)
+                .find(input.for_path(currency))
                 .and_then(Json::as_str)
                 .ok_or_else(|| format!("minor_units: no currency code at {currency}"))?;
             let amount =
@@ -215,7 +216,13 @@ pub fn epoch_to_rfc3339(secs: i64) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::map::Headers;
     use serde_json::json;
+
+    /// [`super::apply`] reading `doc`, without headers.
+    fn apply(step: &Step, value: &Json, doc: &Json) -> Result<Json, String> {
+        super::apply(step, value, Input::new(doc, Headers::Kafka { text: &[], binary: &[] }))
+    }
 
     #[test]
     fn minor_units_follow_iso_4217() {

@@ -69,6 +69,9 @@ struct Inbound {
     nodes: Vec<Node>,
     /// Where a path is looked for, for messages: "payloads valid for 'x.json'".
     described: String,
+    /// The payload's nodes, and their description: where a `$$…` path is looked for.
+    root: Vec<Node>,
+    root_described: String,
 }
 
 impl Inbound {
@@ -76,7 +79,8 @@ impl Inbound {
     /// say what that is (given the benefit of the doubt), with an error when it cannot exist.
     fn of(ctx: &mut Ctx, rule: &Rule, schema: &Schema) -> Option<Inbound> {
         let root = vec![Node { schema: schema.document.clone(), file: schema.file.clone(), conditional: false }];
-        let payload = Inbound { nodes: root, described: format!("payloads valid for '{}'", schema.name) };
+        let described = format!("payloads valid for '{}'", schema.name);
+        let payload = Inbound { nodes: root.clone(), described: described.clone(), root, root_described: described };
         match &rule.for_each {
             Some((each, at)) => payload.select(ctx, each.as_str(), *at, &format!("rule '{}', for_each", rule.name)),
             None => Some(payload),
@@ -86,15 +90,35 @@ impl Inbound {
     /// The values the JSONPath `each` selects in what `self` describes (a `for_each`, or a value's
     /// `each`); `None` when unknown, with an error naming `what` when they cannot exist.
     fn select(&self, ctx: &mut Ctx, each: &str, at: Location, what: &str) -> Option<Inbound> {
-        match resolve(&self.nodes, each, &Filter::default()) {
-            Resolved::Found(nodes) => {
-                Some(Inbound { nodes, described: format!("the values {each} selects in {}", self.described) })
-            }
+        let (from, path, described) = self.from(each);
+        match resolve(from, path, &Filter::default()) {
+            Resolved::Found(nodes) => Some(Inbound {
+                nodes,
+                described: format!("the values {path} selects in {described}"),
+                root: self.root.clone(),
+                root_described: self.root_described.clone(),
+            }),
             Resolved::NotAllowed(why) => {
-                ctx.error(at, format!("{what}: {each} cannot exist in {}: {why}", self.described));
+                ctx.error(at, format!("{what}: {path} cannot exist in {described}: {why}"));
                 None
             }
             Resolved::Unknown => None,
+        }
+    }
+
+    /// The rule's filter as it bears on `path`: none for a `$$…` path, as the filter reads
+    /// the values a `for_each` selects, not the payload.
+    fn filter_for<'a>(&self, path: &str, when: &'a Filter) -> &'a Filter {
+        static NONE: std::sync::LazyLock<Filter> = std::sync::LazyLock::new(Filter::default);
+        if super::jsonpath::root_relative(path).is_some() { &NONE } else { when }
+    }
+
+    /// Where `path` is looked for (its nodes and their description) and the path from there:
+    /// the payload for a `$$…` path, else what `self` describes.
+    fn from<'a>(&'a self, path: &'a str) -> (&'a [Node], &'a str, &'a str) {
+        match super::jsonpath::root_relative(path) {
+            Some(plain) => (&self.root, plain, &self.root_described),
+            None => (&self.nodes, path, &self.described),
         }
     }
 }
@@ -199,14 +223,14 @@ fn check_value(
     // An array `minItems` wants is only sure when the inbound array `each` reads has as many.
     let wanted = target.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0);
     if let (true, Some(inbound), Some(array)) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]"))
-        && let Resolved::Found(nodes) = resolve(&inbound.nodes, array, check.when)
+        && let (from, array, described) = inbound.from(array)
+        && let Resolved::Found(nodes) = resolve(from, array, inbound.filter_for(each.as_str(), check.when))
         && nodes.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0) < wanted
     {
         let message = format!(
-            "{}: '{}' wants at least {wanted} item(s), but {array} may hold fewer in {} (it gives no such minItems)",
+            "{}: '{}' wants at least {wanted} item(s), but {array} may hold fewer in {described} (it gives no such minItems)",
             check.what(name),
             check.canonical,
-            inbound.described
         );
         ctx.error(expr.at, message);
     }
@@ -286,14 +310,16 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
         Source::Paths(paths) => {
             let mut all: Types = Some(BTreeSet::new());
             for p in paths {
-                let found = match inbound {
-                    Some(inbound) => resolve(&inbound.nodes, p.as_str(), when),
-                    None => Resolved::Unknown,
+                let (found, described) = match inbound {
+                    Some(inbound) => {
+                        let (from, path, described) = inbound.from(p.as_str());
+                        (resolve(from, path, inbound.filter_for(p.as_str(), when)), described)
+                    }
+                    None => (Resolved::Unknown, ""),
                 };
                 let t = match found {
                     Resolved::Found(nodes) => intersect_all(nodes.iter().map(|n| types_of(&n.schema))),
                     Resolved::NotAllowed(why) => {
-                        let described = inbound.map(|i| i.described.as_str()).unwrap_or("");
                         ctx.error(expr.at, format!("{what}: {p} cannot exist in {described}: {why}"));
                         None
                     }

@@ -2,7 +2,8 @@
 //!
 //! Most mappings are singular paths (`$.data.object.id`, `$.items[0]`): those are also kept
 //! as a list of steps and walked directly, which skips the engine's node list (about 5× faster
-//! per lookup). Every other path goes through the engine.
+//! per lookup). Every other path goes through the engine. A path written `$$…` is the same
+//! path read from the payload's root where `$` is a selected value (`Path::reads_root`).
 
 use serde_json::Value as Json;
 use serde_json_path::JsonPath;
@@ -14,6 +15,9 @@ pub struct Path {
     compiled: JsonPath,
     /// The same path as direct steps, when it is a chain of names and non-negative indices.
     singular: Option<Vec<Step>>,
+    /// Written `$$…`: it reads the whole payload (or event) even where `$` is a value that a
+    /// `for_each` or an `each` selected, as JSONata's `$$` does.
+    root: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -25,9 +29,18 @@ enum Step {
 impl Path {
     /// Parses `text`; the error is a human sentence.
     pub fn parse(text: &str) -> Result<Path, String> {
-        JsonPath::parse(text)
-            .map(|compiled| Path { text: text.to_owned(), compiled, singular: singular_steps(text) })
+        let (plain, root) = match root_relative(text) {
+            Some(plain) => (plain, true),
+            None => (text, false),
+        };
+        JsonPath::parse(plain)
+            .map(|compiled| Path { text: text.to_owned(), compiled, singular: singular_steps(plain), root })
             .map_err(|e| format!("invalid JSONPath \"{text}\": {e}"))
+    }
+
+    /// Whether it reads the whole payload (`$$…`) rather than the value in hand.
+    pub fn reads_root(&self) -> bool {
+        self.root
     }
 
     /// The first node the path selects that is not `null`.
@@ -50,6 +63,12 @@ impl Path {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
+
+/// The path `text` written `$$…` (the payload's root, wherever it is read), as the `$…` path
+/// it is from there; `None` for any other path.
+pub fn root_relative(text: &str) -> Option<&str> {
+    text.strip_prefix('$').filter(|rest| rest.starts_with('$'))
 }
 
 /// One segment of a simple path: a member name, an index, or `*` (`Index(None)`).
@@ -130,6 +149,18 @@ mod tests {
         assert_eq!(Path::parse("$.n").unwrap().find(&doc), None);
         assert_eq!(Path::parse("$.missing").unwrap().find(&doc), None);
         assert!(Path::parse("$.a[").unwrap_err().starts_with("invalid JSONPath \"$.a[\""));
+    }
+
+    #[test]
+    fn a_double_dollar_path_is_the_same_path_read_from_the_root() {
+        let doc = json!({"a": {"b": 1}});
+        for text in ["$$.a.b", "$$['a'].b", "$$..b"] {
+            let path = Path::parse(text).unwrap();
+            assert!(path.reads_root() && path.as_str() == text, "{text}");
+            assert_eq!(path.find(&doc), Some(&json!(1)), "{text}");
+        }
+        assert!(!Path::parse("$.a").unwrap().reads_root());
+        assert!(Path::parse("$$$.a").unwrap_err().starts_with("invalid JSONPath \"$$$.a\""));
     }
 
     #[test]

@@ -214,6 +214,7 @@ pub fn compile(
         diags: Diagnostics::default(),
         schemas: HashMap::new(),
         source_paths: None,
+        root_paths: Vec::new(),
     };
     let cfg = &loaded.file;
     let kafka = KafkaSettings {
@@ -390,6 +391,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     }
     // Every JSONPath compiled from here to the end of the source reads its payloads.
     ctx.source_paths = Some(Vec::new());
+    ctx.root_paths.clear();
     let event_type = cfg.event_type.as_ref().and_then(|l| expr::compile_locate(ctx, l));
     let event_id = cfg.event_id.as_ref().and_then(|l| expr::compile_locate(ctx, l));
     let at = || match (&event_type, &cfg.event_type) {
@@ -413,8 +415,8 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     if let Some(s) = &schema {
         reads.read_schema(&s.document, &s.file);
     }
-    for text in ctx.source_paths.take().unwrap_or_default() {
-        reads.read_path(&text);
+    for text in ctx.source_paths.take().unwrap_or_default().iter().chain(&std::mem::take(&mut ctx.root_paths)) {
+        reads.read_path(text);
     }
     let form = compile_form(ctx, cfg);
     let dead_letter_topic = cfg.dead_letter_topic.as_ref().and_then(|t| ctx.text_or_name(t));
@@ -554,6 +556,9 @@ pub(crate) struct Ctx<'a> {
     schemas: HashMap<PathBuf, Arc<Schema>>,
     /// While a source compiles: the text of every JSONPath it compiles (for its projection).
     source_paths: Option<Vec<String>>,
+    /// The `$$…` paths compiled since the source began, as `$…` paths: they read the payload
+    /// even under a `for_each` or an `each`.
+    root_paths: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -678,8 +683,13 @@ impl Ctx<'_> {
 
     pub(crate) fn path_at(&mut self, text: &str, at: Location) -> Option<jsonpath::Path> {
         let path = jsonpath::Path::parse(text).map_err(|e| self.error(at, e)).ok()?;
-        if let Some(paths) = &mut self.source_paths {
-            paths.push(text.to_owned());
+        match jsonpath::root_relative(text) {
+            Some(plain) => self.root_paths.push(plain.to_owned()),
+            None => {
+                if let Some(paths) = &mut self.source_paths {
+                    paths.push(text.to_owned());
+                }
+            }
         }
         Some(path)
     }

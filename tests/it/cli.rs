@@ -2472,3 +2472,76 @@ fn a_keyed_hash_step_takes_its_secret_from_the_environment() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_says(&text(&out), &["routes.yaml:12:69: warning: this secret is written in the file"]);
 }
+
+/// `$$…` reads the payload's root where `$` is a value that a `for_each` or an `each` selected
+/// (an envelope's flag, a batch id): in filters, values and `each` alike; the projected parse
+/// keeps what it reads, and the contract check looks for it in the payload's schema.
+#[test]
+fn a_double_dollar_path_reads_the_payload_from_inside_a_batch() {
+    let inbound = r#"{"type": "object", "required": ["live", "items"], "additionalProperties": false,
+      "properties": {"live": {"type": "boolean"}, "batch": {"type": "string"},
+        "items": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+          "properties": {"id": {"type": "string"},
+            "lines": {"type": "array", "items": {"type": "object", "properties": {"sku": {"type": "string"}}}}}}}}}"#;
+    let canonical = r#"{"type": "object", "required": ["id", "live", "lines"],
+      "properties": {"id": {"type": "string"}, "live": {"type": "boolean"},
+        "lines": {"type": "array", "items": {"type": "object", "required": ["sku", "batch"],
+          "properties": {"sku": {"type": "string"}, "batch": {"type": "string"}}}}}}"#;
+    let routes = |live: &str| {
+        format!(
+            r#"sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: inbound.json
+    rules:
+      - name: r
+        for_each: $.items[*]
+        when: {{ all: [{{ path: $$.live, equals: true }}] }}
+        emit:
+          topic: t
+          schema: canonical.json
+          value:
+            id: {{ path: $.id }}
+            live: {{ path: {live} }}
+            lines:
+              each: $.lines[*]
+              object:
+                sku: {{ path: $.sku }}
+                batch: {{ path: $$.batch, default: none }}
+tests:
+  - name: each item of a live batch
+    source: s
+    body: {{ live: true, batch: b1, items: [{{ id: "1", lines: [{{ sku: a }}] }}, {{ id: "2", lines: [] }}] }}
+    expect:
+      status: accepted
+      events:
+        - value: {{ id: "1", live: true, lines: [{{ sku: a, batch: b1 }}] }}
+        - value: {{ id: "2", live: true, lines: [] }}
+  - name: a test batch
+    source: s
+    body: {{ live: false, items: [{{ id: "3", lines: [{{ sku: c }}] }}] }}
+    expect: {{ status: ignored }}
+"#
+        )
+    };
+    let write = |yaml: &str| {
+        let dir = config(yaml);
+        std::fs::write(dir.path().join("canonical.json"), canonical).unwrap();
+        std::fs::write(dir.path().join("inbound.json"), inbound).unwrap();
+        dir
+    };
+    let dir = write(&routes("$$.live"));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(text(&out).ends_with("2 passed, 0 failed\n"), "{}", text(&out));
+    // Looked for in the payload's schema, not in the items'.
+    for (live, says) in [
+        ("$$.nope", "rule 'r', value.live: $$.nope cannot exist in payloads valid for 'inbound.json'"),
+        ("$$.batch", "rule 'r', value.live: produces string but the canonical schema 'canonical.json' wants boolean"),
+        ("$.live", "rule 'r', value.live: $.live cannot exist in the values $.items[*] selects"),
+    ] {
+        let out = switchyard(&["validate", "-c", "routes.yaml"], write(&routes(live)).path(), &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert_says(&text(&out), &[says]);
+    }
+}
