@@ -69,10 +69,10 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
             if let Err(e) = broker.create(&routes) {
                 tracing::error!("switchyard dev: {e}");
             }
-            banner.print_news(&routes);
             Ok(routes)
         });
-        crate::reload::Reload { compile, ..reload }
+        let swapped: crate::reload::Swapped = Arc::new(move |routes: &Routes| banner.print_news(routes));
+        crate::reload::Reload { compile, swapped: Some(swapped), ..reload }
     };
     let routes = Arc::new(routes);
     let ready = {

@@ -32,7 +32,12 @@ pub struct Reload {
     pub compile: Compile,
     /// The config file, for diagnostics of the whole config.
     pub config: PathBuf,
+    /// Sees each version swapped in (`dev` prints what it added).
+    pub swapped: Option<Swapped>,
 }
+
+/// Called with the routes a reload swapped in.
+pub type Swapped = Arc<dyn Fn(&Routes) + Send + Sync>;
 
 /// Outcome of one reload, for logs, metrics and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +82,11 @@ pub fn run(
                     // A folder the new config includes, or a schema's new folder, is watched from now.
                     triggers.watch_more(&watched(&routes), "config changes");
                     let pending = needs_restart(&started, &routes, role);
-                    live.store(Arc::new(routes));
+                    let routes = Arc::new(routes);
+                    live.store(routes.clone());
+                    if let Some(swapped) = &reload.swapped {
+                        swapped(&routes);
+                    }
                     tracing::info!(trigger = why, "config reloaded");
                     if !pending.is_empty() {
                         let changes = pending.join("; ");
@@ -307,7 +316,7 @@ pub fn for_config(path: PathBuf, routes: &Routes, env: Env, mode: EnvMode) -> Re
         }
         Ok(routes)
     });
-    Reload { watch, compile, config }
+    Reload { watch, compile, config, swapped: None }
 }
 
 /// What a reload of the config at `path` watches: its folder, the files and folders it

@@ -131,6 +131,7 @@ pub async fn run(start: Start) -> anyhow::Result<()> {
         tracker: tracker.clone(),
         revoke_wait: max_call.min(grace),
         errors: ErrorLog::consumer(&d.name),
+        lag: consumer::Lag::default(),
     };
     let consumer = Arc::new(consumer::create(&kafka, d, context).context("cannot create the consumer")?);
     let client = Arc::new(ArcSwap::from_pointee(client::build(&d.name, &d.tls).context("the dispatcher's tls")?));
@@ -224,6 +225,11 @@ pub async fn run(start: Start) -> anyhow::Result<()> {
     let leave = tokio::task::spawn_blocking(move || {
         consumer::commit_stored(consumer.as_ref(), "final commit failed");
         consumer.unsubscribe();
+        // What it held is no longer its lag to report.
+        let context = consumer.context();
+        for (topic, partition, lag) in context.lag.forget() {
+            crate::metrics::consumer_lag(&context.dispatcher, &topic, partition, lag);
+        }
         drop(consumer);
     });
     match tokio::time::timeout(wait, leave).await {

@@ -30,6 +30,54 @@ pub struct GroupContext {
     pub revoke_wait: Duration,
     /// librdkafka's errors, rate-limited (the consumer loop reports what it receives here too).
     pub errors: ErrorLog,
+    /// The partitions whose lag this consumer exports.
+    pub lag: Lag,
+}
+
+/// The partitions whose lag a consumer exports: one it no longer holds (a rebalance moved it
+/// to another member, or the dispatcher stopped) reads 0 from then on instead of its last
+/// lag, which would otherwise stay in `/metrics` for good and count twice in a sum over the
+/// group's members.
+#[derive(Default)]
+pub struct Lag {
+    exported: Mutex<Vec<(String, i32)>>,
+}
+
+impl Lag {
+    /// The lag `statistics` gives for each partition this member holds (and knows the lag
+    /// of), and 0, once, for each exported before that it no longer holds.
+    pub fn update(&self, statistics: &rdkafka::Statistics) -> Vec<(String, i32, i64)> {
+        let mut held: Vec<(String, i32, i64)> = Vec::new();
+        for (topic, t) in &statistics.topics {
+            for (&partition, p) in &t.partitions {
+                if partition >= 0 && p.desired && p.consumer_lag >= 0 {
+                    held.push((topic.clone(), partition, p.consumer_lag));
+                }
+            }
+        }
+        let mut exported = self.exported.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(String, i32, i64)> = Vec::new();
+        exported.retain(|(topic, partition)| {
+            let still = held.iter().any(|(t, p, _)| t == topic && p == partition);
+            if !still {
+                out.push((topic.clone(), *partition, 0));
+            }
+            still
+        });
+        for (topic, partition, _) in &held {
+            if !exported.iter().any(|(t, p)| t == topic && p == partition) {
+                exported.push((topic.clone(), *partition));
+            }
+        }
+        out.extend(held);
+        out
+    }
+
+    /// 0 for every partition exported: the consumer stops.
+    pub fn forget(&self) -> Vec<(String, i32, i64)> {
+        let mut exported = self.exported.lock().unwrap_or_else(|e| e.into_inner());
+        exported.drain(..).map(|(topic, partition)| (topic, partition, 0)).collect()
+    }
 }
 
 impl ClientContext for GroupContext {
@@ -37,14 +85,11 @@ impl ClientContext for GroupContext {
         self.errors.report(&error, reason);
     }
 
-    /// librdkafka's periodic statistics: export the lag of every assigned partition.
+    /// librdkafka's periodic statistics: export the lag of every assigned partition (and 0 for
+    /// those no longer assigned).
     fn stats(&self, statistics: rdkafka::Statistics) {
-        for (topic, t) in &statistics.topics {
-            for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    crate::metrics::consumer_lag(&self.dispatcher, topic, *partition, p.consumer_lag);
-                }
-            }
+        for (topic, partition, lag) in self.lag.update(&statistics) {
+            crate::metrics::consumer_lag(&self.dispatcher, &topic, partition, lag);
         }
     }
 }
@@ -179,6 +224,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+    use rdkafka::statistics::{Partition, Statistics, Topic};
 
     /// A rebalance hook's wait, on the only worker of a runtime, still lets the calls it waits
     /// for (other tasks of that worker) run and finish.
@@ -207,5 +253,40 @@ mod tests {
         let mut ran = false;
         off_the_runtime(|| ran = true);
         assert!(ran);
+    }
+
+    /// Statistics of topic `t` where this member holds the partitions given with their lag
+    /// (and knows of partitions 0 to 3).
+    fn stats(held: &[(i32, i64)]) -> Statistics {
+        let mut topic = Topic::default();
+        for partition in -1..4 {
+            let lag = held.iter().find(|(p, _)| *p == partition).map(|(_, l)| *l);
+            let p =
+                Partition { partition, desired: lag.is_some(), consumer_lag: lag.unwrap_or(-1), ..Default::default() };
+            topic.partitions.insert(partition, p);
+        }
+        let mut s = Statistics::default();
+        s.topics.insert("t".into(), topic);
+        s
+    }
+
+    fn sorted(mut v: Vec<(String, i32, i64)>) -> Vec<(i32, i64)> {
+        v.sort();
+        v.into_iter().map(|(_, p, l)| (p, l)).collect()
+    }
+
+    #[test]
+    fn a_partition_no_longer_held_reads_0_once_and_a_stopped_consumer_zeroes_all() {
+        let lag = Lag::default();
+        assert_eq!(sorted(lag.update(&stats(&[(0, 5), (1, 0)]))), [(0, 5), (1, 0)]);
+        // A rebalance moved partition 0 away and brought 2.
+        assert_eq!(sorted(lag.update(&stats(&[(1, 3), (2, 7)]))), [(0, 0), (1, 3), (2, 7)]);
+        assert_eq!(sorted(lag.update(&stats(&[(1, 3), (2, 7)]))), [(1, 3), (2, 7)]);
+        // Held, but its lag not known yet (just assigned): 0 until it is.
+        let mut unknown = stats(&[(1, 3)]);
+        unknown.topics.get_mut("t").unwrap().partitions.get_mut(&2).unwrap().desired = true;
+        assert_eq!(sorted(lag.update(&unknown)), [(1, 3), (2, 0)]);
+        assert_eq!(sorted(lag.forget()), [(1, 0)]);
+        assert!(lag.forget().is_empty());
     }
 }

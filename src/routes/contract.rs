@@ -222,6 +222,15 @@ fn check_value(
     fits(ctx, check, expr, &Some([Ty::Array].into()), target, name);
     // An array `minItems` wants is only sure when the inbound array `each` reads has as many.
     let wanted = target.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0);
+    // An item that finds nothing is left out: then no count of inbound items is enough.
+    if wanted > 0 && expr.optional && expr.default.is_none() {
+        let message = format!(
+            "{}: '{}' wants at least {wanted} item(s), but 'optional: true' leaves out an item that finds nothing (give a default instead)",
+            check.what(name),
+            check.canonical
+        );
+        ctx.error(expr.at, message);
+    }
     if let (true, Some(inbound), Some(array)) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]"))
         && let (from, array, described) = inbound.from(array)
         && let Resolved::Found(nodes) = resolve(from, array, inbound.filter_for(each.as_str(), check.when))

@@ -535,6 +535,21 @@ tests:
         ],
     );
     assert!(at_least_one(&doubled, true).status.success());
+    // An item that may be left out cannot make up a canonical minItems, however many there are.
+    let tags = source(&value("$.customer.id", "$.quantity"))
+        .replace("path: $, then: [upper] }", "path: $.name, optional: true }");
+    let optional_tags = write(&tags);
+    let wants = canonical
+        .replace(r#""tags": {"type": "array", "items""#, r#""tags": {"type": "array", "minItems": 1, "items""#);
+    std::fs::write(optional_tags.path().join("canonical.json"), wants).unwrap();
+    let out = switchyard(&["validate", "-c", "routes.yaml"], optional_tags.path(), &[("S", "x")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "rule 'r', value.tags: 'canonical.json' wants at least 1 item(s), but 'optional: true' leaves out an item that finds nothing (give a default instead)",
+        ],
+    );
     let nested = |lines: &str| source(&format!("          value:\n            order_id: {{ path: $.id }}\n{lines}"));
     refused(
         &nested(

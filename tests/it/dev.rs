@@ -207,10 +207,12 @@ tests:
             Some(l)
         })
         .collect();
-    let token = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("META_VERIFY_TOKEN not set: using the dev token "))
-        .expect("the dev token");
+    let Some(token) = lines.iter().find_map(|l| l.strip_prefix("META_VERIFY_TOKEN not set: using the dev token "))
+    else {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!("no dev token in {lines:#?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+    };
     let curls: Vec<&String> = lines.iter().filter(|l| l.starts_with("curl ")).collect();
     let [get, post] = curls[..] else { panic!("{lines:?}") };
     assert!(
