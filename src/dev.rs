@@ -277,8 +277,8 @@ struct Banner {
 struct Shown {
     /// The lines naming made-up values.
     secrets: Vec<String>,
-    /// The sources, by name and path.
-    sources: Vec<(String, String)>,
+    /// The sources, by name, path and kind of verifier (a new kind needs a new `curl`).
+    sources: Vec<(String, String, std::mem::Discriminant<Verifier>)>,
     /// The lines saying which calls the dispatchers' rules make.
     calls: Vec<String>,
 }
@@ -303,7 +303,7 @@ impl Banner {
         let Some(&listener) = self.listener.get() else { return };
         let news = self.news(routes, listener);
         if !news.is_empty() {
-            write_out(&[&["\nThe reloaded config adds:".to_owned()], &news[..]].concat());
+            write_out(&[&["\nThe reloaded config adds or changes:".to_owned()], &news[..]].concat());
         }
     }
 
@@ -319,7 +319,7 @@ impl Banner {
         }
         let samples = samples(&self.config);
         for source in &routes.sources {
-            let id = (source.name.clone(), source.path.clone());
+            let id = (source.name.clone(), source.path.clone(), std::mem::discriminant(&source.verifier));
             if !shown.sources.contains(&id) {
                 shown.sources.push(id);
                 lines.extend(source_lines(source, listener, &self.secrets, &samples));

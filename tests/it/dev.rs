@@ -326,14 +326,24 @@ fn a_source_added_by_a_reload_gets_its_secret_topic_and_curl() {
     // Up to the new source's curl: what the reload added.
     let printed = up_to_curl();
     let text = printed.join("\n");
-    assert!(text.contains("The reloaded config adds:"), "{text}");
+    assert!(text.contains("The reloaded config adds or changes:"), "{text}");
     assert!(printed.iter().any(|l| l.starts_with("ONE_SECRET, TWO_SECRET not set: using the dev secret")), "{text}");
     assert!(text.contains("/hooks/two   (source 'two')") && !text.contains("(source 'one')"), "{text}");
     let curl = printed.last().filter(|l| l.starts_with("curl ")).expect("the new source's curl");
     let out = Command::new("sh").args(["-c", curl]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     assert_eq!(answer["status"], "accepted", "{answer}");
     assert_eq!(answer["events"][0]["topic"], "pushes", "{answer}");
+    // Another kind of signature for `two`: its curl again, signed the new way.
+    let resigned = source("two", "TWO_SECRET", "pushes").replace("kind: hmac-sha256", "kind: standard-webhooks");
+    let edited =
+        format!("sources:{}{resigned}\ntests:{}{}\n", source("one", "ONE_SECRET", "t"), case("one"), case("two"));
+    std::fs::write(dir.path().join("routes.yaml"), edited).unwrap();
+    let curl = up_to_curl().pop().filter(|l| l.starts_with("curl ")).expect("the changed source's curl");
+    assert!(curl.contains("/hooks/two") && curl.contains("webhook-signature: v1,"), "{curl}");
+    let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert_eq!(answer["status"], "accepted", "{answer}");
     assert!(child.wait().unwrap().success());
 }
