@@ -108,7 +108,7 @@ impl Topics {
     /// Makes every topic `routes` publish to or consume from that is not made yet.
     fn create(&self, routes: &Routes) -> Result<(), String> {
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        for topic in topics(routes) {
+        for topic in routes.topics() {
             if !created.contains(&topic) {
                 self.broker
                     .create_topic(&topic, PARTITIONS)
@@ -200,19 +200,6 @@ impl DevSecrets {
     }
 }
 
-/// Every topic the routes publish to or consume from.
-fn topics(routes: &Routes) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let emitted = routes.sources.iter().flat_map(|s| s.topics().map(str::to_owned));
-    let consumed = routes.dispatchers.iter().flat_map(|d| [d.topic.clone(), d.dead_letter_topic.clone()]);
-    for t in emitted.chain(consumed) {
-        if !out.contains(&t) {
-            out.push(t);
-        }
-    }
-    out
-}
-
 /// A payload to offer for a source: its body and the headers its test case sends.
 struct Sample {
     source: String,
@@ -293,9 +280,22 @@ impl Banner {
                 self.bootstrap
             ),
             "(it keeps events in memory: they are gone when dev stops; `serve` with KAFKA_BROKERS keeps them)".into(),
+            format!(
+                "What lands on its topics, as JSON lines: switchyard tap --brokers {}{}",
+                self.bootstrap,
+                self.config_arg()
+            ),
         ];
         lines.extend(self.news(routes, listener));
         write_out(&lines);
+    }
+
+    /// ` -c <config>` for a command to read the config `dev` runs, when it is not the default.
+    fn config_arg(&self) -> String {
+        match self.config.to_str() {
+            Some("routes.yaml") => String::new(),
+            _ => format!(" -c '{}'", self.config.display().to_string().replace('\'', "'\\''")),
+        }
     }
 
     /// What reloaded `routes` add to the banner, printed when there is any.

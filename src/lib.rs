@@ -20,7 +20,8 @@
 //!   source's dead-letter topic); `/healthz`, `/readyz`, `/metrics` in every role; and the
 //!   redrive of a source's refused webhooks.
 //! - [`kafka`]: producer and consumer setup, their errors in the log (rate-limited), one pass
-//!   over a dead-letter topic (both redrives), and the embedded broker of `switchyard dev`.
+//!   over a dead-letter topic (both redrives), `switchyard tap`, and the embedded broker of
+//!   `switchyard dev`.
 //! - [`dispatch`]: the consumer loop that turns events into HTTP calls (with OAuth 2.0 tokens
 //!   where a rule asks), with retries and dead letters, committing offsets only for finished
 //!   events; the fleet of a process's dispatchers, which follows reloads; and the redrive that

@@ -1,11 +1,13 @@
 //! Kafka: producer and consumer setup, publishing, librdkafka's errors in the log, one pass
-//! over a dead-letter topic (`letters`, for redrives), and the embedded broker of `switchyard dev`.
+//! over a dead-letter topic (`letters`, for redrives), the records of topics as JSON lines
+//! (`tap`), and the embedded broker of `switchyard dev`.
 
 pub mod consumer;
 pub mod embedded;
 pub mod errors;
 pub mod letters;
 pub mod producer;
+pub mod tap;
 
 pub use embedded::EmbeddedBroker;
 pub use producer::{Published, publish_all};

@@ -47,6 +47,19 @@ impl Routes {
         exact.or_else(trimmed)
     }
 
+    /// Every topic the routes publish to or consume from (dead-letter topics too), each once.
+    pub fn topics(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let emitted = self.sources.iter().flat_map(|s| s.topics().map(str::to_owned));
+        let consumed = self.dispatchers.iter().flat_map(|d| [d.topic.clone(), d.dead_letter_topic.clone()]);
+        for t in emitted.chain(consumed) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+
     pub fn source_named(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
     }

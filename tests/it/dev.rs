@@ -34,11 +34,14 @@ fn the_printed_curl_is_accepted() {
     let (mut child, port) = dev(&[]);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let (mut secret_line, mut curl) = (None, None);
+    let (mut secret_line, mut curl, mut tap) = (None, None, None);
     while curl.is_none() && Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
         if line.contains("using the dev secret whsec_") {
             secret_line = Some(line.clone());
+        }
+        if let Some(command) = line.strip_prefix("What lands on its topics, as JSON lines: switchyard ") {
+            tap = Some(command.to_owned());
         }
         if line.starts_with("curl ") {
             curl = Some(line);
@@ -52,6 +55,20 @@ fn the_printed_curl_is_accepted() {
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
     assert_eq!(answer["status"], "accepted", "{answer}");
     assert_eq!(answer["events"][0]["topic"], "payments");
+    // The printed tap shows the event the webhook became.
+    let tap = tap.expect("dev printed a tap command");
+    let mut args: Vec<&str> = tap.split(' ').collect();
+    args.extend(["--count", "1"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .output()
+        .expect("tap runs");
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(record["topic"], "payments", "{record}");
+    assert_eq!(record["value"]["order_id"], "12345", "{record}");
+    assert_eq!(record["headers"]["event_id"], answer["event_id"], "{record}");
     // A forged signature is refused, and the log says why.
     let forged = curl.replacen("v1=", "v1=00", 1);
     let out = Command::new("sh").args(["-c", &forged]).output().expect("curl runs");

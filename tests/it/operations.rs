@@ -1,5 +1,5 @@
-//! Operability: metrics move as traffic flows, and the W3C trace id travels from the webhook
-//! to the Kafka headers to the order service's call.
+//! Operability: metrics move as traffic flows, the W3C trace id travels from the webhook
+//! to the Kafka headers to the order service's call, and `switchyard tap` shows what a topic holds.
 
 use std::time::{Duration, Instant};
 
@@ -114,4 +114,37 @@ async fn the_trace_id_travels_from_the_webhook_to_the_order_service() {
     let call = seen.iter().find(|s| s.path == "/orders/fresh").unwrap();
     assert_eq!(call.headers["traceparent"].split('-').nth(1).unwrap(), trace_id);
     gw.stop().await;
+}
+
+/// `switchyard tap` prints a topic's records as JSON lines (where, key, headers, value), from
+/// the start; a topic that does not exist is named; with no topic and no config it says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tap_prints_a_topics_records_as_json_lines() {
+    let topic = unique("tap");
+    create_topic(&topic, 2);
+    produce(&topic, &[payment("t-1", 0), payment("t-2", 0)]).await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let tap = |args: &[&str]| {
+        let mut cmd = switchyard_command(&[&["tap", "--brokers", broker().bootstrap_servers()], args].concat(), &[]);
+        cmd.current_dir(elsewhere.path()).output().unwrap()
+    };
+    let out = tap(&[&topic, "--count", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    records.sort_by_key(|r| r["key"].as_str().map(str::to_owned));
+    assert_eq!(records.len(), 2, "{text}");
+    for (r, order) in records.iter().zip(["t-1", "t-2"]) {
+        assert!(text.lines().all(|l| l.starts_with(&format!("{{\"topic\":\"{topic}\",\"partition\":"))), "{text}");
+        assert_eq!(r["key"], order, "{r}");
+        assert!(r["offset"].is_u64() && r["partition"].is_u64() && r["timestamp_ms"].is_i64(), "{r}");
+        assert_eq!(r["headers"]["event_id"], format!("evt_{order}#0"), "{r}");
+        assert_eq!(r["value"]["order_id"], order, "{r}");
+    }
+    let missing = tap(&["no-such-topic", "--count", "1"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("topic 'no-such-topic' does not exist"), "{missing:?}");
+    let nothing = tap(&[]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("routes.yaml"), "{nothing:?}");
 }
