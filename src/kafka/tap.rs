@@ -46,7 +46,10 @@ pub async fn run(tap: &Tap<'_>, mut out: impl FnMut(String)) -> anyhow::Result<u
                     out(line(&m));
                     read += 1;
                 }
-                Err(e) => tracing::warn!(error = %e, "reading the topics"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the topics");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             },
             _ = tokio::signal::ctrl_c() => break,
         }
