@@ -538,6 +538,9 @@ pub struct RequestConfig {
     /// The JSON body; property expressions run against the canonical event.
     #[serde(default)]
     pub body: IndexMap<String, Spanned<ExprConfig>>,
+    /// Instead of `body`: the JSON body as one value, e.g. `{ path: $ }` to send the event as
+    /// it is (or an array, a string, …).
+    pub body_value: Option<Spanned<ExprConfig>>,
     /// A bearer token (use `${ENV}`).
     pub bearer_token: Option<Text>,
     /// An OAuth 2.0 access token on every call (`Authorization: Bearer`), got with the

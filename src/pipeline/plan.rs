@@ -112,11 +112,15 @@ pub fn plan(rule: &DispatchRule, event: &Delivered) -> Result<PlannedCall, Strin
         url.push('=');
         fill(&mut url, v, event, true)?;
     }
-    let body = if rule.body.is_empty() {
-        None
-    } else {
-        let obj = map::object(&rule.body, event.input(), "body").map_err(|e| format!("{}: {}", e.field, e.message))?;
-        Some(Json::Object(obj))
+    let body = match &rule.body_value {
+        // An optional value that finds nothing: no body.
+        Some(value) => map::eval(value, event.input(), None).map_err(|e| format!("body{}: {}", e.field, e.message))?,
+        None if rule.body.is_empty() => None,
+        None => {
+            let obj =
+                map::object(&rule.body, event.input(), "body").map_err(|e| format!("{}: {}", e.field, e.message))?;
+            Some(Json::Object(obj))
+        }
     };
     let mut headers: Vec<(String, String)> = Vec::with_capacity(rule.headers.len() + 2);
     if body.is_some() && !rule.headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
@@ -208,6 +212,7 @@ mod tests {
             query,
             headers: vec![(http::HeaderName::from_static("x-event"), vec![Part::Var(Var::Header("event_id".into()))])],
             body: vec![],
+            body_value: None,
             bearer_token: token.map(|t| Secret(t.as_bytes().to_vec())),
             oauth2: None,
             sign: None,

@@ -65,6 +65,8 @@ pub struct DispatchRule {
     pub query: Vec<(String, Vec<Part<Var>>)>,
     pub headers: Vec<(HeaderName, Vec<Part<Var>>)>,
     pub body: Vec<(String, Expr)>,
+    /// Instead of `body`: the body as one value (`body_value:`).
+    pub body_value: Option<Expr>,
     pub bearer_token: Option<Secret>,
     /// Where each call's bearer token comes from, when an authorization server issues it.
     pub oauth2: Option<Arc<OAuth2>>,
@@ -259,6 +261,17 @@ fn compile_rule(
             None => ok = false,
         }
     }
+    let body_value = req.body_value.as_ref().and_then(|e| {
+        if !req.body.is_empty() {
+            let message = format!(
+                "dispatch rule '{name}': give body (named properties) or body_value (one value, e.g. {{ path: $ }} for the event as it is), not both"
+            );
+            ctx.error(e.referenced, message);
+        }
+        let compiled = expr::compile(ctx, e, &format!("dispatch rule '{name}', body_value"), false);
+        ok &= compiled.is_some();
+        compiled
+    });
     // An empty token (an unset `${TOKEN:-}`) means no Authorization header.
     let bearer_token = match &req.bearer_token {
         // Unset where that is only a warning: no header either (nothing is sent from here).
@@ -324,6 +337,7 @@ fn compile_rule(
         query,
         headers,
         body,
+        body_value,
         bearer_token,
         oauth2,
         sign,

@@ -2560,3 +2560,51 @@ tests:
         assert_says(&text(&out), &[says]);
     }
 }
+
+/// `body_value` makes the call's body one value: `{ path: $ }` forwards the event as it is (as
+/// Benthos' `http_client` does), a path an array; `optional` sends no body when it finds nothing.
+/// With `body` too it is refused.
+#[test]
+fn body_value_sends_the_event_as_it_is() {
+    let routes = |extra: &str| {
+        format!(
+            r#"dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: whole
+        request: {{ method: POST, url: "http://o/events", body_value: {{ path: $ }}{extra} }}
+      - name: items
+        request: {{ method: PUT, url: "http://o/items", body_value: {{ path: $.items, optional: true }} }}
+tests:
+  - name: the event as it is
+    topic: t
+    body: {{ order_id: "7", items: [a, b], nested: {{ x: 1 }} }}
+    expect:
+      calls:
+        - {{ url: http://o/events, body: {{ order_id: "7", items: [a, b], nested: {{ x: 1 }} }} }}
+        - {{ url: http://o/items, body: [a, b] }}
+  - name: no items, no body
+    topic: t
+    body: {{ order_id: "8" }}
+    expect:
+      calls:
+        - {{ url: http://o/events, body: {{ order_id: "8" }} }}
+        - {{ url: http://o/items, body: null }}
+"#
+        )
+    };
+    let dir = config(&routes(""));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(text(&out).ends_with("2 passed, 0 failed\n"), "{}", text(&out));
+    let both = config(&routes(", body: { id: { path: $.order_id } }"));
+    let out = switchyard(&["validate", "-c", "routes.yaml"], both.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "routes.yaml:7:70: dispatch rule 'whole': give body (named properties) or body_value (one value, e.g. { path: $ } for the event as it is), not both",
+        ],
+    );
+}
