@@ -98,7 +98,7 @@ impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(list) = rebalance else { return };
         let partitions: Vec<i32> = list.elements().iter().map(|e| e.partition()).collect();
-        tracing::info!(?partitions, "partitions revoked: finishing the events already received");
+        tracing::info!(dispatcher = %self.dispatcher, ?partitions, "partitions revoked: finishing the events already received");
         // Drain what was received, so the next owner starts after it (no replays); what
         // is left at the deadline is cancelled and will be redelivered to the next owner.
         // Once the shutdown has abandoned all work (its grace period is over), nothing left
@@ -125,7 +125,7 @@ impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
             let partitions: Vec<i32> = list.elements().iter().map(|e| e.partition()).collect();
-            tracing::info!(?partitions, "partitions assigned");
+            tracing::info!(dispatcher = %self.dispatcher, ?partitions, "partitions assigned");
         }
     }
 }
