@@ -112,11 +112,23 @@ fn follow(
     running: &mut Vec<Running>,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) {
+    // A reload never stops a process that runs: a dispatcher whose TLS files do not load (the
+    // config's check does not read them) is not started, and the one it would replace runs on.
+    let loads = |d: &Dispatcher| match super::client::build(&d.name, &d.tls) {
+        Ok(_) => true,
+        Err(e) => {
+            let error = crate::text::error_chain(e.as_ref());
+            tracing::error!(dispatcher = %d.name, error, "the reloaded dispatcher's tls does not load: not started (a running version of it runs on)");
+            false
+        }
+    };
     running.retain(|r| {
         let now = routes.dispatchers.iter().find(|d| identity(d) == r.identity);
         let why = match now {
             None => "the config no longer has it",
-            Some(d) if settings(d) != r.settings => "its max_in_flight, max_calls_per_second or tls changed",
+            Some(d) if settings(d) != r.settings && (!reloaded || loads(d)) => {
+                "its max_in_flight, max_calls_per_second or tls changed"
+            }
             Some(_) => return true,
         };
         let Identity { name, topic, group } = &r.identity;
@@ -125,7 +137,7 @@ fn follow(
         false
     });
     for (index, d) in routes.dispatchers.iter().enumerate() {
-        if running.iter().any(|r| r.identity == identity(d)) {
+        if running.iter().any(|r| r.identity == identity(d)) || (reloaded && !loads(d)) {
             continue;
         }
         if reloaded {

@@ -290,5 +290,14 @@ async fn dispatchers_follow_reloads() {
     arrived(&["/a/1", "/a/2", "/b/1", "/b/2", "/b/3", "/c/1", "/c/2", "/c/3"]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!paths().contains(&"/a/3".to_owned()), "a removed dispatcher called: {:?}", paths());
+
+    // A reload whose new `tls:` for `b` does not load (the config's check does not read the
+    // files) does not stop `b`, nor the process; `c` is left as it was.
+    let broken = dispatcher("b", 8)
+        .replace("    max_in_flight: 8\n", "    max_in_flight: 8\n    tls: { ca_file: missing-ca.pem }\n");
+    replace_file(&path, &config(&[broken, dispatcher("c", 8)]));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    produce(&topic, &[payment("4", 0)]).await;
+    arrived(&["/a/1", "/a/2", "/b/1", "/b/2", "/b/3", "/b/4", "/c/1", "/c/2", "/c/3", "/c/4"]).await;
     gw.stop().await;
 }
