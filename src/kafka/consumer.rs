@@ -1,6 +1,6 @@
-//! The dispatcher's consumer: group membership, manual offset storing, and a rebalance
-//! hook that lets revoked partitions finish their in-flight calls and commit first, so
-//! per-key order holds across rebalances.
+//! The dispatcher's consumer: group membership, manual offset storing, a rebalance hook that
+//! lets revoked partitions finish their in-flight calls and commit first, so per-key order
+//! holds across rebalances, and the lag it exports (`Lag`: 0 for partitions it no longer holds).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

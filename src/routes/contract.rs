@@ -106,13 +106,6 @@ impl Inbound {
         }
     }
 
-    /// The rule's filter as it bears on `path`: none for a `$$…` path, as the filter reads
-    /// the values a `for_each` selects, not the payload.
-    fn filter_for<'a>(&self, path: &str, when: &'a Filter) -> &'a Filter {
-        static NONE: std::sync::LazyLock<Filter> = std::sync::LazyLock::new(Filter::default);
-        if super::jsonpath::root_relative(path).is_some() { &NONE } else { when }
-    }
-
     /// Where `path` is looked for (its nodes and their description) and the path from there:
     /// the payload for a `$$…` path, else what `self` describes.
     fn from<'a>(&'a self, path: &'a str) -> (&'a [Node], &'a str, &'a str) {
@@ -121,6 +114,13 @@ impl Inbound {
             None => (&self.nodes, path, &self.described),
         }
     }
+}
+
+/// The rule's filter as it bears on `path`: none for a `$$…` path, as the filter reads the
+/// values a `for_each` selects, not the payload.
+fn filter_for<'a>(path: &str, when: &'a Filter) -> &'a Filter {
+    static NONE: std::sync::LazyLock<Filter> = std::sync::LazyLock::new(Filter::default);
+    if super::jsonpath::root_relative(path).is_some() { &NONE } else { when }
 }
 
 /// What every check of one rule shares.
@@ -233,7 +233,7 @@ fn check_value(
     }
     if let (true, Some(inbound), Some(array)) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]"))
         && let (from, array, described) = inbound.from(array)
-        && let Resolved::Found(nodes) = resolve(from, array, inbound.filter_for(each.as_str(), check.when))
+        && let Resolved::Found(nodes) = resolve(from, array, filter_for(each.as_str(), check.when))
         && nodes.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0) < wanted
     {
         let message = format!(
@@ -322,7 +322,7 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
                 let (found, described) = match inbound {
                     Some(inbound) => {
                         let (from, path, described) = inbound.from(p.as_str());
-                        (resolve(from, path, inbound.filter_for(p.as_str(), when)), described)
+                        (resolve(from, path, filter_for(p.as_str(), when)), described)
                     }
                     None => (Resolved::Unknown, ""),
                 };
