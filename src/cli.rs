@@ -99,23 +99,8 @@ enum Command {
         limit: Option<usize>,
     },
     /// Print the records of topics as JSON lines (what the ingress published, what was
-    /// dead-lettered), from their start, until Ctrl-C; no consumer group is joined.
-    Tap {
-        #[arg(short, long, default_value = "routes.yaml")]
-        config: PathBuf,
-        /// The Kafka brokers (`dev` prints its embedded broker's); by default the config's
-        /// `kafka.brokers`.
-        #[arg(short, long)]
-        brokers: Option<String>,
-        /// The topics to read; by default every topic the config publishes to or consumes.
-        topics: Vec<String>,
-        /// Only the records written from now on.
-        #[arg(long)]
-        new: bool,
-        /// Stop after this many records.
-        #[arg(long)]
-        count: Option<usize>,
-    },
+    /// dead-lettered), from their start, until Ctrl-C (or --exit: to the end); no group is joined.
+    Tap(TapArgs),
     /// Print the JSON Schema of routes.yaml (generated from the types; committed as schemas/routes.schema.json).
     ConfigSchema,
     /// Run the config's own test cases (its `tests:` section); exit 1 on any failure.
@@ -125,6 +110,28 @@ enum Command {
         /// Run only the cases whose name contains this text.
         filter: Option<String>,
     },
+}
+
+/// `switchyard tap`: which topics, on which brokers, from where to where.
+#[derive(clap::Args, Debug)]
+pub(crate) struct TapArgs {
+    #[arg(short, long, default_value = "routes.yaml")]
+    config: PathBuf,
+    /// The Kafka brokers (`dev` prints its embedded broker's); by default the config's
+    /// `kafka.brokers`.
+    #[arg(short, long)]
+    brokers: Option<String>,
+    /// The topics to read; by default every topic the config publishes to or consumes.
+    topics: Vec<String>,
+    /// Only the records written from now on.
+    #[arg(long)]
+    new: bool,
+    /// Stop after this many records.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Stop once every partition is read to where it ended when tap started (kcat's -e).
+    #[arg(short = 'e', long = "exit", conflicts_with = "new")]
+    to_end: bool,
 }
 
 /// `switchyard check`: a webhook posted to a source, or an event consumed from a topic.
@@ -197,7 +204,7 @@ pub fn main() -> ExitCode {
     let _logs = crate::logging::init(cli.log_json);
     match cli.command {
         Command::Validate { config } => validate(&config),
-        Command::Tap { config, brokers, topics, new, count } => tap(&config, brokers, topics, !new, count),
+        Command::Tap(args) => tap(args),
         Command::Health { addr, tls_cert } => health(addr, tls_cert.is_some()),
         Command::Check(args) => check(&args),
         Command::Test { config, filter } => test(&config, filter.as_deref()),
@@ -582,20 +589,15 @@ fn redrive(config: &Path, name: Option<&str>, dry_run: bool, limit: Option<usize
 /// `switchyard tap`: the records of `topics` (by default, the config's) as JSON lines. The
 /// config gives the Kafka settings (its `kafka:` block, read as `serve` reads it); with
 /// `--brokers` and topics named, none is needed.
-fn tap(
-    config: &Path,
-    brokers: Option<String>,
-    topics: Vec<String>,
-    from_start: bool,
-    count: Option<usize>,
-) -> ExitCode {
+fn tap(args: TapArgs) -> ExitCode {
+    let TapArgs { config, brokers, topics, new, count, to_end } = args;
     let routes = match (&brokers, topics.is_empty() || config.exists()) {
         (Some(_), false) => None,
         // Only the `kafka:` block is read strictly: sources' and dispatchers' secrets need not be
         // set, and their warnings are not the tap's business.
         _ => {
             let mode = EnvMode::Strict { sources: false, dispatch: false };
-            match config::load(config).and_then(|l| routes::compile(&l, &|k| std::env::var(k).ok(), mode)) {
+            match config::load(&config).and_then(|l| routes::compile(&l, &|k| std::env::var(k).ok(), mode)) {
                 Ok((routes, _)) => Some(routes),
                 Err(diags) => {
                     eprint!("{diags}");
@@ -623,8 +625,14 @@ fn tap(
         eprintln!("switchyard tap: no topics: name some, or give a config that has some");
         return ExitCode::FAILURE;
     }
-    let cfg =
-        crate::kafka::tap::Tap { kafka: &kafka, topics: &topics, from_start, count, timeout: Duration::from_secs(10) };
+    let cfg = crate::kafka::tap::Tap {
+        kafka: &kafka,
+        topics: &topics,
+        from_start: !new,
+        count,
+        to_end,
+        timeout: Duration::from_secs(10),
+    };
     block_on(async {
         match crate::kafka::tap::run(&cfg, |line| outln!("{line}")).await {
             Ok(_) => ExitCode::SUCCESS,

@@ -148,3 +148,42 @@ async fn tap_prints_a_topics_records_as_json_lines() {
     assert_eq!(nothing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("routes.yaml"), "{nothing:?}");
 }
+
+/// `tap --exit` stops at the end each partition had when it started, empty partitions and empty
+/// topics included, and prints every record before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tap_exit_stops_at_the_end() {
+    let (topic, empty) = (unique("tap-end"), unique("tap-empty"));
+    create_topic(&topic, 3);
+    create_topic(&empty, 2);
+    // Two records in three partitions: at least one partition has none.
+    produce(&topic, &[payment("e-1", 0), payment("e-2", 0)]).await;
+    let tap = |args: &[&str]| {
+        let mut cmd = switchyard_command(&[&["tap", "--brokers", broker().bootstrap_servers()], args].concat(), &[]);
+        let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let (waiter, id) = (out.clone(), child.id());
+        std::thread::spawn(move || *waiter.lock().unwrap() = Some(child.wait_with_output().unwrap()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while out.lock().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = std::process::Command::new("kill").arg(id.to_string()).status();
+                panic!("tap {args:?} did not stop at the end");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        out.lock().unwrap().take().unwrap()
+    };
+    let out = tap(&[&topic, "--exit"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut keys: Vec<String> =
+        text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key"].to_string()).collect();
+    keys.sort();
+    assert_eq!(keys, ["\"e-1\"", "\"e-2\""], "{text}");
+    let out = tap(&["-e", &empty]);
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let both = tap(&[&topic, "--exit", "--new"]);
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"), "{both:?}");
+}
