@@ -285,6 +285,7 @@ impl Banner {
                 self.bootstrap,
                 self.config_arg()
             ),
+            format!("Readiness and metrics: {base}/readyz, {base}/metrics", base = listener.base()),
         ];
         lines.extend(self.news(routes, listener));
         write_out(&lines);

@@ -64,13 +64,10 @@ async fn broker_down_means_503_in_bounded_time_then_recovery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_broker_is_logged_once_per_kind_not_per_retry() {
     // Every connection to the broker is refused at once.
-    let (nowhere, listen) = (free_address().to_string(), free_address().to_string());
-    let child = switchyard_command(&["serve", "--listen", &listen], &[("KAFKA_BROKERS", &nowhere)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until_listening(&listen, "the gateway").await;
+    let nowhere = free_address().to_string();
+    let mut cmd = switchyard_command(&["serve", "--listen", "127.0.0.1:0"], &[("KAFKA_BROKERS", &nowhere)]);
+    cmd.stdout(std::process::Stdio::null());
+    let (child, listen, logs) = tokio::task::block_in_place(|| spawn_listening(cmd));
     tokio::time::sleep(Duration::from_secs(4)).await;
     let metrics = reqwest::get(format!("http://{listen}/metrics")).await.unwrap().text().await.unwrap();
     let reported: f64 = metrics
@@ -80,9 +77,9 @@ async fn an_unreachable_broker_is_logged_once_per_kind_not_per_retry() {
         .sum();
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "SIGTERM exits 0");
-    let logs = String::from_utf8_lossy(&out.stderr);
+    let mut child = child;
+    assert!(child.wait().unwrap().success(), "SIGTERM exits 0");
+    let logs = logs.finish();
     let lines: Vec<&str> = logs.lines().filter(|l| l.contains("Kafka client error")).collect();
     // Each line is the first of its kind from its client: none repeats within the window.
     let kinds: Vec<(&str, &str)> = lines
@@ -113,9 +110,8 @@ async fn serve_until_it_fails(
         own.create_topic(topic, 2).unwrap();
     }
     own.request_errors(api, &[error]).unwrap();
-    let listen = free_address().to_string();
     let mut child = switchyard_command(
-        &["serve", "--role", role, "--listen", &listen],
+        &["serve", "--role", role, "--listen", "127.0.0.1:0"],
         &[("KAFKA_BROKERS", own.bootstrap_servers()), ("RUST_LOG", "info")],
     )
     .stdout(std::process::Stdio::null())

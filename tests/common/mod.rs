@@ -513,13 +513,59 @@ pub async fn gateway_process_with(config: &Path) -> (std::process::Child, String
     let config = config.to_str().unwrap();
     let topic = unique("payments");
     create_topic(&topic, PARTITIONS);
-    let listen = free_address().to_string();
-    let child = spawn_switchyard(
-        &["serve", "--role", "ingress", "-c", config, "--listen", &listen],
+    let cmd = switchyard_command(
+        &["serve", "--role", "ingress", "-c", config, "--listen", "127.0.0.1:0"],
         &[("PAYMENTS_TOPIC", &topic)],
     );
-    wait_until_listening(&listen, "the gateway").await;
-    (child, format!("http://{listen}/webhooks/stripe"), topic)
+    let (child, addr, _logs) = tokio::task::block_in_place(|| spawn_listening(cmd));
+    (child, format!("http://{addr}/webhooks/stripe"), topic)
+}
+
+/// Starts `cmd`, a `serve` or `dev` told to listen on port 0, with stderr piped and read on a
+/// thread: returns once its log says where it listens (the line `switchyard::app` logs at
+/// `info`, which `RUST_LOG` is made to let through), with the address and its stderr so far and
+/// to come. No port is picked before the process binds one, so none can be taken meanwhile.
+pub fn spawn_listening(mut cmd: std::process::Command) -> (std::process::Child, String, Logs) {
+    let filter = cmd.get_envs().find(|(k, _)| *k == "RUST_LOG").and_then(|(_, v)| v?.to_str().map(str::to_owned));
+    cmd.env("RUST_LOG", format!("{},switchyard::app=info", filter.unwrap_or_else(|| "warn".into())));
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().expect("switchyard starts");
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (text, (tx, rx)) = (Arc::new(Mutex::new(String::new())), std::sync::mpsc::channel());
+    let kept = text.clone();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            let listening = line.contains("switchyard::app:") && line.contains(" addr=");
+            if let Some(addr) = line.split(" addr=").nth(1).filter(|_| listening) {
+                let _ = tx.send(addr.split(' ').next().unwrap_or_default().to_owned());
+            }
+            let mut kept = kept.lock().unwrap();
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
+    let logs = Logs { text, reader };
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(addr) => (child, addr, logs),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("switchyard did not say where it listens: {}", logs.finish())
+        }
+    }
+}
+
+/// What a process wrote to stderr, read on a thread.
+pub struct Logs {
+    text: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Logs {
+    /// All of it, once the process has closed its stderr (it has exited).
+    pub fn finish(self) -> String {
+        let _ = self.reader.join();
+        std::mem::take(&mut *self.text.lock().unwrap())
+    }
 }
 
 /// A loopback address nothing listens on: a port the system handed out and took back (a
@@ -528,11 +574,3 @@ pub fn free_address() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
-/// Waits until something listens on `addr` (20 s at most; `what` names it if not).
-pub async fn wait_until_listening(addr: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start listening on {addr}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}

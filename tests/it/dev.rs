@@ -8,47 +8,97 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `switchyard dev` on a free port, in a clean environment plus `env`; stdout and stderr piped.
-fn dev(env: &[(&str, &str)]) -> (std::process::Child, u16) {
-    dev_in(Path::new(env!("CARGO_MANIFEST_DIR")), env)
+/// A `switchyard dev` process on the port the system gives it, in a clean environment, and what
+/// it has printed: read on a thread, so a line that never comes fails the test instead of
+/// hanging it.
+struct Dev {
+    child: std::process::Child,
+    port: u16,
+    /// Lines read before the port was known, handed out first.
+    read: std::collections::VecDeque<String>,
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
-/// The same, in `dir` (its `routes.yaml`).
-fn dev_in(dir: &Path, env: &[(&str, &str)]) -> (std::process::Child, u16) {
-    let port = common::free_address().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    (child, port)
+impl Dev {
+    /// `dev` with the repository's `routes.yaml`, its environment only `env`.
+    fn start(env: &[(&str, &str)]) -> Dev {
+        Dev::start_in(Path::new(env!("CARGO_MANIFEST_DIR")), env)
+    }
+
+    /// The same, in `dir` (its `routes.yaml`); returns once it has printed where it listens.
+    fn start_in(dir: &Path, env: &[(&str, &str)]) -> Dev {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["dev", "--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || stdout.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
+        let mut dev = Dev { child, port: 0, read: Default::default(), lines };
+        let mut read = dev.until(|l| l.starts_with("Readiness and metrics: "));
+        let port = read.last().and_then(|l| l.split("://127.0.0.1:").nth(1)?.split('/').next()?.parse().ok());
+        dev.port = port.unwrap_or_else(|| dev.fail(&format!("no address in {read:#?}")));
+        dev.read = read.drain(..).collect();
+        dev
+    }
+
+    /// The next line printed (30 s at most).
+    fn line(&mut self) -> Option<String> {
+        self.read.pop_front().or_else(|| self.lines.recv_timeout(Duration::from_secs(30)).ok())
+    }
+
+    /// The lines printed up to the first that `last` takes, that one included; fails the test
+    /// if none comes.
+    fn until(&mut self, last: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut read = Vec::new();
+        loop {
+            let Some(line) = self.line() else { self.fail(&format!("the line wanted did not come after {read:#?}")) };
+            let done = last(&line);
+            read.push(line);
+            if done {
+                return read;
+            }
+        }
+    }
+
+    /// The first `curl ` line from here on.
+    fn curl(&mut self) -> String {
+        self.until(|l| l.starts_with("curl ")).pop().unwrap()
+    }
+
+    /// Fails the test with `why` and what `dev` wrote to stderr.
+    fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let stderr = std::io::read_to_string(self.child.stderr.take().unwrap()).unwrap_or_default();
+        panic!("{why}; dev's stderr: {stderr}")
+    }
+
+    /// SIGTERM; what `dev` wrote to stderr, once it has exited 0.
+    fn stop(self) -> String {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let out = self.child.wait_with_output().unwrap();
+        assert!(out.status.success(), "dev exits 0 on SIGTERM: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
 }
 
 #[test]
 fn the_printed_curl_is_accepted() {
-    let (mut child, port) = dev(&[]);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (mut secret_line, mut curl, mut tap) = (None, None, None);
-    while curl.is_none() && Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        if line.contains("using the dev secret whsec_") {
-            secret_line = Some(line.clone());
-        }
-        if let Some(command) = line.strip_prefix("What lands on its topics, as JSON lines: switchyard ") {
-            tap = Some(command.to_owned());
-        }
-        if line.starts_with("curl ") {
-            curl = Some(line);
-        }
-    }
-    let curl = curl.expect("dev printed a curl command");
-    assert!(secret_line.is_some_and(|l| l.starts_with("STRIPE_WEBHOOK_SECRET not set")));
+    let mut dev = Dev::start(&[]);
+    let port = dev.port;
+    let banner = dev.until(|l| l.starts_with("curl "));
+    let curl = banner.last().unwrap().clone();
+    let secret_line = banner.iter().find(|l| l.contains("using the dev secret whsec_"));
+    assert!(secret_line.is_some_and(|l| l.starts_with("STRIPE_WEBHOOK_SECRET not set")), "{banner:#?}");
+    let tap = banner.iter().find_map(|l| l.strip_prefix("What lands on its topics, as JSON lines: switchyard "));
+    let metrics = format!("Readiness and metrics: http://127.0.0.1:{port}/readyz, http://127.0.0.1:{port}/metrics");
+    assert!(banner.contains(&metrics), "{banner:#?}");
     assert!(curl.contains(&format!("http://127.0.0.1:{port}/webhooks/stripe")), "{curl}");
     // Paste it into a shell, as a user would.
     let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
@@ -78,12 +128,9 @@ fn the_printed_curl_is_accepted() {
     let url = format!("http://127.0.0.1:{port}/webhooks/stripe");
     let out = Command::new("curl").args(["-sS", &url]).output().expect("curl runs");
     assert!(String::from_utf8_lossy(&out.stdout).contains(r#""reason":"method""#), "{out:?}");
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "dev exits 0 on SIGTERM");
     // The log, written by a background thread, is complete at exit: one line for the webhook,
     // naming it, and the last line of the shutdown. No colour codes when not on a terminal.
-    let logs = String::from_utf8_lossy(&out.stderr);
+    let logs = dev.stop();
     let event_id = answer["event_id"].as_str().unwrap();
     assert!(logs.lines().any(|l| l.contains("published") && l.contains(event_id) && l.contains("trace_id=")), "{logs}");
     let refusals: Vec<&str> = logs.lines().filter(|l| l.contains(" rejected ")).collect();
@@ -103,20 +150,13 @@ fn with_a_certificate_dev_serves_https_and_its_curl_works() {
     std::fs::write(&key_file, key.signing_key.serialize_pem()).unwrap();
     let env =
         [("SWITCHYARD_TLS_CERT", cert_file.to_str().unwrap()), ("SWITCHYARD_TLS_KEY", key_file.to_str().unwrap())];
-    let (mut child, port) = dev(&env);
-    let curl = printed_curl(&mut child).expect("dev printed a curl command");
-    assert!(curl.starts_with(&format!("curl -sS -k https://127.0.0.1:{port}/webhooks/stripe ")), "{curl}");
+    let mut dev = Dev::start(&env);
+    let curl = dev.curl();
+    assert!(curl.starts_with(&format!("curl -sS -k https://127.0.0.1:{}/webhooks/stripe ", dev.port)), "{curl}");
     let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
     assert_eq!(answer["status"], "accepted", "{answer}");
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// The first `curl ` line `dev` prints.
-fn printed_curl(child: &mut std::process::Child) -> Option<String> {
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    lines.map_while(Result::ok).find(|l| l.starts_with("curl "))
+    dev.stop();
 }
 
 /// Any source gets a ready-to-paste request: here a Standard Webhooks source (whose secrets are
@@ -141,14 +181,13 @@ tests:
 "#;
     std::fs::write(dir.path().join("routes.yaml"), routes).unwrap();
     std::fs::write(dir.path().join("any.json"), "{}").unwrap();
-    let (mut child, _) = dev_in(dir.path(), &[]);
-    let curl = printed_curl(&mut child).expect("dev printed a curl command");
+    let mut dev = Dev::start_in(dir.path(), &[]);
+    let curl = dev.curl();
     assert!(curl.contains("-H 'X-Case: sent'") && curl.contains("webhook-signature: v1,"), "{curl}");
     let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    dev.stop();
     assert_eq!(answer["status"], "accepted", "{answer}");
-    assert!(child.wait().unwrap().success());
 }
 
 /// Adyen signs inside the body: `dev` gives the unset `ADYEN_HMAC_KEY` a hex dev key and
@@ -179,15 +218,14 @@ tests:
 "#;
     std::fs::write(dir.path().join("routes.yaml"), routes).unwrap();
     std::fs::write(dir.path().join("any.json"), "{}").unwrap();
-    let (mut child, _) = dev_in(dir.path(), &[]);
-    let curl = printed_curl(&mut child).expect("dev printed a curl command");
+    let mut dev = Dev::start_in(dir.path(), &[]);
+    let curl = dev.curl();
     assert_eq!(curl.matches("\"hmacSignature\":").count(), 2, "{curl}");
     let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    dev.stop();
     assert_eq!(answer["status"], "accepted", "{answer}");
     assert_eq!(answer["events"].as_array().map(Vec::len), Some(2), "{answer}");
-    assert!(child.wait().unwrap().success());
 }
 
 /// A source with a GET verification (Meta's): `dev` makes up its unset verify token (not a
@@ -211,24 +249,14 @@ tests:
 "#;
     std::fs::write(dir.path().join("routes.yaml"), routes).unwrap();
     std::fs::write(dir.path().join("any.json"), "{}").unwrap();
-    let (mut child, port) = dev_in(dir.path(), &[]);
-    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        // Up to the second curl line: the GET's, then the POST's.
-        .scan(0, |curls, l| {
-            if *curls == 2 {
-                return None;
-            }
-            *curls += usize::from(l.starts_with("curl "));
-            Some(l)
-        })
-        .collect();
+    let mut dev = Dev::start_in(dir.path(), &[]);
+    let port = dev.port;
+    // Up to the second curl line: the GET's, then the POST's.
+    let mut lines = dev.until(|l| l.starts_with("curl "));
+    lines.extend(dev.until(|l| l.starts_with("curl ")));
     let Some(token) = lines.iter().find_map(|l| l.strip_prefix("META_VERIFY_TOKEN not set: using the dev token "))
     else {
-        let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
-        panic!("no dev token in {lines:#?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+        dev.fail(&format!("no dev token in {lines:#?}"))
     };
     let curls: Vec<&String> = lines.iter().filter(|l| l.starts_with("curl ")).collect();
     let [get, post] = curls[..] else { panic!("{lines:?}") };
@@ -241,11 +269,10 @@ tests:
     assert_eq!(String::from_utf8_lossy(&out.stdout), challenge);
     let out = Command::new("sh").args(["-c", post]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    dev.stop();
     assert_eq!(answer["status"], "accepted", "{answer}");
     // A variable with a default keeps it: only those written without one get a made-up value.
     assert_eq!(answer["events"][0]["topic"], "t", "{answer}");
-    assert!(child.wait().unwrap().success());
 }
 
 /// A stderr nobody reads (a stuck log collector) never holds up a webhook: the lines wait in
@@ -256,8 +283,8 @@ async fn a_stderr_nobody_reads_never_holds_up_a_webhook() {
     // Nothing plays the order service: the dispatcher's retries are abandoned at shutdown.
     let env =
         [("STRIPE_WEBHOOK_SECRET", common::SECRET), ("RUST_LOG", "info"), ("SWITCHYARD_SHUTDOWN_GRACE_SECS", "1")];
-    let (mut child, port) = dev(&env);
-    let base = format!("http://127.0.0.1:{port}");
+    let dev = tokio::task::block_in_place(|| Dev::start(&env));
+    let base = format!("http://127.0.0.1:{}", dev.port);
     let deadline = Instant::now() + Duration::from_secs(30);
     while reqwest::get(format!("{base}/readyz")).await.map_or(true, |r| !r.status().is_success()) {
         assert!(Instant::now() < deadline, "dev did not become ready");
@@ -283,12 +310,8 @@ async fn a_stderr_nobody_reads_never_holds_up_a_webhook() {
     };
     // Not a timing test: without the log thread this hangs for good once the pipe is full.
     let sent = tokio::time::timeout(Duration::from_secs(120), sending).await;
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let logs = tokio::task::block_in_place(|| dev.stop());
     assert!(sent.is_ok(), "webhooks stalled behind a full stderr");
-    assert!(child.wait().unwrap().success());
-    let logs = reader.join().unwrap();
     assert_eq!(logs.lines().filter(|l| l.contains(" published ")).count(), WEBHOOKS);
 }
 
@@ -315,23 +338,8 @@ fn a_source_added_by_a_reload_gets_its_secret_topic_and_curl() {
     let first = format!("sources:{}\ntests:{}\n", source("one", "ONE_SECRET", "t"), case("one"));
     std::fs::write(dir.path().join("routes.yaml"), &first).unwrap();
     std::fs::write(dir.path().join("any.json"), "{}").unwrap();
-    let (mut child, _) = dev_in(dir.path(), &[]);
-    // Read on a thread of its own, so a line that never comes fails the test instead of hanging it.
-    let (tx, lines) = std::sync::mpsc::channel();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    std::thread::spawn(move || stdout.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
-    let up_to_curl = || {
-        let mut read: Vec<String> = Vec::new();
-        while let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) {
-            let done = line.starts_with("curl ");
-            read.push(line);
-            if done {
-                break;
-            }
-        }
-        read
-    };
-    assert!(up_to_curl().last().is_some_and(|l| l.starts_with("curl ")), "dev printed the first source's curl");
+    let mut dev = Dev::start_in(dir.path(), &[]);
+    dev.curl();
     let both = format!(
         "sources:{}{}\ntests:{}{}\n",
         source("one", "ONE_SECRET", "t"),
@@ -341,7 +349,7 @@ fn a_source_added_by_a_reload_gets_its_secret_topic_and_curl() {
     );
     std::fs::write(dir.path().join("routes.yaml"), both).unwrap();
     // Up to the new source's curl: what the reload added.
-    let printed = up_to_curl();
+    let printed = dev.until(|l| l.starts_with("curl "));
     let text = printed.join("\n");
     assert!(text.contains("The reloaded config adds or changes:"), "{text}");
     assert!(printed.iter().any(|l| l.starts_with("ONE_SECRET, TWO_SECRET not set: using the dev secret")), "{text}");
@@ -356,11 +364,10 @@ fn a_source_added_by_a_reload_gets_its_secret_topic_and_curl() {
     let edited =
         format!("sources:{}{resigned}\ntests:{}{}\n", source("one", "ONE_SECRET", "t"), case("one"), case("two"));
     std::fs::write(dir.path().join("routes.yaml"), edited).unwrap();
-    let curl = up_to_curl().pop().filter(|l| l.starts_with("curl ")).expect("the changed source's curl");
+    let curl = dev.curl();
     assert!(curl.contains("/hooks/two") && curl.contains("webhook-signature: v1,"), "{curl}");
     let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    dev.stop();
     assert_eq!(answer["status"], "accepted", "{answer}");
-    assert!(child.wait().unwrap().success());
 }

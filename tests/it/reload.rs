@@ -188,22 +188,14 @@ async fn valid_edits_apply_broken_edits_are_refused_and_traffic_flows_throughout
 #[test]
 fn sighup_reloads_the_binary() {
     let (dir, _path) = shipped_with(&[]);
-    let listen = free_address().to_string();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["dev", "-c", "routes.yaml", "--listen", &listen])
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    cmd.args(["dev", "-c", "routes.yaml", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(Instant::now() < deadline, "dev did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        .stdout(std::process::Stdio::null());
+    let (mut child, listen, logs) = spawn_listening(cmd);
     // SIGHUP: reload (the handler is installed before the listener is).
     std::thread::sleep(Duration::from_millis(300));
     let pid = child.id().to_string();
@@ -211,9 +203,8 @@ fn sighup_reloads_the_binary() {
     std::thread::sleep(Duration::from_secs(1));
     assert!(std::net::TcpStream::connect(&listen).is_ok(), "a reload never drops the process");
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "SIGTERM exits 0");
-    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(child.wait().unwrap().success(), "SIGTERM exits 0");
+    let logs = logs.finish();
     assert!(logs.contains("config reloaded") && logs.contains("SIGHUP"), "{logs}");
 }
 

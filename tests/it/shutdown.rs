@@ -87,9 +87,8 @@ async fn a_second_signal_stops_at_once() {
     let orders = format!("http://{}", silent.local_addr().unwrap());
     let (topic, group) = (unique("payments"), unique("group"));
     create_topic(&topic, PARTITIONS);
-    let listen = free_address().to_string();
     let child = switchyard_command(
-        &["serve", "--role", "dispatch", "--listen", &listen],
+        &["serve", "--role", "dispatch", "--listen", "127.0.0.1:0"],
         &[
             ("PAYMENTS_TOPIC", &topic),
             ("DISPATCH_GROUP", &group),
