@@ -201,6 +201,7 @@ impl DevSecrets {
 }
 
 /// A payload to offer for a source: its body and the headers its test case sends.
+#[derive(Clone, PartialEq)]
 struct Sample {
     source: String,
     case: String,
@@ -259,13 +260,22 @@ struct Banner {
     shown: Mutex<Shown>,
 }
 
+/// What a source's lines were printed from.
+#[derive(PartialEq)]
+struct SourceShown {
+    name: String,
+    path: String,
+    verifier: std::mem::Discriminant<Verifier>,
+    sample: Option<Sample>,
+}
+
 /// What the banner has printed so far.
 #[derive(Default)]
 struct Shown {
     /// The lines naming made-up values.
     secrets: Vec<String>,
-    /// The sources, by name, path and kind of verifier (a new kind needs a new `curl`).
-    sources: Vec<(String, String, std::mem::Discriminant<Verifier>)>,
+    /// The sources as last printed: a new path, kind of verifier or sample needs a new `curl`.
+    sources: Vec<SourceShown>,
     /// The lines saying which calls the dispatchers' rules make.
     calls: Vec<String>,
 }
@@ -320,8 +330,14 @@ impl Banner {
         }
         let samples = samples(&self.config);
         for source in &routes.sources {
-            let id = (source.name.clone(), source.path.clone(), std::mem::discriminant(&source.verifier));
+            let id = SourceShown {
+                name: source.name.clone(),
+                path: source.path.clone(),
+                verifier: std::mem::discriminant(&source.verifier),
+                sample: samples.iter().find(|s| s.source == source.name).cloned(),
+            };
             if !shown.sources.contains(&id) {
+                shown.sources.retain(|s| s.name != id.name);
                 shown.sources.push(id);
                 lines.extend(source_lines(source, listener, &self.secrets, &samples));
             }

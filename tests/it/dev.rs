@@ -317,7 +317,8 @@ async fn a_stderr_nobody_reads_never_holds_up_a_webhook() {
 
 /// A reload during `dev` that adds a source with a secret of its own and a topic of its own:
 /// the new variable gets the made-up value (before, the reload was refused until a restart),
-/// the topic is made on the embedded broker, and the new source's curl is printed and accepted.
+/// the topic is made on the embedded broker, and the new source's curl is printed and accepted; so is
+/// a source's again when its kind of signature or its test case's payload changes.
 #[test]
 fn a_source_added_by_a_reload_gets_its_secret_topic_and_curl() {
     let dir = tempfile::tempdir().unwrap();
@@ -367,6 +368,19 @@ fn a_source_added_by_a_reload_gets_its_secret_topic_and_curl() {
     let curl = dev.curl();
     assert!(curl.contains("/hooks/two") && curl.contains("webhook-signature: v1,"), "{curl}");
     let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    // Another payload in `two`'s test case: its curl again, sending it; `one`'s is not reprinted.
+    let case_edited = case("two").replace("kind: x", "kind: edited");
+    let edited =
+        format!("sources:{}{resigned}\ntests:{}{case_edited}\n", source("one", "ONE_SECRET", "t"), case("one"));
+    std::fs::write(dir.path().join("routes.yaml"), edited).unwrap();
+    let printed = dev.until(|l| l.starts_with("curl "));
+    let text = printed.join("\n");
+    assert!(text.contains("(source 'two')") && !text.contains("(source 'one')"), "{text}");
+    let curl = printed.last().unwrap();
+    assert!(curl.contains(r#""kind":"edited""#), "{curl}");
+    let out = Command::new("sh").args(["-c", curl]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
     dev.stop();
     assert_eq!(answer["status"], "accepted", "{answer}");
