@@ -378,7 +378,7 @@ fn source_lines(source: &Source, listener: Listener, secrets: &DevSecrets, sampl
             "  (it takes only clients with a certificate of --tls-client-ca: add curl's --cert and --key)".into(),
         );
     }
-    if let Verifier::SendGrid { .. } = source.verifier {
+    if source.verifier.schemes().iter().any(|v| matches!(v, Verifier::SendGrid { .. })) {
         lines.push(format!(
             "  (SendGrid signs with its private key, so no curl here can: use its Test Integration, or dry-run a payload with `switchyard check --source {}`)",
             source.name
@@ -405,6 +405,7 @@ fn source_lines(source: &Source, listener: Listener, secrets: &DevSecrets, sampl
 fn signature_note(verifier: &Verifier) -> String {
     match verifier {
         Verifier::None => String::new(),
+        Verifier::All(all) => all.iter().map(signature_note).collect(),
         Verifier::HmacSha256 { .. } | Verifier::Twilio { .. } | Verifier::Square { .. } => ", signed".into(),
         Verifier::Adyen { .. } => ", each item signed".into(),
         Verifier::Token { .. } => ", with its token".into(),
@@ -431,25 +432,28 @@ fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, Strin
         cmd.push_str(" -H 'Content-Type: application/json'");
     }
     let id = format!("msg_dev_{}", hex::encode(rand::random::<[u8; 8]>()));
+    // Adyen signs inside the body: each item carries its HMAC. Signatures in headers cover the
+    // body so signed.
+    let mut body = body.to_owned();
+    for scheme in source.verifier.schemes() {
+        if let Verifier::Adyen { secrets } = scheme {
+            body = secrets.first().map_or(body.clone(), |k| adyen::sign(k, &body));
+        }
+    }
     // A secret of the user's own, sent as it is, is not printed; the dev secret is.
     let own = |given: &[Secret]| given.first().is_some_and(|s| !secrets.made_up(&s.0));
-    let signature = match &source.verifier {
+    let signature = source.verifier.schemes().iter().flat_map(|scheme| match scheme {
         Verifier::Token { secrets, header, prefix } if own(secrets) => {
             vec![(header.to_string(), format!("{prefix}<the token in verify.secrets>"))]
         }
         Verifier::Basic { secrets } if own(secrets) => {
             vec![("Authorization".to_owned(), "Basic <base64 of the user:password in verify.secrets>".to_owned())]
         }
-        verifier => sign(verifier, body.as_bytes(), crate::ingress::unix_now(), &id),
-    };
-    for (name, value) in extra.iter().chain(&signature) {
+        scheme => sign(scheme, body.as_bytes(), crate::ingress::unix_now(), &id),
+    });
+    for (name, value) in extra.iter().cloned().chain(signature) {
         cmd.push_str(&format!(" -H {}", quote(&format!("{name}: {value}"))));
     }
-    // Adyen signs inside the body: each item carries its HMAC.
-    let body = match &source.verifier {
-        Verifier::Adyen { secrets } => secrets.first().map_or(body.to_owned(), |k| adyen::sign(k, body)),
-        _ => body.to_owned(),
-    };
     cmd.push_str(&format!(" --data-binary {}", quote(&body)));
     cmd
 }

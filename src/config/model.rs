@@ -122,7 +122,7 @@ pub struct SourceConfig {
     pub name: Text,
     /// The HTTP path, e.g. `/webhooks/stripe`.
     pub path: Text,
-    pub verify: VerifyConfig,
+    pub verify: Verify,
     /// Only these addresses or CIDR ranges may post (`203.0.113.0/24`, `2001:db8::/32`; several
     /// in one entry may be separated by commas or spaces, so one variable can hold a list);
     /// others are answered 403 before the body is read. Behind a proxy, see
@@ -227,6 +227,38 @@ impl<'de> Deserialize<'de> for Locate {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Locate, A::Error> {
                 HeaderRef::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Locate::Header)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A source's `verify:`: one scheme, or a list of schemes that must all pass (Adyen's Basic
+/// credentials and its HMAC signatures: `[{ kind: basic, … }, { kind: adyen, … }]`).
+#[derive(Debug, JsonSchema)]
+#[schemars(untagged)]
+pub enum Verify {
+    One(Box<VerifyConfig>),
+    All(Vec<VerifyConfig>),
+}
+
+/// By hand rather than `untagged`, whose error ("did not match any variant") says nothing.
+impl<'de> Deserialize<'de> for Verify {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Verify;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a verifier such as { kind: stripe, secrets: [...] }, or a list of verifiers that must all pass",
+                )
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Verify, A::Error> {
+                VerifyConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|v| Verify::One(Box::new(v)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Verify, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(Verify::All)
             }
         }
         d.deserialize_any(V)

@@ -36,12 +36,12 @@ pub fn headers(source: &Source, request: &HeaderMap, rejection: &Rejection) -> O
         (STATUS, &status),
         (ERROR, &rejection.message),
     ];
-    let secret = source.verifier.secret_header().map(http::HeaderName::as_str);
+    let secrets: Vec<&str> = source.verifier.secret_headers().map(http::HeaderName::as_str).collect();
     let mut out = OwnedHeaders::new_with_capacity(why.len() + request.len());
     for (key, value) in why {
         out = out.insert(Header { key, value: Some(value) });
     }
-    let kept = |name: &http::HeaderName| !CREDENTIALS.contains(&name.as_str()) && secret != Some(name.as_str());
+    let kept = |name: &http::HeaderName| !CREDENTIALS.contains(&name.as_str()) && !secrets.contains(&name.as_str());
     for (name, value) in request.iter().filter(|(n, _)| kept(n)) {
         out = out.insert(Header { key: name.as_str(), value: Some(value.as_bytes()) });
     }

@@ -306,13 +306,13 @@ fn refused_by_routes(source: &Source, trace: &TraceParent, event_id: &Option<Str
 /// (Basic credentials, a Bearer token), naming the source as the realm; signature schemes have
 /// no challenge to send.
 fn auth_challenge(source: &Source) -> Option<HeaderValue> {
-    let scheme = match &source.verifier {
-        Verifier::Basic { .. } => "Basic",
+    let scheme = source.verifier.schemes().iter().find_map(|v| match v {
+        Verifier::Basic { .. } => Some("Basic"),
         Verifier::Token { header, prefix, .. } if header == AUTHORIZATION && prefix.eq_ignore_ascii_case("Bearer ") => {
-            "Bearer"
+            Some("Bearer")
         }
-        _ => return None,
-    };
+        _ => None,
+    })?;
     let realm = source.name.replace(['"', '\\'], "");
     HeaderValue::from_str(&format!("{scheme} realm=\"{realm}\"")).ok()
 }

@@ -131,10 +131,10 @@ fn reject(status: u16, reason: Reason, message: impl Into<String>) -> Rejection 
 /// the answer; clipped to [`QUOTED_ID`] characters) when the body parsed, and the outcome.
 pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outcome, Rejection>) {
     if input.verify
-        && let Err(why) = verify::verify(&source.verifier, input)
+        && let Err((scheme, why)) = verify::check(&source.verifier, input)
     {
         // A token or Basic credentials are no signature, but are refused alike (401, `signature`).
-        let what = match source.verifier {
+        let what = match scheme {
             Verifier::Token { .. } | Verifier::Basic { .. } => "authentication",
             _ => "signature verification",
         };

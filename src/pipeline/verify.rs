@@ -7,7 +7,8 @@
 //! scheme has a file of its own (`verify/twilio.rs`), and so has Adyen's, whose signatures are
 //! inside the body (`verify/adyen.rs`); SendGrid's is an ECDSA P-256 signature, checked
 //! with its public key. A token or Basic credentials (no signature: the secret itself is sent)
-//! are compared by their SHA-256 digests, in constant time.
+//! are compared by their SHA-256 digests, in constant time. A source that lists several schemes
+//! (`Verifier::All`, Adyen's Basic credentials and HMAC) is checked against each in turn.
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::{digest, hmac};
@@ -27,9 +28,22 @@ const MAX_SIGNATURES: usize = 16;
 
 /// Checks a webhook against its source's scheme; the error is safe to show the sender.
 pub fn verify(verifier: &Verifier, input: &Inbound) -> Result<(), String> {
+    check(verifier, input).map_err(|(_, why)| why)
+}
+
+/// [`verify`], naming the scheme that refused (one of `All`'s, in their order).
+pub fn check<'v>(verifier: &'v Verifier, input: &Inbound) -> Result<(), (&'v Verifier, String)> {
+    match verifier {
+        Verifier::All(all) => all.iter().try_for_each(|v| check(v, input)),
+        one => verify_one(one, input).map_err(|why| (one, why)),
+    }
+}
+
+fn verify_one(verifier: &Verifier, input: &Inbound) -> Result<(), String> {
     let Inbound { headers, body, now, query, .. } = *input;
     match verifier {
         Verifier::None => Ok(()),
+        Verifier::All(_) => check(verifier, input).map_err(|(_, why)| why),
         Verifier::Stripe { secrets, tolerance_secs } => stripe(secrets, *tolerance_secs, headers, body, now),
         Verifier::HmacSha256 { secrets, header, prefix, encoding } => {
             let value = header_str(headers, header.as_str())?;
@@ -267,6 +281,7 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String
     let keys = |secrets: &[SigningKey]| secrets.iter().map(|s| s.key.clone()).collect::<Vec<_>>();
     match verifier {
         Verifier::None => Vec::new(),
+        Verifier::All(all) => all.iter().flat_map(|v| sign(v, body, now, id)).collect(),
         Verifier::Stripe { secrets, .. } if !secrets.is_empty() => {
             vec![("Stripe-Signature".to_owned(), stripe_header_of(&keys(secrets), now, body))]
         }

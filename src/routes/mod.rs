@@ -383,7 +383,7 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     } else if RESERVED_PATHS.contains(&path.as_str()) {
         ctx.error(cfg.path.referenced, format!("path '{path}' is reserved for the server's own endpoint"));
     }
-    let verifier = verify::compile(ctx, &cfg.verify, &format!("source '{name}'"));
+    let verifier = verify::compile_source(ctx, &cfg.verify, &format!("source '{name}'"), cfg.name.referenced);
     let allowed_ips = cfg.allowed_ips.as_ref().map(|entries| {
         let found = networks::compile(ctx, entries, &format!("source '{name}', allowed_ips"));
         if found.as_ref().is_some_and(|f| f.nets.is_empty() && !f.unset) {

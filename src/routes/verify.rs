@@ -79,15 +79,26 @@ pub enum Verifier {
     /// Adyen's standard notifications: each item of the batch carries a base64 HMAC-SHA256 of
     /// its main fields in `additionalData.hmacSignature`, under a hex-encoded key.
     Adyen { secrets: Vec<SigningKey> },
+    /// Several schemes (a `verify:` list), every one of which must pass, in order: Adyen's
+    /// Basic credentials and its HMAC signatures. Never empty, never nested, never with `None`.
+    All(Vec<Verifier>),
 }
 
 impl Verifier {
-    /// The request header that carries the secret itself, not a signature made with it (a
+    /// The request headers that carry the secret itself, not a signature made with it (a
     /// `token`'s; Basic credentials come in `Authorization`): never to be kept or shown.
-    pub fn secret_header(&self) -> Option<&HeaderName> {
-        match self {
+    pub fn secret_headers(&self) -> impl Iterator<Item = &HeaderName> {
+        self.schemes().iter().filter_map(|v| match v {
             Verifier::Token { header, .. } => Some(header),
             _ => None,
+        })
+    }
+
+    /// The schemes checked: `All`'s, or this one.
+    pub fn schemes(&self) -> &[Verifier] {
+        match self {
+            Verifier::All(all) => all,
+            one => std::slice::from_ref(one),
         }
     }
 }
@@ -197,7 +208,7 @@ pub const KINDS: &[&str] = &[
 const SIGN_KINDS: &str = "'stripe', 'hmac-sha256', 'standard-webhooks', 'slack', 'zoom', 'twitch', 'token' or 'basic'";
 
 use super::Ctx;
-use crate::config::model::VerifyConfig;
+use crate::config::model::{Verify, VerifyConfig};
 use base64::Engine;
 
 const DEFAULT_TOLERANCE_SECS: u64 = 300;
@@ -237,6 +248,46 @@ pub(super) fn compile_signer(ctx: &mut Ctx, cfg: &VerifyConfig, owner: &str) -> 
         return None;
     }
     compile(ctx, cfg, owner)
+}
+
+/// Compiles a source's `verify:`, one block or a list whose every scheme must pass; `at` is
+/// where an empty list is reported.
+pub(super) fn compile_source(
+    ctx: &mut Ctx,
+    verify: &Verify,
+    owner: &str,
+    at: serde_saphyr::Location,
+) -> Option<Verifier> {
+    let all = match verify {
+        Verify::One(cfg) => return compile(ctx, cfg, owner),
+        Verify::All(all) => all,
+    };
+    if all.is_empty() {
+        let message = format!(
+            "{owner}: 'verify: []' checks nothing: list the schemes every webhook must pass, or write 'kind: none' to take unsigned webhooks"
+        );
+        ctx.error(at, message);
+        return None;
+    }
+    let mut listed = Vec::new();
+    let mut ok = true;
+    for cfg in all {
+        if cfg.kind.value == "none" && all.len() > 1 {
+            let message = format!("{owner}: 'none' cannot be listed with other schemes: every scheme listed must pass");
+            ctx.error(cfg.kind.referenced, message);
+            ok = false;
+            continue;
+        }
+        match compile(ctx, cfg, owner) {
+            Some(v) => listed.push(v),
+            None => ok = false,
+        }
+    }
+    match listed.len() {
+        _ if !ok => None,
+        1 => listed.pop(),
+        _ => Some(Verifier::All(listed)),
+    }
 }
 
 /// Compiles a `verify` block of `owner` (e.g. `source 'stripe'`). Secrets are taken after

@@ -1034,6 +1034,14 @@ fn square_adyen_token_and_basic_sources_are_checked_with_their_lines() {
             "routes.yaml:4:38: an Adyen HMAC key is hex, as the Customer Area shows it",
         ),
         ("{ kind: adyen, secrets: [\"${S}\"], url: \"https://h/s\" }", "'url' does not apply to verifier kind 'adyen'"),
+        // A list: every scheme must pass, so each is checked, and none of them may be `none`.
+        ("[]", "routes.yaml:2:11: source 's': 'verify: []' checks nothing"),
+        (
+            "[{ kind: none }, { kind: basic, secrets: [\"u:${S}\"] }]",
+            "routes.yaml:4:22: source 's': 'none' cannot be listed with other schemes",
+        ),
+        ("[{ kind: basic, secrets: [\"u:${S}\"] }, { kind: nope }]", "routes.yaml:4:60: unknown verifier kind 'nope'"),
+        ("stripe", "routes.yaml:4:5: invalid type: string \"stripe\", expected a verifier such as"),
     ];
     for (verify, says) in refused {
         assert_says(&invalid(&with(verify)), &[says]);
@@ -1044,6 +1052,8 @@ fn square_adyen_token_and_basic_sources_are_checked_with_their_lines() {
         "{ kind: token, secrets: [\"${S}\"], header: X-Gitlab-Token }",
         "{ kind: basic, secrets: [\"adyen:${S}\", \"${OLD:-}\"] }",
         "{ kind: adyen, secrets: [\"${S}\"] }",
+        "[{ kind: basic, secrets: [\"adyen:${S}\"] }, { kind: adyen, secrets: [\"${S}\"] }]",
+        "[{ kind: adyen, secrets: [\"${S}\"] }]",
     ];
     let env = [("S", "0123456789abcdef0123456789abcdef"), ("PUBLIC_URL", "https://hooks.example.com")];
     for verify in accepted {

@@ -238,6 +238,44 @@ async fn adyen_signs_each_item_of_a_batch() {
     gw.stop().await;
 }
 
+/// Adyen asks for both, and so can a source: `verify:` lists Basic credentials and the HMAC,
+/// and a webhook must pass each. Wrong credentials are refused as authentication (with the
+/// Basic challenge), a changed item as a signature, whichever else holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_can_ask_for_basic_credentials_and_adyens_hmac_together() {
+    const KEY: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+    let topic = unique("adyen_both");
+    let verify = r#"[{ kind: basic, secrets: ["ws_adyen:${ADYEN_WEBHOOK_PASSWORD}"] }, { kind: adyen, secrets: ["${ADYEN_HMAC_KEY}"] }]"#;
+    let yaml = adyen_source(&topic, verify, "{ event_type: [AUTHORISATION, REFUND] }");
+    let env = [("ADYEN_HMAC_KEY", KEY), ("ADYEN_WEBHOOK_PASSWORD", "a-long-random-password-42")];
+    let (_dir, gw) = gateway(&yaml, &topic, &env).await;
+    let url = gw.url("/webhooks/adyen");
+    let signed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/adyen/notification.json")).unwrap();
+    let mut changed: Json = serde_json::from_slice(&signed).unwrap();
+    changed["notificationItems"][1]["NotificationRequestItem"]["amount"]["value"] = json!(1);
+    let changed = serde_json::to_vec(&changed).unwrap();
+    let basic = |credentials: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+    let (good, bad) = (basic("ws_adyen:a-long-random-password-42"), basic("ws_adyen:guess"));
+    for (authorization, body, says) in [
+        (None, &signed, "authentication failed: missing authorization header"),
+        (Some(&bad), &signed, "authentication failed: unknown user or wrong password"),
+        (Some(&good), &changed, "signature verification failed: notificationItems[1]: no signature matches"),
+    ] {
+        let headers: Vec<(&str, &str)> = authorization.map(|a| ("authorization", a.as_str())).into_iter().collect();
+        let res = send(&url, &headers, body).await;
+        assert_eq!(res.status(), 401, "{says}");
+        let challenge = res.headers().get("www-authenticate").cloned();
+        assert_eq!(challenge.unwrap(), "Basic realm=\"adyen\"");
+        let answer = json_of(res).await;
+        assert_eq!(answer["message"], says, "{answer}");
+    }
+    let res = send(&url, &[("authorization", &good)], &signed).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "[accepted]");
+    assert_eq!(read_topic(&topic, 2, Duration::from_secs(3)).len(), 2);
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlab_sends_its_token_in_a_header_of_its_own() {
     const TOKEN: &str = "glwt-0123456789abcdef0123";

@@ -191,7 +191,8 @@ tests:
 }
 
 /// Adyen signs inside the body: `dev` gives the unset `ADYEN_HMAC_KEY` a hex dev key and
-/// prints the test case's notification with each item signed under it.
+/// prints the test case's notification with each item signed under it, and with the Basic
+/// credentials the source also asks for (`verify:` lists both; each must pass).
 #[test]
 fn an_adyen_source_gets_its_items_signed() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,7 +200,9 @@ fn an_adyen_source_gets_its_items_signed() {
 sources:
   - name: adyen
     path: /hooks/adyen
-    verify: { kind: adyen, secrets: ["${ADYEN_HMAC_KEY}"] }
+    verify:
+      - { kind: basic, secrets: ["adyen:${ADYEN_BASIC_SECRET}"] }
+      - { kind: adyen, secrets: ["${ADYEN_HMAC_KEY}"] }
     event_type: $.eventCode
     rules:
       - name: authorised
@@ -221,6 +224,14 @@ tests:
     let mut dev = Dev::start_in(dir.path(), &[]);
     let curl = dev.curl();
     assert_eq!(curl.matches("\"hmacSignature\":").count(), 2, "{curl}");
+    assert!(curl.contains("-H 'Authorization: Basic "), "{curl}");
+    // Without the credentials, the signed items are not enough.
+    let basic = curl.split(" -H '").find(|h| h.starts_with("Authorization: Basic ")).unwrap();
+    let unauthorized = curl.replace(&format!(" -H '{}'", basic.split('\'').next().unwrap()), "");
+    let out =
+        Command::new("sh").args(["-c", &format!("{unauthorized} -w ' %{{http_code}}'")]).output().expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with(" 401") && text.contains("authentication failed"), "{text}");
     let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
     dev.stop();
