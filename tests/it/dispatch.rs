@@ -679,3 +679,41 @@ async fn a_token_endpoint_that_refuses_the_client_dead_letters_the_event_saying_
     assert!(String::from_utf8_lossy(&asked.raw).ends_with("&client_id=switchyard&client_secret=the-client-secret"));
     gw.stop().await;
 }
+
+/// Behind an egress proxy, as curl: a dispatcher process with `HTTP_PROXY` set sends its calls
+/// to the proxy (the request line names the service's whole URL, whose host need not resolve
+/// here), and a host in `NO_PROXY` is called directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_go_through_the_proxy_the_environment_names() {
+    let proxy = OrderService::start(|_, _| (200, vec![])).await;
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let mut runs = Vec::new();
+    for (service, no_proxy) in [("http://orders.invalid", ""), (orders.url().as_str(), "127.0.0.1")] {
+        let (topic, group) = (unique("payments"), unique("group"));
+        create_topic(&topic, PARTITIONS);
+        let cmd = switchyard_command(
+            &["serve", "--role", "dispatch", "--listen", "127.0.0.1:0"],
+            &[
+                ("PAYMENTS_TOPIC", &topic),
+                ("DISPATCH_GROUP", &group),
+                ("ORDER_SERVICE_URL", service),
+                ("HTTP_PROXY", &proxy.url()),
+                ("NO_PROXY", no_proxy),
+            ],
+        );
+        let (child, _, _logs) = tokio::task::block_in_place(|| spawn_listening(cmd));
+        runs.push(child);
+        produce(&topic, &[payment("4711", 0)]).await;
+    }
+    let through = proxy.wait_for(1, WAIT).await;
+    let direct = orders.wait_for(1, WAIT).await;
+    for mut child in runs {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(through.len(), 1, "{through:?}");
+    assert_eq!(through[0].path, "http://orders.invalid/orders/4711");
+    assert_eq!(through[0].headers["host"], "orders.invalid");
+    assert_eq!((direct.len(), direct[0].path.as_str()), (1, "/orders/4711"), "{direct:?}");
+    assert_eq!(proxy.requests().len(), 1, "the NO_PROXY host is called directly");
+}
