@@ -114,7 +114,13 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     // Each role ends with Ok on shutdown, or with the error that stopped it.
     let mut roles: JoinSet<anyhow::Result<()>> = JoinSet::new();
     // Every role listens: a dispatcher-only process still answers health checks and scrapes.
-    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => " (something else listens there: --listen or SWITCHYARD_LISTEN picks another address, e.g. 127.0.0.1:8090)",
+            _ => "",
+        };
+        anyhow::anyhow!("cannot listen on {}: {e}{hint}", cfg.listen)
+    })?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     if cfg.role.ingress() {

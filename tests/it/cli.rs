@@ -2618,3 +2618,14 @@ tests:
         ],
     );
 }
+
+/// A port something else holds stops `serve` at once, saying how to pick another.
+#[test]
+fn a_port_in_use_is_named_with_the_way_out() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = crate::common::switchyard_command(&["serve", "--listen", &addr], &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let says = format!("cannot listen on {addr}: Address already in use");
+    assert!(text(&out).contains(&says) && text(&out).contains("--listen or SWITCHYARD_LISTEN"), "{}", text(&out));
+}
