@@ -231,6 +231,16 @@ fn check_value(
         );
         ctx.error(expr.at, message);
     }
+    // Only every item of an array counts items: a filter, a slice or a descent may select fewer.
+    if let (true, Some(_), None) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]")) {
+        let message = format!(
+            "{}: '{}' wants at least {wanted} item(s), but each '{}' may select fewer (a count is proved only by '…[*]' over an array whose schema gives minItems)",
+            check.what(name),
+            check.canonical,
+            each.as_str(),
+        );
+        ctx.error(expr.at, message);
+    }
     if let (true, Some(inbound), Some(array)) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]"))
         && let (from, array, described) = inbound.from(array)
         && let Resolved::Found(nodes) = resolve(from, array, filter_for(each.as_str(), check.when))

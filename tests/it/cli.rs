@@ -535,6 +535,18 @@ tests:
         ],
     );
     assert!(at_least_one(&doubled, true).status.success());
+    // A filter may select fewer items than the array holds, however many it holds.
+    let filtered = write(
+        &source(&value("$.customer.id", "$.quantity, then: [{ multiply: 2 }]"))
+            .replace("each: $.lines[*]", r#"each: "$.lines[?(@.quantity > 0)]""#),
+    );
+    let out = at_least_one(&filtered, true);
+    assert_says(
+        &text(&out),
+        &[
+            "rule 'r', value.items: 'canonical.json' wants at least 1 item(s), but each '$.lines[?(@.quantity > 0)]' may select fewer",
+        ],
+    );
     // An item that may be left out cannot make up a canonical minItems, however many there are.
     let tags = source(&value("$.customer.id", "$.quantity"))
         .replace("path: $, then: [upper] }", "path: $.name, optional: true }");
