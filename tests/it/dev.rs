@@ -80,11 +80,20 @@ impl Dev {
     }
 
     /// SIGTERM; what `dev` wrote to stderr, once it has exited 0.
-    fn stop(self) -> String {
+    fn stop(mut self) -> String {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let out = self.child.wait_with_output().unwrap();
-        assert!(out.status.success(), "dev exits 0 on SIGTERM: {out:?}");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let stderr = std::io::read_to_string(self.child.stderr.take().unwrap()).unwrap_or_default();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "dev exits 0 on SIGTERM: {status:?}; stderr: {stderr}");
+        stderr
+    }
+}
+
+/// A test that fails half-way leaves no `dev` behind.
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
