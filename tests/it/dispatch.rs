@@ -717,3 +717,40 @@ async fn calls_go_through_the_proxy_the_environment_names() {
     assert_eq!((direct.len(), direct[0].path.as_str()), (1, "/orders/4711"), "{direct:?}");
     assert_eq!(proxy.requests().len(), 1, "the NO_PROXY host is called directly");
 }
+
+/// Every rule whose filter holds makes its call, in config order, each with its own retries:
+/// the second rule's service failing once is retried without calling the first one again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_matching_rule_makes_its_call_in_order() {
+    let orders =
+        OrderService::start(|s, i| (if s.path.starts_with("/audit/") && i == 1 { 503 } else { 200 }, vec![])).await;
+    let (topic, group) = (unique("payments"), unique("group"));
+    let audit = "        retry:
+          initial_delay_ms: 200
+          max_delay_ms: 30000
+          max_elapsed_secs: 900
+      - name: audit
+        when: { all: [{ path: $.payment_amount, gte: 50 }] }
+        request:
+          method: POST
+          url: ${ORDER_SERVICE_URL}/audit/{order_id}
+          body: { amount: { path: $.payment_amount } }
+        retry: { initial_delay_ms: 50, max_delay_ms: 100, max_elapsed_secs: 30 }";
+    let (_dir, config) = shipped_with(&[(
+        "        retry:\n          initial_delay_ms: 200\n          max_delay_ms: 30000\n          max_elapsed_secs: 900",
+        audit,
+    )]);
+    let url = orders.url();
+    let env = [("ORDER_SERVICE_URL", url.as_str()), ("DISPATCH_GROUP", group.as_str())];
+    let gw = start_with(&config, Role::Dispatch, &topic, &env).await;
+    // payment() carries 100.0: both rules hold.
+    produce(&topic, &[payment("both", 0)]).await;
+    let seen = orders.wait_for(3, WAIT).await;
+    let calls: Vec<(&str, &str)> = seen.iter().map(|s| (s.method.as_str(), s.path.as_str())).collect();
+    assert_eq!(calls, [("PATCH", "/orders/both"), ("POST", "/audit/both"), ("POST", "/audit/both")]);
+    assert_eq!(seen[2].body["amount"], 100.0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(orders.requests().len(), 3, "nothing is called again");
+    assert_empty(&gw.dlq);
+    gw.stop().await;
+}
