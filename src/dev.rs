@@ -2,7 +2,7 @@
 //! for the unset variables that need one, a ready-to-paste signed `curl` for each source, and
 //! the verifying GET of a source with a `challenge:`; a reload (an edit) gets the same for what
 //! it adds: new variables their made-up values, new topics their place on the broker, new
-//! sources their `curl`.
+//! sources (and ones signed another way, or whose test case's payload changed) their `curl`.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
