@@ -182,8 +182,9 @@ impl DevSecrets {
         [&self.secret, &self.key, &self.token].iter().any(|d| value.contains(d.as_str()))
     }
 
-    /// The banner's lines naming the variables that got a made-up value, and the value.
-    fn banner_lines(&self) -> Vec<String> {
+    /// The banner's lines naming the variables that got a made-up value, and the value, but
+    /// for those in `shown`.
+    fn banner_lines(&self, shown: &[String]) -> Vec<String> {
         let generated = self.generated.lock().unwrap_or_else(|e| e.into_inner());
         ["secret", "key", "token"]
             .into_iter()
@@ -191,6 +192,7 @@ impl DevSecrets {
                 let names: Vec<&str> = generated
                     .iter()
                     .map(String::as_str)
+                    .filter(|n| !shown.iter().any(|s| s == n))
                     .filter(|n| self.kind(n).is_some_and(|(w, _)| w == what))
                     .collect();
                 let value = self.kind(names.first()?)?.1;
@@ -272,7 +274,7 @@ struct SourceShown {
 /// What the banner has printed so far.
 #[derive(Default)]
 struct Shown {
-    /// The lines naming made-up values.
+    /// The variables whose made-up value is printed.
     secrets: Vec<String>,
     /// The sources as last printed: a new path, kind of verifier or sample needs a new `curl`.
     sources: Vec<SourceShown>,
@@ -322,12 +324,8 @@ impl Banner {
     fn news(&self, routes: &Routes, listener: Listener) -> Vec<String> {
         let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
         let mut lines: Vec<String> = Vec::new();
-        for line in self.secrets.banner_lines() {
-            if !shown.secrets.contains(&line) {
-                shown.secrets.push(line.clone());
-                lines.push(line);
-            }
-        }
+        lines.extend(self.secrets.banner_lines(&shown.secrets));
+        shown.secrets = self.secrets.generated.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let samples = samples(&self.config);
         for source in &routes.sources {
             let id = SourceShown {
