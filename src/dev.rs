@@ -267,7 +267,8 @@ struct Banner {
 struct SourceShown {
     name: String,
     path: String,
-    verifier: std::mem::Discriminant<Verifier>,
+    /// The kind of each scheme it checks (a `verify:` list has several).
+    verifier: Vec<std::mem::Discriminant<Verifier>>,
     sample: Option<Sample>,
 }
 
@@ -331,7 +332,7 @@ impl Banner {
             let id = SourceShown {
                 name: source.name.clone(),
                 path: source.path.clone(),
-                verifier: std::mem::discriminant(&source.verifier),
+                verifier: source.verifier.schemes().iter().map(std::mem::discriminant).collect(),
                 sample: samples.iter().find(|s| s.source == source.name).cloned(),
             };
             if !shown.sources.contains(&id) {
@@ -434,8 +435,10 @@ fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, Strin
     // body so signed.
     let mut body = body.to_owned();
     for scheme in source.verifier.schemes() {
-        if let Verifier::Adyen { secrets } = scheme {
-            body = secrets.first().map_or(body.clone(), |k| adyen::sign(k, &body));
+        if let Verifier::Adyen { secrets } = scheme
+            && let Some(key) = secrets.first()
+        {
+            body = adyen::sign(key, &body);
         }
     }
     // A secret of the user's own, sent as it is, is not printed; the dev secret is.

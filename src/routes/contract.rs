@@ -241,17 +241,25 @@ fn check_value(
         );
         ctx.error(expr.at, message);
     }
+    // And only an array that is always there: a missing one gives no items at all.
     if let (true, Some(inbound), Some(array)) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]"))
         && let (from, array, described) = inbound.from(array)
-        && let Resolved::Found(nodes) = resolve(from, array, filter_for(each.as_str(), check.when))
-        && nodes.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0) < wanted
+        && let filter = filter_for(each.as_str(), check.when)
+        && let Resolved::Found(nodes) = resolve(from, array, filter)
     {
-        let message = format!(
-            "{}: '{}' wants at least {wanted} item(s), but {array} may hold fewer in {described} (it gives no such minItems)",
-            check.what(name),
-            check.canonical,
-        );
-        ctx.error(expr.at, message);
+        let holds = nodes.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0);
+        let why = match () {
+            _ if holds < wanted => format!("{array} may hold fewer in {described} (it gives no such minItems)"),
+            _ if !always_present(from, array, filter) => {
+                format!("{array} may be missing in {described} (it is not required all the way)")
+            }
+            _ => String::new(),
+        };
+        if !why.is_empty() {
+            let message =
+                format!("{}: '{}' wants at least {wanted} item(s), but {why}", check.what(name), check.canonical);
+            ctx.error(expr.at, message);
+        }
     }
     let items: Vec<Node> = target
         .iter()
@@ -436,6 +444,27 @@ fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
     Resolved::Found(nodes.iter().flat_map(|n| expand_when(n, when)).collect())
 }
 
+/// Whether every payload `from` describes holds a value at the simple JSONPath `path`: each of
+/// its names `required` where it is (by a node that surely holds), and no index or wildcard on
+/// the way (an array may be too short or empty).
+fn always_present(from: &[Node], path: &str, when: &Filter) -> bool {
+    let Some(segments) = super::jsonpath::segments(path) else { return false };
+    let mut nodes = from.to_vec();
+    for seg in segments {
+        let Segment::Name(k) = seg else { return false };
+        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, when)).collect();
+        let required = |n: &Node| {
+            !n.conditional
+                && n.schema.get("required").and_then(Json::as_array).is_some_and(|r| r.iter().any(|v| v == k.as_str()))
+        };
+        if !expanded.iter().any(required) {
+            return false;
+        }
+        nodes = expanded.iter().filter_map(|n| child(n, &k)).collect();
+    }
+    true
+}
+
 /// Whether an object `schema` allows no member but those it lists in `properties`:
 /// `additionalProperties: false` without `patternProperties` (whose names it cannot list).
 fn closed_to_names(schema: &Json) -> bool {
@@ -480,7 +509,9 @@ fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, depth: usize) {
     if let (Some(cond), Some(then)) = (n.schema.get("if"), n.schema.get("then"))
         && may_hold(cond, when)
     {
-        expand_into(&Node { schema: then.clone(), file: n.file.clone(), conditional: true }, when, out, depth + 1);
+        // A `then` whose `if` the filter proves holds as surely as the node it is in.
+        let conditional = n.conditional || !must_hold(cond, when);
+        expand_into(&Node { schema: then.clone(), file: n.file.clone(), conditional }, when, out, depth + 1);
     }
     out.push(n.clone());
 }
@@ -507,6 +538,37 @@ fn may_hold(cond: &Json, when: &Filter) -> bool {
             _ => true,
         })
     })
+}
+
+/// True only when the rule's filter proves the `if` holds: it is only `properties` of `const`s
+/// (and `required` of those), and the filter allows each property that one value alone.
+fn must_hold(cond: &Json, when: &Filter) -> bool {
+    let Some(cond) = cond.as_object() else { return false };
+    let Some(props) = cond.get("properties").and_then(Json::as_object) else { return false };
+    let only_these = cond.keys().all(|k| k == "properties" || k == "required");
+    let required = cond.get("required").and_then(Json::as_array).into_iter().flatten();
+    let pinned = |prop: &str, c: &Json| {
+        let path = format!("$.{prop}");
+        if let Some((p, types)) = &when.event_type
+            && p.path().is_some_and(|p| p.as_str() == path)
+        {
+            return !types.is_empty() && types.iter().all(|t| c.as_str() == Some(t.as_str()));
+        }
+        when.conditions.iter().any(|x| match x {
+            Condition::Test { at, test } if at.path().is_some_and(|p| p.as_str() == path) => match test {
+                Test::Equals(v) => v == c,
+                Test::In(vs) => !vs.is_empty() && vs.iter().all(|v| v == c),
+                _ => false,
+            },
+            _ => false,
+        })
+    };
+    only_these
+        && required.into_iter().all(|r| r.as_str().is_some_and(|r| props.contains_key(r)))
+        && props.iter().all(|(prop, sub)| {
+            let only_const = sub.as_object().is_some_and(|o| o.len() == 1 && o.contains_key("const"));
+            only_const && pinned(prop, &sub["const"])
+        })
 }
 
 fn follow_ref(n: &Node, r: &str) -> Option<Node> {

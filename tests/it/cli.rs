@@ -519,10 +519,16 @@ tests:
             .replace(r#""items": {"type": "array", "items""#, r#""items": {"type": "array", "minItems": 1, "items""#);
         std::fs::write(dir.path().join("canonical.json"), wants).unwrap();
         if inbound_too {
-            let has = inbound.replace(
-                r#""lines": {"type": "array", "items""#,
-                r#""lines": {"type": "array", "minItems": 2, "items""#,
-            );
+            let has = inbound
+                .replace(
+                    r#""lines": {"type": "array", "items""#,
+                    r#""lines": {"type": "array", "minItems": 2, "items""#,
+                )
+                .replacen(
+                    r#"{"type": "object", "properties""#,
+                    r#"{"type": "object", "required": ["lines"], "properties""#,
+                    1,
+                );
             std::fs::write(dir.path().join("inbound.json"), has).unwrap();
         }
         switchyard(&["validate", "-c", "routes.yaml"], dir.path(), &[("S", "x")])
@@ -535,6 +541,17 @@ tests:
         ],
     );
     assert!(at_least_one(&doubled, true).status.success());
+    // Enough items, but an array the payload may leave out gives none at all.
+    let optional_lines = inbound
+        .replace(r#""lines": {"type": "array", "items""#, r#""lines": {"type": "array", "minItems": 2, "items""#);
+    std::fs::write(doubled.path().join("inbound.json"), optional_lines).unwrap();
+    let out = switchyard(&["validate", "-c", "routes.yaml"], doubled.path(), &[("S", "x")]);
+    assert_says(
+        &text(&out),
+        &[
+            "rule 'r', value.items: 'canonical.json' wants at least 1 item(s), but $.lines may be missing in payloads valid for 'inbound.json' (it is not required all the way)",
+        ],
+    );
     // A filter may select fewer items than the array holds, however many it holds.
     let filtered = write(
         &source(&value("$.customer.id", "$.quantity, then: [{ multiply: 2 }]"))

@@ -404,6 +404,25 @@ fn a_source_added_by_a_reload_gets_its_secret_topic_and_curl() {
     assert!(curl.contains(r#""kind":"edited""#), "{curl}");
     let out = Command::new("sh").args(["-c", curl]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
-    dev.stop();
     assert_eq!(answer["status"], "accepted", "{answer}");
+    // A list of schemes whose kinds change (a token, then Basic credentials, beside the
+    // signature): its curl again each time, carrying what each scheme needs.
+    for (extra, says) in [
+        (r#"{ kind: token, header: X-Two-Token, secrets: ["${TWO_TOKEN}"] }"#, "-H 'x-two-token: dev_"),
+        (r#"{ kind: basic, secrets: ["two:${TWO_SECRET}"] }"#, "-H 'Authorization: Basic "),
+    ] {
+        let listed = resigned.replace(
+            r#"verify: { kind: standard-webhooks, secrets: ["${TWO_SECRET}"] }"#,
+            &format!(r#"verify: [{{ kind: standard-webhooks, secrets: ["${{TWO_SECRET}}"] }}, {extra}]"#),
+        );
+        let edited =
+            format!("sources:{}{listed}\ntests:{}{case_edited}\n", source("one", "ONE_SECRET", "t"), case("one"));
+        std::fs::write(dir.path().join("routes.yaml"), edited).unwrap();
+        let curl = dev.curl();
+        assert!(curl.contains("webhook-signature: v1,") && curl.contains(says), "{curl}");
+        let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
+        assert_eq!(answer["status"], "accepted", "{answer}");
+    }
+    dev.stop();
 }
