@@ -599,8 +599,8 @@ impl Ctx<'_> {
             Ok(s) => return Some(s),
             Err(e) => e,
         };
-        match (&e, self.unset_is_fine()) {
-            (env::ExpandError::Unset(_), Some(why)) => self.warning(text.referenced, format!("{e}{why}")),
+        match (e.unset(), self.unset_is_fine()) {
+            (Some(_), Some(why)) => self.warning(text.referenced, format!("{e}{why}")),
             _ => self.error(text.referenced, e.to_string()),
         }
         None
@@ -640,21 +640,28 @@ impl Ctx<'_> {
             Ok(s) => return Some(s),
             Err(e) => e,
         };
-        let why = match (&e, self.unset_is_fine()) {
-            (env::ExpandError::Unset(_), Some(why)) => why,
-            _ => {
-                self.error(text.referenced, e.to_string());
-                return None;
-            }
+        let (Some(name), Some(why)) = (e.unset(), self.unset_is_fine()) else {
+            self.error(text.referenced, e.to_string());
+            return None;
         };
         self.warning(text.referenced, format!("{e}{why}"));
-        let env = self.env;
+        // Every variable that is missing (or empty where `:?` needs it) takes its stand-in.
         let raw = &text.value;
-        let lookup = |name: &str| {
-            let first = raw.starts_with(&format!("${{{name}"));
-            env(name).or_else(|| Some(stand_in(name, first)))
-        };
-        env::expand(raw, &lookup).ok()
+        let mut missing = vec![name.to_owned()];
+        loop {
+            let env = self.env;
+            let lookup = |name: &str| {
+                let first = raw.starts_with(&format!("${{{name}"));
+                if missing.iter().any(|m| m == name) { Some(stand_in(name, first)) } else { env(name) }
+            };
+            match env::expand(raw, &lookup) {
+                Ok(s) => return Some(s),
+                Err(e) => match e.unset() {
+                    Some(name) if !missing.iter().any(|m| m == name) => missing.push(name.to_owned()),
+                    _ => return None,
+                },
+            }
+        }
     }
 
     /// `Some` (with what to add to the warning) when an unset variable in the part being

@@ -1468,6 +1468,29 @@ fn each_role_needs_only_the_variables_of_what_it_runs() {
     assert!(out.contains("environment variable 'BROKERS' is not set"), "{out}");
 }
 
+/// `${VAR:?message}` says what the variable is for when it is missing or empty; `validate`
+/// warns with the message, `serve` refuses with it, and a value starts it.
+#[test]
+fn a_required_variable_is_refused_with_its_message() {
+    let dir = config(&calling("${ORDERS_URL:?the order service's base URL}/x", ""));
+    let said = "environment variable 'ORDERS_URL' is not set: the order service's base URL";
+    let out = switchyard(&["validate"], dir.path(), &[("S", "whsec_0123456789abcdefghijklmn")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&format!("routes.yaml:19:39: warning: {said}")), "{}", text(&out));
+    let (code, out) = serve_role(dir.path(), "dispatch", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("routes.yaml:19:39: {said}")), "{out}");
+    let (code, out) = serve_role(dir.path(), "dispatch", &[("ORDERS_URL", "")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("'ORDERS_URL' is empty: the order service's base URL"), "{out}");
+    let (code, out) = serve_role(dir.path(), "dispatch", &[("ORDERS_URL", "http://orders.internal")]);
+    assert_eq!(code, Some(0), "{out}");
+    // Without the colon an empty value is a value; `-` gives a default only when unset.
+    let dir = config(&calling("${ORDERS_URL-http://orders.internal}/x", ""));
+    let (code, out) = serve_role(dir.path(), "dispatch", &[]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
 #[test]
 fn unsigned_sources_are_warned_about() {
     let dir = config(&SOURCE.replace("{ kind: stripe, secrets: [\"${S}\"] }", "{ kind: none }"));
