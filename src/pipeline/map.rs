@@ -122,7 +122,7 @@ pub fn matches(filter: &Filter, input: Input) -> bool {
 
 fn holds(condition: &Condition, input: Input) -> bool {
     match condition {
-        Condition::Test { at, test } => {
+        Condition::Test { at, test, .. } => {
             let found = locate(at, input);
             passes(test, found.as_deref(), matches!(at, Locator::Header(_)))
         }
@@ -316,14 +316,22 @@ mod tests {
     fn filter(path: &str, test: Test) -> Filter {
         Filter {
             event_type: None,
-            conditions: vec![Condition::Test { at: Locator::Path(Path::parse(path).unwrap()), test }],
+            conditions: vec![Condition::Test {
+                at: Locator::Path(Path::parse(path).unwrap()),
+                test,
+                place: serde_saphyr::Location::UNKNOWN,
+            }],
         }
     }
 
     fn on_header(name: &'static str, test: Test) -> Filter {
         Filter {
             event_type: None,
-            conditions: vec![Condition::Test { at: Locator::Header(HeaderName::from_static(name)), test }],
+            conditions: vec![Condition::Test {
+                at: Locator::Header(HeaderName::from_static(name)),
+                test,
+                place: serde_saphyr::Location::UNKNOWN,
+            }],
         }
     }
 
@@ -395,7 +403,11 @@ mod tests {
         assert!(!matches(&filter("$.email", re(r"^bob@")), input));
         assert!(!matches(&filter("$.missing", re(".*")), input), "a missing value matches nothing");
 
-        let at = |path: &str, test: Test| Condition::Test { at: Locator::Path(Path::parse(path).unwrap()), test };
+        let at = |path: &str, test: Test| Condition::Test {
+            at: Locator::Path(Path::parse(path).unwrap()),
+            test,
+            place: serde_saphyr::Location::UNKNOWN,
+        };
         let both = |conditions: Vec<Condition>| Filter { event_type: None, conditions };
         let big = || at("$.amount", range(Some((1000.0, false)), None));
         let vip = || at("$.tags", Test::Contains(json!("vip")));

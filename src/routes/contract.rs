@@ -102,6 +102,13 @@ impl Inbound {
                 ctx.error(at, format!("{what}: {path} cannot exist in {described}: {why}"));
                 None
             }
+            Resolved::Misspelt(name, near) => {
+                ctx.warning(
+                    at,
+                    format!("{what}: {path}: '{name}' is not declared in {described}; did you mean '{near}'?"),
+                );
+                None
+            }
             Resolved::Unknown => None,
         }
     }
@@ -148,6 +155,75 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
     let check = Check { rule: &rule.name, canonical: &canonical.name, when: &rule.when };
     let at_rule = rule.emit.value.first().map(|(_, e)| e.at).unwrap_or(serde_saphyr::Location::UNKNOWN);
     check_fields(ctx, &check, &rule.emit.value, &expand(&root), inbound.as_ref(), "", at_rule, 0);
+    if let Some(inbound) = &inbound {
+        check_conditions(ctx, &rule.when.conditions, inbound, &rule.when, &format!("rule '{}', when", rule.name));
+    }
+}
+
+/// Checks what a dispatch rule reads (its `when`, and its `body` or `body_value`) against the
+/// schema of the events on its topic: a path that cannot exist there is an error (the call
+/// would fail, or the rule never hold, for every event), a misspelt one a warning.
+pub(super) fn check_dispatch_rule(ctx: &mut Ctx, rule: &super::dispatch::DispatchRule, schema: &Schema) {
+    let root = vec![Node { schema: schema.document.clone(), file: schema.file.clone(), conditional: false }];
+    let described = format!("events valid for '{}'", schema.name);
+    let inbound = Inbound { nodes: root.clone(), described: described.clone(), root, root_described: described };
+    let what = format!("dispatch rule '{}'", rule.name);
+    check_conditions(ctx, &rule.when.conditions, &inbound, &rule.when, &format!("{what}, when"));
+    for (name, expr) in &rule.body {
+        check_reads(ctx, expr, &inbound, &rule.when, &format!("{what}, body.{name}"));
+    }
+    if let Some(expr) = &rule.body_value {
+        check_reads(ctx, expr, &inbound, &rule.when, &format!("{what}, body_value"));
+    }
+}
+
+/// Checks the JSONPaths one value reads, into its `object`s and `each`es.
+fn check_reads(ctx: &mut Ctx, expr: &Expr, inbound: &Inbound, when: &Filter, what: &str) {
+    let selected;
+    let inbound = match &expr.each {
+        Some(each) => match inbound.select(ctx, each.as_str(), expr.at, &format!("{what}, each")) {
+            Some(items) => {
+                selected = items;
+                &selected
+            }
+            None => return,
+        },
+        None => inbound,
+    };
+    match &expr.source {
+        Source::Object(fields) => {
+            for (name, field) in fields {
+                check_reads(ctx, field, inbound, when, &format!("{what}.{name}"));
+            }
+        }
+        _ => {
+            produced_types(ctx, expr, Some(inbound), when, what);
+        }
+    }
+}
+
+/// Checks the JSONPath of every condition against what `inbound` describes.
+fn check_conditions(ctx: &mut Ctx, conditions: &[Condition], inbound: &Inbound, when: &Filter, what: &str) {
+    for condition in conditions {
+        match condition {
+            Condition::Test { at: super::expr::Locator::Path(p), place, .. } => {
+                let (from, path, described) = inbound.from(p.as_str());
+                match resolve(from, path, filter_for(p.as_str(), when)) {
+                    Resolved::NotAllowed(why) => {
+                        ctx.error(*place, format!("{what}: {p} cannot exist in {described}: {why}"));
+                    }
+                    Resolved::Misspelt(name, near) => {
+                        let why = format!("'{name}' is not declared in {described}; did you mean '{near}'?");
+                        ctx.warning(*place, format!("{what}: {p}: {why}"));
+                    }
+                    Resolved::Found(_) | Resolved::Unknown => {}
+                }
+            }
+            Condition::Test { .. } => {}
+            Condition::Any(all) | Condition::All(all) => check_conditions(ctx, all, inbound, when, what),
+            Condition::Not(c) => check_conditions(ctx, std::slice::from_ref(c), inbound, when, what),
+        }
+    }
 }
 
 /// Checks the named values of an object (the value, or an `object` at `path` inside it) against
@@ -350,6 +426,11 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
                         ctx.error(expr.at, format!("{what}: {p} cannot exist in {described}: {why}"));
                         None
                     }
+                    Resolved::Misspelt(name, near) => {
+                        let why = format!("'{name}' is not declared in {described}; did you mean '{near}'?");
+                        ctx.warning(expr.at, format!("{what}: {p}: {why}"));
+                        None
+                    }
                     Resolved::Unknown => None,
                 };
                 // A path that finds null counts as not found.
@@ -401,6 +482,9 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
 enum Resolved {
     Found(Vec<Node>),
     NotAllowed(String),
+    /// A name the schema does not declare where a declared one is spelt nearly the same:
+    /// likely a typo (a warning; objects may stay open).
+    Misspelt(String, String),
     Unknown,
 }
 
@@ -434,7 +518,16 @@ fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
         }
         match &seg {
             Segment::Name(k) if closed => {
-                return Resolved::NotAllowed(format!("'{k}' is not one of the properties the schema allows there"));
+                let near = nearest(k, expanded.iter().flat_map(declared)).map(|n| format!("; did you mean '{n}'?"));
+                let why =
+                    format!("'{k}' is not one of the properties the schema allows there{}", near.unwrap_or_default());
+                return Resolved::NotAllowed(why);
+            }
+            Segment::Name(k) if next.is_empty() => {
+                return match nearest(k, expanded.iter().flat_map(declared)) {
+                    Some(near) => Resolved::Misspelt(k.to_string(), near.to_owned()),
+                    None => Resolved::Unknown,
+                };
             }
             _ if next.is_empty() => return Resolved::Unknown,
             _ => {}
@@ -463,6 +556,26 @@ fn always_present(from: &[Node], path: &str, when: &Filter) -> bool {
         nodes = expanded.iter().filter_map(|n| child(n, &k)).collect();
     }
     true
+}
+
+/// The member names an object `schema` declares in `properties`.
+fn declared(n: &Node) -> impl Iterator<Item = &str> {
+    n.schema.get("properties").and_then(Json::as_object).into_iter().flat_map(|p| p.keys().map(String::as_str))
+}
+
+/// The declared name spelt most nearly as `name`, if one is near enough to be what was meant:
+/// the same but for case and `_`/`-` (`amountTotal`, `amount_total`), or within an edit distance
+/// of a third of its length (`amount_totl`).
+pub(super) fn nearest<'a>(name: &str, declared: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let plain =
+        |s: &str| s.chars().filter(|c| !matches!(c, '_' | '-')).flat_map(char::to_lowercase).collect::<String>();
+    let within = (name.chars().count() / 3).max(1);
+    declared
+        .filter(|d| *d != name)
+        .map(|d| (if plain(d) == plain(name) { 0 } else { strsim::damerau_levenshtein(name, d) }, d))
+        .filter(|(distance, _)| *distance <= within)
+        .min()
+        .map(|(_, d)| d)
 }
 
 /// Whether an object `schema` allows no member but those it lists in `properties`:
@@ -529,7 +642,7 @@ fn may_hold(cond: &Json, when: &Filter) -> bool {
         }
         // The conditions are a conjunction; what `any` and `not` say is not used (may hold).
         when.conditions.iter().all(|x| match x {
-            Condition::Test { at, test } if at.path().is_some_and(|p| p.as_str() == path) => match test {
+            Condition::Test { at, test, .. } if at.path().is_some_and(|p| p.as_str() == path) => match test {
                 Test::Equals(v) => v == c,
                 Test::In(vs) => vs.contains(c),
                 Test::NotIn(vs) => !vs.contains(c),
@@ -555,7 +668,7 @@ fn must_hold(cond: &Json, when: &Filter) -> bool {
             return !types.is_empty() && types.iter().all(|t| c.as_str() == Some(t.as_str()));
         }
         when.conditions.iter().any(|x| match x {
-            Condition::Test { at, test } if at.path().is_some_and(|p| p.as_str() == path) => match test {
+            Condition::Test { at, test, .. } if at.path().is_some_and(|p| p.as_str() == path) => match test {
                 Test::Equals(v) => v == c,
                 Test::In(vs) => !vs.is_empty() && vs.iter().all(|v| v == c),
                 _ => false,
@@ -612,4 +725,20 @@ fn types_of(s: &Json) -> Types {
 /// Every known constraint holds at once.
 fn intersect_all(all: impl Iterator<Item = Types>) -> Types {
     all.flatten().reduce(|a, b| a.intersection(&b).copied().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest;
+
+    #[test]
+    fn a_near_name_is_the_one_meant_and_a_far_one_none() {
+        let declared = ["amount_total", "amount_subtotal", "currency", "id"];
+        assert_eq!(nearest("amount_totl", declared.into_iter()), Some("amount_total"));
+        assert_eq!(nearest("amountTotal", declared.into_iter()), Some("amount_total"));
+        assert_eq!(nearest("curency", declared.into_iter()), Some("currency"));
+        assert_eq!(nearest("ip", declared.into_iter()), Some("id"));
+        assert_eq!(nearest("customer", declared.into_iter()), None);
+        assert_eq!(nearest("currency", declared.into_iter()), None);
+    }
 }

@@ -328,7 +328,7 @@ fn compile_rule(
     };
     ok.then_some(())?;
     let (origin, path) = url?;
-    Some(DispatchRule {
+    let rule = DispatchRule {
         name,
         when: when?,
         method: method?,
@@ -345,7 +345,13 @@ fn compile_rule(
         env_query,
         timeout: Duration::from_millis(req.timeout_ms.as_ref().map_or(10_000, |v| v.value)),
         retry,
-    })
+    };
+    // What the rule reads, against the one schema its events have (with several, a path need
+    // only be in one, and the templates' check above is as far as it goes).
+    if let [schema] = schemas {
+        super::contract::check_dispatch_rule(ctx, &rule, schema);
+    }
+    Some(rule)
 }
 
 /// A rule's `oauth2:` block; its secret from the environment, checked as a verifier's is.
@@ -511,7 +517,14 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schemas: &[Arc<Schema>
                             1 => format!("the canonical event in {}", names[0]),
                             _ => format!("any canonical event published to the topic ({})", names.join(", ")),
                         };
-                        ctx.error(text.referenced, format!("template variable '{{{v}}}' is not a property of {which}"));
+                        let declared = schemas.iter().filter_map(|s| s.document.get("properties")?.as_object());
+                        let near = super::contract::nearest(&v, declared.flat_map(|p| p.keys().map(String::as_str)))
+                            .map(|n| format!(": did you mean '{{{n}}}'?"));
+                        let message = format!(
+                            "template variable '{{{v}}}' is not a property of {which}{}",
+                            near.unwrap_or_default()
+                        );
+                        ctx.error(text.referenced, message);
                         return None;
                     }
                     Part::Var(Var::Property(v))

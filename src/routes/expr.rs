@@ -104,7 +104,12 @@ pub struct Filter {
 /// A test of one value, or a combination of conditions.
 #[derive(Clone, Debug)]
 pub enum Condition {
-    Test { at: Locator, test: Test },
+    /// `place`: where the config writes its `path` or `header`, for diagnostics.
+    Test {
+        at: Locator,
+        test: Test,
+        place: Location,
+    },
     Any(Vec<Condition>),
     All(Vec<Condition>),
     Not(Box<Condition>),
@@ -490,7 +495,7 @@ fn compile_test(ctx: &mut Ctx, c: &ConditionConfig, referenced: Location) -> Opt
         ctx.error(place, format!("a condition needs exactly one of {TESTS}"));
         return None;
     }
-    tests.pop().map(|test| Condition::Test { at, test })
+    tests.pop().map(|test| Condition::Test { at, test, place })
 }
 
 /// One end of a range from its exclusive and inclusive forms; `Err` when both are given.

@@ -2143,11 +2143,68 @@ fn dispatch_variables_are_checked_against_what_is_published_on_the_topic() {
 ";
     let out = contract(GOOD, dispatch);
     assert!(
-        out.contains("template variable '{order}' is not a property of the canonical event in 'out.json'"),
+        out.contains("template variable '{order}' is not a property of the canonical event in 'out.json'\n"),
+        "{out}"
+    );
+    let out = contract(GOOD, &dispatch.replace("{order}", "{idd}"));
+    assert!(
+        out.contains(
+            "template variable '{idd}' is not a property of the canonical event in 'out.json': did you mean '{id}'?"
+        ),
         "{out}"
     );
     let out = contract(GOOD, &dispatch.replace("{order}", "{id}"));
     assert!(out.contains("routes.yaml: valid"), "{out}");
+}
+
+/// A path that cannot exist in what a rule reads (a closed schema does not allow it) is refused
+/// with its place and the property meant: the dispatcher's every call would fail (dead letters),
+/// or the rule never hold. In an open schema a misspelt path is warned about.
+#[test]
+fn paths_that_cannot_exist_are_refused_with_the_property_meant() {
+    let dispatch = "dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+        when: { all: [{ path: $.kindd, equals: payment }] }
+        request: { method: POST, url: \"http://orders/x/{id}\", body: { amount: { path: $.cent } } }
+";
+    let out = contract(GOOD, dispatch);
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:21:31: dispatch rule 'call', when: $.kindd cannot exist in events valid for 'out.json': 'kindd' is not one of the properties the schema allows there; did you mean 'kind'?",
+            "routes.yaml:22:87: dispatch rule 'call', body.amount: $.cent cannot exist in events valid for 'out.json': 'cent' is not one of the properties the schema allows there; did you mean 'cents'?",
+        ],
+    );
+    let fixed = dispatch.replace("$.kindd", "$.kind").replace("$.cent ", "$.cents ");
+    assert!(contract(GOOD, &fixed).contains("routes.yaml: valid"), "{}", contract(GOOD, &fixed));
+    // The dispatcher's own schema, open: only a warning, with the name meant.
+    let open =
+        fixed.replace("    group: g\n", "    group: g\n    schema: refund.json\n").replace("$.cents ", "$.refundd ");
+    let out = contract(GOOD, &open);
+    assert_says(
+        &out,
+        &[
+            "warning: dispatch rule 'call', body.amount: $.refundd: 'refundd' is not declared in events valid for 'refund.json'; did you mean 'refunded'?",
+            "routes.yaml: valid",
+        ],
+    );
+    // A source's filter, against its closed inbound schema.
+    let filtered = format!(
+        "{GOOD}      - name: r2
+        when: {{ all: [{{ path: $.curency, equals: EUR }}] }}
+        emit: {{ topic: t, schema: out.json, value: {{ id: {{ path: $.id }}, cents: {{ path: $.amount }}, kind: {{ const: payment }} }} }}
+"
+    );
+    assert_says(
+        &contract(&filtered, ""),
+        &[
+            "routes.yaml:16:31: rule 'r2', when: $.curency cannot exist in payloads valid for 'in.json': 'curency' is not one of the properties the schema allows there; did you mean 'currency'?",
+        ],
+    );
 }
 
 #[test]
