@@ -156,7 +156,14 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
     let at_rule = rule.emit.value.first().map(|(_, e)| e.at).unwrap_or(serde_saphyr::Location::UNKNOWN);
     check_fields(ctx, &check, &rule.emit.value, &expand(&root), inbound.as_ref(), "", at_rule, 0);
     if let Some(inbound) = &inbound {
-        check_conditions(ctx, &rule.when.conditions, inbound, &rule.when, &format!("rule '{}', when", rule.name));
+        let what = format!("rule '{}'", rule.name);
+        check_conditions(ctx, &rule.when.conditions, inbound, &rule.when, &format!("{what}, when"));
+        for (name, expr) in &rule.emit.headers {
+            check_reads(ctx, expr, inbound, &rule.when, &format!("{what}, headers.{name}"));
+        }
+        if let Some(key) = &rule.emit.key {
+            check_reads(ctx, key, inbound, &rule.when, &format!("{what}, key"));
+        }
     }
 }
 

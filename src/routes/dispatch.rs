@@ -131,10 +131,19 @@ impl RetryPolicy {
     }
 }
 
+/// What the config's source rules publish to one topic.
+#[derive(Default)]
+pub(super) struct Published {
+    /// The canonical schemas of the events, each once.
+    pub schemas: Vec<Arc<Schema>>,
+    /// The Kafka headers each rule sets (names in lower case).
+    pub rules: Vec<Vec<String>>,
+}
+
 pub(super) fn compile(
     ctx: &mut Ctx,
     cfg: &DispatcherConfig,
-    published: &std::collections::HashMap<String, Vec<Arc<Schema>>>,
+    published: &std::collections::HashMap<String, Published>,
 ) -> Option<Dispatcher> {
     let topic = ctx.text_or_name(&cfg.topic);
     let group = ctx.text_or_name(&cfg.group);
@@ -143,8 +152,9 @@ pub(super) fn compile(
     // published to the topic (a variable must be a property of at least one).
     let checked: Vec<Arc<Schema>> = match cfg.schema {
         Some(_) => schema.iter().cloned().collect(),
-        None => topic.as_ref().and_then(|t| published.get(t)).cloned().unwrap_or_default(),
+        None => topic.as_ref().and_then(|t| published.get(t)).map(|p| p.schemas.clone()).unwrap_or_default(),
     };
+    let on_topic = topic.as_ref().and_then(|t| published.get(t)).filter(|p| !p.rules.is_empty());
     let dead_letter_topic = match &cfg.dead_letter_topic {
         Some(t) => ctx.text_or_name(t),
         None => topic.as_ref().map(|t| format!("{t}.dlq")),
@@ -157,7 +167,7 @@ pub(super) fn compile(
     let mut rules = Vec::new();
     let mut ok = true;
     for r in &cfg.rules {
-        match compile_rule(ctx, r, &checked, &allowed) {
+        match compile_rule(ctx, r, &checked, &allowed, on_topic) {
             Some(rule) => rules.push(rule),
             None => ok = false,
         }
@@ -200,6 +210,7 @@ fn compile_rule(
     cfg: &DispatchRuleConfig,
     schemas: &[Arc<Schema>],
     allowed: &[String],
+    published: Option<&Published>,
 ) -> Option<DispatchRule> {
     let name = cfg.name.value.clone();
     let event_type = match super::jsonpath::Path::parse("$.event_type") {
@@ -346,6 +357,14 @@ fn compile_rule(
         timeout: Duration::from_millis(req.timeout_ms.as_ref().map_or(10_000, |v| v.value)),
         retry,
     };
+    if let Some(published) = published {
+        let url = (req.url.referenced, &rule.path);
+        let query = req.query.values().map(|v| v.referenced).zip(rule.query.iter().map(|(_, p)| p));
+        let headers = req.headers.values().map(|v| v.referenced).zip(rule.headers.iter().map(|(_, p)| p));
+        for (at, parts) in std::iter::once(url).chain(query).chain(headers) {
+            warn_of_unset_headers(ctx, at, parts, published);
+        }
+    }
     // What the rule reads, against the one schema its events have (with several, a path need
     // only be in one, and the templates' check above is as far as it goes).
     if let [schema] = schemas {
@@ -533,6 +552,32 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schemas: &[Arc<Schema>
         });
     }
     Some(out)
+}
+
+/// Warns about each `{header.NAME}` in `parts` that a rule publishing to the topic does not set:
+/// the events of that rule would be dead-lettered (the event has no such Kafka header).
+/// `traceparent` is set on every event.
+fn warn_of_unset_headers(ctx: &mut Ctx, at: serde_saphyr::Location, parts: &[Part<Var>], published: &Published) {
+    for part in parts {
+        let Part::Var(Var::Header(name)) = part else { continue };
+        let name = name.to_ascii_lowercase();
+        let unset = published.rules.iter().filter(|set| !set.contains(&name)).count();
+        if name == "traceparent" || unset == 0 {
+            continue;
+        }
+        let mut set: Vec<&str> = published.rules.iter().flatten().map(String::as_str).collect();
+        set.sort_unstable();
+        set.dedup();
+        let near =
+            super::contract::nearest(&name, set.iter().copied()).map(|n| format!("; did you mean '{{header.{n}}}'?"));
+        let which = if unset == published.rules.len() { "no rule" } else { "not every rule" };
+        let they = if set.is_empty() { "they set none".to_owned() } else { format!("they set: {}", set.join(", ")) };
+        let message = format!(
+            "{which} publishing to this topic sets Kafka header '{name}' ({they}): their events would be dead-lettered{}",
+            near.unwrap_or_default()
+        );
+        ctx.warning(at, message);
+    }
 }
 
 /// Warns about each `when.event_type` no event described by `schemas` can have: a misspelt

@@ -327,12 +327,13 @@ pub fn compile(
         }
     }
     // A dispatcher without its own `schema` is checked against what is published to its topic.
-    let mut published: HashMap<String, Vec<Arc<Schema>>> = HashMap::new();
+    let mut published: HashMap<String, dispatch::Published> = HashMap::new();
     for rule in sources.iter().flat_map(|s| &s.rules) {
-        let schemas = published.entry(rule.emit.topic.clone()).or_default();
-        if !schemas.iter().any(|s| s.file == rule.emit.schema.file) {
-            schemas.push(rule.emit.schema.clone());
+        let on_topic = published.entry(rule.emit.topic.clone()).or_default();
+        if !on_topic.schemas.iter().any(|s| s.file == rule.emit.schema.file) {
+            on_topic.schemas.push(rule.emit.schema.clone());
         }
+        on_topic.rules.push(rule.emit.headers.iter().map(|(name, _)| name.to_ascii_lowercase()).collect());
     }
     ctx.part = Part::Dispatch;
     let mut dispatchers: Vec<Dispatcher> = Vec::new();

@@ -2192,17 +2192,32 @@ fn paths_that_cannot_exist_are_refused_with_the_property_meant() {
             "routes.yaml: valid",
         ],
     );
+    // A Kafka header no rule publishing to the topic sets (but `traceparent`, which every event has).
+    let headers = fixed.replace(
+        "body: { amount:",
+        "headers: { X-Event: \"{header.event}\", traceparent: \"{header.traceparent}\" }, body: { amount:",
+    );
+    let out = contract(GOOD, &headers);
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:22:83: warning: no rule publishing to this topic sets Kafka header 'event' (they set none): their events would be dead-lettered",
+            "routes.yaml: valid",
+        ],
+    );
+    assert_eq!(out.matches("sets Kafka header").count(), 1, "{out}");
     // A source's filter, against its closed inbound schema.
     let filtered = format!(
         "{GOOD}      - name: r2
         when: {{ all: [{{ path: $.curency, equals: EUR }}] }}
-        emit: {{ topic: t, schema: out.json, value: {{ id: {{ path: $.id }}, cents: {{ path: $.amount }}, kind: {{ const: payment }} }} }}
+        emit: {{ topic: t, schema: out.json, headers: {{ h: {{ path: $.identifier }} }}, value: {{ id: {{ path: $.id }}, cents: {{ path: $.amount }}, kind: {{ const: payment }} }} }}
 "
     );
     assert_says(
         &contract(&filtered, ""),
         &[
             "routes.yaml:16:31: rule 'r2', when: $.curency cannot exist in payloads valid for 'in.json': 'curency' is not one of the properties the schema allows there; did you mean 'currency'?",
+            "rule 'r2', headers.h: $.identifier cannot exist in payloads valid for 'in.json'",
         ],
     );
 }
