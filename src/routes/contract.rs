@@ -6,12 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 
 use super::expr::{Condition, Expr, Filter, Source, Step, Test};
 use super::jsonpath::Segment;
 use super::{Ctx, Rule, Schema};
+use crate::config::model::{OneOrMany, Spanned};
 use serde_saphyr::Location;
 
 /// A JSON type as JSON Schema names it (`Integer` is also a `Number`).
@@ -53,14 +55,34 @@ fn name(t: Ty) -> &'static str {
     }
 }
 
-/// A schema node and the file it lives in (for relative `$ref`s).
+/// A schema file: where it is (for relative `$ref`s) and its whole document (for `#/…` ones).
+#[derive(Debug)]
+struct Doc {
+    file: PathBuf,
+    root: Json,
+}
+
+/// A schema node and the document it lives in.
 #[derive(Clone, Debug)]
 struct Node {
     schema: Json,
-    file: PathBuf,
+    doc: Arc<Doc>,
     /// Holds only if an `if` does (a `then` the rule's filter does not rule out); every
     /// other node found for a value holds at once with the others.
     conditional: bool,
+}
+
+impl Node {
+    /// The root of `schema`'s document.
+    fn root(schema: &Schema) -> Node {
+        let doc = Doc { file: schema.file.clone(), root: schema.document.clone() };
+        Node { schema: schema.document.clone(), doc: Arc::new(doc), conditional: false }
+    }
+
+    /// `schema`, a part of the same document as `self`, holding as surely as `self`.
+    fn part(&self, schema: &Json) -> Node {
+        Node { schema: schema.clone(), doc: self.doc.clone(), conditional: self.conditional }
+    }
 }
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -78,7 +100,7 @@ impl Inbound {
     /// The payload of `schema`, or what `for_each` selects in it; `None` when the schema does not
     /// say what that is (given the benefit of the doubt), with an error when it cannot exist.
     fn of(ctx: &mut Ctx, rule: &Rule, schema: &Schema) -> Option<Inbound> {
-        let root = vec![Node { schema: schema.document.clone(), file: schema.file.clone(), conditional: false }];
+        let root = vec![Node::root(schema)];
         let described = format!("payloads valid for '{}'", schema.name);
         let payload = Inbound { nodes: root.clone(), described: described.clone(), root, root_described: described };
         match &rule.for_each {
@@ -151,7 +173,7 @@ const MAX_DEPTH: usize = 32;
 pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
     let inbound = schema.and_then(|s| Inbound::of(ctx, rule, s));
     let canonical = &rule.emit.schema;
-    let root = Node { schema: canonical.document.clone(), file: canonical.file.clone(), conditional: false };
+    let root = Node::root(canonical);
     let check = Check { rule: &rule.name, canonical: &canonical.name, when: &rule.when };
     let at_rule = rule.emit.value.first().map(|(_, e)| e.at).unwrap_or(serde_saphyr::Location::UNKNOWN);
     check_fields(ctx, &check, &rule.emit.value, &expand(&root), inbound.as_ref(), "", at_rule, 0);
@@ -171,7 +193,7 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
 /// schema of the events on its topic: a path that cannot exist there is an error (the call
 /// would fail, or the rule never hold, for every event), a misspelt one a warning.
 pub(super) fn check_dispatch_rule(ctx: &mut Ctx, rule: &super::dispatch::DispatchRule, schema: &Schema) {
-    let root = vec![Node { schema: schema.document.clone(), file: schema.file.clone(), conditional: false }];
+    let root = vec![Node::root(schema)];
     let described = format!("events valid for '{}'", schema.name);
     let inbound = Inbound { nodes: root.clone(), described: described.clone(), root, root_described: described };
     let what = format!("dispatch rule '{}'", rule.name);
@@ -205,6 +227,60 @@ fn check_reads(ctx: &mut Ctx, expr: &Expr, inbound: &Inbound, when: &Filter, wha
         }
         _ => {
             produced_types(ctx, expr, Some(inbound), when, what);
+        }
+    }
+}
+
+/// Warns about a rule's `when.event_type` that `schema` does not name where one it names is
+/// spelt nearly the same (`checkout.session.complete`): the rule would pass over every event
+/// without a word. The types a schema names are the `const`s and `enum`s of the property
+/// `event_type` reads (`$.type`), at its root and in its `if`s, `allOf`s, `anyOf`s and `oneOf`s.
+pub(super) fn check_event_types(
+    ctx: &mut Ctx,
+    rule: &str,
+    types: &Spanned<OneOrMany>,
+    event_type: &str,
+    schema: &Schema,
+) {
+    let segments = super::jsonpath::segments(event_type);
+    let Some([Segment::Name(property)]) = segments.as_deref() else { return };
+    let mut named = Vec::new();
+    event_types_in(&Node::root(schema), property, &mut named, 0);
+    for t in types.value.to_vec() {
+        if named.iter().any(|n| n == &t) {
+            continue;
+        }
+        if let Some(near) = nearest(&t, named.iter().map(String::as_str)) {
+            let message = format!(
+                "rule '{rule}', when.event_type: '{schema}' names no event type '{t}'; did you mean '{near}'?",
+                schema = schema.name
+            );
+            ctx.warning(types.referenced, message);
+        }
+    }
+}
+
+fn event_types_in(n: &Node, property: &str, out: &mut Vec<String>, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    let at = n.schema.get("properties").and_then(|p| p.get(property));
+    let listed = at
+        .and_then(|p| p.get("const"))
+        .into_iter()
+        .chain(at.and_then(|p| p.get("enum")?.as_array()).into_iter().flatten());
+    out.extend(listed.filter_map(Json::as_str).map(str::to_owned));
+    if let Some(target) = n.schema.get("$ref").and_then(Json::as_str).and_then(|r| follow_ref(n, r)) {
+        event_types_in(&target, property, out, depth + 1);
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        for branch in n.schema.get(key).and_then(Json::as_array).into_iter().flatten() {
+            event_types_in(&n.part(branch), property, out, depth + 1);
+        }
+    }
+    for key in ["if", "then", "else"] {
+        if let Some(branch) = n.schema.get(key) {
+            event_types_in(&n.part(branch), property, out, depth + 1);
         }
     }
 }
@@ -346,9 +422,7 @@ fn check_value(
     }
     let items: Vec<Node> = target
         .iter()
-        .filter_map(|n| {
-            n.schema.get("items").filter(|i| i.is_object()).map(|i| Node { schema: i.clone(), ..n.clone() })
-        })
+        .filter_map(|n| n.schema.get("items").filter(|i| i.is_object()).map(|i| n.part(i)))
         .flat_map(|n| expand(&n))
         .collect();
     let selected = inbound.and_then(|i| i.select(ctx, each.as_str(), expr.at, &format!("{}, each", check.what(name))));
@@ -509,11 +583,7 @@ fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
         for n in &expanded {
             let found = match &seg {
                 Segment::Name(k) => child(n, k),
-                Segment::Index(_) => n.schema.get("items").filter(|i| i.is_object()).map(|i| Node {
-                    schema: i.clone(),
-                    file: n.file.clone(),
-                    conditional: n.conditional,
-                }),
+                Segment::Index(_) => n.schema.get("items").filter(|i| i.is_object()).map(|i| n.part(i)),
             };
             match found {
                 Some(c) => next.push(c),
@@ -571,12 +641,13 @@ fn declared(n: &Node) -> impl Iterator<Item = &str> {
 }
 
 /// The declared name spelt most nearly as `name`, if one is near enough to be what was meant:
-/// the same but for case and `_`/`-` (`amountTotal`, `amount_total`), or within an edit distance
-/// of a third of its length (`amount_totl`).
+/// the same but for case and `_`/`-` (`amountTotal`, `amount_total`), or one or two edits away
+/// (one for a name of five characters or fewer): `amount_totl`. Not three: `amount_subtotal` is
+/// not `amount_total` misspelt, nor `payment_intent.created` `payment_intent.canceled`.
 pub(super) fn nearest<'a>(name: &str, declared: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let plain =
         |s: &str| s.chars().filter(|c| !matches!(c, '_' | '-')).flat_map(char::to_lowercase).collect::<String>();
-    let within = (name.chars().count() / 3).max(1);
+    let within = if name.chars().count() <= 5 { 1 } else { 2 };
     declared
         .filter(|d| *d != name)
         .map(|d| (if plain(d) == plain(name) { 0 } else { strsim::damerau_levenshtein(name, d) }, d))
@@ -598,7 +669,7 @@ fn child(n: &Node, key: &str) -> Option<Node> {
         .get("properties")
         .and_then(|p| p.get(key))
         .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))?;
-    Some(Node { schema: sub.clone(), file: n.file.clone(), conditional: n.conditional })
+    Some(n.part(sub))
 }
 
 /// A node with its `$ref`s and `allOf` branches, all of which hold.
@@ -623,7 +694,7 @@ fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, depth: usize) {
         expand_into(&target, when, out, depth + 1);
     }
     for branch in n.schema.get("allOf").and_then(Json::as_array).into_iter().flatten() {
-        let branch = Node { schema: branch.clone(), file: n.file.clone(), conditional: n.conditional };
+        let branch = n.part(branch);
         expand_into(&branch, when, out, depth + 1);
     }
     if let (Some(cond), Some(then)) = (n.schema.get("if"), n.schema.get("then"))
@@ -631,7 +702,7 @@ fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, depth: usize) {
     {
         // A `then` whose `if` the filter proves holds as surely as the node it is in.
         let conditional = n.conditional || !must_hold(cond, when);
-        expand_into(&Node { schema: then.clone(), file: n.file.clone(), conditional }, when, out, depth + 1);
+        expand_into(&Node { conditional, ..n.part(then) }, when, out, depth + 1);
     }
     out.push(n.clone());
 }
@@ -691,17 +762,19 @@ fn must_hold(cond: &Json, when: &Filter) -> bool {
         })
 }
 
+/// The target of `$ref` `r` in node `n`: in `n`'s own document (`#/$defs/…`), or in another
+/// file, relative to `n`'s.
 fn follow_ref(n: &Node, r: &str) -> Option<Node> {
     let (file_part, pointer) = r.split_once('#').unwrap_or((r, ""));
-    let (doc, file) = if file_part.is_empty() {
-        (n.schema.clone(), n.file.clone())
+    let doc = if file_part.is_empty() {
+        n.doc.clone()
     } else {
-        let file = n.file.parent().unwrap_or(Path::new(".")).join(file_part);
-        let doc: Json = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
-        (doc, file)
+        let file = n.doc.file.parent().unwrap_or(Path::new(".")).join(file_part);
+        let root: Json = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
+        Arc::new(Doc { file, root })
     };
-    let schema = if pointer.is_empty() { doc } else { doc.pointer(pointer)?.clone() };
-    Some(Node { schema, file, conditional: n.conditional })
+    let schema = if pointer.is_empty() { doc.root.clone() } else { doc.root.pointer(pointer)?.clone() };
+    Some(Node { schema, doc, conditional: n.conditional })
 }
 
 /// What one schema node says about the type; `None` when it says nothing.
@@ -746,6 +819,10 @@ mod tests {
         assert_eq!(nearest("curency", declared.into_iter()), Some("currency"));
         assert_eq!(nearest("ip", declared.into_iter()), Some("id"));
         assert_eq!(nearest("customer", declared.into_iter()), None);
+        assert_eq!(nearest("amount_subtotl", ["amount_total"].into_iter()), None);
+        let types = ["payment_intent.canceled", "payment_intent.succeeded"];
+        assert_eq!(nearest("payment_intent.created", types.into_iter()), None);
+        assert_eq!(nearest("payment_intent.succeded", types.into_iter()), Some("payment_intent.succeeded"));
         assert_eq!(nearest("currency", declared.into_iter()), None);
     }
 }

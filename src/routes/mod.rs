@@ -425,6 +425,12 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     let replies = cfg.replies.iter().filter_map(|r| reply::compile(ctx, r, at())).collect();
     let challenge = cfg.challenge.as_ref().map(|c| reply::compile_challenge(ctx, c, &name));
     let rules: Vec<Rule> = cfg.rules.iter().filter_map(|r| compile_rule(ctx, r, at())).collect();
+    if let (Some(schema), Some(expr::Locator::Path(p))) = (&schema, &event_type) {
+        let whens = cfg.rules.iter().map(|r| (&r.name, &r.when)).chain(cfg.replies.iter().map(|r| (&r.name, &r.when)));
+        for (rule, types) in whens.filter_map(|(name, when)| Some((&name.value, when.event_type.as_ref()?))) {
+            contract::check_event_types(ctx, rule, types, p.as_str(), schema);
+        }
+    }
     let mut reads = projection::Projection::default();
     if let Some(s) = &schema {
         reads.read_schema(&s.document, &s.file);

@@ -1973,6 +1973,27 @@ fn a_dispatch_event_type_no_event_on_the_topic_has_is_warned_about() {
     assert!(!text(&out).contains("would never call"), "{}", text(&out));
 }
 
+/// A source rule's `when.event_type` spelt nearly as a type its inbound schema names (in its
+/// `if`s) is warned about, with the type meant; one far from every named type is not (the
+/// schema need not name every type a sender has).
+#[test]
+fn a_misspelt_source_event_type_is_warned_about_with_the_type_meant() {
+    let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    let typo = shipped.replace("event_type: payment_intent.succeeded", "event_type: payment_intent.succeded");
+    let other = shipped.replace("event_type: payment_intent.succeeded", "event_type: payment_intent.created");
+    assert!(typo != shipped && other != shipped);
+    let out = switchyard(&["validate"], config(&typo).path(), &[]);
+    let line = typo.lines().position(|l| l.contains("payment_intent.succeded")).unwrap() + 1;
+    assert_says(
+        &text(&out),
+        &[&format!(
+            "routes.yaml:{line}:23: warning: rule 'payment_intent_succeeded', when.event_type: 'schemas/stripe/event.schema.json' names no event type 'payment_intent.succeded'; did you mean 'payment_intent.succeeded'?"
+        )],
+    );
+    let out = switchyard(&["validate"], config(&other).path(), &[]);
+    assert!(out.status.success() && !text(&out).contains("names no event type"), "{}", text(&out));
+}
+
 /// A config with its own inbound and canonical schemas, for the static contract check.
 fn contract(value: &str, dispatch: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -2048,6 +2069,43 @@ fn the_contract_check_refuses_decimals_and_strings_in_integer_fields() {
     let wrong_source = GOOD.replace("cents: { path: $.amount }", "cents: { path: $.currency }");
     let out = contract(&wrong_source, "");
     assert!(out.contains("value.cents: produces string"), "{out}");
+}
+
+/// A `$ref` to the schema's own `$defs`, written deep inside it, is followed as one at its
+/// root is: before, the check lost the document there and let a string into an integer.
+#[test]
+fn the_contract_check_follows_refs_to_the_schemas_own_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "in.json",
+        r##"{"type": "object", "required": ["id", "amount"], "$defs": {"text": {"type": "string"}},
+            "properties": {"id": {"type": "string"}, "amount": {"$ref": "#/$defs/text"}}}"##,
+    );
+    write(
+        "out.json",
+        r##"{"type": "object", "additionalProperties": false, "required": ["id", "cents"],
+            "$defs": {"cents": {"type": "integer"}},
+            "properties": {"id": {"type": "string"}, "cents": {"$ref": "#/$defs/cents"}}}"##,
+    );
+    let routes = "sources:
+  - name: s
+    path: /hooks/s
+    verify: { kind: none }
+    schema: in.json
+    rules:
+      - name: r
+        emit: { topic: t, schema: out.json, value: { id: { path: $.id }, cents: { path: $.amount } } }
+";
+    write("routes.yaml", routes);
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert_says(
+        &text(&out),
+        &["routes.yaml:8:89: rule 'r', value.cents: produces string but the canonical schema 'out.json' wants integer"],
+    );
+    write("routes.yaml", &routes.replace("{ path: $.amount }", "{ path: $.amount, then: [to_number, { round: 0 }] }"));
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 #[test]
