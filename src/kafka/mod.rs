@@ -19,7 +19,15 @@ pub fn property_error(name: &str, value: &str) -> Option<String> {
     let mut probe = rdkafka::ClientConfig::new();
     probe.set(name, value);
     match probe.create_native_config() {
-        Ok(_) => None,
+        // librdkafka reads an integer property into a C `int` without a word when it is larger
+        // (`message.timeout.ms: 4294968296` becomes 1000): it must read back as written.
+        Ok(native) => match (value.trim().parse::<i64>(), native.get(name).map(|v| v.parse::<i64>())) {
+            (Ok(written), Ok(Ok(read))) if written != read => Some(format!(
+                "{written} is beyond what librdkafka holds for it (at most {}; it would read {read})",
+                i32::MAX
+            )),
+            _ => None,
+        },
         Err(rdkafka::error::KafkaError::ClientConfig(_, description, _, _)) => Some(description),
         Err(e) => Some(e.to_string()),
     }

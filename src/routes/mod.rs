@@ -276,6 +276,15 @@ pub fn compile(
         ctx.error(at, format!("kafka.properties: {error}"));
     }
     ctx.at_least(&cfg.kafka.publish_timeout_ms, 1, "publish_timeout_ms");
+    // It is the producer's `message.timeout.ms` too, which librdkafka holds in a C `int`.
+    if let Some(t) = cfg.kafka.publish_timeout_ms.as_ref().filter(|t| t.value > i32::MAX as u64) {
+        let message = format!(
+            "'publish_timeout_ms' must be at most {} (librdkafka's message.timeout.ms), not {}",
+            i32::MAX,
+            t.value
+        );
+        ctx.error(t.referenced, message);
+    }
     let limits = &cfg.ingress;
     ctx.at_least(&limits.max_body_bytes, 1, "max_body_bytes");
     ctx.at_least(&limits.read_timeout_ms, 1, "read_timeout_ms");

@@ -136,6 +136,14 @@ fn kafka_properties_librdkafka_would_refuse_are_refused_with_their_line() {
     );
     // Each fine, but not together (idempotence, which Switchyard turns on, needs acks=all);
     // and Kerberos, which needs libsasl2, which this build leaves out.
+    // An integer librdkafka would read into a C int, wrapped (this one as 1000 ms).
+    let out = invalid(&with_kafka_properties(&["message.timeout.ms: 4294968296"]));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:3:25: kafka property 'message.timeout.ms': 4294968296 is beyond what librdkafka holds for it (at most 2147483647; it would read 1000)",
+        ],
+    );
     let out = invalid(&with_kafka_properties(&["acks: 1"]));
     assert_says(
         &out,
@@ -195,6 +203,9 @@ fn zero_limits_timeouts_and_delays_are_refused() {
     assert_says(&out, &wants);
     // No retries at all is a choice: max_elapsed_secs may be 0.
     assert!(!out.contains("max_elapsed_secs"), "{out}");
+    // The publish timeout is librdkafka's message.timeout.ms too: a C int.
+    let out = invalid(&format!("kafka: {{ publish_timeout_ms: 4294968296 }}\n{source}"));
+    assert_says(&out, &["routes.yaml:1:30: 'publish_timeout_ms' must be at most 2147483647"]);
 }
 
 #[test]
