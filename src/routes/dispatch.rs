@@ -162,6 +162,7 @@ pub(super) fn compile(
     let allowed: Vec<String> =
         cfg.allowed_hosts.iter().filter_map(|h| ctx.text(h)).map(|h| h.to_ascii_lowercase()).collect();
     ctx.at_least(&cfg.max_in_flight, 1, "max_in_flight");
+    ctx.at_most(&cfg.max_in_flight, super::MAX_AT_ONCE, "max_in_flight", "beyond that it limits nothing");
     ctx.at_least(&cfg.max_calls_per_second, 1, "max_calls_per_second");
     let tls = compile_tls(ctx, cfg.tls.as_ref());
     let mut rules = Vec::new();

@@ -161,6 +161,12 @@ pub struct Emit {
     pub value: Vec<(String, Expr)>,
 }
 
+/// The largest body a source takes: librdkafka's largest `message.max.bytes`.
+const MAX_RECORD_BYTES: u64 = 1_000_000_000;
+
+/// The most webhooks, connections or calls a setting lets be at once.
+pub(crate) const MAX_AT_ONCE: u64 = 1_000_000;
+
 /// How unset environment variables count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EnvMode {
@@ -277,20 +283,18 @@ pub fn compile(
     }
     ctx.at_least(&cfg.kafka.publish_timeout_ms, 1, "publish_timeout_ms");
     // It is the producer's `message.timeout.ms` too, which librdkafka holds in a C `int`.
-    if let Some(t) = cfg.kafka.publish_timeout_ms.as_ref().filter(|t| t.value > i32::MAX as u64) {
-        let message = format!(
-            "'publish_timeout_ms' must be at most {} (librdkafka's message.timeout.ms), not {}",
-            i32::MAX,
-            t.value
-        );
-        ctx.error(t.referenced, message);
-    }
+    let most = i32::MAX as u64;
+    ctx.at_most(&cfg.kafka.publish_timeout_ms, most, "publish_timeout_ms", "librdkafka's message.timeout.ms");
     let limits = &cfg.ingress;
     ctx.at_least(&limits.max_body_bytes, 1, "max_body_bytes");
     ctx.at_least(&limits.read_timeout_ms, 1, "read_timeout_ms");
     ctx.at_least(&limits.max_in_flight, 1, "max_in_flight");
     ctx.at_least(&limits.max_connections, 1, "max_connections");
     ctx.at_least(&limits.max_buffered_bytes, 1, "max_buffered_bytes");
+    // A body is one Kafka record's worth at most; counts of things at once stay countable.
+    ctx.at_most(&limits.max_body_bytes, MAX_RECORD_BYTES, "max_body_bytes", "librdkafka's largest message.max.bytes");
+    ctx.at_most(&limits.max_in_flight, MAX_AT_ONCE, "max_in_flight", "beyond that it limits nothing");
+    ctx.at_most(&limits.max_connections, MAX_AT_ONCE, "max_connections", "beyond that it limits nothing");
     let ingress = IngressSettings {
         max_body_bytes: cfg.ingress.max_body_bytes.as_ref().map_or(1 << 20, |v| v.value as usize),
         read_timeout: Duration::from_millis(cfg.ingress.read_timeout_ms.as_ref().map_or(10_000, |v| v.value)),
@@ -606,6 +610,15 @@ impl Ctx<'_> {
             && v.value < min
         {
             self.error(v.referenced, format!("'{what}' must be at least {min}, not {}", v.value));
+        }
+    }
+
+    /// An error when a limit that is set is above `max` (`why`: what bounds it).
+    pub(crate) fn at_most(&mut self, value: &Option<Spanned<u64>>, max: u64, what: &str, why: &str) {
+        if let Some(v) = value
+            && v.value > max
+        {
+            self.error(v.referenced, format!("'{what}' must be at most {max} ({why}), not {}", v.value));
         }
     }
 

@@ -204,8 +204,22 @@ fn zero_limits_timeouts_and_delays_are_refused() {
     // No retries at all is a choice: max_elapsed_secs may be 0.
     assert!(!out.contains("max_elapsed_secs"), "{out}");
     // The publish timeout is librdkafka's message.timeout.ms too: a C int.
-    let out = invalid(&format!("kafka: {{ publish_timeout_ms: 4294968296 }}\n{source}"));
-    assert_says(&out, &["routes.yaml:1:30: 'publish_timeout_ms' must be at most 2147483647"]);
+    // And a count beyond any machine's (tokio's semaphores panicked at more than 2^61).
+    let huge = "kafka: { publish_timeout_ms: 4294968296 }
+ingress: { max_body_bytes: 2000000000, max_in_flight: 18446744073709551615, max_connections: 2000000 }
+";
+    let many = dispatch.replace("max_in_flight: 0", "max_in_flight: 18446744073709551615");
+    let out = invalid(&format!("{huge}{source}{many}"));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:1:30: 'publish_timeout_ms' must be at most 2147483647 (librdkafka's message.timeout.ms), not 4294968296",
+            "routes.yaml:2:28: 'max_body_bytes' must be at most 1000000000 (librdkafka's largest message.max.bytes)",
+            "routes.yaml:2:55: 'max_in_flight' must be at most 1000000 (beyond that it limits nothing)",
+            "routes.yaml:2:94: 'max_connections' must be at most 1000000",
+            "routes.yaml:19:20: 'max_in_flight' must be at most 1000000",
+        ],
+    );
 }
 
 #[test]
