@@ -100,39 +100,30 @@ impl Inbound {
     /// The payload of `schema`, or what `for_each` selects in it; `None` when the schema does not
     /// say what that is (given the benefit of the doubt), with an error when it cannot exist.
     fn of(ctx: &mut Ctx, rule: &Rule, schema: &Schema) -> Option<Inbound> {
-        let root = vec![Node::root(schema)];
-        let described = format!("payloads valid for '{}'", schema.name);
-        let payload = Inbound { nodes: root.clone(), described: described.clone(), root, root_described: described };
+        let payload = Inbound::whole(schema, format!("payloads valid for '{}'", schema.name));
         match &rule.for_each {
             Some((each, at)) => payload.select(ctx, each.as_str(), *at, &format!("rule '{}', for_each", rule.name)),
             None => Some(payload),
         }
     }
 
+    /// Every document `schema` describes (`described`, for messages).
+    fn whole(schema: &Schema, described: String) -> Inbound {
+        let root = vec![Node::root(schema)];
+        Inbound { nodes: root.clone(), described: described.clone(), root, root_described: described }
+    }
+
     /// The values the JSONPath `each` selects in what `self` describes (a `for_each`, or a value's
     /// `each`); `None` when unknown, with an error naming `what` when they cannot exist.
     fn select(&self, ctx: &mut Ctx, each: &str, at: Location, what: &str) -> Option<Inbound> {
         let (from, path, described) = self.from(each);
-        match resolve(from, path, &Filter::default()) {
-            Resolved::Found(nodes) => Some(Inbound {
-                nodes,
-                described: format!("the values {path} selects in {described}"),
-                root: self.root.clone(),
-                root_described: self.root_described.clone(),
-            }),
-            Resolved::NotAllowed(why) => {
-                ctx.error(at, format!("{what}: {path} cannot exist in {described}: {why}"));
-                None
-            }
-            Resolved::Misspelt(name, near) => {
-                ctx.warning(
-                    at,
-                    format!("{what}: {path}: '{name}' is not declared in {described}; did you mean '{near}'?"),
-                );
-                None
-            }
-            Resolved::Unknown => None,
-        }
+        let nodes = resolve(from, path, &Filter::default()).reported(ctx, at, what, path, described)?;
+        Some(Inbound {
+            nodes,
+            described: format!("the values {path} selects in {described}"),
+            root: self.root.clone(),
+            root_described: self.root_described.clone(),
+        })
     }
 
     /// Where `path` is looked for (its nodes and their description) and the path from there:
@@ -193,9 +184,7 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
 /// schema of the events on its topic: a path that cannot exist there is an error (the call
 /// would fail, or the rule never hold, for every event), a misspelt one a warning.
 pub(super) fn check_dispatch_rule(ctx: &mut Ctx, rule: &super::dispatch::DispatchRule, schema: &Schema) {
-    let root = vec![Node::root(schema)];
-    let described = format!("events valid for '{}'", schema.name);
-    let inbound = Inbound { nodes: root.clone(), described: described.clone(), root, root_described: described };
+    let inbound = Inbound::whole(schema, format!("events valid for '{}'", schema.name));
     let what = format!("dispatch rule '{}'", rule.name);
     check_conditions(ctx, &rule.when.conditions, &inbound, &rule.when, &format!("{what}, when"));
     for (name, expr) in &rule.body {
@@ -291,16 +280,7 @@ fn check_conditions(ctx: &mut Ctx, conditions: &[Condition], inbound: &Inbound, 
         match condition {
             Condition::Test { at: super::expr::Locator::Path(p), place, .. } => {
                 let (from, path, described) = inbound.from(p.as_str());
-                match resolve(from, path, filter_for(p.as_str(), when)) {
-                    Resolved::NotAllowed(why) => {
-                        ctx.error(*place, format!("{what}: {p} cannot exist in {described}: {why}"));
-                    }
-                    Resolved::Misspelt(name, near) => {
-                        let why = format!("'{name}' is not declared in {described}; did you mean '{near}'?");
-                        ctx.warning(*place, format!("{what}: {p}: {why}"));
-                    }
-                    Resolved::Found(_) | Resolved::Unknown => {}
-                }
+                resolve(from, path, filter_for(p.as_str(), when)).reported(ctx, *place, what, p.as_str(), described);
             }
             Condition::Test { .. } => {}
             Condition::Any(all) | Condition::All(all) => check_conditions(ctx, all, inbound, when, what),
@@ -400,21 +380,12 @@ fn check_value(
         );
         ctx.error(expr.at, message);
     }
-    // And only an array that is always there: a missing one gives no items at all.
-    if let (true, Some(inbound), Some(array)) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]"))
-        && let (from, array, described) = inbound.from(array)
-        && let filter = filter_for(each.as_str(), check.when)
-        && let Resolved::Found(nodes) = resolve(from, array, filter)
-    {
-        let holds = nodes.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0);
-        let why = match () {
-            _ if holds < wanted => format!("{array} may hold fewer in {described} (it gives no such minItems)"),
-            _ if !always_present(from, array, filter) => {
-                format!("{array} may be missing in {described} (it is not required all the way)")
-            }
-            _ => String::new(),
-        };
-        if !why.is_empty() {
+    // And only an array that is always there: a missing one gives no items at all. Each event
+    // type the filter lets through is a case of its own: a `then` proven for each holds for all.
+    if let (true, Some(inbound), Some(array)) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]")) {
+        let (from, array, described) = inbound.from(array);
+        let filter = filter_for(each.as_str(), check.when);
+        if let Some(why) = cases(filter).iter().find_map(|case| short_of(from, array, case, wanted, described)) {
             let message =
                 format!("{}: '{}' wants at least {wanted} item(s), but {why}", check.what(name), check.canonical);
             ctx.error(expr.at, message);
@@ -501,19 +472,9 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
                     }
                     None => (Resolved::Unknown, ""),
                 };
-                let t = match found {
-                    Resolved::Found(nodes) => intersect_all(nodes.iter().map(|n| types_of(&n.schema))),
-                    Resolved::NotAllowed(why) => {
-                        ctx.error(expr.at, format!("{what}: {p} cannot exist in {described}: {why}"));
-                        None
-                    }
-                    Resolved::Misspelt(name, near) => {
-                        let why = format!("'{name}' is not declared in {described}; did you mean '{near}'?");
-                        ctx.warning(expr.at, format!("{what}: {p}: {why}"));
-                        None
-                    }
-                    Resolved::Unknown => None,
-                };
+                let t = found
+                    .reported(ctx, expr.at, what, p.as_str(), described)
+                    .and_then(|nodes| intersect_all(nodes.iter().map(|n| types_of(&n.schema))));
                 // A path that finds null counts as not found.
                 all = match (all, t) {
                     (Some(mut a), Some(t)) => {
@@ -569,6 +530,23 @@ enum Resolved {
     Unknown,
 }
 
+impl Resolved {
+    /// The nodes found; a path that cannot exist is an error and a misspelt one a warning,
+    /// saying that `what` reads `path` in `described`.
+    fn reported(self, ctx: &mut Ctx, at: Location, what: &str, path: &str, described: &str) -> Option<Vec<Node>> {
+        match self {
+            Resolved::Found(nodes) => return Some(nodes),
+            Resolved::NotAllowed(why) => ctx.error(at, format!("{what}: {path} cannot exist in {described}: {why}")),
+            Resolved::Misspelt(name, near) => ctx.warning(
+                at,
+                format!("{what}: {path}: '{name}' is not declared in {described}; did you mean '{near}'?"),
+            ),
+            Resolved::Unknown => {}
+        }
+        None
+    }
+}
+
 /// Walks a simple JSONPath (`$.a.b[0]`, `$['a']`, `[*]`) through the inbound schema, from
 /// `from` (its root, or the elements a `for_each` selects).
 fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
@@ -614,6 +592,34 @@ fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
     Resolved::Found(nodes.iter().flat_map(|n| expand_when(n, when)).collect())
 }
 
+/// Why the array at `array` may hold fewer than `wanted` items in a payload `when` lets through:
+/// no `minItems` that surely holds gives as many, or it may be missing; `None` when it cannot,
+/// or when the schema does not say what is there (the benefit of the doubt).
+fn short_of(from: &[Node], array: &str, when: &Filter, wanted: u64, described: &str) -> Option<String> {
+    let Resolved::Found(nodes) = resolve(from, array, when) else { return None };
+    let min_items = |n: &Node| n.schema.get("minItems").and_then(Json::as_u64);
+    let holds = nodes.iter().filter(|n| !n.conditional).filter_map(min_items).max().unwrap_or(0);
+    if holds < wanted {
+        return Some(format!("{array} may hold fewer in {described} (it gives no such minItems)"));
+    }
+    if !always_present(from, array, when) {
+        return Some(format!("{array} may be missing in {described} (it is not required all the way)"));
+    }
+    None
+}
+
+/// The filter once per event type it lets through (each narrowed to that type), or as it is
+/// when it names one type or none: what holds in every case holds.
+fn cases(when: &Filter) -> Vec<Filter> {
+    match &when.event_type {
+        Some((at, types)) if types.len() > 1 => types
+            .iter()
+            .map(|t| Filter { event_type: Some((at.clone(), vec![t.clone()])), conditions: when.conditions.clone() })
+            .collect(),
+        _ => vec![when.clone()],
+    }
+}
+
 /// Whether every payload `from` describes holds a value at the simple JSONPath `path`: each of
 /// its names `required` where it is (by a node that surely holds), and no index or wildcard on
 /// the way (an array may be too short or empty).
@@ -642,12 +648,17 @@ fn declared(n: &Node) -> impl Iterator<Item = &str> {
 
 /// The declared name spelt most nearly as `name`, if one is near enough to be what was meant:
 /// the same but for case and `_`/`-` (`amountTotal`, `amount_total`), or one or two edits away
-/// (one for a name of five characters or fewer): `amount_totl`. Not three: `amount_subtotal` is
-/// not `amount_total` misspelt, nor `payment_intent.created` `payment_intent.canceled`.
+/// (one for a name of five characters or fewer, none for one of two or fewer): `amount_totl`.
+/// Not three: `amount_subtotal` is not `amount_total` misspelt, nor `payment_intent.created`
+/// `payment_intent.canceled`.
 pub(super) fn nearest<'a>(name: &str, declared: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let plain =
         |s: &str| s.chars().filter(|c| !matches!(c, '_' | '-')).flat_map(char::to_lowercase).collect::<String>();
-    let within = if name.chars().count() <= 5 { 1 } else { 2 };
+    let within = match name.chars().count() {
+        0..=2 => 0,
+        3..=5 => 1,
+        _ => 2,
+    };
     declared
         .filter(|d| *d != name)
         .map(|d| (if plain(d) == plain(name) { 0 } else { strsim::damerau_levenshtein(name, d) }, d))
@@ -817,7 +828,9 @@ mod tests {
         assert_eq!(nearest("amount_totl", declared.into_iter()), Some("amount_total"));
         assert_eq!(nearest("amountTotal", declared.into_iter()), Some("amount_total"));
         assert_eq!(nearest("curency", declared.into_iter()), Some("currency"));
-        assert_eq!(nearest("ip", declared.into_iter()), Some("id"));
+        assert_eq!(nearest("ip", declared.into_iter()), None);
+        assert_eq!(nearest("ID", declared.into_iter()), Some("id"));
+        assert_eq!(nearest("curr", ["cur"].into_iter()), Some("cur"));
         assert_eq!(nearest("customer", declared.into_iter()), None);
         assert_eq!(nearest("amount_subtotl", ["amount_total"].into_iter()), None);
         let types = ["payment_intent.canceled", "payment_intent.succeeded"];

@@ -2133,6 +2133,66 @@ fn the_contract_check_follows_refs_to_the_schemas_own_definitions() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// A canonical `minItems` is proved by the inbound schema's only where it surely holds: a `then`
+/// counts for the event types the rule takes, each type a case of its own. Before, a `then`
+/// counted for a rule taking any type (a payload of another type gave a 500), and a rule taking
+/// two types, each with its `then`, was refused.
+#[test]
+fn a_canonical_min_items_is_proved_type_by_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    let then = r#"{"required": ["items"], "properties": {"items": {"minItems": 1}}}"#;
+    let when = |t: &str| {
+        format!(r#"{{"if": {{"properties": {{"type": {{"const": "{t}"}}}}, "required": ["type"]}}, "then": {then}}}"#)
+    };
+    write(
+        "in.json",
+        &format!(
+            r#"{{"type": "object", "required": ["type"], "allOf": [{}, {}],
+                "properties": {{"type": {{"type": "string"}}, "items": {{"type": "array", "items": {{"type": "object"}}}}}}}}"#,
+            when("a"),
+            when("b")
+        ),
+    );
+    write(
+        "out.json",
+        r#"{"type": "object", "required": ["lines"], "properties": {"lines": {"type": "array", "minItems": 1}}}"#,
+    );
+    let routes = |when: &str| {
+        format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: in.json
+    event_type: $.type
+    rules:
+      - name: r
+        when: {{ event_type: {when} }}
+        emit: {{ topic: t, schema: out.json, value: {{ lines: {{ each: \"$.items[*]\", object: {{ n: {{ const: 1 }} }} }} }} }}
+"
+        )
+    };
+    for (when, valid) in [("[a, b]", true), ("a", true), ("[a, other]", false)] {
+        write("routes.yaml", &routes(when));
+        let out = switchyard(&["validate"], dir.path(), &[]);
+        assert_eq!(out.status.success(), valid, "{when}: {}", text(&out));
+        if !valid {
+            assert_says(
+                &text(&out),
+                &[
+                    "routes.yaml:10:61: rule 'r', value.lines: 'out.json' wants at least 1 item(s), but $.items may hold fewer in payloads valid for 'in.json'",
+                ],
+            );
+        }
+    }
+    // Without a filter on the type, a payload of type `other` with `"items": []` (a 500 at run
+    // time) is valid for the inbound schema: refused.
+    write("routes.yaml", &routes("[a, b]").replace("        when: { event_type: [a, b] }\n", ""));
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert_says(&text(&out), &["routes.yaml:9:61: rule 'r', value.lines: 'out.json' wants at least 1 item(s)"]);
+}
+
 #[test]
 fn the_contract_check_refuses_paths_the_inbound_schema_does_not_allow_and_wrong_constants() {
     let out = contract(&GOOD.replace("id: { path: $.id }", "id: { path: $.identifier }"), "");
