@@ -2019,6 +2019,16 @@ fn a_misspelt_source_event_type_is_warned_about_with_the_type_meant() {
     assert!(out.status.success() && !text(&out).contains("names no event type"), "{}", text(&out));
 }
 
+/// A dispatcher `d` of topic `t` and group `g`, down to its one rule's name, `call` (line 6 of
+/// the text), for [`contract`]'s `dispatch`.
+const ONE_DISPATCH_RULE: &str = "dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: call
+";
+
 /// A config with its own inbound and canonical schemas, for the static contract check.
 fn contract(value: &str, dispatch: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -2276,14 +2286,9 @@ fn the_contract_check_follows_a_batch_into_the_schema_of_its_values() {
 
 #[test]
 fn dispatch_variables_are_checked_against_what_is_published_on_the_topic() {
-    let dispatch = "dispatch:
-  - name: d
-    topic: t
-    group: g
-    rules:
-      - name: call
-        request: { method: POST, url: \"http://orders/x/{order}\" }
-";
+    let dispatch =
+        format!("{ONE_DISPATCH_RULE}        request: {{ method: POST, url: \"http://orders/x/{{order}}\" }}\n");
+    let dispatch = dispatch.as_str();
     let out = contract(GOOD, dispatch);
     assert!(
         out.contains("template variable '{order}' is not a property of the canonical event in 'out.json'\n"),
@@ -2305,15 +2310,12 @@ fn dispatch_variables_are_checked_against_what_is_published_on_the_topic() {
 /// or the rule never hold. In an open schema a misspelt path is warned about.
 #[test]
 fn paths_that_cannot_exist_are_refused_with_the_property_meant() {
-    let dispatch = "dispatch:
-  - name: d
-    topic: t
-    group: g
-    rules:
-      - name: call
-        when: { all: [{ path: $.kindd, equals: payment }] }
-        request: { method: POST, url: \"http://orders/x/{id}\", body: { amount: { path: $.cent } } }
-";
+    let dispatch = format!(
+        "{ONE_DISPATCH_RULE}        when: {{ all: [{{ path: $.kindd, equals: payment }}] }}
+        request: {{ method: POST, url: \"http://orders/x/{{id}}\", body: {{ amount: {{ path: $.cent }} }} }}
+"
+    );
+    let dispatch = dispatch.as_str();
     let out = contract(GOOD, dispatch);
     assert_says(
         &out,
