@@ -68,7 +68,17 @@ impl Schema {
             .should_validate_formats(true)
             .with_base_uri(format!("file://{}", absolute.display()))
             .build(&document)
-            .map_err(|e| format!("schema '{}' is invalid: {e}", file.display()))?;
+            .map_err(|e| {
+                // Where in the schema file: `/properties/type/type` (none for a whole-file error).
+                let path = e.instance_path().as_str();
+                let at = if path.is_empty() { String::new() } else { format!(" at {path}") };
+                // A misspelt type name (`"strin"`) gets the one meant.
+                const TYPES: [&str; 7] = ["array", "boolean", "integer", "null", "number", "object", "string"];
+                let written = document.pointer(path).and_then(Json::as_str).filter(|_| path.ends_with("/type"));
+                let near = written.and_then(|w| super::contract::nearest(w, TYPES.into_iter()));
+                let near = near.map(|n| format!("; did you mean \"{n}\"?")).unwrap_or_default();
+                format!("schema '{}' is invalid{at}: {e}{near}", file.display())
+            })?;
         Ok(Schema { name: name.to_owned(), file: file.to_path_buf(), document, validator })
     }
 

@@ -2143,6 +2143,30 @@ fn the_contract_check_follows_refs_to_the_schemas_own_definitions() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// A schema that is not one (by the 2020-12 meta-schema) or not JSON is refused with the
+/// config's line, the place in the schema file, and a misspelt type's name meant.
+#[test]
+fn a_broken_schema_is_named_with_the_place_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("in.json", r#"{"type": "object", "properties": {"id": {"type": "strin"}}}"#);
+    write(
+        "routes.yaml",
+        "sources:\n  - name: s\n    path: /hooks/s\n    verify: { kind: none }\n    schema: in.json\n",
+    );
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert_says(
+        &text(&out),
+        &[
+            "routes.yaml:5:13: schema './in.json' is invalid at /properties/id/type: \"strin\" is not valid",
+            "; did you mean \"string\"?",
+        ],
+    );
+    write("in.json", r#"{"type": "object","#);
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert_says(&text(&out), &["routes.yaml:5:13: schema './in.json' is not valid JSON: EOF while parsing"]);
+}
+
 /// A canonical `minItems` is proved by the inbound schema's only where it surely holds: a `then`
 /// counts for the event types the rule takes, each type a case of its own. Before, a `then`
 /// counted for a rule taking any type (a payload of another type gave a 500), and a rule taking
