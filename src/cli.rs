@@ -76,6 +76,10 @@ enum Command {
     Validate {
         #[arg(short, long, default_value = "routes.yaml")]
         config: PathBuf,
+        /// How to print what it finds: `text` (`file:line:col: message`), `json` (one document),
+        /// or `github` (workflow commands: annotations on the lines, in a GitHub Actions step).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Send one payload through the same pipeline the server runs and print what would happen.
     Check(CheckArgs),
@@ -203,7 +207,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let _logs = crate::logging::init(cli.log_json);
     match cli.command {
-        Command::Validate { config } => validate(&config),
+        Command::Validate { config, format } => validate(&config, format),
         Command::Tap(args) => tap(args),
         Command::Health { addr, tls_cert } => health(addr, tls_cert.is_some()),
         Command::Check(args) => check(&args),
@@ -302,27 +306,54 @@ pub(crate) async fn serve(
     }
 }
 
-fn validate(path: &Path) -> ExitCode {
+/// How `validate` prints what it finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Github,
+}
+
+fn validate(path: &Path, format: Format) -> ExitCode {
     let result = config::load(path).and_then(|loaded| {
         let (routes, mut warnings) = routes::compile(&loaded, &|k| std::env::var(k).ok(), EnvMode::Lenient)?;
         crate::dry_run::cases::lint(&routes, &loaded, &mut warnings);
         Ok((warnings, loaded.included.len()))
     });
-    match result {
-        Ok((warnings, 0)) => {
-            outln!("{warnings}{}: valid", path.display());
-            ExitCode::SUCCESS
+    let (diags, valid) = match &result {
+        Ok((warnings, _)) => (warnings, true),
+        Err(diags) => (diags, false),
+    };
+    let errors = diags.errors().count();
+    let warnings = diags.list.len() - errors;
+    match (format, &result) {
+        (Format::Json, _) => {
+            let list: Vec<serde_json::Value> = diags.list.iter().map(|d| d.to_json()).collect();
+            let doc = serde_json::json!({
+                "config": path.display().to_string(),
+                "valid": valid,
+                "errors": errors,
+                "warnings": warnings,
+                "diagnostics": list,
+            });
+            outln!("{doc}");
         }
-        Ok((warnings, included)) => {
-            let files = if included == 1 { "file" } else { "files" };
+        (Format::Github, _) => {
+            for d in &diags.list {
+                outln!("{}", d.to_github());
+            }
+            let verdict = if valid { "valid" } else { "not valid" };
+            let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            outln!("{}: {verdict} ({}, {})", path.display(), count(errors, "error"), count(warnings, "warning"));
+        }
+        (Format::Text, Ok((warnings, 0))) => outln!("{warnings}{}: valid", path.display()),
+        (Format::Text, Ok((warnings, included))) => {
+            let files = if *included == 1 { "file" } else { "files" };
             outln!("{warnings}{} and {included} included {files}: valid", path.display());
-            ExitCode::SUCCESS
         }
-        Err(diags) => {
-            print_diagnostics(&diags);
-            ExitCode::FAILURE
-        }
+        (Format::Text, Err(diags)) => print_diagnostics(diags),
     }
+    if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn print_diagnostics(diags: &Diagnostics) {

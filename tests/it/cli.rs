@@ -2143,6 +2143,47 @@ fn the_contract_check_follows_refs_to_the_schemas_own_definitions() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// `validate --format json` prints one document a script reads, `--format github` the workflow
+/// commands that put each finding on its line in a GitHub Actions run; the exit code is the same.
+#[test]
+fn validate_prints_json_and_github_annotations() {
+    let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    let broken =
+        shipped.replace("transaction_id: { path: $.transaction_id }", "transaction_id: { path: $.transaction_idd }");
+    assert_ne!(broken, shipped);
+    let dir = config(&broken);
+    let line = broken.lines().position(|l| l.contains("$.transaction_idd")).unwrap() + 1;
+    let out = switchyard(&["validate", "--format", "json"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["errors"], 1);
+    let error = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["severity"] == "error").unwrap();
+    assert_eq!((error["file"].as_str(), error["line"].as_u64()), (Some("routes.yaml"), Some(line as u64)));
+    assert!(error["message"].as_str().unwrap().contains("did you mean 'transaction_id'?"), "{doc}");
+
+    let out = switchyard(&["validate", "--format", "github"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_says(
+        &printed,
+        &[
+            &format!(
+                "::error file=routes.yaml,line={line},col=37::dispatch rule 'mark_order_processing', body.transaction_id"
+            ),
+            "routes.yaml: not valid (1 error, ",
+        ],
+    );
+    let out = switchyard(
+        &["validate", "--format", "json"],
+        config(&shipped).path(),
+        &[("STRIPE_WEBHOOK_SECRET", "whsec_0123456789abcdefghijklmn")],
+    );
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((doc["valid"].as_bool(), doc["errors"].as_u64()), (Some(true), Some(0)), "{doc}");
+}
+
 /// A schema that is not one (by the 2020-12 meta-schema) or not JSON is refused with the
 /// config's line, the place in the schema file, and a misspelt type's name meant.
 #[test]
