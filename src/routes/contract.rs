@@ -195,6 +195,25 @@ pub(super) fn check_dispatch_rule(ctx: &mut Ctx, rule: &super::dispatch::Dispatc
     }
 }
 
+/// Checks what a source's reply reads (its `when` and its answer's values) against the
+/// source's inbound schema: a handshake the reply cannot answer fails the sender's set-up.
+pub(super) fn check_reply(ctx: &mut Ctx, reply: &super::reply::Reply, schema: &Schema) {
+    let inbound = Inbound::whole(schema, format!("payloads valid for '{}'", schema.name));
+    let what = format!("reply '{}'", reply.name);
+    check_conditions(ctx, &reply.when.conditions, &inbound, &reply.when, &format!("{what}, when"));
+    match &reply.answer.body {
+        super::reply::AnswerBody::Json(fields) => {
+            for (name, expr) in fields {
+                check_reads(ctx, expr, &inbound, &reply.when, &format!("{what}, body.{name}"));
+            }
+        }
+        super::reply::AnswerBody::Text(expr, _) => {
+            check_reads(ctx, expr, &inbound, &reply.when, &format!("{what}, text"))
+        }
+        super::reply::AnswerBody::Empty => {}
+    }
+}
+
 /// Checks the JSONPaths one value reads, into its `object`s and `each`es.
 fn check_reads(ctx: &mut Ctx, expr: &Expr, inbound: &Inbound, when: &Filter, what: &str) {
     let selected;

@@ -435,7 +435,12 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
         }
         names.push(&text.value);
     }
-    let replies = cfg.replies.iter().filter_map(|r| reply::compile(ctx, r, at())).collect();
+    let replies: Vec<reply::Reply> = cfg.replies.iter().filter_map(|r| reply::compile(ctx, r, at())).collect();
+    if let Some(schema) = &schema {
+        for r in &replies {
+            contract::check_reply(ctx, r, schema);
+        }
+    }
     let challenge = cfg.challenge.as_ref().map(|c| reply::compile_challenge(ctx, c, &name));
     let rules: Vec<Rule> = cfg.rules.iter().filter_map(|r| compile_rule(ctx, r, at())).collect();
     if let (Some(schema), Some(expr::Locator::Path(p))) = (&schema, &event_type) {

@@ -2627,6 +2627,13 @@ fn a_reply_must_say_when_and_what_it_answers() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let says = "routes.yaml:28:11: warning: test case 'an order is no handshake': expect.reply is the answer of a reply or of a rule's `answer`: with status ignored it would not be checked";
     assert_says(&text(&out), &[says]);
+    // What a reply reads is held to the source's schema, as a rule's values are.
+    let misspelt = reply(
+        "      - name: hello\n        when: { event_type: url_verification }\n        body: { challenge: { path: $.order_ids } }\n",
+    );
+    let out = valid(&misspelt, &[("S", "x")]);
+    let says = "routes.yaml:10:36: warning: reply 'hello', body.challenge: $.order_ids: 'order_ids' is not declared in payloads valid for 'min.json'; did you mean 'order_id'?";
+    assert_says(&out, &[says]);
 }
 
 /// Slack's slash commands: a form whose fields are the payload, and a rule's own answer.
