@@ -239,13 +239,13 @@ fn check_reads(ctx: &mut Ctx, expr: &Expr, inbound: &Inbound, when: &Filter, wha
     }
 }
 
-/// Warns about a rule's `when.event_type` that `schema` does not name where one it names is
-/// spelt nearly the same (`checkout.session.complete`): the rule would pass over every event
-/// without a word. The types a schema names are the `const`s and `enum`s of the property
+/// Warns about a rule's or a reply's (`what`) `when.event_type` that `schema` does not name
+/// where one it names is spelt nearly the same (`checkout.session.complete`): the rule would pass
+/// over every event without a word. The types a schema names are the `const`s and `enum`s of the property
 /// `event_type` reads (`$.type`), at its root and in its `if`s, `allOf`s, `anyOf`s and `oneOf`s.
 pub(super) fn check_event_types(
     ctx: &mut Ctx,
-    rule: &str,
+    what: &str,
     types: &Spanned<OneOrMany>,
     event_type: &str,
     schema: &Schema,
@@ -260,7 +260,7 @@ pub(super) fn check_event_types(
         }
         if let Some(near) = nearest(&t, named.iter().map(String::as_str)) {
             let message = format!(
-                "rule '{rule}', when.event_type: '{schema}' names no event type '{t}'; did you mean '{near}'?",
+                "{what}, when.event_type: '{schema}' names no event type '{t}'; did you mean '{near}'?",
                 schema = schema.name
             );
             ctx.warning(types.referenced, message);

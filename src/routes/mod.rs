@@ -444,9 +444,10 @@ fn compile_source(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     let challenge = cfg.challenge.as_ref().map(|c| reply::compile_challenge(ctx, c, &name));
     let rules: Vec<Rule> = cfg.rules.iter().filter_map(|r| compile_rule(ctx, r, at())).collect();
     if let (Some(schema), Some(expr::Locator::Path(p))) = (&schema, &event_type) {
-        let whens = cfg.rules.iter().map(|r| (&r.name, &r.when)).chain(cfg.replies.iter().map(|r| (&r.name, &r.when)));
-        for (rule, types) in whens.filter_map(|(name, when)| Some((&name.value, when.event_type.as_ref()?))) {
-            contract::check_event_types(ctx, rule, types, p.as_str(), schema);
+        let rules = cfg.rules.iter().map(|r| (format!("rule '{}'", r.name.value), &r.when));
+        let replies = cfg.replies.iter().map(|r| (format!("reply '{}'", r.name.value), &r.when));
+        for (what, types) in rules.chain(replies).filter_map(|(what, when)| Some((what, when.event_type.as_ref()?))) {
+            contract::check_event_types(ctx, &what, types, p.as_str(), schema);
         }
     }
     let mut reads = projection::Projection::default();
