@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, AppConfig, Role};
-use crate::config::{self, Diagnostics};
+use crate::config::{self, Diagnostic, Diagnostics};
 use crate::ingress::tls::TlsFiles;
 use crate::pipeline::Inbound;
 use crate::routes::{self, EnvMode, Routes};
@@ -113,6 +113,10 @@ enum Command {
         config: PathBuf,
         /// Run only the cases whose name contains this text.
         filter: Option<String>,
+        /// `github` also prints a workflow command per failing case (and per config error), so
+        /// a GitHub Actions step puts it on the case's line; `json` is `validate`'s only.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
 }
 
@@ -211,7 +215,11 @@ pub fn main() -> ExitCode {
         Command::Tap(args) => tap(args),
         Command::Health { addr, tls_cert } => health(addr, tls_cert.is_some()),
         Command::Check(args) => check(&args),
-        Command::Test { config, filter } => test(&config, filter.as_deref()),
+        Command::Test { format: Format::Json, .. } => {
+            eprintln!("test prints text, or text with GitHub workflow commands (--format github)");
+            ExitCode::FAILURE
+        }
+        Command::Test { config, filter, format } => test(&config, filter.as_deref(), format == Format::Github),
         Command::Redrive { limit: Some(0), .. } => {
             eprintln!("--limit must be at least 1");
             ExitCode::FAILURE
@@ -501,20 +509,22 @@ fn check_event(routes: &Routes, topic: &str, body: &[u8], args: &CheckArgs) -> E
 
 /// Runs the `tests:` cases. The environment is ignored (defaults only), so a case gives the
 /// same answer on every machine; signatures are not checked.
-fn test(config: &Path, filter: Option<&str>) -> ExitCode {
+/// With `github`, each failing case and config error is also a GitHub Actions workflow command.
+fn test(config: &Path, filter: Option<&str>, github: bool) -> ExitCode {
+    let refused = |diags: &Diagnostics| {
+        print_diagnostics(diags);
+        for d in diags.errors().filter(|_| github) {
+            outln!("{}", d.to_github());
+        }
+        ExitCode::FAILURE
+    };
     let loaded = match config::load(config) {
         Ok(l) => l,
-        Err(diags) => {
-            print_diagnostics(&diags);
-            return ExitCode::FAILURE;
-        }
+        Err(diags) => return refused(&diags),
     };
     let routes = match routes::compile(&loaded, &|_| None, EnvMode::Lenient) {
         Ok((routes, _)) => routes,
-        Err(diags) => {
-            print_diagnostics(&diags);
-            return ExitCode::FAILURE;
-        }
+        Err(diags) => return refused(&diags),
     };
     let units = loaded.units();
     let cases = units.iter().flat_map(|u| u.tests.iter().map(move |case| (u, case)));
@@ -535,8 +545,18 @@ fn test(config: &Path, filter: Option<&str>) -> ExitCode {
         } else {
             failed += 1;
             outln!("FAIL {}  ({at})", case.name.value);
-            for p in problems {
+            for p in &problems {
                 outln!("     {p}");
+            }
+            if github {
+                let d = Diagnostic {
+                    file: unit.path.to_path_buf(),
+                    line: case.name.referenced.line() as u32,
+                    column: case.name.referenced.column() as u32,
+                    severity: config::Severity::Error,
+                    message: format!("test case '{}' failed:\n{}", case.name.value, problems.join("\n")),
+                };
+                outln!("{}", d.to_github());
             }
         }
     }

@@ -2184,6 +2184,35 @@ fn validate_prints_json_and_github_annotations() {
     assert_eq!((doc["valid"].as_bool(), doc["errors"].as_u64()), (Some(true), Some(0)), "{doc}");
 }
 
+/// `test --format github` prints, besides its text, a workflow command per failing case on the
+/// case's line (the problems as the annotation's lines), and one per config error.
+#[test]
+fn test_prints_github_annotations_on_the_failing_cases() {
+    let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    let wrong = shipped.replacen("currency: USD", "currency: EUR", 1);
+    assert_ne!(wrong, shipped);
+    let dir = config(&wrong);
+    std::os::unix::fs::symlink(repo().join("samples"), dir.path().join("samples")).unwrap();
+    let out = switchyard(&["test", "--format", "github"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let case = "  - name: a paid checkout becomes payment_successful";
+    let line = wrong.lines().position(|l| l.starts_with(case)).unwrap() + 1;
+    let commands: Vec<&str> = printed.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(commands.len(), 1, "{printed}");
+    let at =
+        format!("::error file=routes.yaml,line={line},col=11::test case 'a paid checkout becomes payment_successful");
+    assert!(commands[0].starts_with(&at), "{printed}");
+    assert!(commands[0].contains("failed:%0Aevent 0: value differs%0A"), "{printed}");
+    assert!(printed.contains("FAIL a paid checkout") && printed.ends_with(" passed, 1 failed\n"), "{printed}");
+    // A config that does not compile: its errors, as commands too.
+    let broken =
+        shipped.replace("transaction_id: { path: $.transaction_id }", "transaction_id: { path: $.transaction_idd }");
+    let out = switchyard(&["test", "--format", "github"], config(&broken).path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_says(&text(&out), &["::error file=routes.yaml,line=", "did you mean 'transaction_id'?"]);
+}
+
 /// A schema that is not one (by the 2020-12 meta-schema) or not JSON is refused with the
 /// config's line, the place in the schema file, and a misspelt type's name meant.
 #[test]
