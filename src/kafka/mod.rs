@@ -20,12 +20,19 @@ pub fn property_error(name: &str, value: &str) -> Option<String> {
     probe.set(name, value);
     match probe.create_native_config() {
         // librdkafka reads an integer property into a C `int` without a word when it is larger
-        // (`message.timeout.ms: 4294968296` becomes 1000): it must read back as written.
+        // (`message.timeout.ms: 4294968296` becomes 1000), and with `strtol`'s base 0, so a
+        // leading zero makes it octal (`010` becomes 8): it must read back as written.
         Ok(native) => match (value.trim().parse::<i64>(), native.get(name).map(|v| v.parse::<i64>())) {
-            (Ok(written), Ok(Ok(read))) if written != read => Some(format!(
-                "{written} is beyond what librdkafka holds for it (at most {}; it would read {read})",
-                i32::MAX
-            )),
+            (Ok(written), Ok(Ok(read))) if written != read => Some(match i32::try_from(written) {
+                Err(_) => format!(
+                    "{written} is beyond what librdkafka holds for it (at most {}; it would read {read})",
+                    i32::MAX
+                ),
+                Ok(_) => format!(
+                    "librdkafka would read '{}' as {read} (a leading 0 is octal to it): write {written} without the leading zeros",
+                    value.trim()
+                ),
+            }),
             _ => None,
         },
         Err(rdkafka::error::KafkaError::ClientConfig(_, description, _, _)) => Some(description),
@@ -67,7 +74,18 @@ pub fn brokers_error(list: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::brokers_error;
+    use super::{brokers_error, property_error};
+
+    #[test]
+    fn integer_properties_must_read_back_as_written() {
+        assert_eq!(property_error("message.timeout.ms", "30000"), None);
+        assert_eq!(property_error("linger.ms", "0"), None);
+        let wrapped = property_error("message.timeout.ms", "4294968296").unwrap();
+        assert!(wrapped.contains("beyond") && wrapped.contains("it would read 1000"), "{wrapped}");
+        let octal = property_error("queue.buffering.max.messages", "010").unwrap();
+        assert!(octal.contains("as 8") && octal.contains("write 10 without the leading zeros"), "{octal}");
+        assert!(!octal.contains("beyond"), "{octal}");
+    }
 
     #[test]
     fn broker_lists_are_host_port_pairs() {

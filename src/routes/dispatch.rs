@@ -538,8 +538,9 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schemas: &[Arc<Schema>
                             _ => format!("any canonical event published to the topic ({})", names.join(", ")),
                         };
                         let declared = schemas.iter().filter_map(|s| s.document.get("properties")?.as_object());
-                        let near = super::contract::nearest(&v, declared.flat_map(|p| p.keys().map(String::as_str)))
-                            .map(|n| format!(": did you mean '{{{n}}}'?"));
+                        let near =
+                            super::did_you_mean::nearest(&v, declared.flat_map(|p| p.keys().map(String::as_str)))
+                                .map(|n| format!(": did you mean '{{{n}}}'?"));
                         let message = format!(
                             "template variable '{{{v}}}' is not a property of {which}{}",
                             near.unwrap_or_default()
@@ -569,8 +570,8 @@ fn warn_of_unset_headers(ctx: &mut Ctx, at: serde_saphyr::Location, parts: &[Par
         let mut set: Vec<&str> = published.rules.iter().flatten().map(String::as_str).collect();
         set.sort_unstable();
         set.dedup();
-        let near =
-            super::contract::nearest(&name, set.iter().copied()).map(|n| format!("; did you mean '{{header.{n}}}'?"));
+        let near = super::did_you_mean::nearest(&name, set.iter().copied())
+            .map(|n| format!("; did you mean '{{header.{n}}}'?"));
         let which = if unset == published.rules.len() { "no rule" } else { "not every rule" };
         let they = if set.is_empty() { "they set none".to_owned() } else { format!("they set: {}", set.join(", ")) };
         let message = format!(

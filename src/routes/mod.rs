@@ -4,6 +4,7 @@
 //! [`compile`] never stops at the first problem: it gathers every diagnostic it can.
 
 pub mod contract;
+mod did_you_mean;
 pub mod dispatch;
 pub mod expr;
 pub mod jsonpath;

@@ -75,7 +75,7 @@ impl Schema {
                 // A misspelt type name (`"strin"`) gets the one meant.
                 const TYPES: [&str; 7] = ["array", "boolean", "integer", "null", "number", "object", "string"];
                 let written = document.pointer(path).and_then(Json::as_str).filter(|_| path.ends_with("/type"));
-                let near = written.and_then(|w| super::contract::nearest(w, TYPES.into_iter()));
+                let near = written.and_then(|w| super::did_you_mean::nearest(w, TYPES.into_iter()));
                 let near = near.map(|n| format!("; did you mean \"{n}\"?")).unwrap_or_default();
                 format!("schema '{}' is invalid{at}: {e}{near}", file.display())
             })?;

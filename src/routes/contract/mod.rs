@@ -2,88 +2,24 @@
 //! event the rule can publish satisfies its canonical schema — required properties are
 //! always produced, JSONPaths point where the inbound schema allows, and produced types fit
 //! the canonical types, into nested objects (`object`) and arrays (`each`) too. Anything the
-//! schemas do not pin down is given the benefit of the doubt.
+//! schemas do not pin down is given the benefit of the doubt. What a schema says about one
+//! path is `walk`'s.
+
+mod walk;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::Value as Json;
+use serde_saphyr::Location;
 
-use super::expr::{Condition, Expr, Filter, Source, Step, Test};
+use super::did_you_mean::nearest;
+use super::expr::{Condition, Expr, Filter, Source, Step};
 use super::jsonpath::Segment;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
-use serde_saphyr::Location;
-
-/// A JSON type as JSON Schema names it (`Integer` is also a `Number`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Ty {
-    Null,
-    Bool,
-    Integer,
-    Number,
-    String,
-    Array,
-    Object,
-}
-
-/// The types a value may have; `None` when nothing is known.
-type Types = Option<BTreeSet<Ty>>;
-
-fn ty(v: &Json) -> Ty {
-    match v {
-        Json::Null => Ty::Null,
-        Json::Bool(_) => Ty::Bool,
-        Json::Number(n) if n.is_i64() || n.is_u64() => Ty::Integer,
-        Json::Number(_) => Ty::Number,
-        Json::String(_) => Ty::String,
-        Json::Array(_) => Ty::Array,
-        Json::Object(_) => Ty::Object,
-    }
-}
-
-fn name(t: Ty) -> &'static str {
-    match t {
-        Ty::Null => "null",
-        Ty::Bool => "boolean",
-        Ty::Integer => "integer",
-        Ty::Number => "number",
-        Ty::String => "string",
-        Ty::Array => "array",
-        Ty::Object => "object",
-    }
-}
-
-/// A schema file: where it is (for relative `$ref`s) and its whole document (for `#/…` ones).
-#[derive(Debug)]
-struct Doc {
-    file: PathBuf,
-    root: Json,
-}
-
-/// A schema node and the document it lives in.
-#[derive(Clone, Debug)]
-struct Node {
-    schema: Json,
-    doc: Arc<Doc>,
-    /// Holds only if an `if` does (a `then` the rule's filter does not rule out); every
-    /// other node found for a value holds at once with the others.
-    conditional: bool,
-}
-
-impl Node {
-    /// The root of `schema`'s document.
-    fn root(schema: &Schema) -> Node {
-        let doc = Doc { file: schema.file.clone(), root: schema.document.clone() };
-        Node { schema: schema.document.clone(), doc: Arc::new(doc), conditional: false }
-    }
-
-    /// `schema`, a part of the same document as `self`, holding as surely as `self`.
-    fn part(&self, schema: &Json) -> Node {
-        Node { schema: schema.clone(), doc: self.doc.clone(), conditional: self.conditional }
-    }
-}
+use walk::{
+    Node, Resolved, Ty, Types, cases, child, event_types_in, expand, intersect_all, resolve, short_of, ty, types_of,
+};
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
 /// `for_each` selects (the schemas of its elements, found by walking the path).
@@ -268,31 +204,6 @@ pub(super) fn check_event_types(
     }
 }
 
-fn event_types_in(n: &Node, property: &str, out: &mut Vec<String>, depth: usize) {
-    if depth > 16 {
-        return;
-    }
-    let at = n.schema.get("properties").and_then(|p| p.get(property));
-    let listed = at
-        .and_then(|p| p.get("const"))
-        .into_iter()
-        .chain(at.and_then(|p| p.get("enum")?.as_array()).into_iter().flatten());
-    out.extend(listed.filter_map(Json::as_str).map(str::to_owned));
-    if let Some(target) = n.schema.get("$ref").and_then(Json::as_str).and_then(|r| follow_ref(n, r)) {
-        event_types_in(&target, property, out, depth + 1);
-    }
-    for key in ["allOf", "anyOf", "oneOf"] {
-        for branch in n.schema.get(key).and_then(Json::as_array).into_iter().flatten() {
-            event_types_in(&n.part(branch), property, out, depth + 1);
-        }
-    }
-    for key in ["if", "then", "else"] {
-        if let Some(branch) = n.schema.get(key) {
-            event_types_in(&n.part(branch), property, out, depth + 1);
-        }
-    }
-}
-
 /// Checks the JSONPath of every condition against what `inbound` describes.
 fn check_conditions(ctx: &mut Ctx, conditions: &[Condition], inbound: &Inbound, when: &Filter, what: &str) {
     for condition in conditions {
@@ -460,9 +371,9 @@ fn fits(ctx: &mut Ctx, check: &Check, expr: &Expr, produced: &Types, target: &[N
     let allowed = intersect_all(target.iter().map(|n| types_of(&n.schema)));
     let (Some(produced), Some(allowed)) = (produced, &allowed) else { return };
     let fits = |t: &Ty| allowed.contains(t) || (*t == Ty::Integer && allowed.contains(&Ty::Number));
-    let bad: Vec<&str> = produced.iter().filter(|t| !fits(t)).map(|t| self::name(*t)).collect();
+    let bad: Vec<&str> = produced.iter().filter(|t| !fits(t)).map(|t| walk::name(*t)).collect();
     if !bad.is_empty() {
-        let want: Vec<&str> = allowed.iter().map(|t| self::name(*t)).collect();
+        let want: Vec<&str> = allowed.iter().map(|t| walk::name(*t)).collect();
         let message = format!(
             "{}: produces {} but the canonical schema '{}' wants {}",
             check.what(name),
@@ -538,323 +449,4 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
         };
     }
     types
-}
-
-enum Resolved {
-    Found(Vec<Node>),
-    NotAllowed(String),
-    /// A name the schema does not declare where a declared one is spelt nearly the same:
-    /// likely a typo (a warning; objects may stay open).
-    Misspelt(String, String),
-    Unknown,
-}
-
-impl Resolved {
-    /// The nodes found; a path that cannot exist is an error and a misspelt one a warning,
-    /// saying that `what` reads `path` in `described`.
-    fn reported(self, ctx: &mut Ctx, at: Location, what: &str, path: &str, described: &str) -> Option<Vec<Node>> {
-        match self {
-            Resolved::Found(nodes) => return Some(nodes),
-            Resolved::NotAllowed(why) => ctx.error(at, format!("{what}: {path} cannot exist in {described}: {why}")),
-            Resolved::Misspelt(name, near) => ctx.warning(
-                at,
-                format!("{what}: {path}: '{name}' is not declared in {described}; did you mean '{near}'?"),
-            ),
-            Resolved::Unknown => {}
-        }
-        None
-    }
-}
-
-/// Walks a simple JSONPath (`$.a.b[0]`, `$['a']`, `[*]`) through the inbound schema, from
-/// `from` (its root, or the elements a `for_each` selects).
-fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
-    let Some(segments) = super::jsonpath::segments(path) else { return Resolved::Unknown };
-    let mut nodes = from.to_vec();
-    for seg in segments {
-        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, when)).collect();
-        let mut next = Vec::new();
-        // A name that a node which surely holds does not allow cannot be there, whatever the
-        // other nodes (`$ref`s, `allOf` branches) allow: all of them hold at once.
-        let mut closed = false;
-        for n in &expanded {
-            let found = match &seg {
-                Segment::Name(k) => child(n, k),
-                Segment::Index(_) => n.schema.get("items").filter(|i| i.is_object()).map(|i| n.part(i)),
-            };
-            match found {
-                Some(c) => next.push(c),
-                None if matches!(seg, Segment::Name(_)) && !n.conditional && closed_to_names(&n.schema) => {
-                    closed = true
-                }
-                None => {}
-            }
-        }
-        match &seg {
-            Segment::Name(k) if closed => {
-                let near = nearest(k, expanded.iter().flat_map(declared)).map(|n| format!("; did you mean '{n}'?"));
-                let why =
-                    format!("'{k}' is not one of the properties the schema allows there{}", near.unwrap_or_default());
-                return Resolved::NotAllowed(why);
-            }
-            Segment::Name(k) if next.is_empty() => {
-                return match nearest(k, expanded.iter().flat_map(declared)) {
-                    Some(near) => Resolved::Misspelt(k.to_string(), near.to_owned()),
-                    None => Resolved::Unknown,
-                };
-            }
-            _ if next.is_empty() => return Resolved::Unknown,
-            _ => {}
-        }
-        nodes = next;
-    }
-    Resolved::Found(nodes.iter().flat_map(|n| expand_when(n, when)).collect())
-}
-
-/// Why the array at `array` may hold fewer than `wanted` items in a payload `when` lets through:
-/// no `minItems` that surely holds gives as many, or it may be missing; `None` when it cannot,
-/// or when the schema does not say what is there (the benefit of the doubt).
-fn short_of(from: &[Node], array: &str, when: &Filter, wanted: u64, described: &str) -> Option<String> {
-    let Resolved::Found(nodes) = resolve(from, array, when) else { return None };
-    let min_items = |n: &Node| n.schema.get("minItems").and_then(Json::as_u64);
-    let holds = nodes.iter().filter(|n| !n.conditional).filter_map(min_items).max().unwrap_or(0);
-    if holds < wanted {
-        return Some(format!("{array} may hold fewer in {described} (it gives no such minItems)"));
-    }
-    if !always_present(from, array, when) {
-        return Some(format!("{array} may be missing in {described} (it is not required all the way)"));
-    }
-    None
-}
-
-/// The filter once per event type it lets through (each narrowed to that type), or as it is
-/// when it names one type or none: what holds in every case holds.
-fn cases(when: &Filter) -> Vec<Filter> {
-    match &when.event_type {
-        Some((at, types)) if types.len() > 1 => types
-            .iter()
-            .map(|t| Filter { event_type: Some((at.clone(), vec![t.clone()])), conditions: when.conditions.clone() })
-            .collect(),
-        _ => vec![when.clone()],
-    }
-}
-
-/// Whether every payload `from` describes holds a value at the simple JSONPath `path`: each of
-/// its names `required` where it is (by a node that surely holds), and no index or wildcard on
-/// the way (an array may be too short or empty).
-fn always_present(from: &[Node], path: &str, when: &Filter) -> bool {
-    let Some(segments) = super::jsonpath::segments(path) else { return false };
-    let mut nodes = from.to_vec();
-    for seg in segments {
-        let Segment::Name(k) = seg else { return false };
-        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, when)).collect();
-        let required = |n: &Node| {
-            !n.conditional
-                && n.schema.get("required").and_then(Json::as_array).is_some_and(|r| r.iter().any(|v| v == k.as_str()))
-        };
-        if !expanded.iter().any(required) {
-            return false;
-        }
-        nodes = expanded.iter().filter_map(|n| child(n, &k)).collect();
-    }
-    true
-}
-
-/// The member names an object `schema` declares in `properties`.
-fn declared(n: &Node) -> impl Iterator<Item = &str> {
-    n.schema.get("properties").and_then(Json::as_object).into_iter().flat_map(|p| p.keys().map(String::as_str))
-}
-
-/// The declared name spelt most nearly as `name`, if one is near enough to be what was meant:
-/// the same but for case and `_`/`-` (`amountTotal`, `amount_total`), or one or two edits away
-/// (one for a name of five characters or fewer, none for one of two or fewer): `amount_totl`.
-/// Not three: `amount_subtotal` is not `amount_total` misspelt, nor `payment_intent.created`
-/// `payment_intent.canceled`.
-pub(super) fn nearest<'a>(name: &str, declared: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let plain =
-        |s: &str| s.chars().filter(|c| !matches!(c, '_' | '-')).flat_map(char::to_lowercase).collect::<String>();
-    let within = match name.chars().count() {
-        0..=2 => 0,
-        3..=5 => 1,
-        _ => 2,
-    };
-    declared
-        .filter(|d| *d != name)
-        .map(|d| (if plain(d) == plain(name) { 0 } else { strsim::damerau_levenshtein(name, d) }, d))
-        .filter(|(distance, _)| *distance <= within)
-        .min()
-        .map(|(_, d)| d)
-}
-
-/// Whether an object `schema` allows no member but those it lists in `properties`:
-/// `additionalProperties: false` without `patternProperties` (whose names it cannot list).
-fn closed_to_names(schema: &Json) -> bool {
-    schema.get("additionalProperties") == Some(&Json::Bool(false)) && schema.get("patternProperties").is_none()
-}
-
-/// The sub-schema for property `key`: `properties.key`, else a schema-valued `additionalProperties`.
-fn child(n: &Node, key: &str) -> Option<Node> {
-    let s = &n.schema;
-    let sub = s
-        .get("properties")
-        .and_then(|p| p.get(key))
-        .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))?;
-    Some(n.part(sub))
-}
-
-/// A node with its `$ref`s and `allOf` branches, all of which hold.
-fn expand(n: &Node) -> Vec<Node> {
-    expand_when(n, &Filter::default())
-}
-
-/// Like `expand`, also taking the `then` of every `if` the rule's filter does not rule out.
-fn expand_when(n: &Node, when: &Filter) -> Vec<Node> {
-    let mut out = Vec::new();
-    expand_into(n, when, &mut out, 0);
-    out
-}
-
-fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, depth: usize) {
-    if depth > 16 {
-        return;
-    }
-    if let Some(r) = n.schema.get("$ref").and_then(Json::as_str)
-        && let Some(target) = follow_ref(n, r)
-    {
-        expand_into(&target, when, out, depth + 1);
-    }
-    for branch in n.schema.get("allOf").and_then(Json::as_array).into_iter().flatten() {
-        let branch = n.part(branch);
-        expand_into(&branch, when, out, depth + 1);
-    }
-    if let (Some(cond), Some(then)) = (n.schema.get("if"), n.schema.get("then"))
-        && may_hold(cond, when)
-    {
-        // A `then` whose `if` the filter proves holds as surely as the node it is in.
-        let conditional = n.conditional || !must_hold(cond, when);
-        expand_into(&Node { conditional, ..n.part(then) }, when, out, depth + 1);
-    }
-    out.push(n.clone());
-}
-
-/// False only when the rule's filter proves the `if` cannot hold (a `const` it contradicts).
-fn may_hold(cond: &Json, when: &Filter) -> bool {
-    let Some(props) = cond.get("properties").and_then(Json::as_object) else { return true };
-    props.iter().all(|(prop, sub)| {
-        let Some(c) = sub.get("const") else { return true };
-        let path = format!("$.{prop}");
-        if let Some((p, types)) = &when.event_type
-            && p.path().is_some_and(|p| p.as_str() == path)
-        {
-            return c.as_str().is_some_and(|c| types.iter().any(|t| t == c));
-        }
-        // The conditions are a conjunction; what `any` and `not` say is not used (may hold).
-        when.conditions.iter().all(|x| match x {
-            Condition::Test { at, test, .. } if at.path().is_some_and(|p| p.as_str() == path) => match test {
-                Test::Equals(v) => v == c,
-                Test::In(vs) => vs.contains(c),
-                Test::NotIn(vs) => !vs.contains(c),
-                _ => true,
-            },
-            _ => true,
-        })
-    })
-}
-
-/// True only when the rule's filter proves the `if` holds: it is only `properties` of `const`s
-/// (and `required` of those), and the filter allows each property that one value alone.
-fn must_hold(cond: &Json, when: &Filter) -> bool {
-    let Some(cond) = cond.as_object() else { return false };
-    let Some(props) = cond.get("properties").and_then(Json::as_object) else { return false };
-    let only_these = cond.keys().all(|k| k == "properties" || k == "required");
-    let required = cond.get("required").and_then(Json::as_array).into_iter().flatten();
-    let pinned = |prop: &str, c: &Json| {
-        let path = format!("$.{prop}");
-        if let Some((p, types)) = &when.event_type
-            && p.path().is_some_and(|p| p.as_str() == path)
-        {
-            return !types.is_empty() && types.iter().all(|t| c.as_str() == Some(t.as_str()));
-        }
-        when.conditions.iter().any(|x| match x {
-            Condition::Test { at, test, .. } if at.path().is_some_and(|p| p.as_str() == path) => match test {
-                Test::Equals(v) => v == c,
-                Test::In(vs) => !vs.is_empty() && vs.iter().all(|v| v == c),
-                _ => false,
-            },
-            _ => false,
-        })
-    };
-    only_these
-        && required.into_iter().all(|r| r.as_str().is_some_and(|r| props.contains_key(r)))
-        && props.iter().all(|(prop, sub)| {
-            let only_const = sub.as_object().is_some_and(|o| o.len() == 1 && o.contains_key("const"));
-            only_const && pinned(prop, &sub["const"])
-        })
-}
-
-/// The target of `$ref` `r` in node `n`: in `n`'s own document (`#/$defs/…`), or in another
-/// file, relative to `n`'s.
-fn follow_ref(n: &Node, r: &str) -> Option<Node> {
-    let (file_part, pointer) = r.split_once('#').unwrap_or((r, ""));
-    let doc = if file_part.is_empty() {
-        n.doc.clone()
-    } else {
-        let file = n.doc.file.parent().unwrap_or(Path::new(".")).join(file_part);
-        let root: Json = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
-        Arc::new(Doc { file, root })
-    };
-    let schema = if pointer.is_empty() { doc.root.clone() } else { doc.root.pointer(pointer)?.clone() };
-    Some(Node { schema, doc, conditional: n.conditional })
-}
-
-/// What one schema node says about the type; `None` when it says nothing.
-fn types_of(s: &Json) -> Types {
-    if let Some(c) = s.get("const") {
-        return Some([ty(c)].into());
-    }
-    if let Some(e) = s.get("enum").and_then(Json::as_array) {
-        return Some(e.iter().map(ty).collect());
-    }
-    let named = |t: &str| match t {
-        "null" => vec![Ty::Null],
-        "boolean" => vec![Ty::Bool],
-        "integer" => vec![Ty::Integer],
-        "number" => vec![Ty::Integer, Ty::Number],
-        "string" => vec![Ty::String],
-        "array" => vec![Ty::Array],
-        "object" => vec![Ty::Object],
-        _ => vec![],
-    };
-    match s.get("type")? {
-        Json::String(t) => Some(named(t).into_iter().collect()),
-        Json::Array(ts) => Some(ts.iter().filter_map(Json::as_str).flat_map(named).collect()),
-        _ => None,
-    }
-}
-
-/// Every known constraint holds at once.
-fn intersect_all(all: impl Iterator<Item = Types>) -> Types {
-    all.flatten().reduce(|a, b| a.intersection(&b).copied().collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::nearest;
-
-    #[test]
-    fn a_near_name_is_the_one_meant_and_a_far_one_none() {
-        let declared = ["amount_total", "amount_subtotal", "currency", "id"];
-        assert_eq!(nearest("amount_totl", declared.into_iter()), Some("amount_total"));
-        assert_eq!(nearest("amountTotal", declared.into_iter()), Some("amount_total"));
-        assert_eq!(nearest("curency", declared.into_iter()), Some("currency"));
-        assert_eq!(nearest("ip", declared.into_iter()), None);
-        assert_eq!(nearest("ID", declared.into_iter()), Some("id"));
-        assert_eq!(nearest("curr", ["cur"].into_iter()), Some("cur"));
-        assert_eq!(nearest("customer", declared.into_iter()), None);
-        assert_eq!(nearest("amount_subtotl", ["amount_total"].into_iter()), None);
-        let types = ["payment_intent.canceled", "payment_intent.succeeded"];
-        assert_eq!(nearest("payment_intent.created", types.into_iter()), None);
-        assert_eq!(nearest("payment_intent.succeded", types.into_iter()), Some("payment_intent.succeeded"));
-        assert_eq!(nearest("currency", declared.into_iter()), None);
-    }
 }
