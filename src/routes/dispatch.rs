@@ -222,6 +222,8 @@ fn compile_rule(
     if let Some(types) = &cfg.when.event_type {
         warn_of_unknown_event_types(ctx, types, schemas);
     }
+    let taken = taken_by(schemas, cfg.when.event_type.as_ref().map(|t| t.value.to_vec()));
+    let schemas = taken.as_slice();
     let req = &cfg.request;
     let method = match Method::from_bytes(req.method.value.to_ascii_uppercase().as_bytes()) {
         Ok(m) => Some(m),
@@ -366,8 +368,8 @@ fn compile_rule(
             warn_of_unset_headers(ctx, at, parts, published);
         }
     }
-    // What the rule reads, against the one schema its events have (with several, a path need
-    // only be in one, and the templates' check above is as far as it goes).
+    // What the rule reads, against the one schema the events it takes have (with several, a
+    // path need only be in one, and the templates' check above is as far as it goes).
     if let [schema] = schemas {
         super::contract::check_dispatch_rule(ctx, &rule, schema);
     }
@@ -582,6 +584,28 @@ fn warn_of_unset_headers(ctx: &mut Ctx, at: serde_saphyr::Location, parts: &[Par
     }
 }
 
+/// The event types a canonical schema lists (`event_type` with `const` or `enum`); `None` when
+/// it may allow any.
+fn listed_event_types(schema: &Schema) -> Option<Vec<&str>> {
+    let property = schema.document.pointer("/properties/event_type")?;
+    let listed = match (property.get("const"), property.get("enum").and_then(Json::as_array)) {
+        (Some(c), _) => std::slice::from_ref(c),
+        (None, Some(values)) => values.as_slice(),
+        (None, None) => return None,
+    };
+    Some(listed.iter().filter_map(Json::as_str).collect())
+}
+
+/// The schemas of the events a rule taking `types` (every type, when `None`) can take: those
+/// listing one of them, or no types at all. When it would take none, all of them: the rule is
+/// warned about, and its templates are still checked.
+fn taken_by(schemas: &[Arc<Schema>], types: Option<Vec<String>>) -> Vec<Arc<Schema>> {
+    let Some(types) = types else { return schemas.to_vec() };
+    let takes = |s: &&Arc<Schema>| listed_event_types(s).is_none_or(|l| l.iter().any(|t| types.iter().any(|w| w == t)));
+    let taken: Vec<Arc<Schema>> = schemas.iter().filter(takes).cloned().collect();
+    if taken.is_empty() { schemas.to_vec() } else { taken }
+}
+
 /// Warns about each `when.event_type` no event described by `schemas` can have: a misspelt
 /// type makes a rule pass over every event without a word. Only when every schema lists its
 /// event types (`event_type` with `const` or `enum`); any other schema may allow anything.
@@ -591,13 +615,8 @@ fn warn_of_unknown_event_types(ctx: &mut Ctx, types: &Spanned<OneOrMany>, schema
     }
     let mut known: Vec<&str> = Vec::new();
     for schema in schemas {
-        let Some(property) = schema.document.pointer("/properties/event_type") else { return };
-        let listed = match (property.get("const"), property.get("enum").and_then(Json::as_array)) {
-            (Some(c), _) => std::slice::from_ref(c),
-            (None, Some(values)) => values.as_slice(),
-            (None, None) => return,
-        };
-        known.extend(listed.iter().filter_map(Json::as_str));
+        let Some(listed) = listed_event_types(schema) else { return };
+        known.extend(listed);
     }
     known.sort_unstable();
     known.dedup();

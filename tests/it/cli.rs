@@ -2499,6 +2499,73 @@ fn dispatch_variables_may_be_properties_of_any_event_published_on_the_topic() {
 }
 
 #[test]
+fn a_dispatch_rule_taking_one_event_type_is_held_to_that_events_schema() {
+    // Two kinds of event on one topic, each with its own closed schema naming its event_type.
+    let dir = tempfile::tempdir().unwrap();
+    let closed = |event_type: &str, own: &str| {
+        format!(
+            r#"{{"type": "object", "additionalProperties": false, "required": ["event_type", "id", "{own}"],
+                "properties": {{"event_type": {{"const": "{event_type}"}}, "id": {{"type": "string"}}, "{own}": {{"type": "string"}}}}}}"#
+        )
+    };
+    std::fs::write(dir.path().join("paid.json"), closed("payment_successful", "transaction_id")).unwrap();
+    std::fs::write(dir.path().join("failed.json"), closed("payment_failed", "reason")).unwrap();
+    std::fs::write(dir.path().join("in.json"), r#"{"type": "object"}"#).unwrap();
+    let routes = |dispatch_rules: &str| {
+        let emit = |name: &str, schema: &str, event_type: &str, own: &str| {
+            format!(
+                "      - name: {name}
+        when: {{ event_type: {event_type} }}
+        emit: {{ topic: t, schema: {schema}, value: {{ event_type: {{ const: {event_type} }}, id: {{ path: $.id }}, {own}: {{ path: $.x }} }} }}
+"
+            )
+        };
+        let yaml = format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: in.json
+    event_type: $.type
+    rules:
+{}{}dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+{dispatch_rules}",
+            emit("paid", "paid.json", "payment_successful", "transaction_id"),
+            emit("failed", "failed.json", "payment_failed", "reason"),
+        );
+        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+        text(&switchyard(&["validate"], dir.path(), &[]))
+    };
+    let good = "      - name: on_paid
+        when: { event_type: payment_successful }
+        request: { method: POST, url: \"http://orders/{id}\", body: { tx: { path: $.transaction_id } } }
+      - name: on_failed
+        when: { event_type: [payment_failed] }
+        request: { method: POST, url: \"http://orders/{id}/{reason}\", body: { why: { path: $.reason } } }
+";
+    let out = routes(good);
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    // Each rule reads what only the other kind of event has: every call it makes would fail.
+    let crossed = good.replace("$.transaction_id", "$.reason").replace("/{reason}", "/{transaction_id}");
+    let out = routes(&crossed);
+    assert_says(
+        &out,
+        &[
+            "dispatch rule 'on_paid', body.tx: $.reason cannot exist in events valid for 'paid.json': 'reason' is not one of the properties the schema allows there",
+            "template variable '{transaction_id}' is not a property of the canonical event in 'failed.json'",
+        ],
+    );
+    // A rule taking both kinds is held to neither alone: a path in one of them is given the benefit of the doubt.
+    let both = good.replace("event_type: [payment_failed]", "event_type: [payment_failed, payment_successful]");
+    let out = routes(&both);
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+}
+
+#[test]
 fn the_committed_routes_schema_matches_the_types() {
     let out = switchyard(&["config-schema"], &repo(), &[]);
     assert!(out.status.success());
