@@ -38,6 +38,10 @@ LINGER = os.environ.get("BENCH_LINGER_MS", "0.2")
 # Concurrent connections of the saturation runs (BENCH_CONNECTIONS): each system is run at
 # each count and its best is its saturation, so no closed loop is bounded by one latency.
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "128,256").split(",")]
+# Worker threads of the saturation runs (BENCH_WORKERS; `cores`: the async runtime's default,
+# one per core): Switchyard's `--workers`, the limit program's TOKIO_WORKER_THREADS. As with the
+# connections, each system is run with each, and its best run is its saturation.
+WORKERS = os.environ.get("BENCH_WORKERS", "cores,1").split(",")
 PARTITIONS = 4
 
 
@@ -156,19 +160,21 @@ def load(url, run_id, duration, connections=64, rate=None, warmup=2.0, server=No
     return out
 
 
-def ingress_system(name, brokers, wrap=()):
-    """Starts one ingress implementation (`wrap`: a command to run it under, such as valgrind);
-    returns (process, webhook URL)."""
+def ingress_system(name, brokers, wrap=(), workers="cores"):
+    """Starts one ingress implementation (`wrap`: a command to run it under, such as valgrind;
+    `workers`: its worker threads, see WORKERS); returns (process, webhook URL)."""
     port = free_port()
     topic = f"ingress.{name}"
+    threads = {} if workers == "cores" else {"switchyard": {"SWITCHYARD_WORKERS": workers}}.get(
+        name, {"TOKIO_WORKER_THREADS": workers})
     if name == "switchyard":
         proc, _ = start([*wrap, SWITCHYARD, "serve", "-c", "routes.yaml", "--role", "ingress", "--listen",
                          f"127.0.0.1:{port}"],
                         env={"KAFKA_BROKERS": brokers, "STRIPE_WEBHOOK_SECRET": SECRET, "PAYMENTS_TOPIC": topic,
-                             "KAFKA_LINGER_MS": LINGER})
+                             "KAFKA_LINGER_MS": LINGER, **threads})
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
     elif name == "limit":
-        proc, _ = start([*wrap, LIMIT, f"127.0.0.1:{port}", brokers, topic], env={"LINGER_MS": LINGER})
+        proc, _ = start([*wrap, LIMIT, f"127.0.0.1:{port}", brokers, topic], env={"LINGER_MS": LINGER, **threads})
         wait_port(port, proc)
     else:
         proc, _ = start([PYTHON, ROOT / "bench" / "baseline_webhook.py", port, brokers, topic],
@@ -187,30 +193,35 @@ def bench_ingress(brokers, quick, results):
     duration = 5 if quick else 10
     rounds = 1 if quick else 3
     for name in ["switchyard", "limit"] * rounds + ["python"]:
-        proc, url = ingress_system(name, brokers)
-        try:
-            sampler = RssSampler(proc.pid)
-            runs = [load(url, f"{name}_sat{c}_{secrets.token_hex(2)}", duration, connections=c, server=proc.pid)
-                    for c in CONNECTIONS]
-            rss_max = max((s[1] for s in sampler.finish()), default=0)
-            best = max(runs, key=lambda r: r["ok_per_sec"])
-            key = f"ingress.{name}.saturation"
-            earlier = results.get(key)
-            seen = (earlier or {}).get("runs", []) + [r["ok_per_sec"] for r in runs]
-            if earlier is None or best["ok_per_sec"] > earlier["ok_per_sec"]:
-                entry = dict(best, by_connections={r["connections"]: r["ok_per_sec"] for r in runs})
-            else:
-                entry = earlier
-            entry["runs"] = seen
-            entry["turns"] = (earlier or {}).get("turns", []) + [best["ok_per_sec"]]
-            entry["cpu_us_per_ok"] = (earlier or {}).get("cpu_us_per_ok", []) + [
-                (r["server_cpu_us_per_ok"], r["loadgen_cpu_us_per_ok"]) for r in runs if "server_cpu_us_per_ok" in r]
-            entry["rss_max_mib"] = max(rss_max, (earlier or {}).get("rss_max_mib", 0))
-            entry["rss_peak_mib"] = max(rss_mib(proc.pid)[1], (earlier or {}).get("rss_peak_mib", 0))
-            results[key] = entry
-            report(f"ingress {name}: saturation (this turn's best)", best)
-        finally:
-            stop(proc)
+        runs, rss_max, rss_peak = [], 0, 0
+        for workers in WORKERS if name != "python" else ["cores"]:
+            proc, url = ingress_system(name, brokers, workers=workers)
+            try:
+                sampler = RssSampler(proc.pid)
+                for c in CONNECTIONS:
+                    got = load(url, f"{name}_sat{c}_{secrets.token_hex(2)}", duration, connections=c, server=proc.pid)
+                    runs.append(dict(got, workers=workers))
+                rss_max = max([rss_max] + [s[1] for s in sampler.finish()])
+                rss_peak = max(rss_peak, rss_mib(proc.pid)[1])
+            finally:
+                stop(proc)
+        best = max(runs, key=lambda r: r["ok_per_sec"])
+        key = f"ingress.{name}.saturation"
+        earlier = results.get(key)
+        seen = (earlier or {}).get("runs", []) + [r["ok_per_sec"] for r in runs]
+        if earlier is None or best["ok_per_sec"] > earlier["ok_per_sec"]:
+            entry = dict(best, by_run={f"{r['connections']} connections, workers: {r['workers']}": r["ok_per_sec"]
+                                       for r in runs})
+        else:
+            entry = earlier
+        entry["runs"] = seen
+        entry["turns"] = (earlier or {}).get("turns", []) + [best["ok_per_sec"]]
+        entry["cpu_us_per_ok"] = (earlier or {}).get("cpu_us_per_ok", []) + [
+            (r["server_cpu_us_per_ok"], r["loadgen_cpu_us_per_ok"]) for r in runs if "server_cpu_us_per_ok" in r]
+        entry["rss_max_mib"] = max(rss_max, (earlier or {}).get("rss_max_mib", 0))
+        entry["rss_peak_mib"] = max(rss_peak, (earlier or {}).get("rss_peak_mib", 0))
+        results[key] = entry
+        report(f"ingress {name}: saturation (this turn's best)", best)
     sw_turns = results["ingress.switchyard.saturation"]["turns"]
     lim_turns = results["ingress.limit.saturation"]["turns"]
     ratios = [s / l for s, l in zip(sw_turns, lim_turns) if l > 0]
@@ -222,7 +233,9 @@ def bench_ingress(brokers, quick, results):
             sat = results[f"ingress.{name}.saturation"]["ok_per_sec"]
             if sat <= 0:
                 continue
-            proc, url = ingress_system(name, brokers)
+            # With the worker threads of that run.
+            workers = results[f"ingress.{name}.saturation"].get("workers", "cores")
+            proc, url = ingress_system(name, brokers, workers=workers)
             try:
                 rate = round(sat / 2)
                 fixed = load(url, f"{name}_half_{secrets.token_hex(2)}", duration, rate=rate)
@@ -298,8 +311,10 @@ def summary(results):
     if sw:
         print(f"ingress saturation: switchyard {sw:,.0f}/s, limit {lim:,.0f}/s, python {py:,.0f}/s")
         for n in ["switchyard", "limit"]:
-            runs = results.get(f"ingress.{n}.saturation", {}).get("runs", [])
-            print(f"  every saturation run of {n}: " + ", ".join(f"{r:,.0f}" for r in runs))
+            sat = results.get(f"ingress.{n}.saturation", {})
+            runs = sat.get("runs", [])
+            print(f"  every saturation run of {n}: " + ", ".join(f"{r:,.0f}" for r in runs)
+                  + f"; the best with {sat.get('connections')} connections, workers: {sat.get('workers')}")
             cpu = results.get(f"ingress.{n}.saturation", {}).get("cpu_us_per_ok", [])
             if cpu:
                 print(f"  CPU per acknowledged webhook, {n} / load generator (µs): "

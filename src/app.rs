@@ -124,7 +124,8 @@ pub async fn start(cfg: AppConfig, shutdown: Shutdown) -> anyhow::Result<Running
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     if cfg.role.ingress() {
-        tracing::info!(%addr, scheme, sources = cfg.routes.sources.len(), "ingress listening");
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        tracing::info!(%addr, scheme, sources = cfg.routes.sources.len(), workers, "ingress listening");
         for source in &cfg.routes.sources {
             let mut topics: Vec<&str> = source.topics().collect();
             topics.sort_unstable();

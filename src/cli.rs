@@ -197,6 +197,10 @@ pub(crate) struct RunArgs {
     /// sources with `require_client_certificate`; read again as --tls-cert is.
     #[arg(long, env = "SWITCHYARD_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Threads that serve webhooks and make calls (the async runtime's workers); by default one
+    /// per CPU the process may use. On a machine it shares with the broker, fewer may do more.
+    #[arg(long, env = "SWITCHYARD_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
 }
 
 impl RunArgs {
@@ -238,7 +242,7 @@ pub fn main() -> ExitCode {
             Some(routes) => {
                 let env = Arc::new(|k: &str| std::env::var(k).ok());
                 let reload = crate::reload::for_config(run.config.clone(), &routes, env, role.env_mode());
-                block_on(serve(Arc::new(routes), role, &run, None, Some(reload)))
+                block_on(run.workers, serve(Arc::new(routes), role, &run, None, Some(reload)))
             }
             None => ExitCode::FAILURE,
         },
@@ -246,8 +250,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub(crate) fn block_on(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+/// Runs `fut` on a multi-threaded runtime of `workers` threads (by default one per CPU, or
+/// tokio's `TOKIO_WORKER_THREADS`).
+pub(crate) fn block_on(workers: Option<u16>, fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n.into());
+    }
+    match builder.enable_all().build() {
         Ok(rt) => {
             let code = rt.block_on(fut);
             // A blocking call still stuck in a Kafka client must not hold up the exit.
@@ -590,7 +600,7 @@ fn redrive_source(config: &Path, name: &str, dry_run: bool, limit: Option<usize>
     };
     let cfg = SourceRedrive { kafka: &routes.kafka, source, dry_run, limit, timeout: Duration::from_secs(30) };
     let arrow = if dry_run { "" } else { "-> " };
-    block_on(async {
+    block_on(None, async {
         redrive_done(redrive::run(&cfg, |letter| outln!("{arrow}{letter}")).await.map(|s| s.describe(&cfg)))
     })
 }
@@ -632,7 +642,7 @@ fn redrive(config: &Path, name: Option<&str>, dry_run: bool, limit: Option<usize
     };
     let cfg = RedriveConfig { kafka: &routes.kafka, dispatcher, dry_run, limit, timeout: Duration::from_secs(30) };
     let arrow = if dry_run { "" } else { "-> " };
-    block_on(async {
+    block_on(None, async {
         redrive_done(redrive::run(&cfg, |letter| outln!("{arrow}{letter}")).await.map(|s| s.describe(&cfg)))
     })
 }
@@ -684,7 +694,7 @@ fn tap(args: TapArgs) -> ExitCode {
         to_end,
         timeout: Duration::from_secs(10),
     };
-    block_on(async {
+    block_on(None, async {
         match crate::kafka::tap::run(&cfg, |line| outln!("{line}")).await {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {

@@ -79,7 +79,7 @@ pub(crate) fn main(run: &RunArgs) -> ExitCode {
         let (banner, routes) = (banner.clone(), routes.clone());
         Box::new(move |addr: SocketAddr| banner.print(&routes, Listener { addr, tls: banner.tls }))
     };
-    let code = block_on(serve(routes, Role::All, run, Some(ready), Some(reload)));
+    let code = block_on(run.workers, serve(routes, Role::All, run, Some(ready), Some(reload)));
     drop(broker);
     code
 }

@@ -1493,6 +1493,21 @@ fn each_role_needs_only_the_variables_of_what_it_runs() {
     assert!(out.contains("environment variable 'BROKERS' is not set"), "{out}");
 }
 
+#[test]
+fn the_worker_threads_are_what_workers_says() {
+    let dir = config(&calling("http://orders.internal/x", ""));
+    let secret = ("S", "whsec_0123456789abcdefghijklmn");
+    let (code, out) = serve_role(dir.path(), "ingress", &[secret, ("SWITCHYARD_WORKERS", "1")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ingress listening") && out.contains("workers=1"), "{out}");
+    let (code, out) = serve_role(dir.path(), "ingress", &[secret, ("SWITCHYARD_WORKERS", "3")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("workers=3"), "{out}");
+    let out = switchyard(&["serve", "--workers", "0"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("invalid value '0' for '--workers <WORKERS>'"), "{}", text(&out));
+}
+
 /// `${VAR:?message}` says what the variable is for when it is missing or empty; `validate`
 /// warns with the message, `serve` refuses with it, and a value starts it.
 #[test]
@@ -2495,6 +2510,33 @@ fn dispatch_variables_may_be_properties_of_any_event_published_on_the_topic() {
             "template variable '{nope}' is not a property of any canonical event published to the topic ('out.json', 'refund.json')"
         ),
         "{out}"
+    );
+}
+
+#[test]
+fn a_rules_answer_and_templates_are_held_to_the_inbound_schema() {
+    let answer = format!("{GOOD}        answer: {{ body: {{ got: {{ path: $.amont }} }}, status: 200 }}\n");
+    assert_says(
+        &contract(&answer, ""),
+        &[
+            "rule 'r', answer, body.got: $.amont cannot exist in payloads valid for 'in.json': 'amont' is not one of the properties the schema allows there; did you mean 'amount'?",
+        ],
+    );
+    let text = format!("{GOOD}        answer: {{ text: {{ template: \"paid {{$.currency}}\" }} }}\n");
+    assert!(contract(&text, "").contains("routes.yaml: valid"), "{}", contract(&text, ""));
+    let misspelt = text.replace("$.currency", "$.curency");
+    assert_says(
+        &contract(&misspelt, ""),
+        &["rule 'r', answer, text: $.curency cannot exist in payloads valid for 'in.json'"],
+    );
+    // A template's paths in the event's value, as its `path`s are.
+    let templated =
+        GOOD.replace("            kind:", "            label: { template: \"order {$.idd}\" }\n            kind:");
+    assert_says(
+        &contract(&templated, ""),
+        &[
+            "rule 'r', value.label: $.idd cannot exist in payloads valid for 'in.json': 'idd' is not one of the properties the schema allows there; did you mean 'id'?",
+        ],
     );
 }
 

@@ -15,11 +15,10 @@ use serde_saphyr::Location;
 use super::did_you_mean::nearest;
 use super::expr::{Condition, Expr, Filter, Source, Step};
 use super::jsonpath::Segment;
+use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
-use walk::{
-    Node, Resolved, Ty, Types, cases, child, event_types_in, expand, intersect_all, resolve, short_of, ty, types_of,
-};
+use walk::{Node, Ty, Types, cases, child, event_types_in, expand, intersect_all, resolve, short_of, ty, types_of};
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
 /// `for_each` selects (the schemas of its elements, found by walking the path).
@@ -114,6 +113,13 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
             check_reads(ctx, key, inbound, &rule.when, &format!("{what}, key"));
         }
     }
+    // The answer reads the webhook, also under a `for_each` (whose filter reads the values it
+    // selects, so says nothing of the payload).
+    if let (Some(answer), Some(schema)) = (&rule.answer, schema) {
+        let payload = Inbound::whole(schema, format!("payloads valid for '{}'", schema.name));
+        let when = if rule.for_each.is_some() { &Filter::default() } else { &rule.when };
+        check_answer(ctx, answer, &payload, when, &format!("rule '{}', answer", rule.name));
+    }
 }
 
 /// Checks what a dispatch rule reads (its `when`, and its `body` or `body_value`) against the
@@ -137,15 +143,18 @@ pub(super) fn check_reply(ctx: &mut Ctx, reply: &super::reply::Reply, schema: &S
     let inbound = Inbound::whole(schema, format!("payloads valid for '{}'", schema.name));
     let what = format!("reply '{}'", reply.name);
     check_conditions(ctx, &reply.when.conditions, &inbound, &reply.when, &format!("{what}, when"));
-    match &reply.answer.body {
+    check_answer(ctx, &reply.answer, &inbound, &reply.when, &what);
+}
+
+/// Checks what an answer (a reply's, or a rule's `answer:`) reads, in the payloads `when` lets through.
+fn check_answer(ctx: &mut Ctx, answer: &super::reply::Answer, inbound: &Inbound, when: &Filter, what: &str) {
+    match &answer.body {
         super::reply::AnswerBody::Json(fields) => {
             for (name, expr) in fields {
-                check_reads(ctx, expr, &inbound, &reply.when, &format!("{what}, body.{name}"));
+                check_reads(ctx, expr, inbound, when, &format!("{what}, body.{name}"));
             }
         }
-        super::reply::AnswerBody::Text(expr, _) => {
-            check_reads(ctx, expr, &inbound, &reply.when, &format!("{what}, text"))
-        }
+        super::reply::AnswerBody::Text(expr, _) => check_reads(ctx, expr, inbound, when, &format!("{what}, text")),
         super::reply::AnswerBody::Empty => {}
     }
 }
@@ -209,8 +218,7 @@ fn check_conditions(ctx: &mut Ctx, conditions: &[Condition], inbound: &Inbound, 
     for condition in conditions {
         match condition {
             Condition::Test { at: super::expr::Locator::Path(p), place, .. } => {
-                let (from, path, described) = inbound.from(p.as_str());
-                resolve(from, path, filter_for(p.as_str(), when)).reported(ctx, *place, what, p.as_str(), described);
+                nodes_at(ctx, p.as_str(), Some(inbound), when, *place, what);
             }
             Condition::Test { .. } => {}
             Condition::Any(all) | Condition::All(all) => check_conditions(ctx, all, inbound, when, what),
@@ -385,25 +393,38 @@ fn fits(ctx: &mut Ctx, check: &Check, expr: &Expr, produced: &Types, target: &[N
     }
 }
 
+/// The schema nodes of what `path` finds in what `inbound` describes (`None` when unknown); a
+/// path that cannot exist there is an error, and a misspelt one a warning, naming `what`.
+fn nodes_at(
+    ctx: &mut Ctx,
+    path: &str,
+    inbound: Option<&Inbound>,
+    when: &Filter,
+    at: Location,
+    what: &str,
+) -> Option<Vec<Node>> {
+    let inbound = inbound?;
+    let (from, relative, described) = inbound.from(path);
+    resolve(from, relative, filter_for(path, when)).reported(ctx, at, what, path, described)
+}
+
 /// The types an expression can produce (after its steps).
 fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &Filter, what: &str) -> Types {
     let mut types: Types = match &expr.source {
         Source::Const(v) => Some([ty(v)].into()),
-        Source::Template(_) | Source::Header(_) => Some([Ty::String].into()),
+        Source::Template(parts) => {
+            for path in parts.iter().filter_map(|p| if let Part::Var(p) = p { Some(p) } else { None }) {
+                nodes_at(ctx, path.as_str(), inbound, when, expr.at, what);
+            }
+            Some([Ty::String].into())
+        }
+        Source::Header(_) => Some([Ty::String].into()),
         Source::Field(_) => None,
         Source::Object(_) => Some([Ty::Object].into()),
         Source::Paths(paths) => {
             let mut all: Types = Some(BTreeSet::new());
             for p in paths {
-                let (found, described) = match inbound {
-                    Some(inbound) => {
-                        let (from, path, described) = inbound.from(p.as_str());
-                        (resolve(from, path, filter_for(p.as_str(), when)), described)
-                    }
-                    None => (Resolved::Unknown, ""),
-                };
-                let t = found
-                    .reported(ctx, expr.at, what, p.as_str(), described)
+                let t = nodes_at(ctx, p.as_str(), inbound, when, expr.at, what)
                     .and_then(|nodes| intersect_all(nodes.iter().map(|n| types_of(&n.schema))));
                 // A path that finds null counts as not found.
                 all = match (all, t) {
