@@ -368,10 +368,9 @@ fn compile_rule(
             warn_of_unset_headers(ctx, at, parts, published);
         }
     }
-    // What the rule reads, against the one schema the events it takes have (with several, a
-    // path need only be in one, and the templates' check above is as far as it goes).
-    if let [schema] = schemas {
-        super::contract::check_dispatch_rule(ctx, &rule, schema);
+    // What the rule reads, against the schemas of the events it takes.
+    if !schemas.is_empty() {
+        super::contract::check_dispatch_rule(ctx, &rule, schemas);
     }
     Some(rule)
 }

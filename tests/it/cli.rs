@@ -2605,6 +2605,21 @@ fn a_dispatch_rule_taking_one_event_type_is_held_to_that_events_schema() {
     let both = good.replace("event_type: [payment_failed]", "event_type: [payment_failed, payment_successful]");
     let out = routes(&both);
     assert!(out.contains("routes.yaml: valid"), "{out}");
+    // But a path neither kind of event can have is an error.
+    let neither = both.replace("why: { path: $.reason }", "why: { path: $.resaon }");
+    assert_says(
+        &routes(&neither),
+        &[
+            "dispatch rule 'on_failed', body.why: $.resaon cannot exist in events valid for 'paid.json' or 'failed.json': none of the schemas allows a property 'resaon' there; did you mean 'reason'?",
+        ],
+    );
+    // An open schema among them may hold anything: the path is then only likely misspelt.
+    let open = r#"{"type": "object", "properties": {"event_type": {"const": "payment_failed"}, "reason": {"type": "string"}}}"#;
+    std::fs::write(dir.path().join("failed.json"), open).unwrap();
+    let out = routes(&neither);
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    let warning = "warning: dispatch rule 'on_failed', body.why: $.resaon: 'resaon' is not declared in events valid for 'paid.json' or 'failed.json'; did you mean 'reason'?";
+    assert!(out.contains(warning), "{out}");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 mod walk;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 use serde_saphyr::Location;
@@ -18,7 +19,9 @@ use super::jsonpath::Segment;
 use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
-use walk::{Node, Ty, Types, cases, child, event_types_in, expand, intersect_all, resolve, short_of, ty, types_of};
+use walk::{
+    Node, Ty, Types, cases, child, event_types_in, expand, intersect_all, resolve, short_of, ty, types_at, types_of,
+};
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
 /// `for_each` selects (the schemas of its elements, found by walking the path).
@@ -44,7 +47,16 @@ impl Inbound {
 
     /// Every document `schema` describes (`described`, for messages).
     fn whole(schema: &Schema, described: String) -> Inbound {
-        let root = vec![Node::root(schema)];
+        Inbound::of_roots(vec![Node::root(schema)], described)
+    }
+
+    /// Every event any of `schemas` describes: "events valid for 'a.json' or 'b.json'".
+    fn any_of(schemas: &[Arc<Schema>]) -> Inbound {
+        let names: Vec<String> = schemas.iter().map(|s| format!("'{}'", s.name)).collect();
+        Inbound::of_roots(Node::any_of(schemas), format!("events valid for {}", names.join(" or ")))
+    }
+
+    fn of_roots(root: Vec<Node>, described: String) -> Inbound {
         Inbound { nodes: root.clone(), described: described.clone(), root, root_described: described }
     }
 
@@ -123,10 +135,11 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
 }
 
 /// Checks what a dispatch rule reads (its `when`, and its `body` or `body_value`) against the
-/// schema of the events on its topic: a path that cannot exist there is an error (the call
-/// would fail, or the rule never hold, for every event), a misspelt one a warning.
-pub(super) fn check_dispatch_rule(ctx: &mut Ctx, rule: &super::dispatch::DispatchRule, schema: &Schema) {
-    let inbound = Inbound::whole(schema, format!("events valid for '{}'", schema.name));
+/// schemas of the events it takes (any one of which describes an event): a path that cannot
+/// exist in any is an error (the call would fail, or the rule never hold, for every event), a
+/// misspelt one a warning.
+pub(super) fn check_dispatch_rule(ctx: &mut Ctx, rule: &super::dispatch::DispatchRule, schemas: &[Arc<Schema>]) {
+    let inbound = Inbound::any_of(schemas);
     let what = format!("dispatch rule '{}'", rule.name);
     check_conditions(ctx, &rule.when.conditions, &inbound, &rule.when, &format!("{what}, when"));
     for (name, expr) in &rule.body {
@@ -424,8 +437,7 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
         Source::Paths(paths) => {
             let mut all: Types = Some(BTreeSet::new());
             for p in paths {
-                let t = nodes_at(ctx, p.as_str(), inbound, when, expr.at, what)
-                    .and_then(|nodes| intersect_all(nodes.iter().map(|n| types_of(&n.schema))));
+                let t = nodes_at(ctx, p.as_str(), inbound, when, expr.at, what).and_then(|nodes| types_at(&nodes));
                 // A path that finds null counts as not found.
                 all = match (all, t) {
                     (Some(mut a), Some(t)) => {

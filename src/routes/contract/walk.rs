@@ -66,20 +66,29 @@ pub(super) struct Node {
     pub(super) schema: Json,
     doc: Arc<Doc>,
     /// Holds only if an `if` does (a `then` the rule's filter does not rule out); every
-    /// other node found for a value holds at once with the others.
+    /// other node found for a value holds at once with the others of its alternative.
     conditional: bool,
+    /// Which of several schemas, any one of which describes the document, this node is from
+    /// (0 when there is one): what one of them says binds only documents it describes.
+    alt: usize,
 }
 
 impl Node {
     /// The root of `schema`'s document.
     pub(super) fn root(schema: &Schema) -> Node {
         let doc = Doc { file: schema.file.clone(), root: schema.document.clone() };
-        Node { schema: schema.document.clone(), doc: Arc::new(doc), conditional: false }
+        Node { schema: schema.document.clone(), doc: Arc::new(doc), conditional: false, alt: 0 }
+    }
+
+    /// The roots of `schemas`, any one of which describes the document (the events on a
+    /// topic several kinds of event share).
+    pub(super) fn any_of(schemas: &[Arc<Schema>]) -> Vec<Node> {
+        schemas.iter().enumerate().map(|(alt, s)| Node { alt, ..Node::root(s) }).collect()
     }
 
     /// `schema`, a part of the same document as `self`, holding as surely as `self`.
     pub(super) fn part(&self, schema: &Json) -> Node {
-        Node { schema: schema.clone(), doc: self.doc.clone(), conditional: self.conditional }
+        Node { schema: schema.clone(), doc: self.doc.clone(), ..self.clone() }
     }
 }
 
@@ -121,12 +130,16 @@ impl Resolved {
 pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
     let Some(segments) = jsonpath::segments(path) else { return Resolved::Unknown };
     let mut nodes = from.to_vec();
+    // Whether one of several alternative schemas says nothing of what the path finds: then
+    // what the others say is not all there is (the benefit of the doubt).
+    let mut open = false;
     for seg in segments {
         let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, when)).collect();
         let mut next = Vec::new();
         // A name that a node which surely holds does not allow cannot be there, whatever the
-        // other nodes (`$ref`s, `allOf` branches) allow: all of them hold at once.
-        let mut closed = false;
+        // other nodes (`$ref`s, `allOf` branches) allow: all of them hold at once. With several
+        // alternative schemas, it cannot be there only when none of them allows it.
+        let mut closed = BTreeSet::new();
         for n in &expanded {
             let found = match &seg {
                 Segment::Name(k) => child(n, k),
@@ -135,16 +148,24 @@ pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
             match found {
                 Some(c) => next.push(c),
                 None if matches!(seg, Segment::Name(_)) && !n.conditional && closed_to_names(&n.schema) => {
-                    closed = true
+                    closed.insert(n.alt);
                 }
                 None => {}
             }
         }
+        next.retain(|c| !closed.contains(&c.alt));
+        let finding: BTreeSet<usize> = next.iter().map(|c| c.alt).collect();
+        open |= expanded.iter().any(|n| !closed.contains(&n.alt) && !finding.contains(&n.alt));
+        let all_closed = !expanded.is_empty() && expanded.iter().all(|n| closed.contains(&n.alt));
         match &seg {
-            Segment::Name(k) if closed => {
+            Segment::Name(k) if all_closed && !open => {
                 let near = nearest(k, expanded.iter().flat_map(declared)).map(|n| format!("; did you mean '{n}'?"));
-                let why =
-                    format!("'{k}' is not one of the properties the schema allows there{}", near.unwrap_or_default());
+                let near = near.unwrap_or_default();
+                let why = if expanded.iter().any(|n| n.alt > 0) {
+                    format!("none of the schemas allows a property '{k}' there{near}")
+                } else {
+                    format!("'{k}' is not one of the properties the schema allows there{near}")
+                };
                 return Resolved::NotAllowed(why);
             }
             Segment::Name(k) if next.is_empty() => {
@@ -157,6 +178,9 @@ pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
             _ => {}
         }
         nodes = next;
+    }
+    if open {
+        return Resolved::Unknown;
     }
     Resolved::Found(nodes.iter().flat_map(|n| expand_when(n, when)).collect())
 }
@@ -333,7 +357,7 @@ pub(super) fn follow_ref(n: &Node, r: &str) -> Option<Node> {
         Arc::new(Doc { file, root })
     };
     let schema = if pointer.is_empty() { doc.root.clone() } else { doc.root.pointer(pointer)?.clone() };
-    Some(Node { schema, doc, conditional: n.conditional })
+    Some(Node { schema, doc, ..n.clone() })
 }
 
 /// What one schema node says about the type; `None` when it says nothing.
@@ -364,6 +388,17 @@ pub(super) fn types_of(s: &Json) -> Types {
 /// Every known constraint holds at once.
 pub(super) fn intersect_all(all: impl Iterator<Item = Types>) -> Types {
     all.flatten().reduce(|a, b| a.intersection(&b).copied().collect())
+}
+
+/// The types a value described by `nodes` may have: what all the nodes of one alternative
+/// allow, in any alternative (`None` when one of them says nothing).
+pub(super) fn types_at(nodes: &[Node]) -> Types {
+    let alts: BTreeSet<usize> = nodes.iter().map(|n| n.alt).collect();
+    let mut all = BTreeSet::new();
+    for alt in alts {
+        all.extend(intersect_all(nodes.iter().filter(|n| n.alt == alt).map(|n| types_of(&n.schema)))?);
+    }
+    Some(all)
 }
 
 pub(super) fn event_types_in(n: &Node, property: &str, out: &mut Vec<String>, depth: usize) {
