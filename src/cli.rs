@@ -652,6 +652,13 @@ fn redrive(config: &Path, name: Option<&str>, dry_run: bool, limit: Option<usize
 /// `--brokers` and topics named, none is needed.
 fn tap(args: TapArgs) -> ExitCode {
     let TapArgs { config, brokers, topics, new, count, to_end } = args;
+    if topics.is_empty() && !config.exists() {
+        let config = config.display();
+        eprintln!(
+            "switchyard: no topics named, and no config at '{config}' to take them from: name them (switchyard tap payments), or the config (-c FILE)"
+        );
+        return ExitCode::FAILURE;
+    }
     let routes = match (&brokers, topics.is_empty() || config.exists()) {
         (Some(_), false) => None,
         // Only the `kafka:` block is read strictly: sources' and dispatchers' secrets need not be
