@@ -3123,3 +3123,51 @@ fn a_port_in_use_is_named_with_the_way_out() {
     let says = format!("cannot listen on {addr}: Address already in use");
     assert!(text(&out).contains(&says) && text(&out).contains("--listen or SWITCHYARD_LISTEN"), "{}", text(&out));
 }
+
+#[test]
+fn a_canonical_if_then_binds_only_the_events_whose_constants_prove_its_if() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.json"),
+        r#"{"type": "object", "properties": {"id": {"type": "string"}, "s": {"type": "string"}, "kind": {"type": "string"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("out.json"),
+        r#"{"type": "object", "required": ["kind", "id"],
+            "properties": {"kind": {"enum": ["payment", "refund"]}, "id": {"type": "string"},
+                           "refund_id": {"type": "string"}, "amount": {"type": ["integer", "string"]}},
+            "allOf": [{"if": {"properties": {"kind": {"const": "refund"}}},
+                       "then": {"required": ["refund_id"], "properties": {"amount": {"type": "integer"}}}}]}"#,
+    )
+    .unwrap();
+    let validate = |kind: &str| {
+        let yaml = format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: in.json
+    rules:
+      - name: r
+        emit: {{ topic: t, schema: out.json, value: {{ kind: {kind}, id: {{ path: $.id }}, amount: {{ path: $.s }} }} }}
+"
+        );
+        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+        text(&switchyard(&["validate"], dir.path(), &[]))
+    };
+    // A payment is not a refund: what the schema asks of refunds does not bind it.
+    let out = validate("{ const: payment }");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    // A kind read from the webhook may be either: the benefit of the doubt.
+    let out = validate("{ path: $.kind }");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    // A refund is bound by all of it.
+    assert_says(
+        &validate("{ const: refund }"),
+        &[
+            "rule 'r' never produces 'refund_id', which its canonical schema 'out.json' requires",
+            "rule 'r', value.amount: produces string but the canonical schema 'out.json' wants integer",
+        ],
+    );
+}

@@ -20,7 +20,8 @@ use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
 use walk::{
-    Node, Ty, Types, cases, child, event_types_in, expand, intersect_all, resolve, short_of, ty, types_at, types_of,
+    Node, Ty, Types, cases, child, event_types_in, expand, expand_when, intersect_all, resolve, short_of, ty, types_at,
+    types_of,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -114,7 +115,9 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
     let root = Node::root(canonical);
     let check = Check { rule: &rule.name, canonical: &canonical.name, when: &rule.when };
     let at_rule = rule.emit.value.first().map(|(_, e)| e.at).unwrap_or(serde_saphyr::Location::UNKNOWN);
-    check_fields(ctx, &check, &rule.emit.value, &expand(&root), inbound.as_ref(), "", at_rule, 0);
+    // The canonical schema's `then`s bind the rule as surely as its constants prove their `if`s.
+    let props = expand_when(&root, &constants(&rule.emit.value));
+    check_fields(ctx, &check, &rule.emit.value, &props, inbound.as_ref(), "", at_rule, 0);
     if let Some(inbound) = &inbound {
         let what = format!("rule '{}'", rule.name);
         check_conditions(ctx, &rule.when.conditions, inbound, &rule.when, &format!("{what}, when"));
@@ -132,6 +135,23 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
         let when = if rule.for_each.is_some() { &Filter::default() } else { &rule.when };
         check_answer(ctx, answer, &payload, when, &format!("rule '{}', answer", rule.name));
     }
+}
+
+/// What the constants among an event's values (`event_type: { const: refund }`) say of every
+/// event a rule produces, as a filter on it: what a canonical `if` is proved (or ruled out) by.
+fn constants(fields: &[(String, Expr)]) -> Filter {
+    let conditions = fields
+        .iter()
+        .filter_map(|(name, expr)| match &expr.source {
+            Source::Const(v) if expr.steps.is_empty() && expr.each.is_none() => {
+                let at = super::jsonpath::Path::parse(&format!("$.{name}")).ok()?;
+                let test = super::expr::Test::Equals(v.clone());
+                Some(Condition::Test { at: super::expr::Locator::Path(at), test, place: expr.at })
+            }
+            _ => None,
+        })
+        .collect();
+    Filter { event_type: None, conditions }
 }
 
 /// Checks what a dispatch rule reads (its `when`, and its `body` or `body_value`) against the
@@ -258,7 +278,9 @@ fn check_fields(
     }
     let name = |field: &str| if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
     // Every required property is always produced.
-    for node in props {
+    // A node that holds only if an `if` does (one the rule's constants do not prove) binds
+    // nothing for sure: the benefit of the doubt.
+    for node in props.iter().filter(|n| n.surely()) {
         for req in node.schema.get("required").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str) {
             match fields.iter().find(|(n, _)| n == req) {
                 None => ctx.error(
@@ -282,7 +304,7 @@ fn check_fields(
             }
         }
     }
-    let closed = props.iter().any(|n| n.schema.get("additionalProperties") == Some(&Json::Bool(false)));
+    let closed = props.iter().any(|n| n.surely() && n.schema.get("additionalProperties") == Some(&Json::Bool(false)));
     for (field, expr) in fields {
         let target: Vec<Node> = props.iter().filter_map(|n| child(n, field)).flat_map(|n| expand(&n)).collect();
         if target.is_empty() && closed {
@@ -311,7 +333,12 @@ fn check_value(
     let Some(each) = &expr.each else { return check_one(ctx, check, expr, target, inbound, name, depth) };
     fits(ctx, check, expr, &Some([Ty::Array].into()), target, name);
     // An array `minItems` wants is only sure when the inbound array `each` reads has as many.
-    let wanted = target.iter().filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64)).max().unwrap_or(0);
+    let wanted = target
+        .iter()
+        .filter(|n| n.surely())
+        .filter_map(|n| n.schema.get("minItems").and_then(Json::as_u64))
+        .max()
+        .unwrap_or(0);
     // An item that finds nothing is left out: then no count of inbound items is enough.
     if wanted > 0 && expr.optional && expr.default.is_none() {
         let message = format!(
@@ -372,7 +399,7 @@ fn check_one(
     if let Source::Const(v) = &expr.source
         && expr.steps.is_empty()
     {
-        for n in target {
+        for n in target.iter().filter(|n| n.surely()) {
             if let Some(c) = n.schema.get("const")
                 && c != v
             {
@@ -389,7 +416,7 @@ fn check_one(
 
 /// Reports the `produced` types that `target` does not allow.
 fn fits(ctx: &mut Ctx, check: &Check, expr: &Expr, produced: &Types, target: &[Node], name: &str) {
-    let allowed = intersect_all(target.iter().map(|n| types_of(&n.schema)));
+    let allowed = intersect_all(target.iter().filter(|n| n.surely()).map(|n| types_of(&n.schema)));
     let (Some(produced), Some(allowed)) = (produced, &allowed) else { return };
     let fits = |t: &Ty| allowed.contains(t) || (*t == Ty::Integer && allowed.contains(&Ty::Number));
     let bad: Vec<&str> = produced.iter().filter(|t| !fits(t)).map(|t| walk::name(*t)).collect();

@@ -86,6 +86,11 @@ impl Node {
         schemas.iter().enumerate().map(|(alt, s)| Node { alt, ..Node::root(s) }).collect()
     }
 
+    /// Whether the node holds for every document its alternative describes (not only if an `if` does).
+    pub(super) fn surely(&self) -> bool {
+        !self.conditional
+    }
+
     /// `schema`, a part of the same document as `self`, holding as surely as `self`.
     pub(super) fn part(&self, schema: &Json) -> Node {
         Node { schema: schema.clone(), doc: self.doc.clone(), ..self.clone() }
