@@ -3171,3 +3171,46 @@ fn a_canonical_if_then_binds_only_the_events_whose_constants_prove_its_if() {
         ],
     );
 }
+
+#[test]
+fn a_canonical_additional_properties_false_refuses_what_its_own_properties_do_not_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("in.json", r#"{"type": "object", "properties": {"id": {"type": "string"}}}"#),
+        // Names by pattern: `x_…` may be there although `properties` does not list it.
+        (
+            "patterned.json",
+            r#"{"type": "object", "additionalProperties": false, "patternProperties": {"^x_": {"type": "string"}},
+                "properties": {"id": {"type": "string"}}}"#,
+        ),
+        ("base.json", r#"{"type": "object", "additionalProperties": false, "properties": {"id": {"type": "string"}}}"#),
+        // `extra` listed beside a closed base: the base still refuses it, in every event.
+        ("extended.json", r#"{"allOf": [{"$ref": "base.json"}, {"properties": {"extra": {"type": "string"}}}]}"#),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let validate = |schema: &str, field: &str| {
+        let yaml = format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: in.json
+    rules:
+      - name: r
+        emit: {{ topic: t, schema: {schema}, value: {{ id: {{ path: $.id }}, {field}: {{ const: a }} }} }}
+"
+        );
+        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+        text(&switchyard(&["validate"], dir.path(), &[]))
+    };
+    let out = validate("patterned.json", "x_note");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    assert_says(
+        &validate("extended.json", "extra"),
+        &[
+            "rule 'r', value.extra: 'extra' is not a property of the canonical schema 'extended.json' (one part of it lists it, but another's 'additionalProperties: false' refuses it",
+        ],
+    );
+}

@@ -20,8 +20,8 @@ use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
 use walk::{
-    Node, Ty, Types, cases, child, event_types_in, expand, expand_when, intersect_all, resolve, short_of, ty, types_at,
-    types_of,
+    Node, Ty, Types, cases, child, closed_to_names, event_types_in, expand, expand_when, intersect_all, resolve,
+    short_of, ty, types_at, types_of,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -304,12 +304,20 @@ fn check_fields(
             }
         }
     }
-    let closed = props.iter().any(|n| n.surely() && n.schema.get("additionalProperties") == Some(&Json::Bool(false)));
+    // Each node closed to names it does not list (`additionalProperties: false` without
+    // `patternProperties`) refuses the others, whatever its `allOf` siblings list: JSON
+    // Schema reads `additionalProperties` against the `properties` beside it only.
+    let closed: Vec<&Node> = props.iter().filter(|n| n.surely() && closed_to_names(&n.schema)).collect();
     for (field, expr) in fields {
         let target: Vec<Node> = props.iter().filter_map(|n| child(n, field)).flat_map(|n| expand(&n)).collect();
-        if target.is_empty() && closed {
+        if closed.iter().any(|n| child(n, field).is_none()) {
+            let listed = if target.is_empty() {
+                ""
+            } else {
+                " (one part of it lists it, but another's 'additionalProperties: false' refuses it: it counts only the properties beside it)"
+            };
             let message = format!(
-                "{}: '{field}' is not a property of the canonical schema '{}'",
+                "{}: '{field}' is not a property of the canonical schema '{}'{listed}",
                 check.what(&name(field)),
                 check.canonical
             );
