@@ -3162,6 +3162,13 @@ fn a_canonical_if_then_binds_only_the_events_whose_constants_prove_its_if() {
     // A kind read from the webhook may be either: the benefit of the doubt.
     let out = validate("{ path: $.kind }");
     assert!(out.contains("routes.yaml: valid"), "{out}");
+    // A constant the enum does not hold would break every event.
+    assert_says(
+        &validate("{ const: refnd }"),
+        &[
+            r#"rule 'r', value.kind: the constant "refnd" is not one of the values 'out.json' allows ("payment", "refund"); did you mean "refund"?"#,
+        ],
+    );
     // A refund is bound by all of it.
     assert_says(
         &validate("{ const: refund }"),

@@ -409,7 +409,7 @@ fn check_one(
     {
         for n in target.iter().filter(|n| n.surely()) {
             if let Some(c) = n.schema.get("const")
-                && c != v
+                && !same(c, v)
             {
                 let message = format!(
                     "{}: the constant {v} is not the {c} that '{}' requires",
@@ -418,7 +418,30 @@ fn check_one(
                 );
                 ctx.error(expr.at, message);
             }
+            if let Some(allowed) = n.schema.get("enum").and_then(Json::as_array)
+                && !allowed.iter().any(|a| same(a, v))
+            {
+                let texts = allowed.iter().filter_map(Json::as_str);
+                let near = v.as_str().and_then(|v| nearest(v, texts)).map(|n| format!("; did you mean \"{n}\"?"));
+                let listed: Vec<String> = allowed.iter().map(Json::to_string).collect();
+                let message = format!(
+                    "{}: the constant {v} is not one of the values '{}' allows ({}){}",
+                    check.what(name),
+                    check.canonical,
+                    listed.join(", "),
+                    near.unwrap_or_default()
+                );
+                ctx.error(expr.at, message);
+            }
         }
+    }
+}
+
+/// Whether two JSON values are equal as JSON Schema compares them (`1` and `1.0` are).
+fn same(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
     }
 }
 
