@@ -3221,3 +3221,74 @@ fn a_canonical_additional_properties_false_refuses_what_its_own_properties_do_no
         ],
     );
 }
+
+#[test]
+fn an_inbound_one_of_holds_where_the_rules_filter_leaves_one_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let branch = |kind: &str, field: &str| {
+        format!(
+            r#"{{"properties": {{"type": {{"const": "{kind}"}}, "data": {{"type": "object", "additionalProperties": false,
+                 "required": ["{field}"], "properties": {{"{field}": {{"type": "string"}}}}}}}}}}"#
+        )
+    };
+    let inbound = format!(
+        r#"{{"type": "object", "required": ["type", "data"], "properties": {{"type": {{"enum": ["card", "bank"]}}}},
+            "oneOf": [{}, {}]}}"#,
+        branch("card", "last4"),
+        branch("bank", "iban")
+    );
+    std::fs::write(dir.path().join("in.json"), &inbound).unwrap();
+    std::fs::write(dir.path().join("out.json"), r#"{"type": "object", "properties": {"n": {"type": "integer"}}}"#)
+        .unwrap();
+    let validate = |when: &str, path: &str| {
+        let yaml = format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: in.json
+    event_type: $.type
+    rules:
+      - name: r
+        when: {when}
+        emit: {{ topic: t, schema: out.json, value: {{ n: {{ path: {path}, optional: true }} }} }}
+"
+        );
+        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+        text(&switchyard(&["validate"], dir.path(), &[]))
+    };
+    // Cards only: the card branch holds, so its closed `data` and its types bind the rule.
+    assert_says(
+        &validate("{ event_type: card }", "$.data.iban"),
+        &[
+            "rule 'r', value.n: $.data.iban cannot exist in payloads valid for 'in.json': 'iban' is not one of the properties the schema allows there",
+        ],
+    );
+    assert_says(
+        &validate("{ event_type: card }", "$.data.last4"),
+        &["rule 'r', value.n: produces string but the canonical schema 'out.json' wants integer"],
+    );
+    // Either kind: a name one branch declares may be there, and its type is not sure.
+    let out = validate("{ event_type: [card, bank] }", "$.data.iban");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    // A branch below the payload's root is not chosen by the payload's own `type`.
+    let nested = r#"{"type": "object", "properties": {"type": {"type": "string"}, "method": {"type": "object",
+        "properties": {"x": {"description": "any"}},
+        "if": {"properties": {"type": {"const": "card"}}}, "then": {"properties": {"x": {"type": "integer"}}},
+        "oneOf": [{"properties": {"type": {"const": "card"}}, "additionalProperties": false},
+                  {"properties": {"type": {"const": "bank"}, "y": {"type": "string"}}}]}}}"#;
+    std::fs::write(dir.path().join("in.json"), nested).unwrap();
+    std::fs::write(dir.path().join("out.json"), r#"{"type": "object", "properties": {"n": {"type": "string"}}}"#)
+        .unwrap();
+    let out = validate("{ event_type: card }", "$.method.x");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    let out = validate("{ event_type: card }", "$.method.y");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    std::fs::write(dir.path().join("in.json"), inbound).unwrap();
+    let out = validate("{}", "$.data.ibn");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    assert!(
+        out.contains("$.data.ibn: 'ibn' is not declared in payloads valid for 'in.json'; did you mean 'iban'?"),
+        "{out}"
+    );
+}

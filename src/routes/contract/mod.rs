@@ -21,7 +21,7 @@ use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
 use walk::{
     Node, Ty, Types, cases, child, closed_to_names, event_types_in, expand, expand_when, intersect_all, resolve,
-    short_of, ty, types_at, types_of,
+    short_of, ty, types_in, types_of,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -495,7 +495,10 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
         Source::Paths(paths) => {
             let mut all: Types = Some(BTreeSet::new());
             for p in paths {
-                let t = nodes_at(ctx, p.as_str(), inbound, when, expr.at, what).and_then(|nodes| types_at(&nodes));
+                let t = nodes_at(ctx, p.as_str(), inbound, when, expr.at, what).and_then(|_| {
+                    let (from, relative, _) = inbound?.from(p.as_str());
+                    types_in(from, relative, filter_for(p.as_str(), when))
+                });
                 // A path that finds null counts as not found.
                 all = match (all, t) {
                     (Some(mut a), Some(t)) => {

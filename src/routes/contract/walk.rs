@@ -130,6 +130,14 @@ impl Resolved {
     }
 }
 
+/// The filter as it bears on the `if`s and `anyOf`s of nodes `depth` names below where a path
+/// starts: at its start (the payload, or what a `for_each` selects) the rule's filter, which
+/// reads that document's own members (`$.type`); below, nothing (a nested `type` is another).
+fn at(depth: usize, when: &Filter) -> &Filter {
+    static NONE: std::sync::LazyLock<Filter> = std::sync::LazyLock::new(Filter::default);
+    if depth == 0 { when } else { &NONE }
+}
+
 /// Walks a simple JSONPath (`$.a.b[0]`, `$['a']`, `[*]`) through the inbound schema, from
 /// `from` (its root, or the elements a `for_each` selects).
 pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
@@ -138,8 +146,9 @@ pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
     // Whether one of several alternative schemas says nothing of what the path finds: then
     // what the others say is not all there is (the benefit of the doubt).
     let mut open = false;
-    for seg in segments {
-        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, when)).collect();
+    let at_root = segments.is_empty();
+    for (depth, seg) in segments.into_iter().enumerate() {
+        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, at(depth, when))).collect();
         let mut next = Vec::new();
         // A name that a node which surely holds does not allow cannot be there, whatever the
         // other nodes (`$ref`s, `allOf` branches) allow: all of them hold at once. With several
@@ -187,7 +196,20 @@ pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
     if open {
         return Resolved::Unknown;
     }
+    let when = if at_root { when } else { at(1, when) };
     Resolved::Found(nodes.iter().flat_map(|n| expand_when(n, when)).collect())
+}
+
+/// The types the value at `path` may have in a document `when` lets through: in each case of
+/// the filter (one per event type it takes, whose `then`s then surely hold), what `types_at`
+/// finds; `None` when unknown in one.
+pub(super) fn types_in(from: &[Node], path: &str, when: &Filter) -> Types {
+    let mut all = BTreeSet::new();
+    for case in cases(when) {
+        let Resolved::Found(nodes) = resolve(from, path, &case) else { return None };
+        all.extend(types_at(&nodes)?);
+    }
+    Some(all)
 }
 
 /// Why the array at `array` may hold fewer than `wanted` items in a payload `when` lets through:
@@ -224,9 +246,9 @@ pub(super) fn cases(when: &Filter) -> Vec<Filter> {
 pub(super) fn always_present(from: &[Node], path: &str, when: &Filter) -> bool {
     let Some(segments) = jsonpath::segments(path) else { return false };
     let mut nodes = from.to_vec();
-    for seg in segments {
+    for (depth, seg) in segments.into_iter().enumerate() {
         let Segment::Name(k) = seg else { return false };
-        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, when)).collect();
+        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, at(depth, when))).collect();
         let required = |n: &Node| {
             !n.conditional
                 && n.schema.get("required").and_then(Json::as_array).is_some_and(|r| r.iter().any(|v| v == k.as_str()))
@@ -291,6 +313,16 @@ pub(super) fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, depth: u
         // A `then` whose `if` the filter proves holds as surely as the node it is in.
         let conditional = n.conditional || !must_hold(cond, when);
         expand_into(&Node { conditional, ..n.part(then) }, when, out, depth + 1);
+    }
+    // The document matches one of an `anyOf`'s or a `oneOf`'s branches: each may hold, but
+    // none surely does, unless the filter rules out all the others (a `const` it contradicts).
+    for key in ["anyOf", "oneOf"] {
+        let branches = n.schema.get(key).and_then(Json::as_array).into_iter().flatten();
+        let open: Vec<&Json> = branches.filter(|b| may_hold(b, when)).collect();
+        let conditional = n.conditional || open.len() != 1;
+        for branch in open {
+            expand_into(&Node { conditional, ..n.part(branch) }, when, out, depth + 1);
+        }
     }
     out.push(n.clone());
 }
@@ -396,12 +428,14 @@ pub(super) fn intersect_all(all: impl Iterator<Item = Types>) -> Types {
 }
 
 /// The types a value described by `nodes` may have: what all the nodes of one alternative
-/// allow, in any alternative (`None` when one of them says nothing).
+/// that surely hold allow, in any alternative (`None` when one of them says nothing). A node
+/// that holds only if an `if` or an `anyOf` branch does can only narrow that, in some documents.
 pub(super) fn types_at(nodes: &[Node]) -> Types {
     let alts: BTreeSet<usize> = nodes.iter().map(|n| n.alt).collect();
     let mut all = BTreeSet::new();
     for alt in alts {
-        all.extend(intersect_all(nodes.iter().filter(|n| n.alt == alt).map(|n| types_of(&n.schema)))?);
+        let surely = nodes.iter().filter(|n| n.alt == alt && n.surely());
+        all.extend(intersect_all(surely.map(|n| types_of(&n.schema)))?);
     }
     Some(all)
 }
