@@ -21,6 +21,16 @@ fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// `switchyard validate` of a config in `dir` of one unsigned source `s`, its payloads described
+/// by `in.json` and their event types at `$.type`, with `rules` (list items, indented 6).
+fn validate_source(dir: &Path, rules: &str) -> String {
+    let yaml = format!(
+        "sources:\n  - name: s\n    path: /hooks/s\n    verify: {{ kind: none }}\n    schema: in.json\n    event_type: $.type\n    rules:\n{rules}"
+    );
+    std::fs::write(dir.join("routes.yaml"), yaml).unwrap();
+    text(&switchyard(&["validate"], dir, &[]))
+}
+
 /// A directory with `routes.yaml` = `yaml` and the repo's schemas.
 fn config(yaml: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -3142,19 +3152,10 @@ fn a_canonical_if_then_binds_only_the_events_whose_constants_prove_its_if() {
     )
     .unwrap();
     let validate = |kind: &str| {
-        let yaml = format!(
-            "sources:
-  - name: s
-    path: /hooks/s
-    verify: {{ kind: none }}
-    schema: in.json
-    rules:
-      - name: r
-        emit: {{ topic: t, schema: out.json, value: {{ kind: {kind}, id: {{ path: $.id }}, amount: {{ path: $.s }} }} }}
-"
+        let rule = format!(
+            "      - name: r\n        emit: {{ topic: t, schema: out.json, value: {{ kind: {kind}, id: {{ path: $.id }}, amount: {{ path: $.s }} }} }}\n"
         );
-        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
-        text(&switchyard(&["validate"], dir.path(), &[]))
+        validate_source(dir.path(), &rule)
     };
     // A payment is not a refund: what the schema asks of refunds does not bind it.
     let out = validate("{ const: payment }");
@@ -3198,19 +3199,10 @@ fn a_canonical_additional_properties_false_refuses_what_its_own_properties_do_no
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     let validate = |schema: &str, field: &str| {
-        let yaml = format!(
-            "sources:
-  - name: s
-    path: /hooks/s
-    verify: {{ kind: none }}
-    schema: in.json
-    rules:
-      - name: r
-        emit: {{ topic: t, schema: {schema}, value: {{ id: {{ path: $.id }}, {field}: {{ const: a }} }} }}
-"
+        let rule = format!(
+            "      - name: r\n        emit: {{ topic: t, schema: {schema}, value: {{ id: {{ path: $.id }}, {field}: {{ const: a }} }} }}\n"
         );
-        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
-        text(&switchyard(&["validate"], dir.path(), &[]))
+        validate_source(dir.path(), &rule)
     };
     let out = validate("patterned.json", "x_note");
     assert!(out.contains("routes.yaml: valid"), "{out}");
@@ -3241,21 +3233,10 @@ fn an_inbound_one_of_holds_where_the_rules_filter_leaves_one_branch() {
     std::fs::write(dir.path().join("out.json"), r#"{"type": "object", "properties": {"n": {"type": "integer"}}}"#)
         .unwrap();
     let validate = |when: &str, path: &str| {
-        let yaml = format!(
-            "sources:
-  - name: s
-    path: /hooks/s
-    verify: {{ kind: none }}
-    schema: in.json
-    event_type: $.type
-    rules:
-      - name: r
-        when: {when}
-        emit: {{ topic: t, schema: out.json, value: {{ n: {{ path: {path}, optional: true }} }} }}
-"
+        let rule = format!(
+            "      - name: r\n        when: {when}\n        emit: {{ topic: t, schema: out.json, value: {{ n: {{ path: {path}, optional: true }} }} }}\n"
         );
-        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
-        text(&switchyard(&["validate"], dir.path(), &[]))
+        validate_source(dir.path(), &rule)
     };
     // Cards only: the card branch holds, so its closed `data` and its types bind the rule.
     assert_says(
