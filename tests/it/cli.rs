@@ -3170,6 +3170,13 @@ fn a_canonical_if_then_binds_only_the_events_whose_constants_prove_its_if() {
             r#"rule 'r', value.kind: the constant "refnd" is not one of the values 'out.json' allows ("payment", "refund"); did you mean "refund"?"#,
         ],
     );
+    // And so would a value a lookup gives.
+    assert_says(
+        &validate("{ path: $.kind, then: [{ lookup: { table: { a: payment, b: refnd } } }] }"),
+        &[
+            r#"rule 'r', value.kind: the lookup's "refnd" (for 'b') is not one of the values 'out.json' allows ("payment", "refund"); did you mean "refund"?"#,
+        ],
+    );
     // A refund is bound by all of it.
     assert_says(
         &validate("{ const: refund }"),

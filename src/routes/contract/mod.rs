@@ -404,28 +404,23 @@ fn check_one(
         _ => produced_types(ctx, expr, inbound, check.when, &check.what(name)),
     };
     fits(ctx, check, expr, &produced, target, name);
-    if let Source::Const(v) = &expr.source
-        && expr.steps.is_empty()
-    {
+    for (v, what) in constants_of(expr) {
         for n in target.iter().filter(|n| n.surely()) {
             if let Some(c) = n.schema.get("const")
-                && !same(c, v)
+                && !same(c, &v)
             {
-                let message = format!(
-                    "{}: the constant {v} is not the {c} that '{}' requires",
-                    check.what(name),
-                    check.canonical
-                );
+                let message =
+                    format!("{}: {what} is not the {c} that '{}' requires", check.what(name), check.canonical);
                 ctx.error(expr.at, message);
             }
             if let Some(allowed) = n.schema.get("enum").and_then(Json::as_array)
-                && !allowed.iter().any(|a| same(a, v))
+                && !allowed.iter().any(|a| same(a, &v))
             {
                 let texts = allowed.iter().filter_map(Json::as_str);
                 let near = v.as_str().and_then(|v| nearest(v, texts)).map(|n| format!("; did you mean \"{n}\"?"));
                 let listed: Vec<String> = allowed.iter().map(Json::to_string).collect();
                 let message = format!(
-                    "{}: the constant {v} is not one of the values '{}' allows ({}){}",
+                    "{}: {what} is not one of the values '{}' allows ({}){}",
                     check.what(name),
                     check.canonical,
                     listed.join(", "),
@@ -434,6 +429,19 @@ fn check_one(
                 ctx.error(expr.at, message);
             }
         }
+    }
+}
+
+/// The values an expression can only produce, each with how messages name it: a constant, or
+/// what a lookup ending its steps gives (each value of its table, and its default).
+fn constants_of(expr: &Expr) -> Vec<(Json, String)> {
+    match (&expr.source, expr.steps.last()) {
+        (Source::Const(v), None) => vec![(v.clone(), format!("the constant {v}"))],
+        (_, Some(Step::Lookup { table, default })) => {
+            let values = table.iter().map(|(k, v)| (v.clone(), format!("the lookup's {v} (for '{k}')")));
+            values.chain(default.iter().map(|d| (d.clone(), format!("the lookup's default {d}")))).collect()
+        }
+        _ => Vec::new(),
     }
 }
 
