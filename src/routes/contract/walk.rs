@@ -249,11 +249,7 @@ pub(super) fn always_present(from: &[Node], path: &str, when: &Filter) -> bool {
     for (depth, seg) in segments.into_iter().enumerate() {
         let Segment::Name(k) = seg else { return false };
         let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, at(depth, when))).collect();
-        let required = |n: &Node| {
-            !n.conditional
-                && n.schema.get("required").and_then(Json::as_array).is_some_and(|r| r.iter().any(|v| v == k.as_str()))
-        };
-        if !expanded.iter().any(required) {
+        if !expanded.iter().any(|n| n.surely() && required(&n.schema, &k)) {
             return false;
         }
         nodes = expanded.iter().filter_map(|n| child(n, &k)).collect();
@@ -343,12 +339,18 @@ pub(super) fn may_hold(cond: &Json, when: &Filter) -> bool {
             Condition::Test { at, test, .. } if at.path().is_some_and(|p| p.as_str() == path) => match test {
                 Test::Equals(v) => v == c,
                 Test::In(vs) => vs.contains(c),
-                Test::NotIn(vs) => !vs.contains(c),
+                // The value may be missing, and then a `const` the schema does not require holds.
+                Test::NotIn(vs) => !vs.contains(c) || !required(cond, prop),
                 _ => true,
             },
             _ => true,
         })
     })
+}
+
+/// Whether `schema` requires the member `name`.
+fn required(schema: &Json, name: &str) -> bool {
+    schema.get("required").and_then(Json::as_array).is_some_and(|r| r.iter().any(|v| v == name))
 }
 
 /// True only when the rule's filter proves the `if` holds: it is only `properties` of `const`s
