@@ -3278,6 +3278,15 @@ fn an_inbound_one_of_holds_where_the_rules_filter_leaves_one_branch() {
     assert!(out.contains("routes.yaml: valid"), "{out}");
     let out = validate("{ event_type: card }", "$.method.y");
     assert!(out.contains("routes.yaml: valid"), "{out}");
+    // Nor is one of the items an `each` reads.
+    let items = r#"{"type": "object", "properties": {"type": {"type": "string"}, "items": {"type": "array", "items": {
+        "oneOf": [{"properties": {"type": {"const": "card"}}, "additionalProperties": false},
+                  {"properties": {"type": {"const": "bank"}, "x": {"type": "string"}}}]}}}}"#;
+    std::fs::write(dir.path().join("in.json"), items).unwrap();
+    std::fs::write(dir.path().join("out.json"), r#"{"type": "object"}"#).unwrap();
+    let rule = "      - name: r\n        when: { event_type: card }\n        emit: { topic: t, schema: out.json, value: { n: { each: \"$.items[*]\", path: $.x } } }\n";
+    let out = validate_source(dir.path(), rule);
+    assert!(out.contains("routes.yaml: valid"), "{out}");
     std::fs::write(dir.path().join("in.json"), inbound).unwrap();
     let out = validate("{}", "$.data.ibn");
     assert!(out.contains("routes.yaml: valid"), "{out}");

@@ -33,6 +33,10 @@ struct Inbound {
     /// The payload's nodes, and their description: where a `$$…` path is looked for.
     root: Vec<Node>,
     root_described: String,
+    /// Whether the rule's filter reads what `nodes` describe (the payload, or what a `for_each`
+    /// selects; not what a value's `each` selects), and whether it reads the payload.
+    filtered: bool,
+    root_filtered: bool,
 }
 
 impl Inbound {
@@ -41,7 +45,10 @@ impl Inbound {
     fn of(ctx: &mut Ctx, rule: &Rule, schema: &Schema) -> Option<Inbound> {
         let payload = Inbound::whole(schema, format!("payloads valid for '{}'", schema.name));
         match &rule.for_each {
-            Some((each, at)) => payload.select(ctx, each.as_str(), *at, &format!("rule '{}', for_each", rule.name)),
+            Some((each, at)) => {
+                let selected = payload.select(ctx, each.as_str(), *at, &format!("rule '{}', for_each", rule.name))?;
+                Some(Inbound { filtered: true, root_filtered: false, ..selected })
+            }
             None => Some(payload),
         }
     }
@@ -58,7 +65,8 @@ impl Inbound {
     }
 
     fn of_roots(root: Vec<Node>, described: String) -> Inbound {
-        Inbound { nodes: root.clone(), described: described.clone(), root, root_described: described }
+        let (nodes, root_described) = (root.clone(), described.clone());
+        Inbound { nodes, described, root, root_described, filtered: true, root_filtered: true }
     }
 
     /// The values the JSONPath `each` selects in what `self` describes (a `for_each`, or a value's
@@ -71,7 +79,16 @@ impl Inbound {
             described: format!("the values {path} selects in {described}"),
             root: self.root.clone(),
             root_described: self.root_described.clone(),
+            filtered: false,
+            root_filtered: self.root_filtered,
         })
+    }
+
+    /// The rule's filter as it bears on where `path` starts: none where it reads other values.
+    fn filter<'w>(&self, path: &str, when: &'w Filter) -> &'w Filter {
+        static NONE: std::sync::LazyLock<Filter> = std::sync::LazyLock::new(Filter::default);
+        let filtered = if super::jsonpath::root_relative(path).is_some() { self.root_filtered } else { self.filtered };
+        if filtered { when } else { &NONE }
     }
 
     /// Where `path` is looked for (its nodes and their description) and the path from there:
@@ -82,13 +99,6 @@ impl Inbound {
             None => (&self.nodes, path, &self.described),
         }
     }
-}
-
-/// The rule's filter as it bears on `path`: none for a `$$…` path, as the filter reads the
-/// values a `for_each` selects, not the payload.
-fn filter_for<'a>(path: &str, when: &'a Filter) -> &'a Filter {
-    static NONE: std::sync::LazyLock<Filter> = std::sync::LazyLock::new(Filter::default);
-    if super::jsonpath::root_relative(path).is_some() { &NONE } else { when }
 }
 
 /// What every check of one rule shares.
@@ -370,7 +380,7 @@ fn check_value(
     // type the filter lets through is a case of its own: a `then` proven for each holds for all.
     if let (true, Some(inbound), Some(array)) = (wanted > 0, inbound, each.as_str().strip_suffix("[*]")) {
         let (from, array, described) = inbound.from(array);
-        let filter = filter_for(each.as_str(), check.when);
+        let filter = inbound.filter(each.as_str(), check.when);
         if let Some(why) = cases(filter).iter().find_map(|case| short_of(from, array, case, wanted, described)) {
             let message =
                 format!("{}: '{}' wants at least {wanted} item(s), but {why}", check.what(name), check.canonical);
@@ -484,7 +494,7 @@ fn nodes_at(
 ) -> Option<Vec<Node>> {
     let inbound = inbound?;
     let (from, relative, described) = inbound.from(path);
-    resolve(from, relative, filter_for(path, when)).reported(ctx, at, what, path, described)
+    resolve(from, relative, inbound.filter(path, when)).reported(ctx, at, what, path, described)
 }
 
 /// The types an expression can produce (after its steps).
@@ -505,7 +515,7 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
             for p in paths {
                 let t = nodes_at(ctx, p.as_str(), inbound, when, expr.at, what).and_then(|_| {
                     let (from, relative, _) = inbound?.from(p.as_str());
-                    types_in(from, relative, filter_for(p.as_str(), when))
+                    types_in(from, relative, inbound?.filter(p.as_str(), when))
                 });
                 // A path that finds null counts as not found.
                 all = match (all, t) {
