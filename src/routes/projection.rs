@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 
@@ -87,8 +88,8 @@ impl Projection {
 
     /// Keeps what the schema in `file` (its document given) looks at.
     pub fn read_schema(&mut self, document: &Json, file: &Path) {
-        let mut walk = SchemaWalk { files: HashMap::new(), depth: 0 };
-        walk.files.insert(file.to_path_buf(), Some(document.clone()));
+        let mut walk = SchemaWalk { files: HashMap::new(), followed: HashMap::new(), depth: 0 };
+        walk.files.insert(file.to_path_buf(), Some(Arc::new(document.clone())));
         self.merge(walk.node(document, file));
     }
 }
@@ -108,7 +109,11 @@ fn member<'f>(fields: &'f mut Vec<(String, Projection)>, key: &str) -> &'f mut P
 /// Following a schema and the files its `$ref`s lead to.
 struct SchemaWalk {
     /// Schema files read so far (`None`: unreadable).
-    files: HashMap<PathBuf, Option<Json>>,
+    files: HashMap<PathBuf, Option<Arc<Json>>>,
+    /// What each `$ref` target (file, pointer) looks at, worked out once: a schema whose
+    /// `$ref`s lead to one place many ways is walked once, not once a way. While it is being
+    /// worked out, everything (a `$ref` back into it keeps the whole value there).
+    followed: HashMap<(PathBuf, String), Projection>,
     depth: usize,
 }
 
@@ -220,13 +225,17 @@ impl SchemaWalk {
         } else {
             file.parent().unwrap_or(Path::new(".")).join(file_part)
         };
+        let key = (target.clone(), pointer.to_owned());
+        if let Some(known) = self.followed.get(&key) {
+            return Some(known.clone());
+        }
         let doc = self
             .files
             .entry(target.clone())
-            .or_insert_with(|| std::fs::read(&target).ok().and_then(|b| serde_json::from_slice(&b).ok()))
+            .or_insert_with(|| std::fs::read(&target).ok().and_then(|b| serde_json::from_slice(&b).ok()).map(Arc::new))
             .clone()?;
         // An `$id` on the way to the target moves the base its own `$ref`s resolve against.
-        let mut schema = &doc;
+        let mut schema = &*doc;
         for token in pointer.split('/').skip(1) {
             if schema.get("$id").is_some() {
                 return None;
@@ -238,7 +247,10 @@ impl SchemaWalk {
                 _ => return None,
             };
         }
-        Some(self.node(schema, &target))
+        self.followed.insert(key.clone(), Projection::All);
+        let projection = self.node(schema, &target);
+        self.followed.insert(key, projection.clone());
+        Some(projection)
     }
 }
 
@@ -349,13 +361,25 @@ mod tests {
         p.read_schema(&root, &dir.path().join("main.json"));
         let Projection::Fields(top) = &p else { panic!("{p:?}") };
         assert_eq!(Projection::of_member(top, "amount"), Some(&fields(&[("cents", Projection::All)])));
-        // A schema that refers to itself ends, deep down, in keeping everything.
-        let mut depth = 0;
-        let mut at = Projection::of_member(top, "list").unwrap();
-        while let Projection::Fields(f) = at {
-            at = Projection::of_member(f, "next").unwrap();
-            depth += 1;
+        // A schema that refers to itself keeps everything where it does.
+        assert_eq!(Projection::of_member(top, "list"), Some(&fields(&[("next", Projection::All)])));
+    }
+
+    #[test]
+    fn a_ref_reached_many_ways_is_walked_once() {
+        // Each level refers to the next three times: 3^15 ways down, one walk of each level.
+        let mut defs = serde_json::Map::new();
+        for i in 0..15 {
+            let next = json!({"$ref": format!("#/$defs/l{}", i + 1)});
+            let level = json!({"allOf": [next, next, next], "properties": {format!("p{i}"): {"type": "string"}}});
+            defs.insert(format!("l{i}"), level);
         }
-        assert!(depth > 5, "{depth}");
+        defs.insert("l15".into(), json!({"properties": {"end": {"type": "string"}}}));
+        let root = json!({"$defs": defs, "$ref": "#/$defs/l0"});
+        let mut p = Projection::default();
+        p.read_schema(&root, Path::new("main.json"));
+        let Projection::Fields(top) = &p else { panic!("{p:?}") };
+        assert_eq!(top.len(), 16, "{p:?}");
+        assert_eq!(Projection::of_member(top, "end"), Some(&Projection::default()));
     }
 }

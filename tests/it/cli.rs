@@ -3295,3 +3295,26 @@ fn an_inbound_one_of_holds_where_the_rules_filter_leaves_one_branch() {
         "{out}"
     );
 }
+
+#[test]
+fn a_schema_whose_refs_lead_to_one_place_many_ways_is_read_once() {
+    // Each level refers to the next four ways (4^7 ways to the end): the check and the
+    // projected parse follow each level once.
+    let dir = tempfile::tempdir().unwrap();
+    let mut defs = serde_json::Map::new();
+    for i in 0..7 {
+        let next = serde_json::json!({"$ref": format!("#/$defs/l{}", i + 1)});
+        let (all, any) = (serde_json::json!([next, next]), serde_json::json!([next, {"allOf": [next]}]));
+        let level =
+            serde_json::json!({"allOf": all, "anyOf": any, "properties": {format!("p{i}"): {"type": "string"}}});
+        defs.insert(format!("l{i}"), level);
+    }
+    defs.insert("l7".into(), serde_json::json!({"properties": {"id": {"type": "string"}}}));
+    let inbound = serde_json::json!({"$defs": defs, "$ref": "#/$defs/l0"});
+    std::fs::write(dir.path().join("in.json"), inbound.to_string()).unwrap();
+    std::fs::write(dir.path().join("out.json"), r#"{"type": "object"}"#).unwrap();
+    let rule = "      - name: r\n        emit: { topic: t, schema: out.json, value: { a: { path: $.id }, b: { path: $.p6 }, c: { path: $.ids } } }\n";
+    let out = validate_source(dir.path(), rule);
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    assert!(out.contains("$.ids: 'ids' is not declared in payloads valid for 'in.json'; did you mean 'id'?"), "{out}");
+}

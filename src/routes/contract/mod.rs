@@ -20,7 +20,7 @@ use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
 use walk::{
-    Node, Ty, Types, cases, child, closed_to_names, event_types_in, expand, expand_when, intersect_all, resolve,
+    Node, Ty, Types, cases, child, closed_to_names, event_types_in, expand_all, expand_when, intersect_all, resolve,
     short_of, ty, types_in, types_of,
 };
 
@@ -241,7 +241,7 @@ pub(super) fn check_event_types(
     let segments = super::jsonpath::segments(event_type);
     let Some([Segment::Name(property)]) = segments.as_deref() else { return };
     let mut named = Vec::new();
-    event_types_in(&Node::root(schema), property, &mut named, 0);
+    event_types_in(&Node::root(schema), property, &mut named);
     for t in types.value.to_vec() {
         if named.iter().any(|n| n == &t) {
             continue;
@@ -319,7 +319,7 @@ fn check_fields(
     // Schema reads `additionalProperties` against the `properties` beside it only.
     let closed: Vec<&Node> = props.iter().filter(|n| n.surely() && closed_to_names(&n.schema)).collect();
     for (field, expr) in fields {
-        let target: Vec<Node> = props.iter().filter_map(|n| child(n, field)).flat_map(|n| expand(&n)).collect();
+        let target = expand_all(&props.iter().filter_map(|n| child(n, field)).collect::<Vec<_>>(), &Filter::default());
         if closed.iter().any(|n| child(n, field).is_none()) {
             let listed = if target.is_empty() {
                 ""
@@ -387,11 +387,9 @@ fn check_value(
             ctx.error(expr.at, message);
         }
     }
-    let items: Vec<Node> = target
-        .iter()
-        .filter_map(|n| n.schema.get("items").filter(|i| i.is_object()).map(|i| n.part(i)))
-        .flat_map(|n| expand(&n))
-        .collect();
+    let items: Vec<Node> =
+        target.iter().filter_map(|n| n.schema.get("items").filter(|i| i.is_object()).map(|i| n.part(i))).collect();
+    let items = expand_all(&items, &Filter::default());
     let selected = inbound.and_then(|i| i.select(ctx, each.as_str(), expr.at, &format!("{}, each", check.what(name))));
     check_one(ctx, check, expr, &items, selected.as_ref(), &format!("{name}[]"), depth);
 }

@@ -2,7 +2,7 @@
 //! `$ref`s, `allOf` branches and the `then`s a rule's filter lets hold), the types a node
 //! allows, the `minItems` and `required` that surely hold, and the event types it names.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -148,7 +148,7 @@ pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
     let mut open = false;
     let at_root = segments.is_empty();
     for (depth, seg) in segments.into_iter().enumerate() {
-        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, at(depth, when))).collect();
+        let expanded = expand_all(&nodes, at(depth, when));
         let mut next = Vec::new();
         // A name that a node which surely holds does not allow cannot be there, whatever the
         // other nodes (`$ref`s, `allOf` branches) allow: all of them hold at once. With several
@@ -197,7 +197,7 @@ pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
         return Resolved::Unknown;
     }
     let when = if at_root { when } else { at(1, when) };
-    Resolved::Found(nodes.iter().flat_map(|n| expand_when(n, when)).collect())
+    Resolved::Found(expand_all(&nodes, when))
 }
 
 /// The types the value at `path` may have in a document `when` lets through: in each case of
@@ -248,7 +248,7 @@ pub(super) fn always_present(from: &[Node], path: &str, when: &Filter) -> bool {
     let mut nodes = from.to_vec();
     for (depth, seg) in segments.into_iter().enumerate() {
         let Segment::Name(k) = seg else { return false };
-        let expanded: Vec<Node> = nodes.iter().flat_map(|n| expand_when(n, at(depth, when))).collect();
+        let expanded = expand_all(&nodes, at(depth, when));
         if !expanded.iter().any(|n| n.surely() && required(&n.schema, &k)) {
             return false;
         }
@@ -278,37 +278,47 @@ pub(super) fn child(n: &Node, key: &str) -> Option<Node> {
     Some(n.part(sub))
 }
 
-/// A node with its `$ref`s and `allOf` branches, all of which hold.
-pub(super) fn expand(n: &Node) -> Vec<Node> {
-    expand_when(n, &Filter::default())
+/// A node with what holds with it: its `$ref`s and `allOf` branches (surely), the `then` of
+/// every `if` and the `anyOf`/`oneOf` branches the rule's filter does not rule out (surely
+/// where it proves them).
+pub(super) fn expand_when(n: &Node, when: &Filter) -> Vec<Node> {
+    expand_all(std::slice::from_ref(n), when)
 }
 
-/// Like `expand`, also taking the `then` of every `if` the rule's filter does not rule out.
-pub(super) fn expand_when(n: &Node, when: &Filter) -> Vec<Node> {
-    let mut out = Vec::new();
-    expand_into(n, when, &mut out, 0);
+/// `expand_when` of each of `nodes`, each `$ref`'s target taken once (a schema whose `$ref`s
+/// lead to one place many ways is read once, not once a way).
+pub(super) fn expand_all(nodes: &[Node], when: &Filter) -> Vec<Node> {
+    let (mut out, mut seen) = (Vec::new(), HashSet::new());
+    for n in nodes {
+        expand_into(n, when, &mut out, &mut seen, 0);
+    }
     out
 }
 
-pub(super) fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, depth: usize) {
+/// Where a `$ref` leads (file and pointer), and how the node following it holds: the same
+/// target reached again adds nothing.
+type Seen = HashSet<(PathBuf, String, bool, usize)>;
+
+fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, seen: &mut Seen, depth: usize) {
     if depth > 16 {
         return;
     }
     if let Some(r) = n.schema.get("$ref").and_then(Json::as_str)
+        && seen.insert(ref_key(n, r, (n.conditional, n.alt)))
         && let Some(target) = follow_ref(n, r)
     {
-        expand_into(&target, when, out, depth + 1);
+        expand_into(&target, when, out, seen, depth + 1);
     }
     for branch in n.schema.get("allOf").and_then(Json::as_array).into_iter().flatten() {
         let branch = n.part(branch);
-        expand_into(&branch, when, out, depth + 1);
+        expand_into(&branch, when, out, seen, depth + 1);
     }
     if let (Some(cond), Some(then)) = (n.schema.get("if"), n.schema.get("then"))
         && may_hold(cond, when)
     {
         // A `then` whose `if` the filter proves holds as surely as the node it is in.
         let conditional = n.conditional || !must_hold(cond, when);
-        expand_into(&Node { conditional, ..n.part(then) }, when, out, depth + 1);
+        expand_into(&Node { conditional, ..n.part(then) }, when, out, seen, depth + 1);
     }
     // The document matches one of an `anyOf`'s or a `oneOf`'s branches: each may hold, but
     // none surely does, unless the filter rules out all the others (a `const` it contradicts).
@@ -317,7 +327,7 @@ pub(super) fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, depth: u
         let open: Vec<&Json> = branches.filter(|b| may_hold(b, when)).collect();
         let conditional = n.conditional || open.len() != 1;
         for branch in open {
-            expand_into(&Node { conditional, ..n.part(branch) }, when, out, depth + 1);
+            expand_into(&Node { conditional, ..n.part(branch) }, when, out, seen, depth + 1);
         }
     }
     out.push(n.clone());
@@ -391,12 +401,24 @@ pub(super) fn follow_ref(n: &Node, r: &str) -> Option<Node> {
     let doc = if file_part.is_empty() {
         n.doc.clone()
     } else {
-        let file = n.doc.file.parent().unwrap_or(Path::new(".")).join(file_part);
+        let file = ref_file(n, file_part);
         let root: Json = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
         Arc::new(Doc { file, root })
     };
     let schema = if pointer.is_empty() { doc.root.clone() } else { doc.root.pointer(pointer)?.clone() };
     Some(Node { schema, doc, ..n.clone() })
+}
+
+/// The file a `$ref`'s file part names, relative to `n`'s.
+fn ref_file(n: &Node, file_part: &str) -> PathBuf {
+    n.doc.file.parent().unwrap_or(Path::new(".")).join(file_part)
+}
+
+/// Where `$ref` `r` of `n` leads (its file and pointer), with how the node following it holds.
+fn ref_key<T>(n: &Node, r: &str, how: (bool, T)) -> (PathBuf, String, bool, T) {
+    let (file_part, pointer) = r.split_once('#').unwrap_or((r, ""));
+    let file = if file_part.is_empty() { n.doc.file.clone() } else { ref_file(n, file_part) };
+    (file, pointer.to_owned(), how.0, how.1)
 }
 
 /// What one schema node says about the type; `None` when it says nothing.
@@ -442,7 +464,13 @@ pub(super) fn types_at(nodes: &[Node]) -> Types {
     Some(all)
 }
 
-pub(super) fn event_types_in(n: &Node, property: &str, out: &mut Vec<String>, depth: usize) {
+/// The event types `n` names: the `const`s and `enum`s of member `property`, at its root and
+/// in its `$ref`s (each once), `allOf`s, `anyOf`s, `oneOf`s, `if`s, `then`s and `else`s.
+pub(super) fn event_types_in(n: &Node, property: &str, out: &mut Vec<String>) {
+    event_types_into(n, property, out, &mut HashSet::new(), 0);
+}
+
+fn event_types_into(n: &Node, property: &str, out: &mut Vec<String>, seen: &mut Seen, depth: usize) {
     if depth > 16 {
         return;
     }
@@ -452,17 +480,20 @@ pub(super) fn event_types_in(n: &Node, property: &str, out: &mut Vec<String>, de
         .into_iter()
         .chain(at.and_then(|p| p.get("enum")?.as_array()).into_iter().flatten());
     out.extend(listed.filter_map(Json::as_str).map(str::to_owned));
-    if let Some(target) = n.schema.get("$ref").and_then(Json::as_str).and_then(|r| follow_ref(n, r)) {
-        event_types_in(&target, property, out, depth + 1);
+    if let Some(r) = n.schema.get("$ref").and_then(Json::as_str)
+        && seen.insert(ref_key(n, r, (false, 0)))
+        && let Some(target) = follow_ref(n, r)
+    {
+        event_types_into(&target, property, out, seen, depth + 1);
     }
     for key in ["allOf", "anyOf", "oneOf"] {
         for branch in n.schema.get(key).and_then(Json::as_array).into_iter().flatten() {
-            event_types_in(&n.part(branch), property, out, depth + 1);
+            event_types_into(&n.part(branch), property, out, seen, depth + 1);
         }
     }
     for key in ["if", "then", "else"] {
         if let Some(branch) = n.schema.get(key) {
-            event_types_in(&n.part(branch), property, out, depth + 1);
+            event_types_into(&n.part(branch), property, out, seen, depth + 1);
         }
     }
 }
