@@ -1,6 +1,8 @@
 //! What a schema says about a path: walking a simple JSONPath through a schema's nodes (its
-//! `$ref`s, `allOf` branches and the `then`s a rule's filter lets hold), the types a node
-//! allows, the `minItems` and `required` that surely hold, and the event types it names.
+//! `$ref`s, each target once; its `allOf` branches; the `then`s and the `anyOf`/`oneOf`
+//! branches a rule's filter lets hold, and which of them surely do), the types a node allows,
+//! the `minItems` and `required` that surely hold, and the event types it names. Several
+//! schemas may stand as alternatives (the events on a topic several kinds share).
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -304,7 +306,7 @@ fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, seen: &mut Seen, de
         return;
     }
     if let Some(r) = n.schema.get("$ref").and_then(Json::as_str)
-        && seen.insert(ref_key(n, r, (n.conditional, n.alt)))
+        && seen.insert(ref_key(n, r))
         && let Some(target) = follow_ref(n, r)
     {
         expand_into(&target, when, out, seen, depth + 1);
@@ -415,10 +417,10 @@ fn ref_file(n: &Node, file_part: &str) -> PathBuf {
 }
 
 /// Where `$ref` `r` of `n` leads (its file and pointer), with how the node following it holds.
-fn ref_key<T>(n: &Node, r: &str, how: (bool, T)) -> (PathBuf, String, bool, T) {
+fn ref_key(n: &Node, r: &str) -> (PathBuf, String, bool, usize) {
     let (file_part, pointer) = r.split_once('#').unwrap_or((r, ""));
     let file = if file_part.is_empty() { n.doc.file.clone() } else { ref_file(n, file_part) };
-    (file, pointer.to_owned(), how.0, how.1)
+    (file, pointer.to_owned(), n.conditional, n.alt)
 }
 
 /// What one schema node says about the type; `None` when it says nothing.
@@ -481,7 +483,7 @@ fn event_types_into(n: &Node, property: &str, out: &mut Vec<String>, seen: &mut 
         .chain(at.and_then(|p| p.get("enum")?.as_array()).into_iter().flatten());
     out.extend(listed.filter_map(Json::as_str).map(str::to_owned));
     if let Some(r) = n.schema.get("$ref").and_then(Json::as_str)
-        && seen.insert(ref_key(n, r, (false, 0)))
+        && seen.insert(ref_key(n, r))
         && let Some(target) = follow_ref(n, r)
     {
         event_types_into(&target, property, out, seen, depth + 1);
