@@ -527,21 +527,15 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schemas: &[Arc<Schema>
                 Some(h) => Part::Var(Var::Header(h.to_owned())),
                 None => {
                     // `{customer.id}`: `id` of the object `customer` (or a property of that name).
-                    let escape = |name: &str| name.replace('~', "~0").replace('/', "~1");
-                    let pointer = format!("/properties/{}", escape(&v));
-                    let nested: String = v.split('.').map(|m| format!("/properties/{}", escape(m))).collect();
-                    let known =
-                        |s: &Arc<Schema>| s.document.pointer(&pointer).or(s.document.pointer(&nested)).is_some();
-                    if !schemas.is_empty() && !schemas.iter().any(known) {
+                    if let Err(near) = super::contract::declares_variable(schemas, &v)
+                        && !schemas.is_empty()
+                    {
                         let names: Vec<String> = schemas.iter().map(|s| format!("'{}'", s.name)).collect();
                         let which = match names.len() {
                             1 => format!("the canonical event in {}", names[0]),
                             _ => format!("any canonical event published to the topic ({})", names.join(", ")),
                         };
-                        let declared = schemas.iter().filter_map(|s| s.document.get("properties")?.as_object());
-                        let near =
-                            super::did_you_mean::nearest(&v, declared.flat_map(|p| p.keys().map(String::as_str)))
-                                .map(|n| format!(": did you mean '{{{n}}}'?"));
+                        let near = near.map(|n| format!(": did you mean '{{{n}}}'?"));
                         let message = format!(
                             "template variable '{{{v}}}' is not a property of {which}{}",
                             near.unwrap_or_default()

@@ -3318,3 +3318,39 @@ fn a_schema_whose_refs_lead_to_one_place_many_ways_is_read_once() {
     assert!(out.contains("routes.yaml: valid"), "{out}");
     assert!(out.contains("$.ids: 'ids' is not declared in payloads valid for 'in.json'; did you mean 'id'?"), "{out}");
 }
+
+#[test]
+fn a_dispatch_template_reads_the_properties_a_composed_schema_declares() {
+    // The event's schema is built from parts: its properties are in the files it refers to.
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("customer.json", r#"{"type": "object", "properties": {"id": {"type": "string"}}}"#),
+        (
+            "base.json",
+            r#"{"type": "object", "required": ["order_id"], "properties": {"order_id": {"type": "string"}, "customer": {"$ref": "customer.json"}}}"#,
+        ),
+        ("event.json", r#"{"allOf": [{"$ref": "base.json"}, {"properties": {"note": {"type": "string"}}}]}"#),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let validate = |url: &str| {
+        let yaml = format!(
+            "dispatch:\n  - name: d\n    topic: t\n    group: g\n    schema: event.json\n    rules:\n      - name: r\n        request: {{ method: POST, url: \"http://orders/{url}\" }}\n"
+        );
+        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+        text(&switchyard(&["validate"], dir.path(), &[]))
+    };
+    let out = validate("{order_id}/{customer.id}/{note}");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    assert_says(
+        &validate("{order_id}/{ordr_id}"),
+        &[
+            "template variable '{ordr_id}' is not a property of the canonical event in 'event.json': did you mean '{order_id}'?",
+        ],
+    );
+    assert_says(
+        &validate("{customer.idd}"),
+        &["template variable '{customer.idd}' is not a property of the canonical event in 'event.json'"],
+    );
+}

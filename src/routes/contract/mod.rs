@@ -227,6 +227,23 @@ fn check_reads(ctx: &mut Ctx, expr: &Expr, inbound: &Inbound, when: &Filter, wha
     }
 }
 
+/// Whether the events `schemas` describe (any one of them) declare the dispatch template
+/// variable `var`: a property of that name, or a path of `.`-separated names (`customer.id`).
+/// `Err` when they do not, with the declared name a misspelt one was meant as; `Ok` too when
+/// the schemas say nothing of it (the benefit of the doubt).
+pub(super) fn declares_variable(schemas: &[Arc<Schema>], var: &str) -> Result<(), Option<String>> {
+    let roots = Node::any_of(schemas);
+    if walk::declares(&roots, &[var]) != Some(false) {
+        return Ok(());
+    }
+    let nested: Vec<&str> = var.split('.').collect();
+    if walk::declares(&roots, &nested) != Some(false) {
+        return Ok(());
+    }
+    let top = expand_all(&roots, &Filter::default());
+    Err(nearest(var, top.iter().flat_map(walk::declared)).map(str::to_owned))
+}
+
 /// Warns about a rule's or a reply's (`what`) `when.event_type` that `schema` does not name
 /// where one it names is spelt nearly the same (`checkout.session.complete`): the rule would pass
 /// over every event without a word. The types a schema names are the `const`s and `enum`s of the property

@@ -214,6 +214,23 @@ pub(super) fn types_in(from: &[Node], path: &str, when: &Filter) -> Types {
     Some(all)
 }
 
+/// Whether what `from` describes declares the members `names`, one inside the other (through
+/// `$ref`s, `allOf`s, and any `then` or `anyOf`/`oneOf` branch): `None` where the schema says
+/// nothing of the members there (no `properties`, not closed).
+pub(super) fn declares(from: &[Node], names: &[&str]) -> Option<bool> {
+    let mut nodes = from.to_vec();
+    for name in names {
+        let expanded = expand_all(&nodes, &Filter::default());
+        let next: Vec<Node> = expanded.iter().filter_map(|n| child(n, name)).collect();
+        if next.is_empty() {
+            let says = expanded.iter().any(|n| declared(n).next().is_some() || closed_to_names(&n.schema));
+            return says.then_some(false);
+        }
+        nodes = next;
+    }
+    Some(true)
+}
+
 /// Why the array at `array` may hold fewer than `wanted` items in a payload `when` lets through:
 /// no `minItems` that surely holds gives as many, or it may be missing; `None` when it cannot,
 /// or when the schema does not say what is there (the benefit of the doubt).
