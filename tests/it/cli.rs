@@ -3351,6 +3351,8 @@ fn a_dispatch_template_reads_the_properties_a_composed_schema_declares() {
     );
     assert_says(
         &validate("{customer.idd}"),
-        &["template variable '{customer.idd}' is not a property of the canonical event in 'event.json'"],
+        &[
+            "template variable '{customer.idd}' is not a property of the canonical event in 'event.json': did you mean '{customer.id}'?",
+        ],
     );
 }

@@ -233,15 +233,13 @@ fn check_reads(ctx: &mut Ctx, expr: &Expr, inbound: &Inbound, when: &Filter, wha
 /// the schemas say nothing of it (the benefit of the doubt).
 pub(super) fn declares_variable(schemas: &[Arc<Schema>], var: &str) -> Result<(), Option<String>> {
     let roots = Node::any_of(schemas);
-    if walk::declares(&roots, &[var]) != Some(false) {
-        return Ok(());
-    }
+    let Some(Err((_, top))) = walk::declares(&roots, &[var]) else { return Ok(()) };
     let nested: Vec<&str> = var.split('.').collect();
-    if walk::declares(&roots, &nested) != Some(false) {
-        return Ok(());
-    }
-    let top = expand_all(&roots, &Filter::default());
-    Err(nearest(var, top.iter().flat_map(walk::declared)).map(str::to_owned))
+    let Some(Err((at, there))) = walk::declares(&roots, &nested) else { return Ok(()) };
+    // The name meant where the path stops: `customer.idd` → `customer.id`.
+    let prefix: String = nested[..at].iter().map(|n| format!("{n}.")).collect();
+    let near = nearest(nested[at], there.iter().map(String::as_str)).map(|n| format!("{prefix}{n}"));
+    Err(near.or_else(|| nearest(var, top.iter().map(String::as_str)).map(str::to_owned)))
 }
 
 /// Warns about a rule's or a reply's (`what`) `when.event_type` that `schema` does not name

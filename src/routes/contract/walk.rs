@@ -215,20 +215,21 @@ pub(super) fn types_in(from: &[Node], path: &str, when: &Filter) -> Types {
 }
 
 /// Whether what `from` describes declares the members `names`, one inside the other (through
-/// `$ref`s, `allOf`s, and any `then` or `anyOf`/`oneOf` branch): `None` where the schema says
-/// nothing of the members there (no `properties`, not closed).
-pub(super) fn declares(from: &[Node], names: &[&str]) -> Option<bool> {
+/// `$ref`s, `allOf`s, and any `then` or `anyOf`/`oneOf` branch): `Err` with the place of the
+/// first that is missing and the names declared there; `None` where the schema says nothing
+/// of the members there (no `properties`, not closed).
+pub(super) fn declares(from: &[Node], names: &[&str]) -> Option<Result<(), (usize, Vec<String>)>> {
     let mut nodes = from.to_vec();
-    for name in names {
+    for (i, name) in names.iter().enumerate() {
         let expanded = expand_all(&nodes, &Filter::default());
         let next: Vec<Node> = expanded.iter().filter_map(|n| child(n, name)).collect();
         if next.is_empty() {
             let says = expanded.iter().any(|n| declared(n).next().is_some() || closed_to_names(&n.schema));
-            return says.then_some(false);
+            return says.then(|| Err((i, expanded.iter().flat_map(declared).map(str::to_owned).collect())));
         }
         nodes = next;
     }
-    Some(true)
+    Some(Ok(()))
 }
 
 /// Why the array at `array` may hold fewer than `wanted` items in a payload `when` lets through:
