@@ -527,9 +527,7 @@ fn parse_vars(ctx: &mut Ctx, text: &Text, expanded: &str, schemas: &[Arc<Schema>
                 Some(h) => Part::Var(Var::Header(h.to_owned())),
                 None => {
                     // `{customer.id}`: `id` of the object `customer` (or a property of that name).
-                    if let Err(near) = super::contract::declares_variable(schemas, &v)
-                        && !schemas.is_empty()
-                    {
+                    if let Err(near) = super::contract::declares_variable(schemas, &v) {
                         let names: Vec<String> = schemas.iter().map(|s| format!("'{}'", s.name)).collect();
                         let which = match names.len() {
                             1 => format!("the canonical event in {}", names[0]),

@@ -66,6 +66,21 @@ impl Projection {
         fields.iter().find(|(k, _)| k.len() == len && k.as_bytes().first() == first && k == key).map(|(_, p)| p)
     }
 
+    /// Whether the projection names more than `limit` members, at every level together.
+    fn larger_than(&self, limit: usize) -> bool {
+        let mut count = 0;
+        let mut pending = vec![self];
+        while let Some(p) = pending.pop() {
+            let Projection::Fields(fields) = p else { continue };
+            count += fields.len();
+            if count > limit {
+                return true;
+            }
+            pending.extend(fields.iter().map(|(_, p)| p));
+        }
+        false
+    }
+
     /// Keeps what the JSONPath `text` can select (and everything under it).
     pub fn read_path(&mut self, text: &str) {
         let Some(segments) = jsonpath::segments(text) else {
@@ -88,7 +103,8 @@ impl Projection {
 
     /// Keeps what the schema in `file` (its document given) looks at.
     pub fn read_schema(&mut self, document: &Json, file: &Path) {
-        let mut walk = SchemaWalk { files: HashMap::new(), followed: HashMap::new(), depth: 0 };
+        let mut walk =
+            SchemaWalk { files: HashMap::new(), followed: HashMap::new(), walking: HashMap::new(), depth: 0 };
         walk.files.insert(file.to_path_buf(), Some(Arc::new(document.clone())));
         self.merge(walk.node(document, file));
     }
@@ -106,14 +122,24 @@ fn member<'f>(fields: &'f mut Vec<(String, Projection)>, key: &str) -> &'f mut P
     &mut fields[i].1
 }
 
+/// How many times a schema that refers back into itself is followed down before the value
+/// there is kept whole.
+const UNROLL: usize = 8;
+
+/// The most members (at every level) a `$ref`'s projection keeps before it keeps the whole value.
+const MAX_MEMBERS: usize = 1024;
+
 /// Following a schema and the files its `$ref`s lead to.
 struct SchemaWalk {
     /// Schema files read so far (`None`: unreadable).
     files: HashMap<PathBuf, Option<Arc<Json>>>,
-    /// What each `$ref` target (file, pointer) looks at, worked out once: a schema whose
-    /// `$ref`s lead to one place many ways is walked once, not once a way. While it is being
-    /// worked out, everything (a `$ref` back into it keeps the whole value there).
-    followed: HashMap<(PathBuf, String), Projection>,
+    /// What each `$ref` target (file, pointer) looks at, worked out once for each number of
+    /// times it is already being walked: a schema whose `$ref`s lead to one place many ways is
+    /// walked once, not once a way, and one that refers back into itself is followed
+    /// `UNROLL` times down, then kept whole.
+    followed: HashMap<(PathBuf, String, usize), Projection>,
+    /// How many times each target is being walked now (its `$ref`s on the way here).
+    walking: HashMap<(PathBuf, String), usize>,
     depth: usize,
 }
 
@@ -225,7 +251,12 @@ impl SchemaWalk {
         } else {
             file.parent().unwrap_or(Path::new(".")).join(file_part)
         };
-        let key = (target.clone(), pointer.to_owned());
+        let place = (target.clone(), pointer.to_owned());
+        let inside = self.walking.get(&place).copied().unwrap_or(0);
+        if inside >= UNROLL {
+            return Some(Projection::All);
+        }
+        let key = (target.clone(), pointer.to_owned(), inside);
         if let Some(known) = self.followed.get(&key) {
             return Some(known.clone());
         }
@@ -247,8 +278,13 @@ impl SchemaWalk {
                 _ => return None,
             };
         }
-        self.followed.insert(key.clone(), Projection::All);
+        self.walking.insert(place.clone(), inside + 1);
         let projection = self.node(schema, &target);
+        self.walking.insert(place, inside);
+        // Schemas that refer to one place under many names (a tree's node under each of its
+        // children) would make a projection as large as all the ways down: past a size, the
+        // value is kept whole.
+        let projection = if projection.larger_than(MAX_MEMBERS) { Projection::All } else { projection };
         self.followed.insert(key, projection.clone());
         Some(projection)
     }
@@ -361,8 +397,14 @@ mod tests {
         p.read_schema(&root, &dir.path().join("main.json"));
         let Projection::Fields(top) = &p else { panic!("{p:?}") };
         assert_eq!(Projection::of_member(top, "amount"), Some(&fields(&[("cents", Projection::All)])));
-        // A schema that refers to itself keeps everything where it does.
-        assert_eq!(Projection::of_member(top, "list"), Some(&fields(&[("next", Projection::All)])));
+        // A schema that refers to itself ends, deep down, in keeping everything.
+        let mut depth = 0;
+        let mut at = Projection::of_member(top, "list").unwrap();
+        while let Projection::Fields(f) = at {
+            at = Projection::of_member(f, "next").unwrap();
+            depth += 1;
+        }
+        assert!(depth > 5, "{depth}");
     }
 
     #[test]
@@ -381,5 +423,24 @@ mod tests {
         let Projection::Fields(top) = &p else { panic!("{p:?}") };
         assert_eq!(top.len(), 16, "{p:?}");
         assert_eq!(Projection::of_member(top, "end"), Some(&Projection::default()));
+        // Each level is the next one under two names (2^30 members all told): kept whole past a size.
+        let mut defs = serde_json::Map::new();
+        for i in 0..30 {
+            let next = json!({"$ref": format!("#/$defs/l{}", i + 1)});
+            defs.insert(format!("l{i}"), json!({"properties": {"a": next, "b": next}}));
+        }
+        defs.insert("l30".into(), json!({"properties": {"end": {"type": "string"}}}));
+        let mut p = Projection::default();
+        p.read_schema(&json!({"$defs": defs, "$ref": "#/$defs/l0"}), Path::new("main.json"));
+        assert!(!p.larger_than(4 * MAX_MEMBERS), "{p:?}");
+        assert!(matches!(&p, Projection::Fields(f) if f.len() == 2), "{p:?}");
+        // A tree whose node refers to itself ten times: followed down as a list is, each level once.
+        let kids: serde_json::Map<String, serde_json::Value> =
+            (0..10).map(|i| (format!("k{i}"), json!({"$ref": "#/$defs/node"}))).collect();
+        let root = json!({"$defs": {"node": {"properties": kids}}, "$ref": "#/$defs/node"});
+        let mut p = Projection::default();
+        p.read_schema(&root, Path::new("main.json"));
+        let Projection::Fields(top) = &p else { panic!("{p:?}") };
+        assert!(matches!(Projection::of_member(top, "k9"), Some(Projection::Fields(f)) if f.len() == 10), "{p:?}");
     }
 }

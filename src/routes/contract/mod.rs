@@ -20,8 +20,8 @@ use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
 use walk::{
-    Node, Ty, Types, cases, child, closed_to_names, event_types_in, expand_all, expand_when, intersect_all, resolve,
-    short_of, ty, types_in, types_of,
+    Node, Ty, Types, cases, child, closed_to_names, event_types_in, expand_all, expand_when, intersect_all, no_filter,
+    resolve, short_of, ty, types_in, types_of,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -73,7 +73,7 @@ impl Inbound {
     /// `each`); `None` when unknown, with an error naming `what` when they cannot exist.
     fn select(&self, ctx: &mut Ctx, each: &str, at: Location, what: &str) -> Option<Inbound> {
         let (from, path, described) = self.from(each);
-        let nodes = resolve(from, path, &Filter::default()).reported(ctx, at, what, path, described)?;
+        let nodes = resolve(from, path, no_filter()).reported(ctx, at, what, path, described)?;
         Some(Inbound {
             nodes,
             described: format!("the values {path} selects in {described}"),
@@ -86,9 +86,8 @@ impl Inbound {
 
     /// The rule's filter as it bears on where `path` starts: none where it reads other values.
     fn filter<'w>(&self, path: &str, when: &'w Filter) -> &'w Filter {
-        static NONE: std::sync::LazyLock<Filter> = std::sync::LazyLock::new(Filter::default);
         let filtered = if super::jsonpath::root_relative(path).is_some() { self.root_filtered } else { self.filtered };
-        if filtered { when } else { &NONE }
+        if filtered { when } else { no_filter() }
     }
 
     /// Where `path` is looked for (its nodes and their description) and the path from there:
@@ -142,7 +141,7 @@ pub(super) fn check_rule(ctx: &mut Ctx, rule: &Rule, schema: Option<&Schema>) {
     // selects, so says nothing of the payload).
     if let (Some(answer), Some(schema)) = (&rule.answer, schema) {
         let payload = Inbound::whole(schema, format!("payloads valid for '{}'", schema.name));
-        let when = if rule.for_each.is_some() { &Filter::default() } else { &rule.when };
+        let when = if rule.for_each.is_some() { no_filter() } else { &rule.when };
         check_answer(ctx, answer, &payload, when, &format!("rule '{}', answer", rule.name));
     }
 }
@@ -334,7 +333,7 @@ fn check_fields(
     // Schema reads `additionalProperties` against the `properties` beside it only.
     let closed: Vec<&Node> = props.iter().filter(|n| n.surely() && closed_to_names(&n.schema)).collect();
     for (field, expr) in fields {
-        let target = expand_all(&props.iter().filter_map(|n| child(n, field)).collect::<Vec<_>>(), &Filter::default());
+        let target = expand_all(&props.iter().filter_map(|n| child(n, field)).collect::<Vec<_>>(), no_filter());
         if closed.iter().any(|n| child(n, field).is_none()) {
             let listed = if target.is_empty() {
                 ""
@@ -404,7 +403,7 @@ fn check_value(
     }
     let items: Vec<Node> =
         target.iter().filter_map(|n| n.schema.get("items").filter(|i| i.is_object()).map(|i| n.part(i))).collect();
-    let items = expand_all(&items, &Filter::default());
+    let items = expand_all(&items, no_filter());
     let selected = inbound.and_then(|i| i.select(ctx, each.as_str(), expr.at, &format!("{}, each", check.what(name))));
     check_one(ctx, check, expr, &items, selected.as_ref(), &format!("{name}[]"), depth);
 }

@@ -136,8 +136,13 @@ impl Resolved {
 /// starts: at its start (the payload, or what a `for_each` selects) the rule's filter, which
 /// reads that document's own members (`$.type`); below, nothing (a nested `type` is another).
 fn at(depth: usize, when: &Filter) -> &Filter {
+    if depth == 0 { when } else { no_filter() }
+}
+
+/// The filter that lets everything through: what holds of every document.
+pub(super) fn no_filter() -> &'static Filter {
     static NONE: std::sync::LazyLock<Filter> = std::sync::LazyLock::new(Filter::default);
-    if depth == 0 { when } else { &NONE }
+    &NONE
 }
 
 /// Walks a simple JSONPath (`$.a.b[0]`, `$['a']`, `[*]`) through the inbound schema, from
@@ -221,7 +226,7 @@ pub(super) fn types_in(from: &[Node], path: &str, when: &Filter) -> Types {
 pub(super) fn declares(from: &[Node], names: &[&str]) -> Option<Result<(), (usize, Vec<String>)>> {
     let mut nodes = from.to_vec();
     for (i, name) in names.iter().enumerate() {
-        let expanded = expand_all(&nodes, &Filter::default());
+        let expanded = expand_all(&nodes, no_filter());
         let next: Vec<Node> = expanded.iter().filter_map(|n| child(n, name)).collect();
         if next.is_empty() {
             let says = expanded.iter().any(|n| declared(n).next().is_some() || closed_to_names(&n.schema));
@@ -474,7 +479,7 @@ pub(super) fn intersect_all(all: impl Iterator<Item = Types>) -> Types {
 /// The types a value described by `nodes` may have: what all the nodes of one alternative
 /// that surely hold allow, in any alternative (`None` when one of them says nothing). A node
 /// that holds only if an `if` or an `anyOf` branch does can only narrow that, in some documents.
-pub(super) fn types_at(nodes: &[Node]) -> Types {
+fn types_at(nodes: &[Node]) -> Types {
     let alts: BTreeSet<usize> = nodes.iter().map(|n| n.alt).collect();
     let mut all = BTreeSet::new();
     for alt in alts {
