@@ -3,12 +3,13 @@
 //! URL templates are checked here so that event data can only ever fill path segments and
 //! query values: scheme, host and port come from the config alone.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, Method};
-use serde_json::Value as Json;
 
+use super::contract::event_types_allowed;
 use super::expr::{self, Expr, Filter};
 use super::template::{self, Part};
 use super::verify::{Secret, Verifier};
@@ -575,24 +576,12 @@ fn warn_of_unset_headers(ctx: &mut Ctx, at: serde_saphyr::Location, parts: &[Par
     }
 }
 
-/// The event types a canonical schema lists (`event_type` with `const` or `enum`); `None` when
-/// it may allow any.
-fn listed_event_types(schema: &Schema) -> Option<Vec<&str>> {
-    let property = schema.document.pointer("/properties/event_type")?;
-    let listed = match (property.get("const"), property.get("enum").and_then(Json::as_array)) {
-        (Some(c), _) => std::slice::from_ref(c),
-        (None, Some(values)) => values.as_slice(),
-        (None, None) => return None,
-    };
-    Some(listed.iter().filter_map(Json::as_str).collect())
-}
-
 /// The schemas of the events a rule taking `types` (every type, when `None`) can take: those
 /// listing one of them, or no types at all. When it would take none, all of them: the rule is
 /// warned about, and its templates are still checked.
 fn taken_by(schemas: &[Arc<Schema>], types: Option<Vec<String>>) -> Vec<Arc<Schema>> {
     let Some(types) = types else { return schemas.to_vec() };
-    let takes = |s: &&Arc<Schema>| listed_event_types(s).is_none_or(|l| l.iter().any(|t| types.iter().any(|w| w == t)));
+    let takes = |s: &&Arc<Schema>| event_types_allowed(s).is_none_or(|l| types.iter().any(|t| l.contains(t)));
     let taken: Vec<Arc<Schema>> = schemas.iter().filter(takes).cloned().collect();
     if taken.is_empty() { schemas.to_vec() } else { taken }
 }
@@ -604,18 +593,16 @@ fn warn_of_unknown_event_types(ctx: &mut Ctx, types: &Spanned<OneOrMany>, schema
     if schemas.is_empty() {
         return;
     }
-    let mut known: Vec<&str> = Vec::new();
+    let mut known = BTreeSet::new();
     for schema in schemas {
-        let Some(listed) = listed_event_types(schema) else { return };
+        let Some(listed) = event_types_allowed(schema) else { return };
         known.extend(listed);
     }
-    known.sort_unstable();
-    known.dedup();
     let names: Vec<&str> = schemas.iter().map(|s| s.name.as_str()).collect();
     let allow = if names.len() == 1 { "allows" } else { "allow" };
     for t in types.value.to_vec() {
-        if !known.contains(&t.as_str()) {
-            let (names, known) = (names.join(", "), known.join(", "));
+        if !known.contains(t.as_str()) {
+            let (names, known) = (names.join(", "), known.iter().map(String::as_str).collect::<Vec<_>>().join(", "));
             let message = format!(
                 "this rule would never call: no event on its topic has event_type '{t}' ({names} {allow} only {known})"
             );

@@ -2632,6 +2632,103 @@ fn a_dispatch_rule_taking_one_event_type_is_held_to_that_events_schema() {
     assert!(out.contains(warning), "{out}");
 }
 
+/// Canonical schemas that name their event types through a shared envelope (`$ref`, `allOf`,
+/// `oneOf`) are read as well as flat ones: a dispatch rule is held to the kind it takes, and a
+/// type none of them allows is warned about.
+#[test]
+fn a_dispatch_rule_reads_the_event_types_of_composed_canonical_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "envelope.json",
+        r#"{"type": "object", "required": ["event_type", "id"],
+            "properties": {"event_type": {"type": "string"}, "id": {"type": "string"}}}"#,
+    );
+    // The envelope and the kind's own members, both closed by naming every member.
+    write(
+        "paid.json",
+        r##"{"allOf": [{"$ref": "envelope.json"},
+                       {"$ref": "#/$defs/paid"}],
+             "$defs": {"paid": {"type": "object", "additionalProperties": false, "required": ["transaction_id"],
+                                "properties": {"event_type": {"const": "payment_successful"}, "id": true,
+                                               "transaction_id": {"type": "string"}}}}}"##,
+    );
+    write(
+        "failed.json",
+        r#"{"allOf": [{"$ref": "envelope.json"},
+                      {"type": "object", "additionalProperties": false, "required": ["reason"],
+                       "properties": {"id": true, "reason": {"type": "string"},
+                                      "event_type": {"oneOf": [{"const": "payment_failed"}, {"const": "payment_declined"}]}}},
+                      {"oneOf": [{"properties": {"event_type": {"const": "payment_failed"}}},
+                                 {"properties": {"event_type": {"enum": ["payment_declined"]}}}]}]}"#,
+    );
+    write("in.json", r#"{"type": "object"}"#);
+    let routes = |dispatch_rules: &str| {
+        let emit = |name: &str, schema: &str, event_type: &str, own: &str| {
+            format!(
+                "      - name: {name}
+        when: {{ event_type: {event_type} }}
+        emit: {{ topic: t, schema: {schema}, value: {{ event_type: {{ const: {event_type} }}, id: {{ path: $.id }}, {own}: {{ path: $.x }} }} }}
+"
+            )
+        };
+        let yaml = format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: in.json
+    event_type: $.type
+    rules:
+{}{}dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+{dispatch_rules}",
+            emit("paid", "paid.json", "payment_successful", "transaction_id"),
+            emit("failed", "failed.json", "payment_failed", "reason"),
+        );
+        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+        text(&switchyard(&["validate"], dir.path(), &[]))
+    };
+    let good = "      - name: on_paid
+        when: { event_type: payment_successful }
+        request: { method: POST, url: \"http://orders/{id}\", body: { tx: { path: $.transaction_id } } }
+      - name: on_failed
+        when: { event_type: [payment_failed, payment_declined] }
+        request: { method: POST, url: \"http://orders/{id}\", body: { why: { path: $.reason } } }
+";
+    let out = routes(good);
+    // The one warning: the source takes unsigned webhooks.
+    assert!(out.contains("routes.yaml: valid") && out.matches("warning").count() == 1, "{out}");
+    // Each rule is held to the schema of the kind it takes.
+    let crossed = good.replace("$.transaction_id", "$.reason");
+    assert_says(
+        &routes(&crossed),
+        &[
+            "dispatch rule 'on_paid', body.tx: $.reason cannot exist in events valid for 'paid.json': 'reason' is not one of the properties the schema allows there",
+        ],
+    );
+    // A type no schema on the topic allows.
+    let typo = good.replace("event_type: payment_successful }", "event_type: payment_succesful }");
+    let out = routes(&typo);
+    assert_says(
+        &out,
+        &[
+            "warning: this rule would never call: no event on its topic has event_type 'payment_succesful' (paid.json, failed.json allow only payment_declined, payment_failed, payment_successful)",
+        ],
+    );
+    // An `anyOf` branch that leaves the type open: any type may come, nothing is warned about.
+    write(
+        "failed.json",
+        r#"{"allOf": [{"$ref": "envelope.json"},
+                      {"anyOf": [{"properties": {"event_type": {"const": "payment_failed"}}}, {"required": ["reason"]}]}]}"#,
+    );
+    let out = routes(&typo);
+    assert!(out.contains("routes.yaml: valid") && !out.contains("would never call"), "{out}");
+}
+
 #[test]
 fn the_committed_routes_schema_matches_the_types() {
     let out = switchyard(&["config-schema"], &repo(), &[]);

@@ -21,7 +21,7 @@ use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
 use walk::{
     Node, Ty, Types, cases, child, closed_to_names, event_types_in, expand_all, expand_when, intersect_all, no_filter,
-    resolve, short_of, ty, types_in, types_of,
+    resolve, short_of, ty, types_in, types_of, values_allowed,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -239,6 +239,14 @@ pub(super) fn declares_variable(schemas: &[Arc<Schema>], var: &str) -> Result<()
     let prefix: String = nested[..at].iter().map(|n| format!("{n}.")).collect();
     let near = nearest(nested[at], there.iter().map(String::as_str)).map(|n| format!("{prefix}{n}"));
     Err(near.or_else(|| nearest(var, top.iter().map(String::as_str)).map(str::to_owned)))
+}
+
+/// The event types a canonical event valid for `schema` can have (its `event_type`), when the
+/// schema lists them: a `const` or `enum`, at its root or through `$ref`s, `allOf`s, `anyOf`s
+/// and `oneOf`s. `None` when it may be any, and when it would be none (a schema no event
+/// passes says nothing useful about types).
+pub(super) fn event_types_allowed(schema: &Schema) -> Option<BTreeSet<String>> {
+    values_allowed(&Node::root(schema), "event_type").filter(|types| !types.is_empty())
 }
 
 /// Warns about a rule's or a reply's (`what`) `when.event_type` that `schema` does not name

@@ -489,6 +489,64 @@ fn types_at(nodes: &[Node]) -> Types {
     Some(all)
 }
 
+/// The values member `property` of a document `n` describes can take, by the `const`s and
+/// `enum`s that bind it: at `n`'s root, through its `$ref`s (each target once) and `allOf`s
+/// (each narrows the set), and its `anyOf`s and `oneOf`s (the branches' sets together).
+/// `None` when some way through leaves the value open (an `anyOf` branch that does not bind
+/// it, a `$ref` that cannot be followed); an `if`'s `then` binds only conditionally, so it
+/// is not read.
+pub(super) fn values_allowed(n: &Node, property: &str) -> Option<BTreeSet<String>> {
+    values_into(n, property, &mut HashSet::new(), 0)
+}
+
+fn values_into(n: &Node, property: &str, seen: &mut Seen, depth: usize) -> Option<BTreeSet<String>> {
+    if depth > 16 {
+        return None;
+    }
+    let mut bound: Option<BTreeSet<String>> = None;
+    let mut narrow = |set: BTreeSet<String>| {
+        bound = Some(match bound.take() {
+            None => set,
+            Some(had) => had.intersection(&set).cloned().collect(),
+        });
+    };
+    let strings = |values: &[Json]| values.iter().filter_map(Json::as_str).map(str::to_owned).collect();
+    if let Some(at) = n.schema.get("properties").and_then(|p| p.get(property)) {
+        if let Some(c) = at.get("const") {
+            narrow(strings(std::slice::from_ref(c)));
+        }
+        if let Some(e) = at.get("enum").and_then(Json::as_array) {
+            narrow(strings(e));
+        }
+    }
+    if let Some(r) = n.schema.get("$ref").and_then(Json::as_str)
+        && seen.insert(ref_key(n, r))
+        && let Some(set) = follow_ref(n, r).and_then(|target| values_into(&target, property, seen, depth + 1))
+    {
+        narrow(set);
+    }
+    for branch in n.schema.get("allOf").and_then(Json::as_array).into_iter().flatten() {
+        if let Some(set) = values_into(&n.part(branch), property, seen, depth + 1) {
+            narrow(set);
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        let Some(branches) = n.schema.get(key).and_then(Json::as_array) else { continue };
+        let mut either = BTreeSet::new();
+        let every_branch_binds = branches.iter().all(|b| match values_into(&n.part(b), property, seen, depth + 1) {
+            Some(set) => {
+                either.extend(set);
+                true
+            }
+            None => false,
+        });
+        if every_branch_binds {
+            narrow(either);
+        }
+    }
+    bound
+}
+
 /// The event types `n` names: the `const`s and `enum`s of member `property`, at its root and
 /// in its `$ref`s (each once), `allOf`s, `anyOf`s, `oneOf`s, `if`s, `then`s and `else`s.
 pub(super) fn event_types_in(n: &Node, property: &str, out: &mut Vec<String>) {
