@@ -2550,6 +2550,39 @@ fn a_rules_answer_and_templates_are_held_to_the_inbound_schema() {
     );
 }
 
+/// `switchyard validate` in `dir` of two kinds of event published to topic `t` (`paid.json`'s
+/// `payment_successful` with a `transaction_id`, `failed.json`'s `payment_failed` with a
+/// `reason`; the schemas are the test's) and a dispatcher of `t` with `dispatch_rules`.
+fn two_kinds_on_one_topic(dir: &Path, dispatch_rules: &str) -> String {
+    let emit = |name: &str, schema: &str, event_type: &str, own: &str| {
+        format!(
+            "      - name: {name}
+        when: {{ event_type: {event_type} }}
+        emit: {{ topic: t, schema: {schema}, value: {{ event_type: {{ const: {event_type} }}, id: {{ path: $.id }}, {own}: {{ path: $.x }} }} }}
+"
+        )
+    };
+    let yaml = format!(
+        "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: in.json
+    event_type: $.type
+    rules:
+{}{}dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+{dispatch_rules}",
+        emit("paid", "paid.json", "payment_successful", "transaction_id"),
+        emit("failed", "failed.json", "payment_failed", "reason"),
+    );
+    std::fs::write(dir.join("routes.yaml"), yaml).unwrap();
+    text(&switchyard(&["validate"], dir, &[]))
+}
+
 #[test]
 fn a_dispatch_rule_taking_one_event_type_is_held_to_that_events_schema() {
     // Two kinds of event on one topic, each with its own closed schema naming its event_type.
@@ -2563,35 +2596,7 @@ fn a_dispatch_rule_taking_one_event_type_is_held_to_that_events_schema() {
     std::fs::write(dir.path().join("paid.json"), closed("payment_successful", "transaction_id")).unwrap();
     std::fs::write(dir.path().join("failed.json"), closed("payment_failed", "reason")).unwrap();
     std::fs::write(dir.path().join("in.json"), r#"{"type": "object"}"#).unwrap();
-    let routes = |dispatch_rules: &str| {
-        let emit = |name: &str, schema: &str, event_type: &str, own: &str| {
-            format!(
-                "      - name: {name}
-        when: {{ event_type: {event_type} }}
-        emit: {{ topic: t, schema: {schema}, value: {{ event_type: {{ const: {event_type} }}, id: {{ path: $.id }}, {own}: {{ path: $.x }} }} }}
-"
-            )
-        };
-        let yaml = format!(
-            "sources:
-  - name: s
-    path: /hooks/s
-    verify: {{ kind: none }}
-    schema: in.json
-    event_type: $.type
-    rules:
-{}{}dispatch:
-  - name: d
-    topic: t
-    group: g
-    rules:
-{dispatch_rules}",
-            emit("paid", "paid.json", "payment_successful", "transaction_id"),
-            emit("failed", "failed.json", "payment_failed", "reason"),
-        );
-        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
-        text(&switchyard(&["validate"], dir.path(), &[]))
-    };
+    let routes = |dispatch_rules: &str| two_kinds_on_one_topic(dir.path(), dispatch_rules);
     let good = "      - name: on_paid
         when: { event_type: payment_successful }
         request: { method: POST, url: \"http://orders/{id}\", body: { tx: { path: $.transaction_id } } }
@@ -2663,35 +2668,7 @@ fn a_dispatch_rule_reads_the_event_types_of_composed_canonical_schemas() {
                                  {"properties": {"event_type": {"enum": ["payment_declined"]}}}]}]}"#,
     );
     write("in.json", r#"{"type": "object"}"#);
-    let routes = |dispatch_rules: &str| {
-        let emit = |name: &str, schema: &str, event_type: &str, own: &str| {
-            format!(
-                "      - name: {name}
-        when: {{ event_type: {event_type} }}
-        emit: {{ topic: t, schema: {schema}, value: {{ event_type: {{ const: {event_type} }}, id: {{ path: $.id }}, {own}: {{ path: $.x }} }} }}
-"
-            )
-        };
-        let yaml = format!(
-            "sources:
-  - name: s
-    path: /hooks/s
-    verify: {{ kind: none }}
-    schema: in.json
-    event_type: $.type
-    rules:
-{}{}dispatch:
-  - name: d
-    topic: t
-    group: g
-    rules:
-{dispatch_rules}",
-            emit("paid", "paid.json", "payment_successful", "transaction_id"),
-            emit("failed", "failed.json", "payment_failed", "reason"),
-        );
-        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
-        text(&switchyard(&["validate"], dir.path(), &[]))
-    };
+    let routes = |dispatch_rules: &str| two_kinds_on_one_topic(dir.path(), dispatch_rules);
     let good = "      - name: on_paid
         when: { event_type: payment_successful }
         request: { method: POST, url: \"http://orders/{id}\", body: { tx: { path: $.transaction_id } } }
