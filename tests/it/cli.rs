@@ -3209,7 +3209,7 @@ fn a_port_in_use_is_named_with_the_way_out() {
 }
 
 #[test]
-fn a_canonical_if_then_binds_only_the_events_whose_constants_prove_its_if() {
+fn a_canonical_if_then_else_binds_only_the_events_whose_constants_prove_or_rule_out_its_if() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("in.json"),
@@ -3222,15 +3222,15 @@ fn a_canonical_if_then_binds_only_the_events_whose_constants_prove_its_if() {
             "properties": {"kind": {"enum": ["payment", "refund"]}, "id": {"type": "string"},
                            "refund_id": {"type": "string"}, "amount": {"type": ["integer", "string"]}},
             "allOf": [{"if": {"properties": {"kind": {"const": "refund"}}},
-                       "then": {"required": ["refund_id"], "properties": {"amount": {"type": "integer"}}}}]}"#,
+                       "then": {"required": ["refund_id"], "properties": {"amount": {"type": "integer"}}},
+                       "else": {"required": ["amount"], "properties": {"amount": {"type": "string"}}}}]}"#,
     )
     .unwrap();
-    let validate = |kind: &str| {
-        let rule = format!(
-            "      - name: r\n        emit: {{ topic: t, schema: out.json, value: {{ kind: {kind}, id: {{ path: $.id }}, amount: {{ path: $.s }} }} }}\n"
-        );
+    let validate_value = |value: &str| {
+        let rule = format!("      - name: r\n        emit: {{ topic: t, schema: out.json, value: {{ {value} }} }}\n");
         validate_source(dir.path(), &rule)
     };
+    let validate = |kind: &str| validate_value(&format!("kind: {kind}, id: {{ path: $.id }}, amount: {{ path: $.s }}"));
     // A payment is not a refund: what the schema asks of refunds does not bind it.
     let out = validate("{ const: payment }");
     assert!(out.contains("routes.yaml: valid"), "{out}");
@@ -3259,6 +3259,21 @@ fn a_canonical_if_then_binds_only_the_events_whose_constants_prove_its_if() {
             "rule 'r', value.amount: produces string but the canonical schema 'out.json' wants integer",
         ],
     );
+    // And what is not a refund by the `else`: a payment needs an amount, and a string one.
+    assert_says(
+        &validate_value("kind: { const: payment }, id: { path: $.id }"),
+        &["rule 'r' never produces 'amount', which its canonical schema 'out.json' requires"],
+    );
+    assert_says(
+        &validate_value("kind: { const: payment }, id: { path: $.id }, amount: { const: 5 }"),
+        &["rule 'r', value.amount: produces integer but the canonical schema 'out.json' wants string"],
+    );
+    // Neither binds a refund's, nor an event whose kind is read from the webhook.
+    let out =
+        validate_value("kind: { const: refund }, id: { path: $.id }, refund_id: { path: $.id }, amount: { const: 5 }");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    let out = validate_value("kind: { path: $.kind }, id: { path: $.id }, amount: { const: 5 }");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! What a schema says about a path: walking a simple JSONPath through a schema's nodes (its
-//! `$ref`s, each target once; its `allOf` branches; the `then`s and the `anyOf`/`oneOf`
+//! `$ref`s, each target once; its `allOf` branches; the `then`s, `else`s and `anyOf`/`oneOf`
 //! branches a rule's filter lets hold, and which of them surely do), the types a node allows,
 //! the `minItems` and `required` that surely hold, and the event types it names. Several
 //! schemas may stand as alternatives (the events on a topic several kinds share).
@@ -304,8 +304,8 @@ pub(super) fn child(n: &Node, key: &str) -> Option<Node> {
 }
 
 /// A node with what holds with it: its `$ref`s and `allOf` branches (surely), the `then` of
-/// every `if` and the `anyOf`/`oneOf` branches the rule's filter does not rule out (surely
-/// where it proves them).
+/// every `if` the rule's filter does not rule out, the `else` of every `if` it does not prove,
+/// and the `anyOf`/`oneOf` branches it does not rule out (each surely where it proves it).
 pub(super) fn expand_when(n: &Node, when: &Filter) -> Vec<Node> {
     expand_all(std::slice::from_ref(n), when)
 }
@@ -338,12 +338,23 @@ fn expand_into(n: &Node, when: &Filter, out: &mut Vec<Node>, seen: &mut Seen, de
         let branch = n.part(branch);
         expand_into(&branch, when, out, seen, depth + 1);
     }
-    if let (Some(cond), Some(then)) = (n.schema.get("if"), n.schema.get("then"))
-        && may_hold(cond, when)
-    {
-        // A `then` whose `if` the filter proves holds as surely as the node it is in.
-        let conditional = n.conditional || !must_hold(cond, when);
-        expand_into(&Node { conditional, ..n.part(then) }, when, out, seen, depth + 1);
+    if let Some(cond) = n.schema.get("if") {
+        let (may, must) = (may_hold(cond, when), must_hold(cond, when));
+        // A `then` holds where the `if` may, as surely as the node it is in where the filter
+        // proves the `if`; an `else` where the `if` may fail, as surely where the filter
+        // proves it fails.
+        if let Some(then) = n.schema.get("then")
+            && may
+        {
+            let conditional = n.conditional || !must;
+            expand_into(&Node { conditional, ..n.part(then) }, when, out, seen, depth + 1);
+        }
+        if let Some(otherwise) = n.schema.get("else")
+            && !must
+        {
+            let conditional = n.conditional || may;
+            expand_into(&Node { conditional, ..n.part(otherwise) }, when, out, seen, depth + 1);
+        }
     }
     // The document matches one of an `anyOf`'s or a `oneOf`'s branches: each may hold, but
     // none surely does, unless the filter rules out all the others (a `const` it contradicts).
