@@ -3276,6 +3276,42 @@ fn a_canonical_if_then_else_binds_only_the_events_whose_constants_prove_or_rule_
     assert!(out.contains("routes.yaml: valid"), "{out}");
 }
 
+/// A canonical `dependentRequired` (draft 7: `dependencies` with a list) binds a rule that
+/// produces the property: it must produce the ones required with it.
+#[test]
+fn a_canonical_dependent_required_binds_a_rule_producing_the_property() {
+    let dir = tempfile::tempdir().unwrap();
+    let props = r#""type": "object", "properties": {"id": {"type": "string"}, "refund_id": {"type": "string"}, "reason": {"type": "string"}}"#;
+    let files = [
+        ("in.json", r#"{"type": "object", "properties": {"id": {"type": "string"}}}"#.to_owned()),
+        ("2020.json", format!(r#"{{{props}, "dependentRequired": {{"refund_id": ["reason"]}}}}"#)),
+        // The schema form of `dependencies` is another keyword's (`dependentSchemas`).
+        (
+            "draft7.json",
+            format!(r#"{{{props}, "dependencies": {{"refund_id": ["reason"], "id": {{"required": ["x"]}}}}}}"#),
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let validate = |schema: &str, value: &str| {
+        let rule = format!("      - name: r\n        emit: {{ topic: t, schema: {schema}, value: {{ {value} }} }}\n");
+        validate_source(dir.path(), &rule)
+    };
+    for schema in ["2020.json", "draft7.json"] {
+        let out = validate(schema, "id: { path: $.id }");
+        assert!(out.contains("routes.yaml: valid"), "{out}");
+        let out = validate(schema, "id: { path: $.id }, refund_id: { path: $.id }, reason: { const: duplicate }");
+        assert!(out.contains("routes.yaml: valid"), "{out}");
+        assert_says(
+            &validate(schema, "id: { path: $.id }, refund_id: { path: $.id }"),
+            &[&format!(
+                "rule 'r' produces 'refund_id' but never 'reason', which its canonical schema '{schema}' requires wherever 'refund_id' is (dependentRequired)"
+            )],
+        );
+    }
+}
+
 #[test]
 fn a_canonical_additional_properties_false_refuses_what_its_own_properties_do_not_list() {
     let dir = tempfile::tempdir().unwrap();

@@ -292,6 +292,16 @@ fn check_conditions(ctx: &mut Ctx, conditions: &[Condition], inbound: &Inbound, 
     }
 }
 
+/// What `schema`'s `dependentRequired` (or draft 7's `dependencies`, where a member's value is a
+/// list of names) asks: each member name, with the names that must be there wherever it is.
+fn dependent_required(schema: &Json) -> impl Iterator<Item = (&str, impl Iterator<Item = &str>)> {
+    ["dependentRequired", "dependencies"]
+        .into_iter()
+        .filter_map(|key| schema.get(key).and_then(Json::as_object))
+        .flatten()
+        .filter_map(|(present, needs)| Some((present.as_str(), needs.as_array()?.iter().filter_map(Json::as_str))))
+}
+
 /// Checks the named values of an object (the value, or an `object` at `path` inside it) against
 /// the schema nodes `props` that all describe that object.
 #[allow(clippy::too_many_arguments)]
@@ -333,6 +343,28 @@ fn check_fields(
                     ),
                 ),
                 _ => {}
+            }
+        }
+    }
+    // A property produced brings the ones the schema requires with it (`dependentRequired`,
+    // or draft 7's `dependencies` with a list).
+    for node in props.iter().filter(|n| n.surely()) {
+        for (present, needs) in dependent_required(&node.schema) {
+            if !fields.iter().any(|(n, _)| n == present) {
+                continue;
+            }
+            for need in needs.filter(|need| !fields.iter().any(|(n, _)| n == need)) {
+                ctx.error(
+                    at,
+                    format!(
+                        "rule '{}' produces '{}' but never '{}', which its canonical schema '{}' requires wherever '{}' is (dependentRequired)",
+                        check.rule,
+                        name(present),
+                        name(need),
+                        check.canonical,
+                        name(present)
+                    ),
+                );
             }
         }
     }
