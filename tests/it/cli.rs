@@ -3312,6 +3312,60 @@ fn a_canonical_dependent_required_binds_a_rule_producing_the_property() {
     }
 }
 
+/// `unevaluatedProperties: false`, the way draft 2020-12 closes a schema composed with `allOf`
+/// and `$ref`, refuses a name no part of the schema declares: produced into a canonical event,
+/// or read from the inbound payload.
+#[test]
+fn unevaluated_properties_false_refuses_what_no_part_of_the_schema_declares() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "envelope.json",
+            r#"{"type": "object", "properties": {"id": {"type": "string"}, "kind": {"type": "string"}}}"#,
+        ),
+        (
+            "in.json",
+            r#"{"allOf": [{"$ref": "envelope.json"}], "properties": {"amount": {"type": "integer"}},
+                "unevaluatedProperties": false}"#,
+        ),
+        (
+            "out.json",
+            r#"{"allOf": [{"$ref": "envelope.json"}], "properties": {"cents": {"type": "integer"}},
+                "required": ["id"], "unevaluatedProperties": false}"#,
+        ),
+        // A part that may take names it does not list (a pattern): the benefit of the doubt.
+        (
+            "patterned.json",
+            r#"{"allOf": [{"$ref": "envelope.json"}, {"patternProperties": {"^x_": {}}}], "unevaluatedProperties": false}"#,
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let validate = |schema: &str, value: &str| {
+        let rule = format!("      - name: r\n        emit: {{ topic: t, schema: {schema}, value: {{ {value} }} }}\n");
+        validate_source(dir.path(), &rule)
+    };
+    // Names from the envelope and from the schema's own properties are all evaluated.
+    let out = validate("out.json", "id: { path: $.id }, kind: { path: $.kind }, cents: { path: $.amount }");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    assert_says(
+        &validate("out.json", "id: { path: $.id }, cents: { path: $.amount }, note: { const: a }"),
+        &[
+            "rule 'r', value.note: 'note' is not a property of the canonical schema 'out.json' (its 'unevaluatedProperties: false' refuses what no part of it declares)",
+        ],
+    );
+    let out = validate("patterned.json", "id: { path: $.id }, x_note: { const: a }");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    // In the inbound payload, a name no part declares cannot be there.
+    assert_says(
+        &validate("out.json", "id: { path: $.id }, cents: { path: $.amonut }"),
+        &[
+            "rule 'r', value.cents: $.amonut cannot exist in payloads valid for 'in.json': 'amonut' is not one of the properties the schema allows there; did you mean 'amount'?",
+        ],
+    );
+}
+
 #[test]
 fn a_canonical_additional_properties_false_refuses_what_its_own_properties_do_not_list() {
     let dir = tempfile::tempdir().unwrap();

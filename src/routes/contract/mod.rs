@@ -20,8 +20,8 @@ use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
 use walk::{
-    Node, Ty, Types, cases, child, closed_to_names, event_types_in, expand_all, expand_when, intersect_all, no_filter,
-    resolve, short_of, ty, types_in, types_of, values_allowed,
+    Node, Ty, Types, cases, child, closed_to_names, evaluated_names, event_types_in, expand_all, expand_when,
+    intersect_all, no_filter, resolve, short_of, ty, types_in, types_of, values_allowed,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -372,8 +372,19 @@ fn check_fields(
     // `patternProperties`) refuses the others, whatever its `allOf` siblings list: JSON
     // Schema reads `additionalProperties` against the `properties` beside it only.
     let closed: Vec<&Node> = props.iter().filter(|n| n.surely() && closed_to_names(&n.schema)).collect();
+    // And each with `unevaluatedProperties: false` refuses what no part of it declares.
+    let evaluated: Vec<BTreeSet<String>> = props.iter().filter(|n| n.surely()).filter_map(evaluated_names).collect();
     for (field, expr) in fields {
         let target = expand_all(&props.iter().filter_map(|n| child(n, field)).collect::<Vec<_>>(), no_filter());
+        if evaluated.iter().any(|names| !names.contains(field)) {
+            let message = format!(
+                "{}: '{field}' is not a property of the canonical schema '{}' (its 'unevaluatedProperties: false' refuses what no part of it declares)",
+                check.what(&name(field)),
+                check.canonical
+            );
+            ctx.error(expr.at, message);
+            continue;
+        }
         if closed.iter().any(|n| child(n, field).is_none()) {
             let listed = if target.is_empty() {
                 ""

@@ -161,6 +161,12 @@ pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
         // other nodes (`$ref`s, `allOf` branches) allow: all of them hold at once. With several
         // alternative schemas, it cannot be there only when none of them allows it.
         let mut closed = BTreeSet::new();
+        let refuses = |n: &Node| match &seg {
+            Segment::Name(k) => {
+                closed_to_names(&n.schema) || evaluated_names(n).is_some_and(|names| !names.contains(k))
+            }
+            Segment::Index(_) => false,
+        };
         for n in &expanded {
             let found = match &seg {
                 Segment::Name(k) => child(n, k),
@@ -168,7 +174,7 @@ pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
             };
             match found {
                 Some(c) => next.push(c),
-                None if matches!(seg, Segment::Name(_)) && !n.conditional && closed_to_names(&n.schema) => {
+                None if !n.conditional && refuses(n) => {
                     closed.insert(n.alt);
                 }
                 None => {}
@@ -229,7 +235,9 @@ pub(super) fn declares(from: &[Node], names: &[&str]) -> Option<Result<(), (usiz
         let expanded = expand_all(&nodes, no_filter());
         let next: Vec<Node> = expanded.iter().filter_map(|n| child(n, name)).collect();
         if next.is_empty() {
-            let says = expanded.iter().any(|n| declared(n).next().is_some() || closed_to_names(&n.schema));
+            let says = expanded
+                .iter()
+                .any(|n| declared(n).next().is_some() || closed_to_names(&n.schema) || evaluated_names(n).is_some());
             return says.then(|| Err((i, expanded.iter().flat_map(declared).map(str::to_owned).collect())));
         }
         nodes = next;
@@ -285,6 +293,45 @@ pub(super) fn always_present(from: &[Node], path: &str, when: &Filter) -> bool {
 /// The member names an object `schema` declares in `properties`.
 pub(super) fn declared(n: &Node) -> impl Iterator<Item = &str> {
     n.schema.get("properties").and_then(Json::as_object).into_iter().flat_map(|p| p.keys().map(String::as_str))
+}
+
+/// The member names an object schema node with `unevaluatedProperties: false` lets through:
+/// those declared in the `properties` of the node or of any subschema in place (its `$ref`s,
+/// `allOf`, `anyOf`, `oneOf`, `if`, `then`, `else`, `not`, `dependentSchemas`), whichever of them
+/// holds. `None` when the node has no such keyword, or when some part may evaluate names it does
+/// not list (`patternProperties`, `additionalProperties`, an `unevaluatedProperties` schema, a
+/// `$ref` that cannot be followed or a dynamic one).
+pub(super) fn evaluated_names(n: &Node) -> Option<BTreeSet<String>> {
+    if n.schema.get("unevaluatedProperties") != Some(&Json::Bool(false)) {
+        return None;
+    }
+    let mut names = BTreeSet::new();
+    names_into(n, &mut names, &mut HashSet::new(), 0).then_some(names)
+}
+
+/// Adds the names `n` and its subschemas in place declare; false when they may take others.
+fn names_into(n: &Node, names: &mut BTreeSet<String>, seen: &mut Seen, depth: usize) -> bool {
+    let s = &n.schema;
+    let opens = ["patternProperties", "additionalProperties", "$dynamicRef", "$recursiveRef"];
+    if depth > 16
+        || opens.iter().any(|k| s.get(k).is_some())
+        || (depth > 0 && s.get("unevaluatedProperties").is_some_and(|u| u != &Json::Bool(false)))
+    {
+        return false;
+    }
+    names.extend(declared(n).map(str::to_owned));
+    if let Some(r) = s.get("$ref").and_then(Json::as_str)
+        && seen.insert(ref_key(n, r))
+    {
+        match follow_ref(n, r) {
+            Some(target) if names_into(&target, names, seen, depth + 1) => {}
+            _ => return false,
+        }
+    }
+    let lists = ["allOf", "anyOf", "oneOf"].iter().filter_map(|k| s.get(k)?.as_array()).flatten();
+    let single = ["if", "then", "else", "not"].iter().filter_map(|k| s.get(k));
+    let dependent = s.get("dependentSchemas").and_then(Json::as_object).into_iter().flat_map(|d| d.values());
+    lists.chain(single).chain(dependent).all(|sub| names_into(&n.part(sub), names, seen, depth + 1))
 }
 
 /// Whether an object `schema` allows no member but those it lists in `properties`:
