@@ -55,6 +55,39 @@ pub fn one_line(violations: &[Violation]) -> String {
     violations.iter().map(Violation::to_string).collect::<Vec<_>>().join("; ")
 }
 
+/// How every schema is compiled: draft 2020-12 unless it says otherwise, formats checked.
+fn options() -> jsonschema::ValidationOptions<'static> {
+    jsonschema::options().with_draft(jsonschema::Draft::Draft202012).should_validate_formats(true)
+}
+
+/// The keywords that judge a value by itself: no member, item, reference or other value.
+const VALUE_KEYWORDS: [&str; 9] = [
+    "pattern",
+    "minLength",
+    "maxLength",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+];
+
+/// What the keywords of schema node `node` that judge a value by itself ([`VALUE_KEYWORDS`])
+/// say against `value`, compiled as the pipeline compiles schemas: for the static contract
+/// check of a constant. Empty when they allow it, or when the node has none of them.
+pub fn value_breaks(node: &Json, value: &Json) -> Vec<String> {
+    let Some(node) = node.as_object() else { return Vec::new() };
+    let only: serde_json::Map<String, Json> =
+        VALUE_KEYWORDS.iter().filter_map(|k| Some((k.to_string(), node.get(*k)?.clone()))).collect();
+    if only.is_empty() {
+        return Vec::new();
+    }
+    // A keyword the validator refuses (a broken pattern) is the schema's error, reported when it loads.
+    let Ok(validator) = options().build(&Json::Object(only)) else { return Vec::new() };
+    validator.iter_errors(value).map(|e| clip_owned(e.to_string(), MAX_VIOLATION_TEXT)).collect()
+}
+
 impl Schema {
     /// Reads and compiles the schema at `file`; `name` is how the config wrote it.
     pub fn load(name: &str, file: &Path) -> Result<Schema, String> {
@@ -63,12 +96,8 @@ impl Schema {
         let document: Json =
             serde_json::from_str(&text).map_err(|e| format!("schema '{}' is not valid JSON: {e}", file.display()))?;
         let absolute = std::path::absolute(file).map_err(|e| format!("schema '{}': {e}", file.display()))?;
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .should_validate_formats(true)
-            .with_base_uri(format!("file://{}", absolute.display()))
-            .build(&document)
-            .map_err(|e| {
+        let validator =
+            options().with_base_uri(format!("file://{}", absolute.display())).build(&document).map_err(|e| {
                 // Where in the schema file: `/properties/type/type` (none for a whole-file error).
                 let path = e.instance_path().as_str();
                 let at = if path.is_empty() { String::new() } else { format!(" at {path}") };

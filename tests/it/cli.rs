@@ -3366,6 +3366,46 @@ fn unevaluated_properties_false_refuses_what_no_part_of_the_schema_declares() {
     );
 }
 
+/// A constant (or a lookup's value) the canonical schema's value keywords refuse (`pattern`,
+/// `minLength`, `format`, `minimum`, …) would break every event: an error, worded as the
+/// validator the pipeline runs words it.
+#[test]
+fn a_constant_the_canonical_value_keywords_refuse_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.json"), r#"{"type": "object", "properties": {"x": {"type": "string"}}}"#)
+        .unwrap();
+    std::fs::write(
+        dir.path().join("out.json"),
+        r#"{"type": "object", "properties": {
+              "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "amount": {"type": "number", "minimum": 0},
+              "at": {"type": "string", "format": "date-time"}, "country": {"type": "string", "minLength": 2}}}"#,
+    )
+    .unwrap();
+    let validate = |value: &str| {
+        let rule = format!("      - name: r\n        emit: {{ topic: t, schema: out.json, value: {{ {value} }} }}\n");
+        validate_source(dir.path(), &rule)
+    };
+    let good = "currency: { const: USD }, amount: { const: 5 }, at: { const: '2023-11-06T14:30:00Z' }, \
+                country: { path: $.x, then: [{ lookup: { table: { a: US, b: GB } } }] }";
+    let out = validate(good);
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+    let bad = good
+        .replace("USD", "usd")
+        .replace("5 }", "-1 }")
+        .replace("'2023-11-06T14:30:00Z'", "yesterday")
+        .replace("GB", "G");
+    let out = validate(&bad);
+    assert_says(
+        &out,
+        &[
+            r#"rule 'r', value.currency: the constant "usd" breaks 'out.json': "usd" does not match "^[A-Z]{3}$""#,
+            "rule 'r', value.amount: the constant -1 breaks 'out.json': -1 is less than the minimum of 0",
+            r#"rule 'r', value.at: the constant "yesterday" breaks 'out.json': "yesterday" is not a "date-time""#,
+            r#"rule 'r', value.country: the lookup's "G" (for 'b') breaks 'out.json': "G" is shorter than 2 characters"#,
+        ],
+    );
+}
+
 #[test]
 fn a_canonical_additional_properties_false_refuses_what_its_own_properties_do_not_list() {
     let dir = tempfile::tempdir().unwrap();

@@ -479,6 +479,10 @@ fn check_one(
     fits(ctx, check, expr, &produced, target, name);
     for (v, what) in constants_of(expr) {
         for n in target.iter().filter(|n| n.surely()) {
+            for why in super::schema::value_breaks(&n.schema, &v) {
+                let message = format!("{}: {what} breaks '{}': {why}", check.what(name), check.canonical);
+                ctx.error(expr.at, message);
+            }
             if let Some(c) = n.schema.get("const")
                 && !same(c, &v)
             {
