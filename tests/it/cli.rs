@@ -3404,6 +3404,13 @@ fn a_constant_the_canonical_value_keywords_refuse_is_an_error() {
             r#"rule 'r', value.country: the lookup's "G" (for 'b') breaks 'out.json': "G" is shorter than 2 characters"#,
         ],
     );
+    // A default, produced as written for every webhook that lacks the value.
+    assert_says(
+        &validate("currency: { path: $.x, default: usd }"),
+        &[r#"rule 'r', value.currency: the default "usd" breaks 'out.json': "usd" does not match "^[A-Z]{3}$""#],
+    );
+    let out = validate("currency: { path: $.x, default: USD }");
+    assert!(out.contains("routes.yaml: valid"), "{out}");
 }
 
 #[test]

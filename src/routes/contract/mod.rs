@@ -477,7 +477,7 @@ fn check_one(
         _ => produced_types(ctx, expr, inbound, check.when, &check.what(name)),
     };
     fits(ctx, check, expr, &produced, target, name);
-    for (v, what) in constants_of(expr) {
+    for (v, what) in constants_of(expr).into_iter().chain(default_of(expr)) {
         for n in target.iter().filter(|n| n.surely()) {
             for why in super::schema::value_breaks(&n.schema, &v) {
                 let message = format!("{}: {what} breaks '{}': {why}", check.what(name), check.canonical);
@@ -520,6 +520,13 @@ fn constants_of(expr: &Expr) -> Vec<(Json, String)> {
         }
         _ => Vec::new(),
     }
+}
+
+/// The `default` an expression produces as written when its source finds nothing (one no
+/// step changes), with how messages name it.
+fn default_of(expr: &Expr) -> Option<(Json, String)> {
+    let d = expr.default.as_ref().filter(|_| expr.steps.is_empty() && !matches!(expr.source, Source::Const(_)))?;
+    Some((d.clone(), format!("the default {d}")))
 }
 
 /// Whether two JSON values are equal as JSON Schema compares them (`1` and `1.0` are).
