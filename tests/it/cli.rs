@@ -3413,6 +3413,44 @@ fn a_constant_the_canonical_value_keywords_refuse_is_an_error() {
     assert!(out.contains("routes.yaml: valid"), "{out}");
 }
 
+/// A condition testing for a value the schema never allows there (its `const` or `enum`, for
+/// the event types the rule takes) is decided before any event comes: a warning, with the
+/// value meant.
+#[test]
+fn a_condition_on_a_value_the_schema_never_allows_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.json"),
+        r#"{"type": "object", "properties": {"type": {"type": "string"}, "status": {"type": "string"}},
+            "if": {"properties": {"type": {"const": "checkout"}}},
+            "then": {"properties": {"status": {"enum": ["paid", "unpaid"]}}}}"#,
+    )
+    .unwrap();
+    let validate = |when: &str| {
+        let rule = format!(
+            "      - name: r\n        when: {when}\n        emit: {{ topic: t, schema: out.json, value: {{ s: {{ path: $.status }} }} }}\n"
+        );
+        std::fs::write(dir.path().join("out.json"), r#"{"type": "object"}"#).unwrap();
+        validate_source(dir.path(), &rule)
+    };
+    let says = |value: &str, near: &str| {
+        format!(
+            "warning: rule 'r', when: $.status is never \"{value}\" in payloads valid for 'in.json' (the schema allows only \"paid\", \"unpaid\"){near}"
+        )
+    };
+    let checkout = |test: &str| validate(&format!("{{ event_type: checkout, all: [{{ path: $.status, {test} }}] }}"));
+    let out = checkout("equals: unpaidd");
+    assert_says(&out, &[&says("unpaidd", "; did you mean \"unpaid\"?")]);
+    let out = checkout("in: [paid, refunded]");
+    assert_says(&out, &[&says("refunded", "")]);
+    assert!(!out.contains("\"paid\" in payloads"), "{out}");
+    let out = checkout("not_in: [unpaid]");
+    assert!(!out.contains("is never"), "{out}");
+    // Another event type, or any: the enum may not bind the payload, nothing is said.
+    let out = validate("{ all: [{ path: $.status, equals: unpaidd }] }");
+    assert!(out.contains("routes.yaml: valid") && !out.contains("is never"), "{out}");
+}
+
 #[test]
 fn a_canonical_additional_properties_false_refuses_what_its_own_properties_do_not_list() {
     let dir = tempfile::tempdir().unwrap();

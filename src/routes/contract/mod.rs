@@ -14,14 +14,14 @@ use serde_json::Value as Json;
 use serde_saphyr::Location;
 
 use super::did_you_mean::nearest;
-use super::expr::{Condition, Expr, Filter, Source, Step};
+use super::expr::{Condition, Expr, Filter, Source, Step, Test};
 use super::jsonpath::Segment;
 use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
 use walk::{
     Node, Ty, Types, cases, child, closed_to_names, evaluated_names, event_types_in, expand_all, expand_when,
-    intersect_all, no_filter, resolve, short_of, ty, types_in, types_of, values_allowed,
+    intersect_all, no_filter, resolve, short_of, ty, types_in, types_of, values_allowed, values_in,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -282,8 +282,10 @@ pub(super) fn check_event_types(
 fn check_conditions(ctx: &mut Ctx, conditions: &[Condition], inbound: &Inbound, when: &Filter, what: &str) {
     for condition in conditions {
         match condition {
-            Condition::Test { at: super::expr::Locator::Path(p), place, .. } => {
-                nodes_at(ctx, p.as_str(), Some(inbound), when, *place, what);
+            Condition::Test { at: super::expr::Locator::Path(p), place, test } => {
+                if nodes_at(ctx, p.as_str(), Some(inbound), when, *place, what).is_some() {
+                    check_tested_values(ctx, test, p.as_str(), inbound, when, *place, what);
+                }
             }
             Condition::Test { .. } => {}
             Condition::Any(all) | Condition::All(all) => check_conditions(ctx, all, inbound, when, what),
@@ -300,6 +302,39 @@ fn dependent_required(schema: &Json) -> impl Iterator<Item = (&str, impl Iterato
         .filter_map(|key| schema.get(key).and_then(Json::as_object))
         .flatten()
         .filter_map(|(present, needs)| Some((present.as_str(), needs.as_array()?.iter().filter_map(Json::as_str))))
+}
+
+/// Warns about each value a condition tests for (`equals`, `in`, `not_in`) that the value at
+/// `path` can never have, by the `const`s and `enum`s of the schema there (for the event types
+/// the rule takes): the test is decided before any event comes, which a typo makes likely.
+fn check_tested_values(
+    ctx: &mut Ctx,
+    test: &Test,
+    path: &str,
+    inbound: &Inbound,
+    when: &Filter,
+    at: Location,
+    what: &str,
+) {
+    let tested = match test {
+        Test::Equals(v) => std::slice::from_ref(v),
+        Test::In(values) | Test::NotIn(values) => values.as_slice(),
+        _ => return,
+    };
+    let (from, relative, described) = inbound.from(path);
+    // What the payload may hold there, whatever this or any other condition says of it.
+    let by_type = Filter { event_type: inbound.filter(path, when).event_type.clone(), conditions: Vec::new() };
+    let Some(allowed) = values_in(from, relative, &by_type) else { return };
+    let mut listed: Vec<String> = allowed.iter().map(Json::to_string).collect();
+    let mut once = std::collections::HashSet::new();
+    listed.retain(|v| once.insert(v.clone()));
+    for v in tested.iter().filter(|v| !allowed.iter().any(|a| same(a, v))) {
+        let near = v.as_str().and_then(|v| nearest(v, allowed.iter().filter_map(Json::as_str)));
+        let near = near.map(|n| format!("; did you mean \"{n}\"?")).unwrap_or_default();
+        let message =
+            format!("{what}: {path} is never {v} in {described} (the schema allows only {}){near}", listed.join(", "));
+        ctx.warning(at, message);
+    }
 }
 
 /// Checks the named values of an object (the value, or an `object` at `path` inside it) against

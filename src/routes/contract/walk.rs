@@ -273,6 +273,42 @@ pub(super) fn cases(when: &Filter) -> Vec<Filter> {
     }
 }
 
+/// The values the value at `path` may have in a document `when` lets through, by the `const`s
+/// and `enum`s of the nodes that surely hold there: in each case of the filter (one per event
+/// type it takes), any alternative schema's, each those all its nodes allow. `None` when a case
+/// or an alternative binds nothing there.
+pub(super) fn values_in(from: &[Node], path: &str, when: &Filter) -> Option<Vec<Json>> {
+    let mut all = Vec::new();
+    for case in cases(when) {
+        let Resolved::Found(nodes) = resolve(from, path, &case) else { return None };
+        all.extend(values_at(&nodes)?);
+    }
+    Some(all)
+}
+
+fn values_at(nodes: &[Node]) -> Option<Vec<Json>> {
+    let alts: BTreeSet<usize> = nodes.iter().map(|n| n.alt).collect();
+    if alts.is_empty() {
+        return None;
+    }
+    let mut all = Vec::new();
+    for alt in alts {
+        let mut bound: Option<Vec<Json>> = None;
+        for n in nodes.iter().filter(|n| n.alt == alt && n.surely()) {
+            let constant = n.schema.get("const").map(std::slice::from_ref);
+            let listed = constant.into_iter().chain(n.schema.get("enum").and_then(Json::as_array).map(Vec::as_slice));
+            for listed in listed {
+                bound = Some(match bound.take() {
+                    None => listed.to_vec(),
+                    Some(had) => had.into_iter().filter(|v| listed.iter().any(|l| super::same(l, v))).collect(),
+                });
+            }
+        }
+        all.extend(bound?);
+    }
+    Some(all)
+}
+
 /// Whether every payload `from` describes holds a value at the simple JSONPath `path`: each of
 /// its names `required` where it is (by a node that surely holds), and no index or wildcard on
 /// the way (an array may be too short or empty).
