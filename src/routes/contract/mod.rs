@@ -411,23 +411,17 @@ fn check_fields(
     let evaluated: Vec<BTreeSet<String>> = props.iter().filter(|n| n.surely()).filter_map(evaluated_names).collect();
     for (field, expr) in fields {
         let target = expand_all(&props.iter().filter_map(|n| child(n, field)).collect::<Vec<_>>(), no_filter());
-        if evaluated.iter().any(|names| !names.contains(field)) {
+        let refused = if evaluated.iter().any(|names| !names.contains(field)) {
+            Some(" (its 'unevaluatedProperties: false' refuses what no part of it declares)")
+        } else if closed.iter().any(|n| child(n, field).is_none()) {
+            let listed = " (one part of it lists it, but another's 'additionalProperties: false' refuses it: it counts only the properties beside it)";
+            Some(if target.is_empty() { "" } else { listed })
+        } else {
+            None
+        };
+        if let Some(why) = refused {
             let message = format!(
-                "{}: '{field}' is not a property of the canonical schema '{}' (its 'unevaluatedProperties: false' refuses what no part of it declares)",
-                check.what(&name(field)),
-                check.canonical
-            );
-            ctx.error(expr.at, message);
-            continue;
-        }
-        if closed.iter().any(|n| child(n, field).is_none()) {
-            let listed = if target.is_empty() {
-                ""
-            } else {
-                " (one part of it lists it, but another's 'additionalProperties: false' refuses it: it counts only the properties beside it)"
-            };
-            let message = format!(
-                "{}: '{field}' is not a property of the canonical schema '{}'{listed}",
+                "{}: '{field}' is not a property of the canonical schema '{}'{why}",
                 check.what(&name(field)),
                 check.canonical
             );
