@@ -3414,14 +3414,14 @@ fn a_constant_the_canonical_value_keywords_refuse_is_an_error() {
 }
 
 /// A condition testing for a value the schema never allows there (its `const` or `enum`, for
-/// the event types the rule takes) is decided before any event comes: a warning, with the
-/// value meant.
+/// the event types the rule takes), or for a type it never allows, is decided before any event
+/// comes: a warning, with the value meant.
 #[test]
-fn a_condition_on_a_value_the_schema_never_allows_is_warned_about() {
+fn a_condition_the_schema_decides_before_any_event_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("in.json"),
-        r#"{"type": "object", "properties": {"type": {"type": "string"}, "status": {"type": "string"}},
+        r#"{"type": "object", "properties": {"type": {"type": "string"}, "status": {"type": "string"}, "amount": {"type": "integer"}},
             "if": {"properties": {"type": {"const": "checkout"}}},
             "then": {"properties": {"status": {"enum": ["paid", "unpaid"]}}}}"#,
     )
@@ -3449,6 +3449,30 @@ fn a_condition_on_a_value_the_schema_never_allows_is_warned_about() {
     // Another event type, or any: the enum may not bind the payload, nothing is said.
     let out = validate("{ all: [{ path: $.status, equals: unpaidd }] }");
     assert!(out.contains("routes.yaml: valid") && !out.contains("is never"), "{out}");
+    // A value or a test of a type the schema never allows there.
+    let any = |test: &str| validate(&format!("{{ all: [{test}] }}"));
+    assert_says(
+        &any(r#"{ path: $.amount, equals: "100" }"#),
+        &[
+            r#"warning: rule 'r', when: $.amount is never "100" in payloads valid for 'in.json' (the schema allows only integer there)"#,
+        ],
+    );
+    assert_says(
+        &any("{ path: $.status, gte: 5 }"),
+        &[
+            "warning: rule 'r', when: $.status is never a number in payloads valid for 'in.json' (the schema allows only string there): the test never holds",
+        ],
+    );
+    assert_says(
+        &any(r#"{ path: $.amount, starts_with: "1" }"#),
+        &[
+            "warning: rule 'r', when: $.amount is never a string in payloads valid for 'in.json' (the schema allows only integer there): the test never holds",
+        ],
+    );
+    for fine in ["{ path: $.amount, equals: 100 }", "{ path: $.amount, lt: 5.5 }", "{ path: $.status, contains: pa }"] {
+        let out = any(fine);
+        assert!(!out.contains("is never"), "{fine}: {out}");
+    }
 }
 
 #[test]

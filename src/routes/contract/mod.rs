@@ -304,9 +304,10 @@ fn dependent_required(schema: &Json) -> impl Iterator<Item = (&str, impl Iterato
         .filter_map(|(present, needs)| Some((present.as_str(), needs.as_array()?.iter().filter_map(Json::as_str))))
 }
 
-/// Warns about each value a condition tests for (`equals`, `in`, `not_in`) that the value at
-/// `path` can never have, by the `const`s and `enum`s of the schema there (for the event types
-/// the rule takes): the test is decided before any event comes, which a typo makes likely.
+/// Warns about a condition that the value at `path` decides before any event comes, by what the
+/// schema there says (for the event types the rule takes), as a typo makes likely: a test
+/// (`gte`, `starts_with`, `contains`, …) of a type the schema never allows there, or a value
+/// (`equals`, `in`, `not_in`) of such a type or one its `const` or `enum` never allows.
 fn check_tested_values(
     ctx: &mut Ctx,
     test: &Test,
@@ -316,23 +317,50 @@ fn check_tested_values(
     at: Location,
     what: &str,
 ) {
+    let (from, relative, described) = inbound.from(path);
+    // What the payload may hold there, whatever this or any other condition says of it.
+    let by_type = Filter { event_type: inbound.filter(path, when).event_type.clone(), conditions: Vec::new() };
+    let types = types_in(from, relative, &by_type);
+    let numbers = |t: Ty| matches!(t, Ty::Integer | Ty::Number);
+    let allows = |t: Ty| types.as_ref().is_none_or(|ts| ts.iter().any(|a| *a == t || (numbers(*a) && numbers(t))));
+    let only = || types.iter().flatten().map(|t| walk::name(*t)).collect::<Vec<_>>().join(" or ");
+    let needs: &[(Ty, &str)] = match test {
+        Test::Range { .. } => &[(Ty::Number, "a number")],
+        Test::StartsWith(_) | Test::EndsWith(_) | Test::Matches(_) => &[(Ty::String, "a string")],
+        Test::Contains(Json::String(_)) => &[(Ty::String, "a string"), (Ty::Array, "an array")],
+        Test::Contains(_) => &[(Ty::Array, "an array")],
+        _ => &[],
+    };
+    if !needs.is_empty() && !needs.iter().any(|(t, _)| allows(*t)) {
+        let kinds: Vec<&str> = needs.iter().map(|(_, kind)| *kind).collect();
+        let message = format!(
+            "{what}: {path} is never {} in {described} (the schema allows only {} there): the test never holds",
+            kinds.join(" or "),
+            only()
+        );
+        return ctx.warning(at, message);
+    }
     let tested = match test {
         Test::Equals(v) => std::slice::from_ref(v),
         Test::In(values) | Test::NotIn(values) => values.as_slice(),
         _ => return,
     };
-    let (from, relative, described) = inbound.from(path);
-    // What the payload may hold there, whatever this or any other condition says of it.
-    let by_type = Filter { event_type: inbound.filter(path, when).event_type.clone(), conditions: Vec::new() };
-    let Some(allowed) = values_in(from, relative, &by_type) else { return };
-    let mut listed: Vec<String> = allowed.iter().map(Json::to_string).collect();
+    let allowed = values_in(from, relative, &by_type);
+    let mut listed: Vec<String> = allowed.iter().flatten().map(Json::to_string).collect();
     let mut once = std::collections::HashSet::new();
     listed.retain(|v| once.insert(v.clone()));
-    for v in tested.iter().filter(|v| !allowed.iter().any(|a| same(a, v))) {
-        let near = v.as_str().and_then(|v| nearest(v, allowed.iter().filter_map(Json::as_str)));
-        let near = near.map(|n| format!("; did you mean \"{n}\"?")).unwrap_or_default();
-        let message =
-            format!("{what}: {path} is never {v} in {described} (the schema allows only {}){near}", listed.join(", "));
+    for v in tested.iter().filter(|v| !v.is_null()) {
+        let message = if !allows(ty(v)) {
+            format!("{what}: {path} is never {v} in {described} (the schema allows only {} there)", only())
+        } else if let Some(allowed) = &allowed
+            && !allowed.iter().any(|a| same(a, v))
+        {
+            let near = v.as_str().and_then(|v| nearest(v, allowed.iter().filter_map(Json::as_str)));
+            let near = near.map(|n| format!("; did you mean \"{n}\"?")).unwrap_or_default();
+            format!("{what}: {path} is never {v} in {described} (the schema allows only {}){near}", listed.join(", "))
+        } else {
+            continue;
+        };
         ctx.warning(at, message);
     }
 }
