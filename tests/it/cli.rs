@@ -3421,7 +3421,8 @@ fn a_condition_the_schema_decides_before_any_event_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("in.json"),
-        r#"{"type": "object", "properties": {"type": {"type": "string"}, "status": {"type": "string"}, "amount": {"type": "integer"}},
+        r#"{"type": "object", "required": ["amount", "type"],
+            "properties": {"type": {"type": "string"}, "status": {"type": "string"}, "amount": {"type": "integer"}},
             "if": {"properties": {"type": {"const": "checkout"}}},
             "then": {"properties": {"status": {"enum": ["paid", "unpaid"]}}}}"#,
     )
@@ -3469,7 +3470,20 @@ fn a_condition_the_schema_decides_before_any_event_is_warned_about() {
             "warning: rule 'r', when: $.amount is never a string in payloads valid for 'in.json' (the schema allows only integer there): the test never holds",
         ],
     );
-    for fine in ["{ path: $.amount, equals: 100 }", "{ path: $.amount, lt: 5.5 }", "{ path: $.status, contains: pa }"] {
+    // A value required and never null is always there.
+    assert_says(
+        &any("{ path: $.amount, exists: false }"),
+        &[
+            "warning: rule 'r', when: $.amount is always there in payloads valid for 'in.json' (required, never null): the test never holds",
+        ],
+    );
+    let fine = [
+        "{ path: $.amount, equals: 100 }",
+        "{ path: $.amount, lt: 5.5 }",
+        "{ path: $.status, contains: pa }",
+        "{ path: $.status, exists: false }",
+    ];
+    for fine in fine {
         let out = any(fine);
         assert!(!out.contains("is never"), "{fine}: {out}");
     }

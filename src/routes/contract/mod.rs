@@ -20,8 +20,8 @@ use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use crate::config::model::{OneOrMany, Spanned};
 use walk::{
-    Node, Ty, Types, cases, child, closed_to_names, evaluated_names, event_types_in, expand_all, expand_when,
-    intersect_all, no_filter, resolve, short_of, ty, types_in, types_of, values_allowed, values_in,
+    Node, Ty, Types, always_present, cases, child, closed_to_names, evaluated_names, event_types_in, expand_all,
+    expand_when, intersect_all, no_filter, resolve, short_of, ty, types_in, types_of, values_allowed, values_in,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -338,6 +338,12 @@ fn check_tested_values(
             kinds.join(" or "),
             only()
         );
+        return ctx.warning(at, message);
+    }
+    // A value required all the way there, and never null, is always found.
+    if matches!(test, Test::Exists(false)) && !allows(Ty::Null) && always_present(from, relative, &by_type) {
+        let message =
+            format!("{what}: {path} is always there in {described} (required, never null): the test never holds");
         return ctx.warning(at, message);
     }
     let tested = match test {
