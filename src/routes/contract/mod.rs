@@ -320,7 +320,7 @@ fn check_tested_values(
     let (from, relative, described) = inbound.from(path);
     // What the payload may hold there, whatever this or any other condition says of it.
     let by_type = Filter { event_type: inbound.filter(path, when).event_type.clone(), conditions: Vec::new() };
-    let types = types_in(from, relative, &by_type);
+    let types = types_in(from, relative, &by_type).filter(|ts| !ts.is_empty());
     let numbers = |t: Ty| matches!(t, Ty::Integer | Ty::Number);
     let allows = |t: Ty| types.as_ref().is_none_or(|ts| ts.iter().any(|a| *a == t || (numbers(*a) && numbers(t))));
     let only = || types.iter().flatten().map(|t| walk::name(*t)).collect::<Vec<_>>().join(" or ");
