@@ -22,7 +22,7 @@ use conditions::check_conditions;
 pub(super) use conditions::check_event_types;
 use walk::{
     Node, Ty, Types, cases, child, closed_to_names, evaluated_names, expand_all, expand_when, intersect_all, no_filter,
-    resolve, short_of, ty, types_in, types_of, values_allowed,
+    resolve, same, short_of, ty, types_in, types_of, values_allowed,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
@@ -479,14 +479,6 @@ fn constants_of(expr: &Expr) -> Vec<(Json, String)> {
 fn default_of(expr: &Expr) -> Option<(Json, String)> {
     let d = expr.default.as_ref().filter(|_| expr.steps.is_empty() && !matches!(expr.source, Source::Const(_)))?;
     Some((d.clone(), format!("the default {d}")))
-}
-
-/// Whether two JSON values are equal as JSON Schema compares them (`1` and `1.0` are).
-fn same(a: &Json, b: &Json) -> bool {
-    match (a, b) {
-        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
 }
 
 /// Reports the `produced` types that `target` does not allow.

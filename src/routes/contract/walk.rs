@@ -273,10 +273,19 @@ pub(super) fn cases(when: &Filter) -> Vec<Filter> {
     }
 }
 
+/// Whether two JSON values are equal as JSON Schema compares them (`1` and `1.0` are).
+pub(super) fn same(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
 /// The values the value at `path` may have in a document `when` lets through, by the `const`s
 /// and `enum`s of the nodes that surely hold there: in each case of the filter (one per event
 /// type it takes), any alternative schema's, each those all its nodes allow. `None` when a case
-/// or an alternative binds nothing there.
+/// or an alternative binds nothing there. Unlike [`values_allowed`], which joins the branches of
+/// an `anyOf`, it reads only nodes that surely hold: a branch that may hold says nothing here.
 pub(super) fn values_in(from: &[Node], path: &str, when: &Filter) -> Option<Vec<Json>> {
     let mut all = Vec::new();
     for case in cases(when) {
@@ -300,7 +309,7 @@ fn values_at(nodes: &[Node]) -> Option<Vec<Json>> {
             for listed in listed {
                 bound = Some(match bound.take() {
                     None => listed.to_vec(),
-                    Some(had) => had.into_iter().filter(|v| listed.iter().any(|l| super::same(l, v))).collect(),
+                    Some(had) => had.into_iter().filter(|v| listed.iter().any(|l| same(l, v))).collect(),
                 });
             }
         }
