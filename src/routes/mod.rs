@@ -12,6 +12,7 @@ mod networks;
 pub mod projection;
 pub mod reply;
 pub mod schema;
+mod schema_refs;
 mod settings;
 mod source;
 pub mod template;

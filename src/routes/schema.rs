@@ -1,5 +1,6 @@
 //! JSON Schemas from `schemas/`: loaded once, compiled to validators (draft 2020-12 by
-//! default, formats checked, `$ref` between files resolved from disk at compile time).
+//! default, formats checked, `$ref` between files resolved from disk at compile time: never
+//! over the network, see `schema_refs`).
 
 use std::path::{Path, PathBuf};
 
@@ -96,18 +97,20 @@ impl Schema {
         let document: Json =
             serde_json::from_str(&text).map_err(|e| format!("schema '{}' is not valid JSON: {e}", file.display()))?;
         let absolute = std::path::absolute(file).map_err(|e| format!("schema '{}': {e}", file.display()))?;
-        let validator =
-            options().with_base_uri(format!("file://{}", absolute.display())).build(&document).map_err(|e| {
-                // Where in the schema file: `/properties/type/type` (none for a whole-file error).
-                let path = e.instance_path().as_str();
-                let at = if path.is_empty() { String::new() } else { format!(" at {path}") };
-                // A misspelt type name (`"strin"`) gets the one meant.
-                const TYPES: [&str; 7] = ["array", "boolean", "integer", "null", "number", "object", "string"];
-                let written = document.pointer(path).and_then(Json::as_str).filter(|_| path.ends_with("/type"));
-                let near = written.and_then(|w| super::did_you_mean::nearest(w, TYPES.into_iter()));
-                let near = near.map(|n| format!("; did you mean \"{n}\"?")).unwrap_or_default();
-                format!("schema '{}' is invalid{at}: {e}{near}", file.display())
-            })?;
+        // `$ref`s lead to files only: beside this one, or where its `$id` puts them.
+        let files = super::schema_refs::Files::new(&document, &absolute);
+        let options = options().with_base_uri(format!("file://{}", absolute.display())).with_retriever(files);
+        let validator = options.build(&document).map_err(|e| {
+            // Where in the schema file: `/properties/type/type` (none for a whole-file error).
+            let path = e.instance_path().as_str();
+            let at = if path.is_empty() { String::new() } else { format!(" at {path}") };
+            // A misspelt type name (`"strin"`) gets the one meant.
+            const TYPES: [&str; 7] = ["array", "boolean", "integer", "null", "number", "object", "string"];
+            let written = document.pointer(path).and_then(Json::as_str).filter(|_| path.ends_with("/type"));
+            let near = written.and_then(|w| super::did_you_mean::nearest(w, TYPES.into_iter()));
+            let near = near.map(|n| format!("; did you mean \"{n}\"?")).unwrap_or_default();
+            format!("schema '{}' is invalid{at}: {e}{near}", file.display())
+        })?;
         Ok(Schema { name: name.to_owned(), file: file.to_path_buf(), document, validator })
     }
 

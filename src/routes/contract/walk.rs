@@ -5,7 +5,7 @@
 //! schemas may stand as alternatives (the events on a topic several kinds share).
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
@@ -14,7 +14,7 @@ use serde_saphyr::Location;
 use crate::routes::did_you_mean::nearest;
 use crate::routes::expr::{Condition, Filter, Test};
 use crate::routes::jsonpath::{self, Segment};
-use crate::routes::{Ctx, Schema};
+use crate::routes::{Ctx, Schema, schema_refs};
 
 /// A JSON type as JSON Schema names it (`Integer` is also a `Number`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -529,7 +529,7 @@ pub(super) fn follow_ref(n: &Node, r: &str) -> Option<Node> {
     let doc = if file_part.is_empty() {
         n.doc.clone()
     } else {
-        let file = ref_file(n, file_part);
+        let file = ref_file(n, file_part)?;
         let root: Json = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
         Arc::new(Doc { file, root })
     };
@@ -537,15 +537,19 @@ pub(super) fn follow_ref(n: &Node, r: &str) -> Option<Node> {
     Some(Node { schema, doc, ..n.clone() })
 }
 
-/// The file a `$ref`'s file part names, relative to `n`'s.
-fn ref_file(n: &Node, file_part: &str) -> PathBuf {
-    n.doc.file.parent().unwrap_or(Path::new(".")).join(file_part)
+/// The file a `$ref`'s file part names, relative to `n`'s or under its `$id`
+/// ([`schema_refs::ref_file`]); `None`: not a file (the `$ref` is left unfollowed).
+fn ref_file(n: &Node, file_part: &str) -> Option<PathBuf> {
+    schema_refs::ref_file(file_part, &n.doc.root, &n.doc.file)
 }
 
 /// Where `$ref` `r` of `n` leads (its file and pointer), with how the node following it holds.
 fn ref_key(n: &Node, r: &str) -> (PathBuf, String, bool, usize) {
     let (file_part, pointer) = r.split_once('#').unwrap_or((r, ""));
-    let file = if file_part.is_empty() { n.doc.file.clone() } else { ref_file(n, file_part) };
+    let file = match file_part {
+        "" => n.doc.file.clone(),
+        part => ref_file(n, part).unwrap_or_else(|| PathBuf::from(part)),
+    };
     (file, pointer.to_owned(), n.conditional, n.alt)
 }
 

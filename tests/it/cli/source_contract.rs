@@ -681,3 +681,90 @@ fn a_schema_whose_refs_lead_to_one_place_many_ways_is_read_once() {
     assert!(out.contains("routes.yaml: valid"), "{out}");
     assert!(out.contains("$.ids: 'ids' is not declared in payloads valid for 'in.json'; did you mean 'id'?"), "{out}");
 }
+
+/// Schemas published under URLs (`$id: https://…`) refer to each other by URL; they are read
+/// from the files laid out as the URLs are, beside the schema, never fetched: `validate` and
+/// `check` validate through them, the contract check follows them, and a `$ref` no file
+/// stands for is named with the way out.
+#[test]
+fn schemas_that_refer_to_each_other_by_id_url_are_read_from_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let file = dir.path().join(name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    };
+    write(
+        "schemas/in.json",
+        r#"{"type": "object", "required": ["id", "total"],
+            "properties": {"id": {"type": "string"}, "total": {"type": "integer"}}}"#,
+    );
+    // One `$ref` relative to the `$id`, one absolute, and one in a file whose own `$id` is its base.
+    write(
+        "schemas/out.json",
+        r#"{"$id": "https://example.com/schemas/out.json", "type": "object", "required": ["id", "price"],
+            "properties": {"id": {"$ref": "common/id.json"},
+                           "price": {"$ref": "https://example.com/schemas/common/money.json"}}}"#,
+    );
+    write("schemas/common/id.json", r#"{"type": "string", "minLength": 1}"#);
+    write(
+        "schemas/common/money.json",
+        r#"{"$id": "https://example.com/schemas/common/money.json", "type": "object", "required": ["amount", "currency"],
+            "properties": {"amount": {"type": "integer"}, "currency": {"$ref": "currency.json"}}}"#,
+    );
+    write("schemas/common/currency.json", r#"{"type": "string", "pattern": "^[A-Z]{3}$"}"#);
+    let routes = |currency: &str| {
+        format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: schemas/in.json
+    rules:
+      - name: r
+        emit:
+          topic: t
+          schema: schemas/out.json
+          value:
+            id: {{ path: $.id }}
+            price:
+              object:
+                amount: {{ path: $.total }}
+                currency: {{ const: {currency} }}
+"
+        )
+    };
+    write("routes.yaml", &routes("USD"));
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    write("payload.json", r#"{"id": "a-1", "total": 500}"#);
+    let out = text(&switchyard(&["check", "--source", "s", "--payload", "payload.json"], dir.path(), &[]));
+    assert_says(&out, &[r#""status": "accepted""#, r#""amount": 500"#, r#""currency": "USD""#]);
+    // What the files behind the URLs say holds: an empty id breaks `common/id.json`.
+    write("payload.json", r#"{"id": "", "total": 500}"#);
+    let out = text(&switchyard(&["check", "--source", "s", "--payload", "payload.json"], dir.path(), &[]));
+    assert_says(&out, &[r#""http_status": 500"#, r#""path": "/id""#]);
+
+    // The contract check reads `currency.json` through two URLs.
+    write("routes.yaml", &routes("usd"));
+    let out = text(&switchyard(&["validate"], dir.path(), &[]));
+    assert_says(
+        &out,
+        &[
+            r#"routes.yaml:16:36: rule 'r', value.price.currency: the constant "usd" breaks 'schemas/out.json': "usd" does not match "^[A-Z]{3}$""#,
+        ],
+    );
+
+    // A URL outside every `$id` folder is not fetched.
+    write("routes.yaml", &routes("USD"));
+    write("schemas/common/id.json", r#"{"$ref": "https://schemas.example.org/id.json"}"#);
+    let out = text(&switchyard(&["validate"], dir.path(), &[]));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:10:19: schema './schemas/out.json' is invalid",
+            "https://schemas.example.org/id.json",
+            "it is not under the $id folder of a schema read here (https://example.com/schemas/, https://example.com/schemas/common/); Switchyard reads schemas from files, never over the network",
+        ],
+    );
+}

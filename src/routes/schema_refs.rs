@@ -1,0 +1,149 @@
+//! Where a schema's `$ref`s lead: to files, never over the network. A `$ref` relative to the
+//! schema's file (`money.json`, `../common/money.json`) is that file. A schema published under
+//! a URL (`$id: https://example.com/schemas/payment.json`) is kept in a folder laid out as its
+//! URLs are: a `$ref` under its `$id`'s folder (`https://example.com/schemas/common/money.json`,
+//! or `common/money.json` resolved against the `$id`) is the file at the same place beside it
+//! (`common/money.json`). The validator ([`Files`]) and the static contract check
+//! (`contract::walk::follow_ref`) follow `$ref`s the same way.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::Value as Json;
+
+/// The folder URL of a schema's `$id`, up to and with its last `/`
+/// (`https://example.com/schemas/`); `None` without an `$id`, with a relative or `file:` one
+/// (those resolve against the file itself), or with one whose URL has no path.
+pub fn id_folder(document: &Json) -> Option<&str> {
+    let id = document.get("$id")?.as_str()?.split('#').next()?;
+    let after_scheme = id.find("://")? + 3;
+    if id.starts_with("file:") {
+        return None;
+    }
+    let cut = id.rfind('/').filter(|&cut| cut >= after_scheme)?;
+    // `https://example.com/x.json`: the first `/` after the authority begins the path.
+    id[after_scheme..cut + 1].contains('/').then(|| &id[..=cut])
+}
+
+/// The file that `uri` (absolute, without a fragment) stands for under a schema whose `$id`
+/// folder is `id_folder` and whose file is in `folder`; `None` when it is not under it, or its
+/// rest is not a plain relative path.
+fn under_id(uri: &str, id_folder: &str, folder: &Path) -> Option<PathBuf> {
+    let rest = uri.strip_prefix(id_folder)?;
+    let plain = |s: &str| !s.is_empty() && s != "." && s != "..";
+    if !rest.split('/').all(plain) || rest.contains(['?', '%', '\\']) {
+        return None;
+    }
+    Some(folder.join(rest))
+}
+
+/// The file a `$ref`'s file part (before `#`, not empty) names, for a `$ref` in `document`
+/// read from `file`: relative to the file, a `file://` path, or under the document's `$id`
+/// folder. `None` for anything else (a URL elsewhere, a URN, a path from the host's root):
+/// the contract check leaves such a `$ref` unfollowed and gives it the benefit of the doubt.
+pub fn ref_file(file_part: &str, document: &Json, file: &Path) -> Option<PathBuf> {
+    let folder = file.parent().unwrap_or(Path::new("."));
+    if let Some(path) = file_part.strip_prefix("file://") {
+        return Some(PathBuf::from(path));
+    }
+    if file_part.contains(':') {
+        return under_id(file_part, id_folder(document)?, folder);
+    }
+    (!file_part.starts_with('/')).then(|| folder.join(file_part))
+}
+
+/// The validator's retriever: the resources a schema's `$ref`s name (resolved against their
+/// base, a file or an `$id`, before it asks), read from files: a `file://` path, or the file
+/// beside a schema whose `$id` folder the URL is under (the entry schema, or one it led to).
+pub struct Files {
+    /// Each `$id` folder ([`id_folder`]) met so far, with the folder of its schema's file.
+    known: Mutex<Vec<(String, PathBuf)>>,
+}
+
+impl Files {
+    /// The retriever of the schema `document`, read from `file` (an absolute path).
+    pub fn new(document: &Json, file: &Path) -> Files {
+        let files = Files { known: Mutex::new(Vec::new()) };
+        files.learn(document, file);
+        files
+    }
+
+    fn learn(&self, document: &Json, file: &Path) {
+        if let Some(id) = id_folder(document) {
+            let folder = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+            self.known.lock().unwrap_or_else(|e| e.into_inner()).push((id.to_owned(), folder));
+        }
+    }
+
+    /// The file for `uri` under the longest `$id` folder it is under.
+    fn file_for(&self, uri: &str) -> Result<PathBuf, String> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let under = known.iter().filter(|(id, _)| uri.starts_with(id.as_str())).max_by_key(|(id, _)| id.len());
+        if let Some(file) = under.and_then(|(id, folder)| under_id(uri, id, folder)) {
+            return Ok(file);
+        }
+        let never = "Switchyard reads schemas from files, never over the network";
+        if known.is_empty() {
+            return Err(format!(
+                "{never}: refer to the file by its path, or give the schema an $id whose folder holds it"
+            ));
+        }
+        let ids: Vec<&str> = known.iter().map(|(id, _)| id.as_str()).collect();
+        Err(format!(
+            "no file stands for it: it is not under the $id folder of a schema read here ({}); {never}",
+            ids.join(", ")
+        ))
+    }
+}
+
+impl jsonschema::Retrieve for Files {
+    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Json, Box<dyn std::error::Error + Send + Sync>> {
+        let uri = uri.as_str().split('#').next().unwrap_or_default();
+        let file = match uri.strip_prefix("file://") {
+            Some(path) => PathBuf::from(path),
+            None => self.file_for(uri)?,
+        };
+        let text = std::fs::read(&file).map_err(|e| format!("cannot read '{}': {e}", file.display()))?;
+        let document: Json =
+            serde_json::from_slice(&text).map_err(|e| format!("'{}' is not valid JSON: {e}", file.display()))?;
+        self.learn(&document, &file);
+        Ok(document)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_id_folder_is_the_url_up_to_its_last_slash() {
+        let folder = |id: &str| id_folder(&json!({ "$id": id })).map(str::to_owned);
+        assert_eq!(folder("https://example.com/schemas/payment.json").as_deref(), Some("https://example.com/schemas/"));
+        assert_eq!(folder("https://example.com/payment.json#").as_deref(), Some("https://example.com/"));
+        assert_eq!(folder("https://example.com"), None);
+        assert_eq!(folder("payment.json"), None);
+        assert_eq!(folder("file:///etc/schemas/payment.json"), None);
+        assert_eq!(folder("urn:example:payment"), None);
+        assert_eq!(id_folder(&json!({"type": "object"})), None);
+    }
+
+    #[test]
+    fn a_ref_names_a_file_beside_the_schema_or_nothing() {
+        let doc = json!({"$id": "https://example.com/schemas/payment.json"});
+        let file = Path::new("/cfg/schemas/payment.json");
+        let at = |r: &str| ref_file(r, &doc, file);
+        assert_eq!(at("money.json"), Some(PathBuf::from("/cfg/schemas/money.json")));
+        assert_eq!(
+            at("https://example.com/schemas/common/money.json"),
+            Some(PathBuf::from("/cfg/schemas/common/money.json"))
+        );
+        assert_eq!(at("file:///elsewhere/money.json"), Some(PathBuf::from("/elsewhere/money.json")));
+        assert_eq!(at("https://example.com/other/money.json"), None);
+        assert_eq!(at("https://example.com/schemas/../secret.json"), None);
+        assert_eq!(at("https://example.org/schemas/money.json"), None);
+        assert_eq!(at("urn:example:money"), None);
+        assert_eq!(at("/schemas/money.json"), None);
+        assert_eq!(ref_file("https://example.com/schemas/money.json", &json!({}), file), None);
+    }
+}
