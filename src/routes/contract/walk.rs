@@ -533,8 +533,33 @@ pub(super) fn follow_ref(n: &Node, r: &str) -> Option<Node> {
         let root: Json = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
         Arc::new(Doc { file, root })
     };
-    let schema = if pointer.is_empty() { doc.root.clone() } else { doc.root.pointer(pointer)?.clone() };
+    let schema = match pointer {
+        "" => doc.root.clone(),
+        p if p.starts_with('/') => doc.root.pointer(p)?.clone(),
+        anchor => anchored(&doc.root, anchor, 0)?.clone(),
+    };
     Some(Node { schema, doc, ..n.clone() })
+}
+
+/// The subschema of `schema` that declares plain-name fragment `name`: `$anchor: name` (draft
+/// 2019-09 on), or draft 7's `$id: "#name"`; `None` past a depth no real schema reaches.
+fn anchored<'a>(schema: &'a Json, name: &str, depth: usize) -> Option<&'a Json> {
+    if depth > 32 {
+        return None;
+    }
+    match schema {
+        Json::Object(m) => {
+            let own_id = m.get("$id").and_then(Json::as_str).and_then(|id| id.strip_prefix('#'));
+            if m.get("$anchor").and_then(Json::as_str) == Some(name) || own_id == Some(name) {
+                return Some(schema);
+            }
+            // Instances (`const`, `enum`, …) are not schemas: an `$anchor` in one declares nothing.
+            let schemas = m.iter().filter(|(k, _)| !matches!(k.as_str(), "const" | "enum" | "examples" | "default"));
+            schemas.into_iter().find_map(|(_, v)| anchored(v, name, depth + 1))
+        }
+        Json::Array(items) => items.iter().find_map(|v| anchored(v, name, depth + 1)),
+        _ => None,
+    }
 }
 
 /// The file a `$ref`'s file part names, relative to `n`'s or under its `$id`

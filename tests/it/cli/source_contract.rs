@@ -99,6 +99,21 @@ fn the_contract_check_follows_refs_to_the_schemas_own_definitions() {
     write("routes.yaml", &routes.replace("{ path: $.amount }", "{ path: $.amount, then: [to_number, { round: 0 }] }"));
     let out = switchyard(&["validate"], dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out));
+
+    // The same definitions reached by their plain names (`$anchor`, draft 2019-09 on).
+    for (file, name) in [("in.json", "text"), ("out.json", "cents")] {
+        let schema = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        let schema = schema
+            .replace(&format!(r#""{name}": {{"type""#), &format!(r#""{name}": {{"$anchor": "{name}", "type""#))
+            .replace(&format!("#/$defs/{name}"), &format!("#{name}"));
+        write(file, &schema);
+    }
+    write("routes.yaml", routes);
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert_says(
+        &text(&out),
+        &["routes.yaml:8:89: rule 'r', value.cents: produces string but the canonical schema 'out.json' wants integer"],
+    );
 }
 
 /// A canonical `minItems` is proved by the inbound schema's only where it surely holds: a `then`
