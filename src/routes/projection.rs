@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::jsonpath::{self, Segment};
+use super::schema_refs;
 
 /// The part of a value that must be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,8 +104,13 @@ impl Projection {
 
     /// Keeps what the schema in `file` (its document given) looks at.
     pub fn read_schema(&mut self, document: &Json, file: &Path) {
-        let mut walk =
-            SchemaWalk { files: HashMap::new(), followed: HashMap::new(), walking: HashMap::new(), depth: 0 };
+        let mut walk = SchemaWalk {
+            files: HashMap::new(),
+            followed: HashMap::new(),
+            walking: HashMap::new(),
+            depth: 0,
+            at_root: true,
+        };
         walk.files.insert(file.to_path_buf(), Some(Arc::new(document.clone())));
         self.merge(walk.node(document, file));
     }
@@ -141,6 +147,10 @@ struct SchemaWalk {
     /// How many times each target is being walked now (its `$ref`s on the way here).
     walking: HashMap<(PathBuf, String), usize>,
     depth: usize,
+    /// The next node walked is a file's root, where an `$id` only names the file: the validator
+    /// reads the `$ref`s relative to it from the files beside it, as this walk does
+    /// (`schema_refs`). An `$id` further in moves the base of the `$ref`s under it.
+    at_root: bool,
 }
 
 /// Keywords that say nothing about an object's members (they apply to other types, or are
@@ -184,6 +194,7 @@ const NOT_ABOUT_MEMBERS: &[&str] = &[
 impl SchemaWalk {
     /// What one schema node looks at, for an instance at its place.
     fn node(&mut self, schema: &Json, file: &Path) -> Projection {
+        let at_root = std::mem::take(&mut self.at_root);
         let Json::Object(keywords) = schema else {
             // `true` and `false` accept or refuse anything, whatever it holds.
             return Projection::default();
@@ -196,6 +207,7 @@ impl SchemaWalk {
         for (keyword, value) in keywords {
             let part = match keyword.as_str() {
                 k if NOT_ABOUT_MEMBERS.contains(&k) => Some(Projection::default()),
+                "$id" if at_root => Some(Projection::default()),
                 "type" => is_type_names(value).then(Projection::default),
                 "properties" => value.as_object().map(|props| {
                     let mut p = Projection::default();
@@ -236,20 +248,18 @@ impl SchemaWalk {
         out
     }
 
-    /// What the target of a `$ref` looks at; `None` when it cannot be followed here (absolute
-    /// URIs, anchors, unreadable files), which keeps everything.
+    /// What the target of a `$ref` looks at; `None` when it cannot be followed here (a URL
+    /// outside the file's `$id` folder, an anchor, an unreadable file), which keeps everything.
     fn reference(&mut self, reference: &str, file: &Path) -> Option<Projection> {
         let (file_part, pointer) = reference.split_once('#').unwrap_or((reference, ""));
-        if file_part.contains(':') || file_part.starts_with('/') || pointer.contains('%') {
-            return None;
-        }
-        if !(pointer.is_empty() || pointer.starts_with('/')) {
+        if pointer.contains('%') || !(pointer.is_empty() || pointer.starts_with('/')) {
             return None;
         }
         let target = if file_part.is_empty() {
             file.to_path_buf()
         } else {
-            file.parent().unwrap_or(Path::new(".")).join(file_part)
+            let here = self.files.get(file).cloned().flatten()?;
+            schema_refs::ref_file(file_part, &here, file)?
         };
         let place = (target.clone(), pointer.to_owned());
         let inside = self.walking.get(&place).copied().unwrap_or(0);
@@ -265,19 +275,21 @@ impl SchemaWalk {
             .entry(target.clone())
             .or_insert_with(|| std::fs::read(&target).ok().and_then(|b| serde_json::from_slice(&b).ok()).map(Arc::new))
             .clone()?;
-        // An `$id` on the way to the target moves the base its own `$ref`s resolve against.
+        // An `$id` on the way to the target (below the file's root) moves the base its own
+        // `$ref`s resolve against.
         let mut schema = &*doc;
         for token in pointer.split('/').skip(1) {
-            if schema.get("$id").is_some() {
-                return None;
-            }
             let token = token.replace("~1", "/").replace("~0", "~");
             schema = match schema {
                 Json::Object(m) => m.get(&token)?,
                 Json::Array(a) => a.get(token.parse::<usize>().ok()?)?,
                 _ => return None,
             };
+            if schema.get("$id").is_some() {
+                return None;
+            }
         }
+        self.at_root = pointer.is_empty();
         self.walking.insert(place.clone(), inside + 1);
         let projection = self.node(schema, &target);
         self.walking.insert(place, inside);
@@ -383,6 +395,29 @@ mod tests {
             assert_eq!(from_schema(schema.clone()), Projection::All, "{schema}");
         }
         assert_eq!(from_schema(json!(true)), Projection::default());
+    }
+
+    /// A file's `$id` names it (its `$ref`s are read from the files beside it either way); one
+    /// further in moves the base of the `$ref`s under it, so what is under it is kept whole.
+    #[test]
+    fn an_id_at_a_files_root_hides_nothing_and_one_further_in_keeps_its_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let money = r#"{"$id": "https://example.com/money.json", "properties": {"cents": {"type": "integer"}}}"#;
+        std::fs::write(dir.path().join("money.json"), money).unwrap();
+        let root = json!({
+            "$id": "https://example.com/main.json",
+            "$defs": {"inner": {"$id": "https://example.com/inner.json", "properties": {"x": {"type": "string"}}}},
+            "properties": {"amount": {"$ref": "money.json"}, "inner": {"$ref": "#/$defs/inner"},
+                           "nested": {"$id": "nested.json", "properties": {"y": {"type": "string"}}}}
+        });
+        let mut p = Projection::default();
+        p.read_schema(&root, &dir.path().join("main.json"));
+        let want = fields(&[
+            ("amount", fields(&[("cents", Projection::default())])),
+            ("inner", Projection::All),
+            ("nested", Projection::All),
+        ]);
+        assert_eq!(p, want);
     }
 
     #[test]

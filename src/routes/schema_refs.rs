@@ -3,8 +3,8 @@
 //! a URL (`$id: https://example.com/schemas/payment.json`) is kept in a folder laid out as its
 //! URLs are: a `$ref` under its `$id`'s folder (`https://example.com/schemas/common/money.json`,
 //! or `common/money.json` resolved against the `$id`) is the file at the same place beside it
-//! (`common/money.json`). The validator ([`Files`]) and the static contract check
-//! (`contract::walk::follow_ref`) follow `$ref`s the same way.
+//! (`common/money.json`). The validator ([`Files`]), the static contract check
+//! (`contract::walk::follow_ref`) and the projection (`projection`) follow `$ref`s the same way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -55,40 +55,70 @@ pub fn ref_file(file_part: &str, document: &Json, file: &Path) -> Option<PathBuf
 /// The validator's retriever: the resources a schema's `$ref`s name (resolved against their
 /// base, a file or an `$id`, before it asks), read from files: a `file://` path, or the file
 /// beside a schema whose `$id` folder the URL is under (the entry schema, or one it led to).
+/// The `$id` folders met must agree with where their files are (`https://example.com/s/` in
+/// `schemas/`, so `https://example.com/s/common/` in `schemas/common/`): then a URL stands for
+/// one file whichever schema names it, as the contract check and the projection read it.
 pub struct Files {
+    known: Mutex<Known>,
+}
+
+#[derive(Default)]
+struct Known {
     /// Each `$id` folder ([`id_folder`]) met so far, with the folder of its schema's file.
-    known: Mutex<Vec<(String, PathBuf)>>,
+    folders: Vec<(String, PathBuf)>,
+    /// The first `$id` folder met that disagrees with another about where files are.
+    disagreement: Option<String>,
 }
 
 impl Files {
     /// The retriever of the schema `document`, read from `file` (an absolute path).
     pub fn new(document: &Json, file: &Path) -> Files {
-        let files = Files { known: Mutex::new(Vec::new()) };
+        let files = Files { known: Mutex::new(Known::default()) };
         files.learn(document, file);
         files
     }
 
     fn learn(&self, document: &Json, file: &Path) {
-        if let Some(id) = id_folder(document) {
-            let folder = file.parent().unwrap_or(Path::new("/")).to_path_buf();
-            self.known.lock().unwrap_or_else(|e| e.into_inner()).push((id.to_owned(), folder));
+        let Some(id) = id_folder(document) else { return };
+        let folder = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let mut guard = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let known = &mut *guard;
+        for (other, other_folder) in &known.folders {
+            let agrees = match (id.strip_prefix(other.as_str()), other.strip_prefix(id)) {
+                (Some(below), _) => other_folder.join(below) == folder,
+                (_, Some(below)) => folder.join(below) == *other_folder,
+                _ => true,
+            };
+            if !agrees && known.disagreement.is_none() {
+                known.disagreement = Some(format!(
+                    "the schemas' $ids disagree with where their files are: '{}' ($id folder '{id}') is in '{}', but $id folder '{other}' is '{}'; lay the files out as their $ids are",
+                    file.display(),
+                    folder.display(),
+                    other_folder.display()
+                ));
+            }
         }
+        known.folders.push((id.to_owned(), folder));
     }
 
-    /// The file for `uri` under the longest `$id` folder it is under.
+    /// The file for `uri` under an `$id` folder met (they agree: the longest is taken).
     fn file_for(&self, uri: &str) -> Result<PathBuf, String> {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        let under = known.iter().filter(|(id, _)| uri.starts_with(id.as_str())).max_by_key(|(id, _)| id.len());
+        if let Some(disagreement) = &known.disagreement {
+            return Err(disagreement.clone());
+        }
+        let folders = &known.folders;
+        let under = folders.iter().filter(|(id, _)| uri.starts_with(id.as_str())).max_by_key(|(id, _)| id.len());
         if let Some(file) = under.and_then(|(id, folder)| under_id(uri, id, folder)) {
             return Ok(file);
         }
         let never = "Switchyard reads schemas from files, never over the network";
-        if known.is_empty() {
+        if folders.is_empty() {
             return Err(format!(
                 "{never}: refer to the file by its path, or give the schema an $id whose folder holds it"
             ));
         }
-        let ids: Vec<&str> = known.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<&str> = folders.iter().map(|(id, _)| id.as_str()).collect();
         Err(format!(
             "no file stands for it: it is not under the $id folder of a schema read here ({}); {never}",
             ids.join(", ")
@@ -126,6 +156,23 @@ mod tests {
         assert_eq!(folder("file:///etc/schemas/payment.json"), None);
         assert_eq!(folder("urn:example:payment"), None);
         assert_eq!(id_folder(&json!({"type": "object"})), None);
+    }
+
+    #[test]
+    fn id_folders_map_urls_to_files_only_while_they_agree_with_where_files_are() {
+        let entry = json!({"$id": "https://x.test/s/entry.json"});
+        let common = json!({"$id": "https://x.test/s/common/b.json"});
+        let files = Files::new(&entry, Path::new("/cfg/s/entry.json"));
+        files.learn(&common, Path::new("/cfg/s/common/b.json"));
+        assert_eq!(files.file_for("https://x.test/s/common/c.json"), Ok(PathBuf::from("/cfg/s/common/c.json")));
+        assert_eq!(files.file_for("https://x.test/s/d.json"), Ok(PathBuf::from("/cfg/s/d.json")));
+        let err = files.file_for("https://x.test/other/d.json").unwrap_err();
+        assert!(err.contains("(https://x.test/s/, https://x.test/s/common/)"), "{err}");
+
+        let files = Files::new(&entry, Path::new("/cfg/s/entry.json"));
+        files.learn(&common, Path::new("/cfg/elsewhere/b.json"));
+        let err = files.file_for("https://x.test/s/d.json").unwrap_err();
+        assert!(err.contains("disagree") && err.contains("/cfg/elsewhere"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use serde_json::{Value as Json, json};
 use switchyard::pipeline::{self, Input, parse};
+use switchyard::routes::projection::Projection;
 use switchyard::routes::{self, EnvMode, Routes};
 
 fn shipped() -> Routes {
@@ -146,5 +147,47 @@ fn nested_values_and_arrays_answer_the_same_on_the_projected_document() {
     let loaded = switchyard::config::load(&dir.path().join("routes.yaml")).unwrap();
     let env = |_: &str| None;
     let routes = routes::compile(&loaded, &env, EnvMode::STRICT).unwrap().0;
+    answers_the_same(&routes);
+}
+
+/// The same with the shipped schemas published under URLs: each file with an `$id`, one `$ref`
+/// relative to it and one absolute. The projection still leaves out what nothing reads.
+#[test]
+fn schemas_with_ids_answer_the_same_on_the_projected_document() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("schemas/stripe")).unwrap();
+    let copy = |name: &str, edit: &dyn Fn(String) -> String| {
+        let text = std::fs::read_to_string(root.join("schemas").join(name)).unwrap();
+        let with_id = text.replacen('{', &format!("{{\n  \"$id\": \"https://schemas.example.com/{name}\","), 1);
+        std::fs::write(dir.path().join("schemas").join(name), edit(with_id)).unwrap();
+    };
+    let absolute = |text: String| {
+        text.replace(
+            "\"payment_intent.schema.json\"",
+            "\"https://schemas.example.com/stripe/payment_intent.schema.json\"",
+        )
+    };
+    copy("stripe/event.schema.json", &absolute);
+    for name in
+        ["stripe/checkout_session.schema.json", "stripe/payment_intent.schema.json", "stripe/currency.schema.json"]
+    {
+        copy(name, &|t| t);
+    }
+    copy("payment_successful.schema.json", &|t| t);
+    std::fs::copy(root.join("routes.yaml"), dir.path().join("routes.yaml")).unwrap();
+    let loaded = switchyard::config::load(&dir.path().join("routes.yaml")).unwrap();
+    let env = |k: &str| (k == "STRIPE_WEBHOOK_SECRET").then(|| "whsec_test".to_string());
+    let routes = routes::compile(&loaded, &env, EnvMode::STRICT).unwrap().0;
+    let event = std::fs::read_to_string(dir.path().join("schemas/stripe/event.schema.json")).unwrap();
+    assert!(event.contains("\"$id\": \"https://schemas.example.com/stripe/event.schema.json\""), "{event}");
+    for source in &routes.sources {
+        let Projection::Fields(top) = &source.reads else { panic!("{}: everything is built", source.name) };
+        let data = Projection::of_member(top, "data");
+        let Some(Projection::Fields(data)) = data else { panic!("{:?}", source.reads) };
+        let object = Projection::of_member(data, "object");
+        assert!(matches!(object, Some(Projection::Fields(_))), "{:?}", source.reads);
+        assert!(Projection::of_member(top, "api_version").is_none(), "{:?}", source.reads);
+    }
     answers_the_same(&routes);
 }
