@@ -273,7 +273,7 @@ impl SchemaWalk {
         let doc = self
             .files
             .entry(target.clone())
-            .or_insert_with(|| std::fs::read(&target).ok().and_then(|b| serde_json::from_slice(&b).ok()).map(Arc::new))
+            .or_insert_with(|| schema_refs::read(&target).ok().map(Arc::new))
             .clone()?;
         // An `$id` on the way to the target (below the file's root) moves the base its own
         // `$ref`s resolve against.

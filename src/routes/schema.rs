@@ -92,10 +92,7 @@ pub fn value_breaks(node: &Json, value: &Json) -> Vec<String> {
 impl Schema {
     /// Reads and compiles the schema at `file`; `name` is how the config wrote it.
     pub fn load(name: &str, file: &Path) -> Result<Schema, String> {
-        let text =
-            std::fs::read_to_string(file).map_err(|e| format!("cannot read schema '{}': {e}", file.display()))?;
-        let document: Json =
-            serde_json::from_str(&text).map_err(|e| format!("schema '{}' is not valid JSON: {e}", file.display()))?;
+        let document = super::schema_refs::read(file)?;
         let absolute = std::path::absolute(file).map_err(|e| format!("schema '{}': {e}", file.display()))?;
         // `$ref`s lead to files only: beside this one, or where its `$id` puts them.
         let files = super::schema_refs::Files::new(&document, &absolute);

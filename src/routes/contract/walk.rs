@@ -530,7 +530,7 @@ pub(super) fn follow_ref(n: &Node, r: &str) -> Option<Node> {
         n.doc.clone()
     } else {
         let file = ref_file(n, file_part)?;
-        let root: Json = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
+        let root = schema_refs::read(&file).ok()?;
         Arc::new(Doc { file, root })
     };
     let schema = match pointer {
