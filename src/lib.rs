@@ -28,6 +28,7 @@
 //!   sends dead letters back to the dispatcher that gave up on them.
 //! - [`metrics`]: metric names and the Prometheus exporter.
 //! - [`pem`]: certificate and key files for TLS, with errors that name the file.
+//! - [`files`]: reading the files a config names, of bounded size (and regular, where the config names them).
 //! - [`logging`]: the log subscriber, written off the request path by a background thread.
 //! - [`malloc`]: the C allocator's settings for librdkafka's busy heap.
 //! - [`reload`]: hot reload on SIGHUP or file change: compile again, swap if valid.
@@ -49,6 +50,7 @@ pub mod config;
 pub mod dev;
 pub mod dispatch;
 pub mod dry_run;
+pub mod files;
 pub mod health;
 pub mod ingress;
 pub mod kafka;

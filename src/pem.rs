@@ -52,7 +52,7 @@ pub fn certified_key(files: &TlsFiles, provider: &CryptoProvider) -> anyhow::Res
 
 /// Reads `path` and parses it with `parse`; an error names the file and never quotes it.
 fn read<T>(path: &Path, what: &str, parse: impl FnOnce(&[u8]) -> Result<T, pem::Error>) -> anyhow::Result<T> {
-    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::files::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse(&text).map_err(|e| {
         let why = match e {
             pem::Error::NoItemsFound if text.windows(9).any(|w| w == b"ENCRYPTED") => {

@@ -49,7 +49,7 @@ pub(super) fn read(path: &Path, file: &RoutesFile) -> Result<Vec<Included>, Diag
                 continue;
             }
             seen.push(canonical);
-            match std::fs::read_to_string(&f).map_err(|e| e.to_string()) {
+            match crate::files::read_regular_to_string(&f).map_err(|e| e.to_string()) {
                 Ok(text) => match parse_included(&f, &text) {
                     Ok(file) => out.push(Included { dir: folder(&f), path: f, file }),
                     Err(d) => diags.list.extend(d.list),

@@ -73,7 +73,7 @@ pub fn json_schema() -> String {
 
 /// Reads and parses the config at `path`.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_to_string(path).map_err(|e| {
         let mut diags = Diagnostics::default();
         diags.error(path, Location::UNKNOWN, format!("cannot read config: {e}"));
         diags

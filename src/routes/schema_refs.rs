@@ -11,21 +11,10 @@ use std::sync::Mutex;
 
 use serde_json::Value as Json;
 
-/// The largest schema file read: a schema is configuration, and a `$ref` to `/dev/zero` must
-/// not hang `validate` or a server's start.
-const MAX_SCHEMA_BYTES: u64 = 16 << 20;
-
-/// The schema document in `file`: a regular file of at most [`MAX_SCHEMA_BYTES`], holding JSON.
+/// The schema document in `file` (a regular file: [`crate::files::read_regular`]), holding JSON.
 pub fn read(file: &Path) -> Result<Json, String> {
     let shown = file.display();
-    let meta = std::fs::metadata(file).map_err(|e| format!("cannot read schema '{shown}': {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("cannot read schema '{shown}': not a file"));
-    }
-    if meta.len() > MAX_SCHEMA_BYTES {
-        return Err(format!("cannot read schema '{shown}': larger than {} MiB", MAX_SCHEMA_BYTES >> 20));
-    }
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read schema '{shown}': {e}"))?;
+    let bytes = crate::files::read_regular(file).map_err(|e| format!("cannot read schema '{shown}': {e}"))?;
     serde_json::from_slice(&bytes).map_err(|e| format!("schema '{shown}' is not valid JSON: {e}"))
 }
 
@@ -189,19 +178,6 @@ mod tests {
         files.learn(&common, Path::new("/cfg/elsewhere/b.json"));
         let err = files.file_for("https://x.test/s/d.json").unwrap_err();
         assert!(err.contains("disagree") && err.contains("/cfg/elsewhere"), "{err}");
-    }
-
-    #[test]
-    fn only_a_regular_file_of_json_is_read_as_a_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let err = |path: &Path| read(path).unwrap_err();
-        assert!(err(Path::new("/dev/zero")).ends_with("'/dev/zero': not a file"));
-        assert!(err(dir.path()).ends_with(": not a file"));
-        assert!(err(&dir.path().join("none.json")).contains("No such file"));
-        std::fs::write(dir.path().join("big.json"), vec![b' '; (MAX_SCHEMA_BYTES + 1) as usize]).unwrap();
-        assert!(err(&dir.path().join("big.json")).ends_with("larger than 16 MiB"));
-        std::fs::write(dir.path().join("s.json"), r#"{"type": "string"}"#).unwrap();
-        assert_eq!(read(&dir.path().join("s.json")), Ok(json!({"type": "string"})));
     }
 
     #[test]

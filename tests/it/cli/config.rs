@@ -177,6 +177,24 @@ fn missing_and_broken_schema_files_are_named() {
     );
 }
 
+/// A file the config names (an included file, a schema, a `$ref`'s target) is read only when
+/// it is a regular file: a device is named with why, instead of hanging `validate` (reading
+/// `/dev/zero` never ends).
+#[test]
+fn a_device_the_config_names_is_refused_not_read() {
+    let out = invalid(&format!("include: [/dev/zero]\n{SOURCE}"));
+    assert_says(&out, &["routes.yaml:1:11: cannot read included file '/dev/zero': not a file"]);
+    let out = invalid(&SOURCE.replace("min.json", "/dev/zero"));
+    assert_says(&out, &["routes.yaml:10:19: cannot read schema '/dev/zero': not a file"]);
+    let dir = config(&SOURCE.replace("min.json", "ref.json"));
+    std::fs::write(dir.path().join("ref.json"), r#"{"properties": {"id": {"$ref": "/dev/zero"}}}"#).unwrap();
+    let out = text(&switchyard(&["validate"], dir.path(), &[("S", "x")]));
+    assert_says(
+        &out,
+        &["routes.yaml:10:19: schema './ref.json' is invalid", "cannot read schema '/dev/zero': not a file"],
+    );
+}
+
 #[test]
 fn duplicate_route_paths_are_refused() {
     let second = SOURCE.replace("sources:\n", "").replace("name: s\n", "name: s2\n");
