@@ -281,11 +281,11 @@ pub(super) fn same(a: &Json, b: &Json) -> bool {
     }
 }
 
-/// The values the value at `path` may have in a document `when` lets through, by the `const`s
-/// and `enum`s of the nodes that surely hold there: in each case of the filter (one per event
-/// type it takes), any alternative schema's, each those all its nodes allow. `None` when a case
-/// or an alternative binds nothing there. Unlike [`values_allowed`], which joins the branches of
-/// an `anyOf`, it reads only nodes that surely hold: a branch that may hold says nothing here.
+/// The values the value at `path` may have in a document `when` lets through, by the nodes that
+/// surely hold there ([`own_values`]: their `const`s and `enum`s, and their `anyOf`s' and
+/// `oneOf`s' branches together): in each case of the filter (one per event type it takes), any
+/// alternative schema's, each those all its nodes allow. `None` when a case or an alternative
+/// binds nothing there.
 pub(super) fn values_in(from: &[Node], path: &str, when: &Filter) -> Option<Vec<Json>> {
     let mut all = Vec::new();
     for case in cases(when) {
@@ -304,18 +304,64 @@ fn values_at(nodes: &[Node]) -> Option<Vec<Json>> {
     for alt in alts {
         let mut bound: Option<Vec<Json>> = None;
         for n in nodes.iter().filter(|n| n.alt == alt && n.surely()) {
-            let constant = n.schema.get("const").map(std::slice::from_ref);
-            let listed = constant.into_iter().chain(n.schema.get("enum").and_then(Json::as_array).map(Vec::as_slice));
-            for listed in listed {
-                bound = Some(match bound.take() {
-                    None => listed.to_vec(),
-                    Some(had) => had.into_iter().filter(|v| listed.iter().any(|l| same(l, v))).collect(),
-                });
+            if let Some(set) = own_values(n, &mut HashSet::new(), 0) {
+                narrow(&mut bound, set);
             }
         }
         all.extend(bound?);
     }
     Some(all)
+}
+
+/// `bound` narrowed to the values `set` holds too (all of `set` when nothing bound it yet).
+fn narrow(bound: &mut Option<Vec<Json>>, set: Vec<Json>) {
+    *bound = Some(match bound.take() {
+        None => set,
+        Some(had) => had.into_iter().filter(|v| set.iter().any(|l| same(l, v))).collect(),
+    });
+}
+
+/// The values schema node `n` allows its instance, by `const`s and `enum`s: its own, its
+/// `$ref`'s (each target once) and its `allOf`s' (each narrows the set), and its `anyOf`s' and
+/// `oneOf`s' (the branches' sets together, where every branch binds). `None` when nothing binds
+/// it; an `if`'s `then` binds only conditionally, so it is not read.
+fn own_values(n: &Node, seen: &mut Seen, depth: usize) -> Option<Vec<Json>> {
+    if depth > 16 {
+        return None;
+    }
+    let mut bound: Option<Vec<Json>> = None;
+    if let Some(c) = n.schema.get("const") {
+        narrow(&mut bound, vec![c.clone()]);
+    }
+    if let Some(e) = n.schema.get("enum").and_then(Json::as_array) {
+        narrow(&mut bound, e.clone());
+    }
+    if let Some(r) = n.schema.get("$ref").and_then(Json::as_str)
+        && seen.insert(ref_key(n, r))
+        && let Some(set) = follow_ref(n, r).and_then(|target| own_values(&target, seen, depth + 1))
+    {
+        narrow(&mut bound, set);
+    }
+    for branch in n.schema.get("allOf").and_then(Json::as_array).into_iter().flatten() {
+        if let Some(set) = own_values(&n.part(branch), seen, depth + 1) {
+            narrow(&mut bound, set);
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        let Some(branches) = n.schema.get(key).and_then(Json::as_array) else { continue };
+        let either: Option<Vec<Json>> = branches.iter().try_fold(Vec::new(), |mut either: Vec<Json>, branch| {
+            for v in own_values(&n.part(branch), seen, depth + 1)? {
+                if !either.iter().any(|e| same(e, &v)) {
+                    either.push(v);
+                }
+            }
+            Some(either)
+        });
+        if let Some(either) = either {
+            narrow(&mut bound, either);
+        }
+    }
+    bound
 }
 
 /// Whether every payload `from` describes holds a value at the simple JSONPath `path`: each of
@@ -622,8 +668,9 @@ fn types_at(nodes: &[Node]) -> Types {
 }
 
 /// The values member `property` of a document `n` describes can take, by the `const`s and
-/// `enum`s that bind it: at `n`'s root, through its `$ref`s (each target once) and `allOf`s
-/// (each narrows the set), and its `anyOf`s and `oneOf`s (the branches' sets together).
+/// `enum`s that bind it ([`own_values`] of the member's schema): at `n`'s root, through its
+/// `$ref`s (each target once) and `allOf`s (each narrows the set), and its `anyOf`s and `oneOf`s
+/// (the branches' sets together).
 /// `None` when some way through leaves the value open (an `anyOf` branch that does not bind
 /// it, a `$ref` that cannot be followed); an `if`'s `then` binds only conditionally, so it
 /// is not read.
@@ -642,14 +689,10 @@ fn values_into(n: &Node, property: &str, seen: &mut Seen, depth: usize) -> Optio
             Some(had) => had.intersection(&set).cloned().collect(),
         });
     };
-    let strings = |values: &[Json]| values.iter().filter_map(Json::as_str).map(str::to_owned).collect();
-    if let Some(at) = n.schema.get("properties").and_then(|p| p.get(property)) {
-        if let Some(c) = at.get("const") {
-            narrow(strings(std::slice::from_ref(c)));
-        }
-        if let Some(e) = at.get("enum").and_then(Json::as_array) {
-            narrow(strings(e));
-        }
+    if let Some(at) = n.schema.get("properties").and_then(|p| p.get(property))
+        && let Some(values) = own_values(&n.part(at), seen, depth + 1)
+    {
+        narrow(values.iter().filter_map(Json::as_str).map(str::to_owned).collect());
     }
     if let Some(r) = n.schema.get("$ref").and_then(Json::as_str)
         && seen.insert(ref_key(n, r))

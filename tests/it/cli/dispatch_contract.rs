@@ -306,6 +306,16 @@ fn a_dispatch_rule_reads_the_event_types_of_composed_canonical_schemas() {
             "warning: this rule would never call: no event on its topic has event_type 'payment_succesful' (paid.json, failed.json allow only payment_declined, payment_failed, payment_successful)",
         ],
     );
+    // The type read through the member's own `$ref`.
+    write(
+        "paid.json",
+        r##"{"allOf": [{"$ref": "envelope.json"}], "$defs": {"kind": {"const": "payment_successful"}},
+             "properties": {"event_type": {"$ref": "#/$defs/kind"}, "transaction_id": {"type": "string"}}}"##,
+    );
+    assert_says(
+        &routes(&typo),
+        &["(paid.json, failed.json allow only payment_declined, payment_failed, payment_successful)"],
+    );
     // An `anyOf` branch that leaves the type open: any type may come, nothing is warned about.
     write(
         "failed.json",

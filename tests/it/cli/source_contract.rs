@@ -783,3 +783,32 @@ fn schemas_that_refer_to_each_other_by_id_url_are_read_from_their_files() {
         ],
     );
 }
+
+/// The values a schema allows at a path are read through the value's own `$ref`s and the
+/// branches of its `anyOf` (each branch binding it: their values together), not only its own
+/// `const` and `enum`; a branch that binds nothing leaves it open.
+#[test]
+fn the_values_a_schema_allows_are_read_through_the_values_own_refs_and_branches() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = |last_branch: &str| {
+        let text = format!(
+            r##"{{"type": "object", "required": ["status"], "$defs": {{"unpaid": {{"enum": ["unpaid", "no_payment_required"]}}}},
+                "properties": {{"status": {{"anyOf": [{{"const": "paid"}}, {{"$ref": "#/$defs/unpaid"}}{last_branch}]}}}}}}"##
+        );
+        std::fs::write(dir.path().join("in.json"), text).unwrap();
+        std::fs::write(dir.path().join("out.json"), r#"{"type": "object"}"#).unwrap();
+        let rule = "      - name: r
+        when: { all: [{ path: $.status, equals: payed }] }
+        emit: { topic: t, schema: out.json, value: { s: { path: $.status } } }
+";
+        validate_source(dir.path(), rule)
+    };
+    assert_says(
+        &schema(""),
+        &[
+            r#"warning: rule 'r', when: $.status is never "payed" in payloads valid for 'in.json' (the schema allows only "paid", "unpaid", "no_payment_required")"#,
+        ],
+    );
+    let out = schema(r#", {"type": "string"}"#);
+    assert!(out.contains("routes.yaml: valid") && !out.contains("is never"), "{out}");
+}
