@@ -96,7 +96,7 @@ impl Schema {
         let absolute = std::path::absolute(file).map_err(|e| format!("schema '{}': {e}", file.display()))?;
         // `$ref`s lead to files only: beside this one, or where its `$id` puts them.
         let files = super::schema_refs::Files::new(&document, &absolute);
-        let options = options().with_base_uri(format!("file://{}", absolute.display())).with_retriever(files);
+        let options = options().with_base_uri(super::schema_refs::file_uri(&absolute)).with_retriever(files);
         let validator = options.build(&document).map_err(|e| {
             // Where in the schema file: `/properties/type/type` (none for a whole-file error).
             let path = e.instance_path().as_str();

@@ -6,10 +6,42 @@
 //! (`common/money.json`). The validator ([`Files`]), the static contract check
 //! (`contract::walk::follow_ref`) and the projection (`projection`) follow `$ref`s the same way.
 
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, percent_encode};
 use serde_json::Value as Json;
+
+/// What a path keeps out of a `file://` URI by percent-encoding it (RFC 3986: what is not
+/// allowed in a path, and `%` itself); bytes past ASCII are always encoded.
+const NOT_IN_PATH: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// The `file://` URI of the absolute path `path` (a folder named `My Schemas` is `My%20Schemas`).
+pub fn file_uri(path: &Path) -> String {
+    format!("file://{}", percent_encode(path.as_os_str().as_bytes(), NOT_IN_PATH))
+}
+
+/// The path a URI's percent-encoded path part names.
+fn decoded(part: &str) -> PathBuf {
+    PathBuf::from(OsString::from_vec(percent_decode_str(part).collect()))
+}
 
 /// The schema document in `file` (a regular file: [`crate::files::read_regular`]), holding JSON.
 pub fn read(file: &Path) -> Result<Json, String> {
@@ -37,11 +69,11 @@ pub fn id_folder(document: &Json) -> Option<&str> {
 /// rest is not a plain relative path.
 fn under_id(uri: &str, id_folder: &str, folder: &Path) -> Option<PathBuf> {
     let rest = uri.strip_prefix(id_folder)?;
-    let plain = |s: &str| !s.is_empty() && s != "." && s != "..";
-    if !rest.split('/').all(plain) || rest.contains(['?', '%', '\\']) {
+    if rest.is_empty() || rest.contains(['?', '\\']) || rest.split('/').any(str::is_empty) {
         return None;
     }
-    Some(folder.join(rest))
+    let rest = decoded(rest);
+    rest.components().all(|c| matches!(c, Component::Normal(_))).then(|| folder.join(rest))
 }
 
 /// The file a `$ref`'s file part (before `#`, not empty) names, for a `$ref` in `document`
@@ -51,12 +83,12 @@ fn under_id(uri: &str, id_folder: &str, folder: &Path) -> Option<PathBuf> {
 pub fn ref_file(file_part: &str, document: &Json, file: &Path) -> Option<PathBuf> {
     let folder = file.parent().unwrap_or(Path::new("."));
     if let Some(path) = file_part.strip_prefix("file://") {
-        return Some(PathBuf::from(path));
+        return Some(decoded(path));
     }
     if file_part.contains(':') {
         return under_id(file_part, id_folder(document)?, folder);
     }
-    (!file_part.starts_with('/')).then(|| folder.join(file_part))
+    (!file_part.starts_with('/')).then(|| folder.join(decoded(file_part)))
 }
 
 /// The validator's retriever: the resources a schema's `$ref`s name (resolved against their
@@ -137,7 +169,7 @@ impl jsonschema::Retrieve for Files {
     fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Json, Box<dyn std::error::Error + Send + Sync>> {
         let uri = uri.as_str().split('#').next().unwrap_or_default();
         let file = match uri.strip_prefix("file://") {
-            Some(path) => PathBuf::from(path),
+            Some(path) => decoded(path),
             None => self.file_for(uri)?,
         };
         let document = read(&file)?;
@@ -181,6 +213,14 @@ mod tests {
     }
 
     #[test]
+    fn a_file_uri_encodes_what_a_uri_path_cannot_hold_and_decodes_back() {
+        let path = Path::new("/cfg/My Schemas/#1/é%.json");
+        let uri = file_uri(path);
+        assert_eq!(uri, "file:///cfg/My%20Schemas/%231/%C3%A9%25.json");
+        assert_eq!(decoded(uri.strip_prefix("file://").unwrap()), path);
+    }
+
+    #[test]
     fn a_ref_names_a_file_beside_the_schema_or_nothing() {
         let doc = json!({"$id": "https://example.com/schemas/payment.json"});
         let file = Path::new("/cfg/schemas/payment.json");
@@ -193,6 +233,14 @@ mod tests {
         assert_eq!(at("file:///elsewhere/money.json"), Some(PathBuf::from("/elsewhere/money.json")));
         assert_eq!(at("https://example.com/other/money.json"), None);
         assert_eq!(at("https://example.com/schemas/../secret.json"), None);
+        assert_eq!(at("https://example.com/schemas/%2e%2e/secret.json"), None);
+        assert_eq!(at("https://example.com/schemas/a%2F..%2F..%2Fsecret.json"), None);
+        assert_eq!(
+            at("https://example.com/schemas/my%20money.json"),
+            Some(PathBuf::from("/cfg/schemas/my money.json"))
+        );
+        assert_eq!(at("my%20money.json"), Some(PathBuf::from("/cfg/schemas/my money.json")));
+        assert_eq!(at("file:///my%20schemas/m.json"), Some(PathBuf::from("/my schemas/m.json")));
         assert_eq!(at("https://example.org/schemas/money.json"), None);
         assert_eq!(at("urn:example:money"), None);
         assert_eq!(at("/schemas/money.json"), None);

@@ -177,6 +177,23 @@ fn missing_and_broken_schema_files_are_named() {
     );
 }
 
+/// A config in a folder whose name a URI must encode (a space, a `#`, an accent) reads its
+/// schemas and their `$ref`s as any other does: before, every schema there was "invalid".
+#[test]
+fn schemas_in_a_folder_whose_name_has_a_space_are_read() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("My Routes #1 é");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("routes.yaml"), SOURCE.replace("min.json", "canonical event.json")).unwrap();
+    std::fs::write(dir.join("canonical event.json"), r#"{"$ref": "order%20id.json"}"#).unwrap();
+    std::fs::write(dir.join("order id.json"), r#"{"properties": {"order_id": {"type": "string"}}}"#).unwrap();
+    let out = switchyard(&["validate"], &dir, &[("S", "x")]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::write(dir.join("payload.json"), r#"{"id": 5, "type": "x"}"#).unwrap();
+    let out = text(&switchyard(&["check", "--source", "s", "--payload", "payload.json"], &dir, &[("S", "x")]));
+    assert_says(&out, &[r#""http_status": 500"#, r#""path": "/order_id""#]);
+}
+
 /// A file the config names (an included file, a schema, a `$ref`'s target) is read only when
 /// it is a regular file: a device is named with why, instead of hanging `validate` (reading
 /// `/dev/zero` never ends).
