@@ -5,7 +5,8 @@
 use serde_json::Value as Json;
 use serde_saphyr::Location;
 
-use super::walk::{Node, Ty, always_present, event_types_in, name, same, ty, types_in, values_in};
+use super::values::{event_types_in, same, values_in};
+use super::walk::{Node, Ty, always_present, name, ty, types_in};
 use super::{Inbound, nodes_at};
 use crate::config::model::{OneOrMany, Spanned};
 use crate::routes::did_you_mean::nearest;

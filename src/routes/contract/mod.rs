@@ -6,6 +6,7 @@
 //! path is `walk`'s; what a rule's `when` reads and tests, `conditions`'.
 
 mod conditions;
+mod values;
 mod walk;
 
 use std::collections::BTreeSet;
@@ -20,9 +21,10 @@ use super::template::Part;
 use super::{Ctx, Rule, Schema};
 use conditions::check_conditions;
 pub(super) use conditions::check_event_types;
+use values::{same, values_allowed};
 use walk::{
     Node, Ty, Types, cases, child, closed_to_names, evaluated_names, expand_all, expand_when, intersect_all, no_filter,
-    resolve, same, short_of, ty, types_in, types_of, values_allowed,
+    resolve, short_of, ty, types_in, types_of,
 };
 
 /// What a rule reads, as the inbound schema describes it: the payload, or each value a
