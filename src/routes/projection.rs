@@ -147,9 +147,10 @@ struct SchemaWalk {
     /// How many times each target is being walked now (its `$ref`s on the way here).
     walking: HashMap<(PathBuf, String), usize>,
     depth: usize,
-    /// The next node walked is a file's root, where an `$id` only names the file: the validator
-    /// reads the `$ref`s relative to it from the files beside it, as this walk does
-    /// (`schema_refs`). An `$id` further in moves the base of the `$ref`s under it.
+    /// The next node walked is a file's root, where an `$id` that keeps the file's folder only
+    /// names the file: the validator reads the `$ref`s relative to it from the files beside it,
+    /// as this walk does (`schema_refs::id_keeps_refs`). Another `$id`, or one further in, moves
+    /// the base of the `$ref`s under it: the value there is kept whole.
     at_root: bool,
 }
 
@@ -207,7 +208,7 @@ impl SchemaWalk {
         for (keyword, value) in keywords {
             let part = match keyword.as_str() {
                 k if NOT_ABOUT_MEMBERS.contains(&k) => Some(Projection::default()),
-                "$id" if at_root => Some(Projection::default()),
+                "$id" if at_root && schema_refs::id_keeps_refs(schema) => Some(Projection::default()),
                 "type" => is_type_names(value).then(Projection::default),
                 "properties" => value.as_object().map(|props| {
                     let mut p = Projection::default();
@@ -418,6 +419,10 @@ mod tests {
             ("nested", Projection::All),
         ]);
         assert_eq!(p, want);
+        let moved = json!({"$id": "elsewhere/main.json", "properties": {"id": {"type": "string"}}});
+        let mut p = Projection::default();
+        p.read_schema(&moved, &dir.path().join("main.json"));
+        assert_eq!(p, Projection::All);
     }
 
     #[test]

@@ -64,6 +64,15 @@ pub fn id_folder(document: &Json) -> Option<&str> {
     id[after_scheme..cut + 1].contains('/').then(|| &id[..=cut])
 }
 
+/// Whether a schema file's root `$id` leaves its `$ref`s leading where they lead from the
+/// file itself: a URL with a folder ([`id_folder`]: its files are laid out as its URLs), or a
+/// bare name (the same folder). A relative one with a folder, or a `file:` one, moves them.
+pub fn id_keeps_refs(document: &Json) -> bool {
+    let Some(id) = document.get("$id").and_then(Json::as_str) else { return true };
+    let id = id.split('#').next().unwrap_or_default();
+    id_folder(document).is_some() || !id.contains(['/', ':'])
+}
+
 /// The file that `uri` (absolute, without a fragment) stands for under a schema whose `$id`
 /// folder is `id_folder` and whose file is in `folder`; `None` when it is not under it, or its
 /// rest is not a plain relative path.
@@ -78,12 +87,16 @@ fn under_id(uri: &str, id_folder: &str, folder: &Path) -> Option<PathBuf> {
 
 /// The file a `$ref`'s file part (before `#`, not empty) names, for a `$ref` in `document`
 /// read from `file`: relative to the file, a `file://` path, or under the document's `$id`
-/// folder. `None` for anything else (a URL elsewhere, a URN, a path from the host's root):
-/// the contract check leaves such a `$ref` unfollowed and gives it the benefit of the doubt.
+/// folder. `None` for anything else (a URL elsewhere, a URN, a path from the host's root, any
+/// `$ref` of a document whose `$id` moves its folder): the contract check leaves such a `$ref`
+/// unfollowed and gives it the benefit of the doubt, the projection keeps the value whole.
 pub fn ref_file(file_part: &str, document: &Json, file: &Path) -> Option<PathBuf> {
     let folder = file.parent().unwrap_or(Path::new("."));
     if let Some(path) = file_part.strip_prefix("file://") {
         return Some(decoded(path));
+    }
+    if !id_keeps_refs(document) {
+        return None;
     }
     if file_part.contains(':') {
         return under_id(file_part, id_folder(document)?, folder);
@@ -196,6 +209,14 @@ mod tests {
     }
 
     #[test]
+    fn an_id_keeps_refs_where_the_file_puts_them_unless_it_moves_the_folder() {
+        let keeps = |id: &str| id_keeps_refs(&json!({ "$id": id }));
+        assert!(keeps("https://example.com/schemas/payment.json") && keeps("payment.json") && keeps("#top"));
+        assert!(!keeps("other/payment.json") && !keeps("file:///elsewhere/payment.json") && !keeps("urn:x:payment"));
+        assert!(id_keeps_refs(&json!({"type": "object"})));
+    }
+
+    #[test]
     fn id_folders_map_urls_to_files_only_while_they_agree_with_where_files_are() {
         let entry = json!({"$id": "https://x.test/s/entry.json"});
         let common = json!({"$id": "https://x.test/s/common/b.json"});
@@ -245,5 +266,6 @@ mod tests {
         assert_eq!(at("urn:example:money"), None);
         assert_eq!(at("/schemas/money.json"), None);
         assert_eq!(ref_file("https://example.com/schemas/money.json", &json!({}), file), None);
+        assert_eq!(ref_file("money.json", &json!({"$id": "sub/payment.json"}), file), None);
     }
 }
