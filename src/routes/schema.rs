@@ -106,6 +106,14 @@ impl Schema {
             let written = document.pointer(path).and_then(Json::as_str).filter(|_| path.ends_with("/type"));
             let near = written.and_then(|w| super::did_you_mean::nearest(w, TYPES.into_iter()));
             let near = near.map(|n| format!("; did you mean \"{n}\"?")).unwrap_or_default();
+            // A `$ref` that leads nowhere: which, and why (`schema_refs::Files` says).
+            if let jsonschema::error::ValidationErrorKind::Referencing(jsonschema::ReferencingError::Unretrievable {
+                uri,
+                source,
+            }) = e.kind()
+            {
+                return format!("schema '{}' is invalid: its $ref to '{uri}' leads nowhere: {source}", file.display());
+            }
             format!("schema '{}' is invalid{at}: {e}{near}", file.display())
         })?;
         Ok(Schema { name: name.to_owned(), file: file.to_path_buf(), document, validator })
@@ -270,6 +278,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("main.json"), r#"{"$ref": "nowhere.json"}"#).unwrap();
         let err = Schema::load("main.json", &dir.path().join("main.json")).unwrap_err();
-        assert!(err.contains("invalid"), "{err}");
+        let missing = dir.path().join("nowhere.json");
+        let want = format!(
+            "is invalid: its $ref to 'file://{}' leads nowhere: cannot read schema '{}': No such file",
+            missing.display(),
+            missing.display()
+        );
+        assert!(err.contains(&want), "{err}");
     }
 }
