@@ -506,7 +506,11 @@ fn check_event(routes: &Routes, topic: &str, body: &[u8], args: &CheckArgs) -> E
         crate::pipeline::Event { rule: String::new(), topic: topic.to_owned(), key: args.key.clone(), headers, value };
     match crate::dry_run::consume(routes, &event) {
         Ok(calls) => {
-            let shown = serde_json::json!({"topic": topic, "calls": calls});
+            let mut shown = serde_json::json!({"topic": topic, "calls": calls});
+            let passed = crate::dry_run::passed_over(routes, &event);
+            if !passed.is_empty() {
+                shown["passed_over"] = serde_json::json!(passed);
+            }
             outln!("{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
             ExitCode::SUCCESS
         }

@@ -63,6 +63,10 @@ fn describe() {
     );
     describe_counter!("switchyard_dispatch_retries_total", "Dispatch attempts that will be retried");
     describe_counter!(
+        "switchyard_dispatch_unmatched_total",
+        "Events a dispatcher consumed that none of its rules takes (done without a call)"
+    );
+    describe_counter!(
         "switchyard_dead_letters_total",
         "Events put on a dead-letter topic, by dispatcher, rule and reason"
     );
@@ -157,6 +161,11 @@ pub fn dispatch_duration(dispatcher: &str, rule: &str, took: Duration) {
         histogram!("switchyard_dispatch_duration_seconds", "dispatcher" => dispatcher.to_owned(), "rule" => rule.to_owned())
     })
     .record(took.as_secs_f64());
+}
+
+/// An event no rule of `dispatcher` takes.
+pub fn dispatch_unmatched(dispatcher: &str) {
+    counter!("switchyard_dispatch_unmatched_total", "dispatcher" => dispatcher.to_owned()).increment(1);
 }
 
 pub fn dead_letter(dispatcher: &str, rule: &str, reason: &'static str) {

@@ -325,7 +325,14 @@ async fn process(shared: &Shared, job: &Job) -> bool {
     let binary_key = job.msg.key().is_some() && key.is_none();
     let event = Delivered { key, headers, value: &value, binary_key, binary_headers };
     let trace = TraceParent::from_header(event.headers.iter().find(|(k, _)| *k == "traceparent").map(|(_, v)| *v));
-    for rule in plan::rules_for(d, &event) {
+    let rules = plan::rules_for(d, &event);
+    if rules.is_empty() {
+        // Done without a call; `switchyard check --topic` says which test failed and why.
+        crate::metrics::dispatch_unmatched(&d.name);
+        let (partition, offset) = (job.ticket.partition, job.ticket.offset);
+        tracing::debug!(dispatcher = %d.name, partition, offset, "no rule takes the event");
+    }
+    for rule in rules {
         let event_id = event.headers.iter().find(|(k, _)| *k == "event_id").map(|(_, v)| clip(v, QUOTED_ID));
         let span = tracing::info_span!(
             "dispatch",

@@ -9,7 +9,7 @@ use std::path::Path;
 use http::{HeaderMap, HeaderValue};
 use serde_json::{Value as Json, json};
 
-use super::{CallOf, DryRun, challenge, header_map, planned_calls, run, source_named, unconsumed};
+use super::{CallOf, DryRun, challenge, header_map, passed_over, planned_calls, run, source_named, unconsumed};
 use crate::config::Loaded;
 use crate::config::diagnostic::Diagnostics;
 use crate::config::model::{CaseMethod, ExpectConfig, ExpectedCall, ExpectedEvent, ExpectedStatus, TestCaseConfig};
@@ -158,7 +158,8 @@ fn event_case(routes: &Routes, case: &TestCaseConfig, topic: &str, value: Json, 
     let event = Event { rule: String::new(), topic: topic.to_owned(), key: case.key.clone(), headers, value };
     let mut problems = Vec::new();
     // `shape` has made sure a dispatcher consumes the topic.
-    compare_calls(&planned_calls(routes, &event), want, &mut problems);
+    let passed: Vec<String> = passed_over(routes, &event).iter().map(passed_over_line).collect();
+    compare_calls(&planned_calls(routes, &event), want, &passed, &mut problems);
     problems
 }
 
@@ -252,7 +253,10 @@ fn compare(got: &DryRun, want: ExpectedStatus, expect: &ExpectConfig) -> Vec<Str
     if status != want {
         let detail = match got {
             DryRun::Rejected { http_status, rejection } => format!(" ({http_status}: {})", rejection.message),
-            DryRun::Ignored { reason, .. } => format!(" ({reason})"),
+            DryRun::Ignored { reason, passed_over, .. } => {
+                let each: String = passed_over.iter().map(|p| format!("\n       {}", passed_over_line(p))).collect();
+                format!(" ({reason}){each}")
+            }
             DryRun::Replied { reply, .. } => format!(" (by reply '{reply}')"),
             DryRun::Accepted { .. } => String::new(),
         };
@@ -293,15 +297,30 @@ fn compare(got: &DryRun, want: ExpectedStatus, expect: &ExpectConfig) -> Vec<Str
             _ => problems.push("expected a reply, but no matching rule has an `answer`".into()),
         }
     }
-    if let DryRun::Accepted { events, calls, .. } = got {
+    if let DryRun::Accepted { events, calls, passed_over, .. } = got {
         if let Some(want) = &expect.events {
             compare_events(events, want, &mut problems);
         }
         if let Some(want) = &expect.calls {
-            compare_calls(calls, want, &mut problems);
+            let passed: Vec<String> = passed_over
+                .iter()
+                .map(|u| match events.len() {
+                    1 => passed_over_line(&u.passed),
+                    _ => format!("event {}: {}", u.event, passed_over_line(&u.passed)),
+                })
+                .collect();
+            compare_calls(calls, want, &passed, &mut problems);
         }
     }
     problems
+}
+
+/// A rule that takes nothing, and why, as a line of a failing case.
+fn passed_over_line(p: &crate::pipeline::explain::PassedOver) -> String {
+    match &p.dispatcher {
+        Some(d) => format!("dispatch rule '{}' (dispatcher '{d}') takes nothing: {}", p.rule, p.why),
+        None => format!("rule '{}' takes nothing: {}", p.rule, p.why),
+    }
 }
 
 fn compare_events(events: &[Event], want: &[ExpectedEvent], problems: &mut Vec<String>) {
@@ -334,9 +353,15 @@ fn compare_events(events: &[Event], want: &[ExpectedEvent], problems: &mut Vec<S
     }
 }
 
-fn compare_calls(calls: &[CallOf], want: &[ExpectedCall], problems: &mut Vec<String>) {
+/// Compares the planned calls with the expected; `passed` says which dispatch rules took
+/// nothing and why, shown when calls are missing.
+fn compare_calls(calls: &[CallOf], want: &[ExpectedCall], passed: &[String], problems: &mut Vec<String>) {
     if calls.len() != want.len() {
-        problems.push(format!("expected {} calls, got {}", want.len(), calls.len()));
+        let why: String = match calls.len() < want.len() {
+            true => passed.iter().map(|line| format!("\n       {line}")).collect(),
+            false => String::new(),
+        };
+        problems.push(format!("expected {} calls, got {}{why}", want.len(), calls.len()));
         return;
     }
     for (i, (got, want)) in calls.iter().zip(want).enumerate() {

@@ -7,8 +7,9 @@ pub mod cases;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
+use crate::pipeline::explain::{self, PassedOver};
 use crate::pipeline::plan::{self, Delivered, PlannedCall};
-use crate::pipeline::{self, Event, Inbound, Outcome, Rejection, Replied};
+use crate::pipeline::{self, Event, Inbound, Input, Outcome, Rejection, Replied};
 use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Routes, Source};
 
@@ -20,6 +21,10 @@ pub enum DryRun {
         event_id: Option<String>,
         events: Vec<Event>,
         calls: Vec<CallOf>,
+        /// The dispatch rules of each event that no rule of a dispatcher consuming its topic
+        /// takes, with why: where a call expected is missing.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        passed_over: Vec<Unmatched>,
         /// A rule's `answer`, which the sender would get instead of the `accepted` JSON.
         #[serde(skip_serializing_if = "Option::is_none")]
         answer: Option<Replied>,
@@ -27,6 +32,9 @@ pub enum DryRun {
     Ignored {
         event_id: Option<String>,
         reason: String,
+        /// Each rule of the source, with why it takes nothing of the webhook.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        passed_over: Vec<PassedOver>,
     },
     /// A handshake a reply answers; nothing would be published.
     Replied {
@@ -72,16 +80,33 @@ impl Serialize for CallOf {
     }
 }
 
+/// An event's dispatch rule that takes nothing of it (`event`: its place among the webhook's).
+#[derive(Debug, Serialize)]
+pub struct Unmatched {
+    pub event: usize,
+    #[serde(flatten)]
+    pub passed: PassedOver,
+}
+
 /// Runs a webhook through `source`, then plans every dispatcher call its events would cause.
 pub fn run(routes: &Routes, source: &Source, input: &Inbound) -> DryRun {
     let (event_id, result) = pipeline::ingest(source, input);
     match result {
-        Ok(Outcome::Ignored(reason)) => DryRun::Ignored { event_id, reason },
+        Ok(Outcome::Ignored(reason)) => {
+            // The same parse the pipeline ran, which succeeded: the rules' filters read it.
+            let doc = pipeline::document(source, input).unwrap_or_default();
+            let passed_over = explain::source_rules(source, Input::webhook(&doc, input.headers));
+            DryRun::Ignored { event_id, reason, passed_over }
+        }
         Ok(Outcome::Reply { reply, answer }) => DryRun::Replied { event_id, reply, replied: answer },
         Err(rejection) => DryRun::Rejected { http_status: rejection.status, rejection },
         Ok(Outcome::Publish { events, answer }) => {
             let calls = events.iter().flat_map(|e| planned_calls(routes, e)).collect();
-            DryRun::Accepted { event_id, events, calls, answer }
+            let unmatched = events.iter().enumerate().flat_map(|(i, e)| {
+                passed_over(routes, e).into_iter().map(move |passed| Unmatched { event: i, passed })
+            });
+            let passed_over = unmatched.collect();
+            DryRun::Accepted { event_id, events, calls, passed_over, answer }
         }
     }
 }
@@ -132,10 +157,23 @@ pub fn unconsumed(routes: &Routes, topic: &str) -> Option<String> {
     })
 }
 
+/// `event` as a dispatcher receives it.
+fn delivered(event: &Event) -> Delivered<'_> {
+    let headers: Vec<(&str, &str)> = event.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Delivered { key: event.key.as_deref(), headers, value: &event.value, ..Default::default() }
+}
+
+/// The rules of each dispatcher consuming `event.topic` that takes none of it, with why.
+pub fn passed_over(routes: &Routes, event: &Event) -> Vec<PassedOver> {
+    let delivered = delivered(event);
+    let consuming = routes.dispatchers.iter().filter(|d| d.topic == event.topic);
+    let idle = consuming.filter(|d| plan::rules_for(d, &delivered).is_empty());
+    idle.flat_map(|d| explain::dispatch_rules(d, &delivered)).collect()
+}
+
 /// The calls the dispatchers consuming `event.topic` would make for it.
 pub fn planned_calls(routes: &Routes, event: &Event) -> Vec<CallOf> {
-    let headers: Vec<(&str, &str)> = event.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let delivered = Delivered { key: event.key.as_deref(), headers, value: &event.value, ..Default::default() };
+    let delivered = delivered(event);
     let mut out = Vec::new();
     for d in routes.dispatchers.iter().filter(|d| d.topic == event.topic) {
         for rule in plan::rules_for(d, &delivered) {

@@ -134,7 +134,7 @@ fn holds(condition: &Condition, input: Input) -> bool {
 
 /// Whether `found` (`None`: missing or null) passes `test`; a header's text is read as a
 /// number by a range.
-fn passes(test: &Test, found: Option<&Json>, header: bool) -> bool {
+pub(super) fn passes(test: &Test, found: Option<&Json>, header: bool) -> bool {
     match test {
         Test::Exists(want) => found.is_some() == *want,
         Test::Equals(v) => found == Some(v),

@@ -5,6 +5,7 @@
 //! server, `switchyard check` and `switchyard test` all call [`ingest`] and [`plan::plan`].
 
 pub mod challenge;
+pub mod explain;
 pub mod map;
 pub mod parse;
 pub mod plan;
@@ -140,18 +141,22 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
         };
         return (None, Err(reject(401, Reason::Signature, format!("{what} failed: {why}"))));
     }
-    let json = match parse::json_of(input.body, input.headers, source.form.as_ref()) {
-        Ok(json) => json,
-        Err(e) => return (None, Err(reject(400, Reason::Json, e))),
-    };
-    let doc = match parse::parse(&json, &source.reads) {
+    let doc = match document(source, input) {
         Ok(doc) => doc,
-        Err(e) => return (None, Err(reject(400, Reason::Json, format!("body is not valid JSON: {e}")))),
+        Err(rejection) => return (None, Err(rejection)),
     };
     let input = Input::webhook(&doc, input.headers);
     let event_id = source.event_id.as_ref().and_then(|at| map::text_at(at, input));
     let event_id = event_id.map(|id| clip_owned(id, QUOTED_ID));
     (event_id, route(source, input))
+}
+
+/// The parse stage: the webhook's JSON (a form's field, where the source takes forms), built
+/// only as far as the source reads it.
+pub fn document(source: &Source, input: &Inbound) -> Result<Json, Rejection> {
+    let json =
+        parse::json_of(input.body, input.headers, source.form.as_ref()).map_err(|e| reject(400, Reason::Json, e))?;
+    parse::parse(&json, &source.reads).map_err(|e| reject(400, Reason::Json, format!("body is not valid JSON: {e}")))
 }
 
 /// Stages after parsing: validate, match, map, validate canonical. A handshake that a reply

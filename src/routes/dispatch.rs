@@ -221,7 +221,10 @@ fn compile_rule(
     };
     let when = expr::compile_filter(ctx, &cfg.when, event_type);
     if let Some(types) = &cfg.when.event_type {
-        warn_of_unknown_event_types(ctx, types, schemas);
+        match super::contract::event_type_never_there(schemas, &types.value.to_vec()) {
+            Some(message) => ctx.warning(types.referenced, message),
+            None => warn_of_unknown_event_types(ctx, types, schemas),
+        }
     }
     let taken = taken_by(schemas, cfg.when.event_type.as_ref().map(|t| t.value.to_vec()));
     let schemas = taken.as_slice();

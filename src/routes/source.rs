@@ -129,6 +129,20 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     }
     let challenge = cfg.challenge.as_ref().map(|c| reply::compile_challenge(ctx, c, &name));
     let rules: Vec<Rule> = cfg.rules.iter().filter_map(|r| compile_rule(ctx, r, at())).collect();
+    // The event id is read in the payload; the event type where the rules' filters read, and
+    // it is needed where a rule or reply names event types.
+    let names_types = cfg.rules.iter().map(|r| &r.when).chain(cfg.replies.iter().map(|r| &r.when));
+    let names_types = names_types.into_iter().any(|w| w.event_type.is_some());
+    let read_at = [
+        ("event_type", &cfg.event_type, &event_type, &rules[..], names_types),
+        ("event_id", &cfg.event_id, &event_id, &[][..], false),
+    ];
+    for (what, text, locator, rules, needed) in read_at {
+        if let (Some(schema), Some(text), Some(expr::Locator::Path(p))) = (&schema, text, locator) {
+            let what = format!("source '{name}', {what}");
+            contract::check_source_path(ctx, &what, p.as_str(), text.referenced, schema, rules, needed);
+        }
+    }
     if let (Some(schema), Some(expr::Locator::Path(p))) = (&schema, &event_type) {
         let rules = cfg.rules.iter().map(|r| (format!("rule '{}'", r.name.value), &r.when));
         let replies = cfg.replies.iter().map(|r| (format!("reply '{}'", r.name.value), &r.when));

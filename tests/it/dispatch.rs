@@ -292,6 +292,8 @@ async fn produce_raw(topic: &str, records: &[RawRecord<'_>]) {
     }
 }
 
+/// Records that are no event of the routes are dead-lettered with the reason, and counted; an
+/// event no rule takes makes no call and no dead letter, and is counted as unmatched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_the_routes_never_publish_are_dead_lettered_with_the_reason_and_counted() {
     let orders = OrderService::start(|_, _| (200, vec![])).await;
@@ -306,6 +308,10 @@ async fn events_the_routes_never_publish_are_dead_lettered_with_the_reason_and_c
     let mut added = payment("added", 0).1;
     added["loyalty_points"] = json!(120);
     let added = serde_json::to_vec(&added).unwrap();
+    // An event no rule takes is done without a call or a dead letter, and counted.
+    let mut failed = payment("failed", 0).1;
+    failed["event_type"] = json!("payment_failed");
+    let failed = serde_json::to_vec(&failed).unwrap();
     let typed = |id: &'static [u8]| vec![("event_type", &b"payment_successful"[..]), ("event_id", id)];
     produce_raw(
         &topic,
@@ -317,6 +323,7 @@ async fn events_the_routes_never_publish_are_dead_lettered_with_the_reason_and_c
             ("binary-id", Some(&good), typed(b"\xff\xfe")),
             ("fine", Some(&good), typed(b"evt_6")),
             ("added", Some(&added), typed(b"evt_7")),
+            ("failed", Some(&failed), typed(b"evt_8")),
         ],
     )
     .await;
@@ -351,6 +358,15 @@ async fn events_the_routes_never_publish_are_dead_lettered_with_the_reason_and_c
     };
     assert!(counted(r#"rule="",reason="unroutable""#) >= 3.0, "{metrics}");
     assert!(counted(r#"rule="mark_order_processing",reason="schema""#) >= 1.0, "{metrics}");
+    let unmatched = r#"switchyard_dispatch_unmatched_total{dispatcher="order_service"} 1"#;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut metrics = String::new();
+    while !metrics.lines().any(|l| l == unmatched) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = reqwest::get(gw.url("/metrics")).await.unwrap().text().await.unwrap();
+    }
+    assert!(metrics.lines().any(|l| l == unmatched), "{metrics}");
+    assert_eq!(orders.requests().len(), 2, "no call for the event no rule takes");
     gw.stop().await;
 }
 

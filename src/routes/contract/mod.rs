@@ -166,6 +166,48 @@ fn constants(fields: &[(String, Expr)]) -> Filter {
     Filter { event_type: None, conditions }
 }
 
+/// Checks where a source reads its event type or id (`what` names it) against its inbound
+/// schema: a path that cannot exist there is an error where rules name event types (`needed`:
+/// an event type never found takes every webhook past them), else a warning (it would only
+/// ever be missing from logs and answers); a misspelt one a warning. The event id is read in
+/// the payload; the event type where each rule's filter reads (`rules`), so also in what a
+/// `for_each` selects (Adyen's items): it is refused only where it can exist in none of them.
+pub(super) fn check_source_path(
+    ctx: &mut Ctx,
+    what: &str,
+    path: &str,
+    at: Location,
+    schema: &Schema,
+    rules: &[Rule],
+    needed: bool,
+) {
+    let payload = Inbound::whole(schema, format!("payloads valid for '{}'", schema.name));
+    let mut read_in = vec![(payload.nodes.clone(), payload.described.clone())];
+    for (each, _) in rules.iter().filter_map(|r| r.for_each.as_ref()) {
+        match resolve(&payload.nodes, each.as_str(), no_filter()) {
+            walk::Resolved::Found(nodes) => {
+                read_in.push((nodes, format!("the values {} selects in {}", each.as_str(), payload.described)));
+            }
+            // What the `for_each` selects is unknown (its own error, if any, is the rule's).
+            _ => return,
+        }
+    }
+    let mut found = read_in.iter().map(|(nodes, _)| resolve(nodes, path, no_filter()));
+    let Some(first) = found.next() else { return };
+    if found.any(|r| !matches!(r, walk::Resolved::NotAllowed(_))) {
+        return;
+    }
+    let described = &read_in[0].1;
+    match first {
+        walk::Resolved::NotAllowed(why) if !needed => {
+            ctx.warning(at, format!("{what}: {path} cannot exist in {described}: {why}"));
+        }
+        resolved => {
+            resolved.reported(ctx, at, what, path, described);
+        }
+    }
+}
+
 /// Checks what a dispatch rule reads (its `when`, and its `body` or `body_value`) against the
 /// schemas of the events it takes (any one of which describes an event): a path that cannot
 /// exist in any is an error (the call would fail, or the rule never hold, for every event), a
@@ -242,6 +284,48 @@ pub(super) fn declares_variable(schemas: &[Arc<Schema>], var: &str) -> Result<()
     let prefix: String = nested[..at].iter().map(|n| format!("{n}.")).collect();
     let near = nearest(nested[at], there.iter().map(String::as_str)).map(|n| format!("{prefix}{n}"));
     Err(near.or_else(|| nearest(var, top.iter().map(String::as_str)).map(str::to_owned)))
+}
+
+/// Why a dispatch rule's `when.event_type`, which reads the event's `event_type` property, can
+/// hold for no event valid for `schemas` (any one of them): the property cannot be there, or is
+/// never a string. `None` when it may hold. Where a property the schemas declare holds one of
+/// `types` (a `const` or `enum`), the message names it as what the rule means to test.
+pub(super) fn event_type_never_there(schemas: &[Arc<Schema>], types: &[String]) -> Option<String> {
+    let inbound = Inbound::any_of(schemas);
+    let described = &inbound.described;
+    let why = match resolve(&inbound.nodes, "$.event_type", no_filter()) {
+        walk::Resolved::NotAllowed(why) => format!("$.event_type cannot exist in {described}: {why}"),
+        walk::Resolved::Found(_) => {
+            let found = types_in(&inbound.nodes, "$.event_type", no_filter()).filter(|ts| !ts.is_empty())?;
+            if found.contains(&Ty::String) {
+                return None;
+            }
+            let only: Vec<&str> = found.iter().map(|t| walk::name(*t)).collect();
+            format!(
+                "$.event_type is never a string in {described} (the schema allows only {} there)",
+                only.join(" or ")
+            )
+        }
+        _ => return None,
+    };
+    let nodes = expand_all(&inbound.nodes, no_filter());
+    let holds_type = |n: &Node, property: &str| {
+        let mut named = Vec::new();
+        values::event_types_in(n, property, &mut named);
+        named.into_iter().find(|t| types.contains(t))
+    };
+    let meant = nodes.iter().find_map(|n| walk::declared(n).find_map(|p| Some((p.to_owned(), holds_type(n, p)?))));
+    let instead = match meant {
+        Some((property, t)) => {
+            format!(
+                "to take events by their '{property}', write `when: {{ all: [{{ path: $.{property}, equals: {t} }}] }}`"
+            )
+        }
+        None => "to take events by another property, test it in `when.all` (a `path` and `equals`)".into(),
+    };
+    Some(format!(
+        "this rule would never call: its when.event_type reads the event's event_type property, and {why}; {instead}"
+    ))
 }
 
 /// The event types a canonical event valid for `schema` can have (its `event_type`), when the

@@ -710,3 +710,81 @@ fn for_each_maps_every_value_of_a_batch_in_check_and_test() {
     let out = invalid(&BATCH.replace("for_each: $.items[*]", "for_each: \"$.items[\""));
     assert_says(&out, &["routes.yaml:7:19: invalid JSONPath \"$.items[\""]);
 }
+
+/// Where nothing would happen, `check` says why: each rule of a source that ignores a webhook,
+/// and each rule of a dispatcher that takes none of an event, with the first part of its `when`
+/// that fails and what the payload holds there. `test` lists the same under a failing case.
+#[test]
+fn check_and_test_say_why_no_rule_takes_a_webhook_or_an_event() {
+    let sample = std::fs::read_to_string(repo().join("samples/stripe/checkout_session_completed.json")).unwrap();
+    let unpaid = sample.replacen(r#""payment_status": "paid""#, r#""payment_status": "unpaid""#, 1);
+    assert_ne!(sample, unpaid);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("unpaid.json"), &unpaid).unwrap();
+    let payload = dir.path().join("unpaid.json");
+    let out = switchyard(&["check", "--source", "stripe", "--payload", payload.to_str().unwrap()], &repo(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "ignored");
+    assert_eq!(
+        doc["passed_over"],
+        serde_json::json!([
+            {"rule": "checkout_paid",
+             "why": "when: $.data.object.payment_status equals \"paid\" does not hold: it is \"unpaid\""},
+            {"rule": "payment_intent_succeeded",
+             "why": "when.event_type takes \"payment_intent.succeeded\", and the event type ($.type) is \"checkout.session.completed\""},
+        ])
+    );
+
+    let failed = r#"{"event_type": "payment_failed", "order_id": "1"}"#;
+    std::fs::write(dir.path().join("failed.json"), failed).unwrap();
+    let event = dir.path().join("failed.json");
+    let out = switchyard(&["check", "--topic", "payments", "--payload", event.to_str().unwrap()], &repo(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["calls"], serde_json::json!([]));
+    let why = "when.event_type takes \"payment_successful\", and the event type ($.event_type) is \"payment_failed\"";
+    assert_eq!(
+        doc["passed_over"],
+        serde_json::json!([{"dispatcher": "order_service", "rule": "mark_order_processing", "why": why}])
+    );
+    // A webhook whose events a dispatcher takes has no `passed_over`.
+    let args = ["check", "--source", "stripe", "--payload", "samples/stripe/checkout_session_completed.json"];
+    let doc: serde_json::Value = serde_json::from_slice(&switchyard(&args, &repo(), &[]).stdout).unwrap();
+    assert_eq!(doc["calls"].as_array().map(Vec::len), Some(1));
+    assert!(doc.get("passed_over").is_none(), "{doc}");
+
+    // The same in a failing case of `switchyard test`.
+    let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    let (routes, _) = shipped.split_once("\ntests:\n").unwrap();
+    let cases = r#"
+tests:
+  - name: an unpaid checkout
+    source: stripe
+    payload: samples/stripe/checkout_session_completed.json
+    set: { /data/object/payment_status: unpaid }
+    expect: { status: accepted }
+  - name: a failed payment
+    topic: payments
+    body: { event_type: payment_failed, order_id: "1" }
+    expect: { calls: [{ method: PATCH }] }
+"#;
+    let dir = config(&format!("{routes}{cases}"));
+    std::fs::create_dir_all(dir.path().join("samples")).unwrap();
+    std::os::unix::fs::symlink(repo().join("samples/stripe"), dir.path().join("samples/stripe")).unwrap();
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "FAIL an unpaid checkout",
+            "expected status accepted, got ignored (no rule of source 'stripe' matches this 'checkout.session.completed' event)\n       \
+             rule 'checkout_paid' takes nothing: when: $.data.object.payment_status equals \"paid\" does not hold: it is \"unpaid\"\n       \
+             rule 'payment_intent_succeeded' takes nothing: when.event_type takes \"payment_intent.succeeded\"",
+            "FAIL a failed payment",
+            &format!(
+                "expected 1 calls, got 0\n       dispatch rule 'mark_order_processing' (dispatcher 'order_service') takes nothing: {why}"
+            ),
+        ],
+    );
+}

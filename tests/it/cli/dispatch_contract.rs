@@ -363,3 +363,28 @@ fn a_dispatch_template_reads_the_properties_a_composed_schema_declares() {
         ],
     );
 }
+
+/// A dispatch rule's `when.event_type` reads the event's `event_type` property: where the
+/// events cannot have one (a closed schema without it), the rule would never call, and the
+/// warning names the property that holds the type the rule takes.
+#[test]
+fn a_dispatch_event_type_the_events_cannot_have_is_warned_about_with_the_property_meant() {
+    let rule = format!(
+        "{ONE_DISPATCH_RULE}        when: {{ event_type: payment }}\n        request: {{ method: POST, url: \"http://orders/x\" }}\n"
+    );
+    let out = contract(GOOD, &rule);
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:21:29: warning: this rule would never call: its when.event_type reads the event's event_type \
+             property, and $.event_type cannot exist in events valid for 'out.json': 'event_type' is not one of the \
+             properties the schema allows there; to take events by their 'kind', write \
+             `when: { all: [{ path: $.kind, equals: payment }] }`",
+            "routes.yaml: valid",
+        ],
+    );
+    // As the warning says: then no warning.
+    let fixed = rule.replace("{ event_type: payment }", "{ all: [{ path: $.kind, equals: payment }] }");
+    let out = contract(GOOD, &fixed);
+    assert!(out.contains("routes.yaml: valid") && !out.contains("would never call"), "{out}");
+}

@@ -812,3 +812,61 @@ fn the_values_a_schema_allows_are_read_through_the_values_own_refs_and_branches(
     let out = schema(r#", {"type": "string"}"#);
     assert!(out.contains("routes.yaml: valid") && !out.contains("is never"), "{out}");
 }
+
+/// A source's `event_type` and `event_id` paths are held to its inbound schema: an event type
+/// that cannot be there would take every webhook past every rule that names one. The event type
+/// may be in what a rule's `for_each` selects (Adyen's items) instead of at the payload's root.
+#[test]
+fn a_source_event_type_or_id_that_cannot_exist_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.json"),
+        r#"{"type": "object", "additionalProperties": false,
+            "properties": {"type": {"type": "string"}, "id": {"type": "string"},
+                           "items": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                                     "properties": {"code": {"type": "string"}}}}}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("out.json"), r#"{"type": "object"}"#).unwrap();
+    let validate = |event_type: &str, event_id: &str, lines: &str| {
+        let yaml = format!(
+            "sources:
+  - name: s
+    path: /hooks/s
+    verify: {{ kind: none }}
+    schema: in.json
+    event_type: {event_type}
+    event_id: {event_id}
+    rules:
+      - name: r
+{lines}        emit: {{ topic: t, schema: out.json, value: {{ x: {{ const: 1 }} }} }}
+"
+        );
+        std::fs::write(dir.path().join("routes.yaml"), yaml).unwrap();
+        text(&switchyard(&["validate"], dir.path(), &[]))
+    };
+    let paid = "        when: { event_type: paid }\n";
+    let out = validate("$.typ", "$.idd", paid);
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:6:17: source 's', event_type: $.typ cannot exist in payloads valid for 'in.json': 'typ' is \
+             not one of the properties the schema allows there; did you mean 'type'?",
+            "routes.yaml:7:15: warning: source 's', event_id: $.idd cannot exist in payloads valid for 'in.json': 'idd' \
+             is not one of the properties the schema allows there; did you mean 'id'?",
+            "1 error",
+        ],
+    );
+    assert!(validate("$.type", "$.id", paid).contains("routes.yaml: valid"));
+    // Where no rule names an event type, it is only ever missing from logs and answers.
+    let out = validate("$.typ", "$.id", "");
+    assert_says(&out, &["routes.yaml:6:17: warning: source 's', event_type: $.typ cannot exist", "routes.yaml: valid"]);
+    // In the items a `for_each` selects, not at the root: read there.
+    let items = "        for_each: \"$.items[*]\"\n        when: { event_type: paid }\n";
+    assert!(validate("$.code", "$.id", items).contains("routes.yaml: valid"), "{}", validate("$.code", "$.id", items));
+    let out = validate("$.cod", "$.id", items);
+    assert_says(
+        &out,
+        &["routes.yaml:6:17: source 's', event_type: $.cod cannot exist in payloads valid for 'in.json'"],
+    );
+}
