@@ -213,7 +213,7 @@ impl RunArgs {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _logs = crate::logging::init(cli.log_json);
+    let _logs = crate::logging::init(cli.log_json, matches!(cli.command, Command::Dev { .. }));
     match cli.command {
         Command::Validate { config, format } => validate(&config, format),
         Command::Tap(args) => tap(args),

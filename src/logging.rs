@@ -19,6 +19,10 @@ pub const QUEUED_LINES: usize = 65_536;
 /// The filter when `RUST_LOG` is unset: one line per webhook and per dispatched call.
 pub const DEFAULT_FILTER: &str = "info,librdkafka=warn,rdkafka=warn";
 
+/// Where a dispatcher says why none of its rules takes an event (at `debug`): shown by `dev`,
+/// which is for trying routes; `RUST_LOG=info,switchyard::unmatched=debug` shows it elsewhere.
+pub const UNMATCHED: &str = "switchyard::unmatched";
+
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 
 /// The writer thread's guard: dropping it writes the lines still queued.
@@ -40,8 +44,9 @@ pub fn flush() {
     drop(guard);
 }
 
-/// Installs the process's subscriber.
-pub fn init(json: bool) -> Logs {
+/// Installs the process's subscriber; `dev` adds to the default filter why a dispatcher passes
+/// over an event ([`UNMATCHED`]).
+pub fn init(json: bool, dev: bool) -> Logs {
     let stderr = std::io::stderr();
     let ansi = stderr.is_terminal();
     let (writer, guard) = NonBlockingBuilder::default()
@@ -49,7 +54,11 @@ pub fn init(json: bool) -> Logs {
         .thread_name("switchyard-log")
         .finish(BufWriter::with_capacity(64 * 1024, stderr));
     let _ = DROPPED.set(writer.error_counter());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let default = match dev {
+        true => format!("{DEFAULT_FILTER},{UNMATCHED}=debug"),
+        false => DEFAULT_FILTER.to_owned(),
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     if json {
         builder.json().init();

@@ -514,6 +514,10 @@ pub struct DispatcherConfig {
     pub group: Text,
     /// The canonical schema of the events on `topic` (checks templates statically).
     pub schema: Option<Text>,
+    /// Where rules' `when.event_type` reads the event type: a JSONPath into the event, by
+    /// default `$.event_type` (where Switchyard's canonical events have it), or
+    /// `{ header: event_type }` for the record's Kafka header.
+    pub event_type: Option<Spanned<Locate>>,
     /// Where events go when their call fails for good; default `<topic>.dlq`.
     pub dead_letter_topic: Option<Text>,
     /// Most events in flight at once across keys; default 64.

@@ -33,6 +33,8 @@ use tracing::Instrument;
 use crate::kafka::consumer::{self, GroupConsumer, GroupContext, lock};
 use crate::kafka::errors::ErrorLog;
 use crate::kafka::producer::EventProducer;
+use crate::logging::UNMATCHED;
+use crate::pipeline::explain;
 use crate::pipeline::plan::{self, Delivered};
 use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Dispatcher, KafkaSettings, Routes};
@@ -327,10 +329,14 @@ async fn process(shared: &Shared, job: &Job) -> bool {
     let trace = TraceParent::from_header(event.headers.iter().find(|(k, _)| *k == "traceparent").map(|(_, v)| *v));
     let rules = plan::rules_for(d, &event);
     if rules.is_empty() {
-        // Done without a call; `switchyard check --topic` says which test failed and why.
+        // Done without a call: counted, and why said where asked (`dev` asks).
         crate::metrics::dispatch_unmatched(&d.name);
-        let (partition, offset) = (job.ticket.partition, job.ticket.offset);
-        tracing::debug!(dispatcher = %d.name, partition, offset, "no rule takes the event");
+        if tracing::enabled!(target: UNMATCHED, tracing::Level::DEBUG) {
+            let (partition, offset) = (job.ticket.partition, job.ticket.offset);
+            let each = explain::dispatch_rules(d, &event).into_iter().map(|p| format!("rule '{}': {}", p.rule, p.why));
+            let why = each.collect::<Vec<_>>().join("; ");
+            tracing::debug!(target: UNMATCHED, dispatcher = %d.name, partition, offset, %why, "no rule takes the event");
+        }
     }
     for rule in rules {
         let event_id = event.headers.iter().find(|(k, _)| *k == "event_id").map(|(_, v)| clip(v, QUOTED_ID));

@@ -166,10 +166,11 @@ pub(super) fn compile(
     ctx.at_most(&cfg.max_in_flight, super::MAX_AT_ONCE, "max_in_flight", "beyond that it limits nothing");
     ctx.at_least(&cfg.max_calls_per_second, 1, "max_calls_per_second");
     let tls = compile_tls(ctx, cfg.tls.as_ref());
+    let type_at = compile_type_at(ctx, cfg.event_type.as_ref());
     let mut rules = Vec::new();
     let mut ok = true;
     for r in &cfg.rules {
-        match compile_rule(ctx, r, &checked, &allowed, on_topic) {
+        match compile_rule(ctx, r, &type_at, &checked, &allowed, on_topic) {
             Some(rule) => rules.push(rule),
             None => ok = false,
         }
@@ -207,26 +208,55 @@ fn compile_tls(ctx: &mut Ctx, cfg: Option<&Spanned<ClientTlsConfig>>) -> Option<
     Some(ClientTls { ca_file, identity })
 }
 
+/// Where a dispatcher's rules read the event type (its `event_type:`).
+struct TypeAt {
+    at: expr::EventTypeAt,
+    /// The path and the event's member it names, when it names one (`$.event_type`, `$.kind`):
+    /// then the event types the schemas allow are read there. A header says nothing of them.
+    member: Option<(String, String)>,
+}
+
+/// A dispatcher's `event_type:`, by default the event's `event_type`.
+fn compile_type_at(ctx: &mut Ctx, cfg: Option<&Spanned<crate::config::model::Locate>>) -> TypeAt {
+    let Some(cfg) = cfg else {
+        let Ok(path) = super::jsonpath::Path::parse("$.event_type") else {
+            return TypeAt { at: expr::EventTypeAt::Broken, member: None };
+        };
+        let at = expr::EventTypeAt::At(expr::Locator::Path(path));
+        return TypeAt { at, member: Some(("$.event_type".into(), "event_type".into())) };
+    };
+    match expr::compile_locate(ctx, cfg) {
+        Some(expr::Locator::Path(path)) => {
+            let member = match super::jsonpath::segments(path.as_str()).as_deref() {
+                Some([super::jsonpath::Segment::Name(name)]) => Some((path.as_str().to_owned(), name.to_string())),
+                _ => None,
+            };
+            TypeAt { at: expr::EventTypeAt::At(expr::Locator::Path(path)), member }
+        }
+        Some(header) => TypeAt { at: expr::EventTypeAt::At(header), member: None },
+        None => TypeAt { at: expr::EventTypeAt::Broken, member: None },
+    }
+}
+
 fn compile_rule(
     ctx: &mut Ctx,
     cfg: &DispatchRuleConfig,
+    type_at: &TypeAt,
     schemas: &[Arc<Schema>],
     allowed: &[String],
     published: Option<&Published>,
 ) -> Option<DispatchRule> {
     let name = cfg.name.value.clone();
-    let event_type = match super::jsonpath::Path::parse("$.event_type") {
-        Ok(path) => expr::EventTypeAt::At(expr::Locator::Path(path)),
-        Err(_) => expr::EventTypeAt::Broken,
-    };
-    let when = expr::compile_filter(ctx, &cfg.when, event_type);
-    if let Some(types) = &cfg.when.event_type {
-        match super::contract::event_type_never_there(schemas, &types.value.to_vec()) {
+    let when = expr::compile_filter(ctx, &cfg.when, type_at.at.clone());
+    let member = type_at.member.as_ref();
+    if let (Some(types), Some((path, member))) = (&cfg.when.event_type, member) {
+        match super::contract::event_type_never_there(schemas, path, member, &types.value.to_vec()) {
             Some(message) => ctx.warning(types.referenced, message),
-            None => warn_of_unknown_event_types(ctx, types, schemas),
+            None => warn_of_unknown_event_types(ctx, types, schemas, member),
         }
     }
-    let taken = taken_by(schemas, cfg.when.event_type.as_ref().map(|t| t.value.to_vec()));
+    let types = cfg.when.event_type.as_ref().filter(|_| member.is_some()).map(|t| t.value.to_vec());
+    let taken = taken_by(schemas, member.map_or("", |(_, m)| m.as_str()), types);
     let schemas = taken.as_slice();
     let req = &cfg.request;
     let method = match Method::from_bytes(req.method.value.to_ascii_uppercase().as_bytes()) {
@@ -580,25 +610,26 @@ fn warn_of_unset_headers(ctx: &mut Ctx, at: serde_saphyr::Location, parts: &[Par
 }
 
 /// The schemas of the events a rule taking `types` (every type, when `None`) can take: those
-/// listing one of them, or no types at all. When it would take none, all of them: the rule is
-/// warned about, and its templates are still checked.
-fn taken_by(schemas: &[Arc<Schema>], types: Option<Vec<String>>) -> Vec<Arc<Schema>> {
+/// listing one of them at `member`, or no types at all. When it would take none, all of them:
+/// the rule is warned about, and its templates are still checked.
+fn taken_by(schemas: &[Arc<Schema>], member: &str, types: Option<Vec<String>>) -> Vec<Arc<Schema>> {
     let Some(types) = types else { return schemas.to_vec() };
-    let takes = |s: &&Arc<Schema>| event_types_allowed(s).is_none_or(|l| types.iter().any(|t| l.contains(t)));
+    let takes = |s: &&Arc<Schema>| event_types_allowed(s, member).is_none_or(|l| types.iter().any(|t| l.contains(t)));
     let taken: Vec<Arc<Schema>> = schemas.iter().filter(takes).cloned().collect();
     if taken.is_empty() { schemas.to_vec() } else { taken }
 }
 
 /// Warns about each `when.event_type` no event described by `schemas` can have: a misspelt
 /// type makes a rule pass over every event without a word. Only when every schema lists its
-/// event types (`event_type` with `const` or `enum`); any other schema may allow anything.
-fn warn_of_unknown_event_types(ctx: &mut Ctx, types: &Spanned<OneOrMany>, schemas: &[Arc<Schema>]) {
+/// event types (`member`, by default `event_type`, with `const` or `enum`); any other schema
+/// may allow anything.
+fn warn_of_unknown_event_types(ctx: &mut Ctx, types: &Spanned<OneOrMany>, schemas: &[Arc<Schema>], member: &str) {
     if schemas.is_empty() {
         return;
     }
     let mut known = BTreeSet::new();
     for schema in schemas {
-        let Some(listed) = event_types_allowed(schema) else { return };
+        let Some(listed) = event_types_allowed(schema, member) else { return };
         known.extend(listed);
     }
     let names: Vec<&str> = schemas.iter().map(|s| s.name.as_str()).collect();
@@ -607,7 +638,7 @@ fn warn_of_unknown_event_types(ctx: &mut Ctx, types: &Spanned<OneOrMany>, schema
         if !known.contains(t.as_str()) {
             let (names, known) = (names.join(", "), known.iter().map(String::as_str).collect::<Vec<_>>().join(", "));
             let message = format!(
-                "this rule would never call: no event on its topic has event_type '{t}' ({names} {allow} only {known})"
+                "this rule would never call: no event on its topic has {member} '{t}' ({names} {allow} only {known})"
             );
             ctx.warning(types.referenced, message);
         }

@@ -171,7 +171,8 @@ fn with_a_certificate_dev_serves_https_and_its_curl_works() {
 /// Any source gets a ready-to-paste request: here a Standard Webhooks source (whose secrets are
 /// `whsec_<base64>`, so the generated dev secret must be one too), sending its test case's
 /// payload and headers. The test stops reading stdout after the curl, as `dev | head` would:
-/// the gateway keeps serving.
+/// the gateway keeps serving. And a dispatcher none of whose rules takes the event says why in
+/// `dev`'s log.
 #[test]
 fn every_source_gets_a_signed_curl_from_its_test_case() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,6 +185,14 @@ sources:
       - name: all
         when: { all: [{ path: $.kind, equals: "it's" }] }
         emit: { topic: t, schema: any.json, value: { kind: { path: $.kind } } }
+dispatch:
+  - name: d
+    topic: t
+    group: g
+    rules:
+      - name: never
+        when: { event_type: other }
+        request: { method: POST, url: "http://127.0.0.1:9/x" }
 tests:
   - { name: ignored, source: sw, body: { kind: other }, expect: { status: ignored } }
   - { name: sent, source: sw, body: { kind: "it's" }, headers: { X-Case: sent }, expect: { status: accepted } }
@@ -195,8 +204,20 @@ tests:
     assert!(curl.contains("-H 'X-Case: sent'") && curl.contains("webhook-signature: v1,"), "{curl}");
     let out = Command::new("sh").args(["-c", &curl]).output().expect("curl runs");
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{out:?}"));
-    dev.stop();
     assert_eq!(answer["status"], "accepted", "{answer}");
+    let metrics = format!("http://127.0.0.1:{}/metrics", dev.port);
+    let counted = r#"switchyard_dispatch_unmatched_total{dispatcher="d"} 1"#;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let out = Command::new("curl").args(["-sS", &metrics]).output().expect("curl runs");
+        if String::from_utf8_lossy(&out.stdout).lines().any(|l| l == counted) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let logs = dev.stop();
+    let why = r#"why=rule 'never': when.event_type takes "other", and the event type ($.event_type) is missing"#;
+    assert!(logs.lines().any(|l| l.contains("no rule takes the event") && l.contains(why)), "{logs}");
 }
 
 /// Adyen signs inside the body: `dev` gives the unset `ADYEN_HMAC_KEY` a hex dev key and

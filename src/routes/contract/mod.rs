@@ -23,7 +23,7 @@ use conditions::check_conditions;
 pub(super) use conditions::check_event_types;
 use values::{same, values_allowed};
 use walk::{
-    Node, Ty, Types, cases, child, closed_to_names, evaluated_names, expand_all, expand_when, intersect_all, no_filter,
+    Node, Ty, Types, cases, child, closed_to, evaluated_names, expand_all, expand_when, intersect_all, no_filter,
     resolve, short_of, ty, types_in, types_of,
 };
 
@@ -286,54 +286,53 @@ pub(super) fn declares_variable(schemas: &[Arc<Schema>], var: &str) -> Result<()
     Err(near.or_else(|| nearest(var, top.iter().map(String::as_str)).map(str::to_owned)))
 }
 
-/// Why a dispatch rule's `when.event_type`, which reads the event's `event_type` property, can
-/// hold for no event valid for `schemas` (any one of them): the property cannot be there, or is
-/// never a string. `None` when it may hold. Where a property the schemas declare holds one of
-/// `types` (a `const` or `enum`), the message names it as what the rule means to test.
-pub(super) fn event_type_never_there(schemas: &[Arc<Schema>], types: &[String]) -> Option<String> {
+/// Why a dispatch rule's `when.event_type`, which reads the event's `member` (at `path`: the
+/// dispatcher's `event_type`, by default `$.event_type`), can hold for no event valid for
+/// `schemas` (any one of them): the member cannot be there, or is never a string. `None` when it
+/// may hold. Where a member the schemas declare holds one of `types` (a `const` or `enum`), the
+/// message names it as where the dispatcher should read the type.
+pub(super) fn event_type_never_there(
+    schemas: &[Arc<Schema>],
+    path: &str,
+    member: &str,
+    types: &[String],
+) -> Option<String> {
     let inbound = Inbound::any_of(schemas);
     let described = &inbound.described;
-    let why = match resolve(&inbound.nodes, "$.event_type", no_filter()) {
-        walk::Resolved::NotAllowed(why) => format!("$.event_type cannot exist in {described}: {why}"),
+    let why = match resolve(&inbound.nodes, path, no_filter()) {
+        walk::Resolved::NotAllowed(why) => format!("{path} cannot exist in {described}: {why}"),
         walk::Resolved::Found(_) => {
-            let found = types_in(&inbound.nodes, "$.event_type", no_filter()).filter(|ts| !ts.is_empty())?;
+            let found = types_in(&inbound.nodes, path, no_filter()).filter(|ts| !ts.is_empty())?;
             if found.contains(&Ty::String) {
                 return None;
             }
             let only: Vec<&str> = found.iter().map(|t| walk::name(*t)).collect();
-            format!(
-                "$.event_type is never a string in {described} (the schema allows only {} there)",
-                only.join(" or ")
-            )
+            format!("{path} is never a string in {described} (the schema allows only {} there)", only.join(" or "))
         }
         _ => return None,
     };
     let nodes = expand_all(&inbound.nodes, no_filter());
-    let holds_type = |n: &Node, property: &str| {
+    let holds_type = |n: &Node, name: &str| {
         let mut named = Vec::new();
-        values::event_types_in(n, property, &mut named);
-        named.into_iter().find(|t| types.contains(t))
+        values::event_types_in(n, name, &mut named);
+        named.iter().any(|t| types.contains(t))
     };
-    let meant = nodes.iter().find_map(|n| walk::declared(n).find_map(|p| Some((p.to_owned(), holds_type(n, p)?))));
+    let meant = nodes.iter().find_map(|n| walk::declared(n).find(|name| *name != member && holds_type(n, name)));
     let instead = match meant {
-        Some((property, t)) => {
-            format!(
-                "to take events by their '{property}', write `when: {{ all: [{{ path: $.{property}, equals: {t} }}] }}`"
-            )
-        }
-        None => "to take events by another property, test it in `when.all` (a `path` and `equals`)".into(),
+        Some(name) => format!("the type is in '{name}': say so on the dispatcher with `event_type: $.{name}`"),
+        None => "say on the dispatcher where the type is (`event_type: $.kind`, or `{ header: event_type }`)".into(),
     };
     Some(format!(
-        "this rule would never call: its when.event_type reads the event's event_type property, and {why}; {instead}"
+        "this rule would never call: its when.event_type reads {path} (the dispatcher's event_type), and {why}; {instead}"
     ))
 }
 
-/// The event types a canonical event valid for `schema` can have (its `event_type`), when the
-/// schema lists them: a `const` or `enum`, at its root or through `$ref`s, `allOf`s, `anyOf`s
-/// and `oneOf`s. `None` when it may be any, and when it would be none (a schema no event
+/// The event types a canonical event valid for `schema` can have (its `member`, by default
+/// `event_type`), when the schema lists them: a `const` or `enum`, at its root or through
+/// `$ref`s, `allOf`s, `anyOf`s and `oneOf`s. `None` when it may be any, and when it would be none (a schema no event
 /// passes says nothing useful about types).
-pub(super) fn event_types_allowed(schema: &Schema) -> Option<BTreeSet<String>> {
-    values_allowed(&Node::root(schema), "event_type").filter(|types| !types.is_empty())
+pub(super) fn event_types_allowed(schema: &Schema, member: &str) -> Option<BTreeSet<String>> {
+    values_allowed(&Node::root(schema), member).filter(|types| !types.is_empty())
 }
 
 /// What `schema`'s `dependentRequired` (or draft 7's `dependencies`, where a member's value is a
@@ -412,17 +411,17 @@ fn check_fields(
             }
         }
     }
-    // Each node closed to names it does not list (`additionalProperties: false` without
-    // `patternProperties`) refuses the others, whatever its `allOf` siblings list: JSON
-    // Schema reads `additionalProperties` against the `properties` beside it only.
-    let closed: Vec<&Node> = props.iter().filter(|n| n.surely() && closed_to_names(&n.schema)).collect();
+    // Each node closed to names it does not list (`additionalProperties: false`, the names
+    // its `properties` and `patternProperties` take) refuses the others, whatever its `allOf`
+    // siblings list: JSON Schema reads `additionalProperties` against what is beside it only.
+    let sure: Vec<&Node> = props.iter().filter(|n| n.surely()).collect();
     // And each with `unevaluatedProperties: false` refuses what no part of it declares.
     let evaluated: Vec<BTreeSet<String>> = props.iter().filter(|n| n.surely()).filter_map(evaluated_names).collect();
     for (field, expr) in fields {
         let target = expand_all(&props.iter().filter_map(|n| child(n, field)).collect::<Vec<_>>(), no_filter());
         let refused = if evaluated.iter().any(|names| !names.contains(field)) {
             Some(" (its 'unevaluatedProperties: false' refuses what no part of it declares)")
-        } else if closed.iter().any(|n| child(n, field).is_none()) {
+        } else if sure.iter().any(|n| closed_to(&n.schema, field)) {
             let listed = " (one part of it lists it, but another's 'additionalProperties: false' refuses it: it counts only the properties beside it)";
             Some(if target.is_empty() { "" } else { listed })
         } else {

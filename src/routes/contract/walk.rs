@@ -163,9 +163,7 @@ pub(super) fn resolve(from: &[Node], path: &str, when: &Filter) -> Resolved {
         // alternative schemas, it cannot be there only when none of them allows it.
         let mut closed = BTreeSet::new();
         let refuses = |n: &Node| match &seg {
-            Segment::Name(k) => {
-                closed_to_names(&n.schema) || evaluated_names(n).is_some_and(|names| !names.contains(k))
-            }
+            Segment::Name(k) => closed_to(&n.schema, k) || evaluated_names(n).is_some_and(|names| !names.contains(k)),
             Segment::Index(_) => false,
         };
         for n in &expanded {
@@ -238,7 +236,7 @@ pub(super) fn declares(from: &[Node], names: &[&str]) -> Option<Result<(), (usiz
         if next.is_empty() {
             let says = expanded
                 .iter()
-                .any(|n| declared(n).next().is_some() || closed_to_names(&n.schema) || evaluated_names(n).is_some());
+                .any(|n| declared(n).next().is_some() || closed_to(&n.schema, name) || evaluated_names(n).is_some());
             return says.then(|| Err((i, expanded.iter().flat_map(declared).map(str::to_owned).collect())));
         }
         nodes = next;
@@ -335,19 +333,41 @@ fn names_into(n: &Node, names: &mut BTreeSet<String>, seen: &mut Seen, depth: us
     lists.chain(single).chain(dependent).all(|sub| names_into(&n.part(sub), names, seen, depth + 1))
 }
 
-/// Whether an object `schema` allows no member but those it lists in `properties`:
-/// `additionalProperties: false` without `patternProperties` (whose names it cannot list).
-pub(super) fn closed_to_names(schema: &Json) -> bool {
-    schema.get("additionalProperties") == Some(&Json::Bool(false)) && schema.get("patternProperties").is_none()
+/// Whether an object `schema` refuses a member named `key`: `additionalProperties: false`, and
+/// neither its `properties` nor its `patternProperties` take the name (a pattern this check
+/// cannot read may take any).
+pub(super) fn closed_to(schema: &Json, key: &str) -> bool {
+    schema.get("additionalProperties") == Some(&Json::Bool(false))
+        && schema.get("properties").and_then(|p| p.get(key)).is_none()
+        && patterns_taking(schema, key).is_some_and(|taking| taking.is_empty())
 }
 
-/// The sub-schema for property `key`: `properties.key`, else a schema-valued `additionalProperties`.
+/// The schemas of the `patternProperties` whose patterns match `key` (none when it has none);
+/// `None` when a pattern does not compile here (an ECMA-262 feature Rust's `regex` lacks, such
+/// as a look-around): then any name may match.
+fn patterns_taking<'s>(schema: &'s Json, key: &str) -> Option<Vec<&'s Json>> {
+    let Some(patterns) = schema.get("patternProperties").and_then(Json::as_object) else { return Some(Vec::new()) };
+    let mut taking = Vec::new();
+    for (pattern, sub) in patterns {
+        if regex::Regex::new(pattern).ok()?.is_match(key) {
+            taking.push(sub);
+        }
+    }
+    Some(taking)
+}
+
+/// The sub-schema for property `key`: `properties.key`, else that of the first of the
+/// `patternProperties` that match it, else a schema-valued `additionalProperties` (which holds
+/// only for names neither takes); `None` when nothing says, or a pattern cannot be read.
 pub(super) fn child(n: &Node, key: &str) -> Option<Node> {
     let s = &n.schema;
-    let sub = s
-        .get("properties")
-        .and_then(|p| p.get(key))
-        .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))?;
+    if let Some(sub) = s.get("properties").and_then(|p| p.get(key)) {
+        return Some(n.part(sub));
+    }
+    let sub = match patterns_taking(s, key)?.first() {
+        Some(sub) => sub,
+        None => s.get("additionalProperties").filter(|a| a.is_object())?,
+    };
     Some(n.part(sub))
 }
 

@@ -364,9 +364,10 @@ fn a_dispatch_template_reads_the_properties_a_composed_schema_declares() {
     );
 }
 
-/// A dispatch rule's `when.event_type` reads the event's `event_type` property: where the
-/// events cannot have one (a closed schema without it), the rule would never call, and the
-/// warning names the property that holds the type the rule takes.
+/// A dispatch rule's `when.event_type` reads where its dispatcher's `event_type` says, by
+/// default the event's `event_type` property: where the events cannot have one (a closed schema
+/// without it), the rule would never call, and the warning names the property that holds the
+/// type the rule takes. Said on the dispatcher, types are read there, misspelt ones warned about.
 #[test]
 fn a_dispatch_event_type_the_events_cannot_have_is_warned_about_with_the_property_meant() {
     let rule = format!(
@@ -376,15 +377,58 @@ fn a_dispatch_event_type_the_events_cannot_have_is_warned_about_with_the_propert
     assert_says(
         &out,
         &[
-            "routes.yaml:21:29: warning: this rule would never call: its when.event_type reads the event's event_type \
-             property, and $.event_type cannot exist in events valid for 'out.json': 'event_type' is not one of the \
-             properties the schema allows there; to take events by their 'kind', write \
-             `when: { all: [{ path: $.kind, equals: payment }] }`",
+            "routes.yaml:21:29: warning: this rule would never call: its when.event_type reads $.event_type (the \
+             dispatcher's event_type), and $.event_type cannot exist in events valid for 'out.json': 'event_type' is \
+             not one of the properties the schema allows there; the type is in 'kind': say so on the dispatcher with \
+             `event_type: $.kind`",
             "routes.yaml: valid",
         ],
     );
-    // As the warning says: then no warning.
-    let fixed = rule.replace("{ event_type: payment }", "{ all: [{ path: $.kind, equals: payment }] }");
+    // As the warning says: then no warning, and a misspelt type is one.
+    let fixed = rule.replace("    group: g\n", "    group: g\n    event_type: $.kind\n");
     let out = contract(GOOD, &fixed);
     assert!(out.contains("routes.yaml: valid") && !out.contains("would never call"), "{out}");
+    let out = contract(GOOD, &fixed.replace("event_type: payment }", "event_type: paymnt }"));
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:22:29: warning: this rule would never call: no event on its topic has kind 'paymnt' (out.json allows only payment)",
+        ],
+    );
+}
+
+/// A dispatcher's `event_type` may be a Kafka header of the record, as the shipped routes set
+/// one: `check --topic` (the dispatcher's own `rules_for`) takes the event by it.
+#[test]
+fn a_dispatcher_reads_the_event_type_where_its_event_type_says() {
+    let shipped = std::fs::read_to_string(repo().join("routes.yaml")).unwrap();
+    let group = "    group: ${DISPATCH_GROUP:-switchyard-orders}\n";
+    assert!(shipped.contains(group));
+    let by_header = shipped.replace(group, &format!("{group}    event_type: {{ header: event_type }}\n"));
+    let dir = config(&by_header);
+    std::fs::write(dir.path().join("event.json"), serde_json::to_string(&shipped_event()).unwrap()).unwrap();
+    let check = |header: &str| {
+        let args =
+            ["check", "--topic", "payments", "--payload", "event.json", "--header", header, "--header", "event_id: e1"];
+        let out = switchyard(&args, dir.path(), &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let taken = check("event_type: payment_successful");
+    assert_eq!(taken["calls"][0]["method"], "PATCH", "{taken}");
+    let passed = check("event_type: payment_failed");
+    assert_eq!(passed["calls"], serde_json::json!([]));
+    assert_eq!(
+        passed["passed_over"][0]["why"],
+        "when.event_type takes \"payment_successful\", and the event type (header event_type) is \"payment_failed\""
+    );
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert!(out.status.success() && !text(&out).contains("warning: this rule"), "{}", text(&out));
+}
+
+/// The shipped example event, as the order service's dispatcher takes it.
+fn shipped_event() -> serde_json::Value {
+    serde_json::json!({"event_type": "payment_successful", "event_timestamp": "2023-11-06T14:30:00Z",
+        "order_id": "12345", "customer_id": "789", "payment_amount": 100.0, "payment_method": "Credit Card",
+        "transaction_id": "ABC123XYZ", "currency": "USD", "payment_status": "Success"})
 }

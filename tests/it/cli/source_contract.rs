@@ -870,3 +870,53 @@ fn a_source_event_type_or_id_that_cannot_exist_is_refused() {
         &["routes.yaml:6:17: source 's', event_type: $.cod cannot exist in payloads valid for 'in.json'"],
     );
 }
+
+/// A closed schema's `patternProperties` take the names they match, and hold them to their
+/// schemas: on the inbound side a path to a name no pattern matches cannot exist, and one a
+/// pattern matches has its type; on the canonical side a name no pattern matches is refused.
+#[test]
+fn pattern_properties_take_the_names_they_match_and_no_others() {
+    let dir = tempfile::tempdir().unwrap();
+    // A closed object of a string `id` and the members `pattern` takes, of type `ty`.
+    let write = |file: &str, pattern: &str, ty: &str| {
+        let schema = format!(
+            r#"{{"type": "object", "additionalProperties": false, "required": ["id"],
+                "properties": {{"id": {{"type": "string"}}}}, "patternProperties": {{"{pattern}": {{"type": "{ty}"}}}}}}"#
+        );
+        std::fs::write(dir.path().join(file), schema).unwrap();
+    };
+    write("in.json", "^x-", "string");
+    write("out.json", "^meta_", "integer");
+    let out = validate_source(
+        dir.path(),
+        "      - name: r
+        emit:
+          topic: t
+          schema: out.json
+          value:
+            id: { path: $.id }
+            meta_count: { path: \"$['x-count']\" }
+            shop: { const: a }
+            meta_n: { const: 1 }
+            meta_o: { path: $.other, default: 2 }
+            meta_x: { path: \"$['x-n']\", then: [to_number, { round: 0 }] }
+",
+    );
+    assert_says(
+        &out,
+        &[
+            "routes.yaml:14:33: rule 'r', value.meta_count: produces string but the canonical schema 'out.json' wants integer",
+            "routes.yaml:15:28: rule 'r', value.shop: 'shop' is not a property of the canonical schema 'out.json'",
+            "routes.yaml:17:29: rule 'r', value.meta_o: $.other cannot exist in payloads valid for 'in.json': 'other' \
+             is not one of the properties the schema allows there",
+            "3 errors",
+        ],
+    );
+    // A pattern Rust's `regex` cannot read (a look-ahead) may take any name.
+    write("out.json", "^(?!secret)", "string");
+    let out = validate_source(
+        dir.path(),
+        "      - name: r\n        emit: { topic: t, schema: out.json, value: { id: { path: $.id }, shop: { const: a } } }\n",
+    );
+    assert!(out.contains("routes.yaml: valid"), "{out}");
+}
