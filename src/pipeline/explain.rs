@@ -1,7 +1,8 @@
 //! Why a rule's `when` does not hold for a document, in words: what dry runs (`check`, `test`)
-//! print for a webhook no rule takes and an event no dispatch rule takes. Never on the
-//! server's path; it reads the document with the same `map::locate` and `map::passes` the
-//! filters run with, so it cannot disagree with them.
+//! print for a webhook no rule takes and an event no dispatch rule takes, and what a dispatcher
+//! logs of such an event where its `debug` lines are asked for (`dev`). Never on the webhook's
+//! path. It reads the document with the same `map::locate` and `map::passes` the filters run
+//! with, so it cannot disagree with them.
 
 use serde::Serialize;
 use serde_json::Value as Json;

@@ -432,3 +432,33 @@ fn shipped_event() -> serde_json::Value {
         "order_id": "12345", "customer_id": "789", "payment_amount": 100.0, "payment_method": "Credit Card",
         "transaction_id": "ABC123XYZ", "currency": "USD", "payment_status": "Success"})
 }
+
+/// Event types are read as text: where the events hold a number at the dispatcher's
+/// `event_type`, no `when.event_type` ever holds.
+#[test]
+fn a_dispatch_event_type_the_events_hold_as_a_number_is_warned_about() {
+    let yaml = "dispatch:
+  - name: d
+    topic: t
+    group: g
+    schema: num.json
+    rules:
+      - name: call
+        when: { event_type: \"7\" }
+        request: { method: POST, url: \"http://orders/x\" }
+";
+    let dir = config(yaml);
+    let schema = r#"{"type": "object", "properties": {"event_type": {"type": "integer"}}}"#;
+    std::fs::write(dir.path().join("num.json"), schema).unwrap();
+    let out = switchyard(&["validate"], dir.path(), &[]);
+    assert_says(
+        &text(&out),
+        &[
+            "routes.yaml:8:29: warning: this rule would never call: its when.event_type reads $.event_type (the \
+             dispatcher's event_type), and $.event_type is never a string in events valid for 'num.json' (the schema \
+             allows only integer there); say on the dispatcher where the type is (`event_type: $.kind`, or \
+             `{ header: event_type }`)",
+            "routes.yaml: valid",
+        ],
+    );
+}
