@@ -131,8 +131,8 @@ pub(super) fn compile(ctx: &mut Ctx, cfg: &SourceConfig) -> Option<Source> {
     let rules: Vec<Rule> = cfg.rules.iter().filter_map(|r| compile_rule(ctx, r, at())).collect();
     // The event id is read in the payload; the event type where the rules' filters read, and
     // it is needed where a rule or reply names event types.
-    let names_types = cfg.rules.iter().map(|r| &r.when).chain(cfg.replies.iter().map(|r| &r.when));
-    let names_types = names_types.into_iter().any(|w| w.event_type.is_some());
+    let mut whens = cfg.rules.iter().map(|r| &r.when).chain(cfg.replies.iter().map(|r| &r.when));
+    let names_types = whens.any(|w| w.event_type.is_some());
     let read_at = [
         ("event_type", &cfg.event_type, &event_type, &rules[..], names_types),
         ("event_id", &cfg.event_id, &event_id, &[][..], false),
