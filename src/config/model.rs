@@ -577,6 +577,12 @@ pub struct RequestConfig {
     /// Instead of `body`: the JSON body as one value, e.g. `{ path: $ }` to send the event as
     /// it is (or an array, a string, …).
     pub body_value: Option<Spanned<ExprConfig>>,
+    /// Instead of `body`: form fields (`application/x-www-form-urlencoded`), as APIs such as
+    /// Twilio's and Stripe's take them. A string, number or boolean is one field, an array
+    /// repeats its field, an object's members are `name[member]` (`metadata[order_id]`), and
+    /// null leaves the field out.
+    #[serde(default)]
+    pub form: IndexMap<String, Spanned<ExprConfig>>,
     /// A bearer token (use `${ENV}`).
     pub bearer_token: Option<Text>,
     /// An OAuth 2.0 access token on every call (`Authorization: Bearer`), got with the

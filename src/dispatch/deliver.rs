@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::oauth2::Tokens;
 use crate::ingress::unix_now;
 use crate::metrics;
-use crate::pipeline::plan::PlannedCall;
+use crate::pipeline::plan::{Body, PlannedCall};
 use crate::pipeline::verify::sign;
 use crate::routes::dispatch::{DispatchRule, RetryPolicy};
 use crate::text::without_query;
@@ -200,7 +200,7 @@ async fn send(
     let Ok(method) = reqwest::Method::from_bytes(call.method.as_bytes()) else {
         return Verdict::Fail { status: 0, error: format!("bad method {}", call.method) };
     };
-    let body = call.body.as_ref().map(|b| serde_json::to_vec(b).unwrap_or_default());
+    let body = call.body.as_ref().map(Body::bytes);
     // Signed now, over the body as sent: a retry after a long backoff is still within the
     // receiver's tolerance. The signature's headers replace any the rule wrote.
     let signature = match &rule.sign {

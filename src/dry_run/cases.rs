@@ -7,14 +7,16 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use http::{HeaderMap, HeaderValue};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use super::{CallOf, DryRun, challenge, header_map, passed_over, planned_calls, run, source_named, unconsumed};
 use crate::config::Loaded;
 use crate::config::diagnostic::Diagnostics;
 use crate::config::model::{CaseMethod, ExpectConfig, ExpectedCall, ExpectedEvent, ExpectedStatus, TestCaseConfig};
 use crate::ingress::unix_now;
+use crate::pipeline::form;
 use crate::pipeline::parse::{FORM, media_type};
+use crate::pipeline::plan::Body;
 use crate::pipeline::{Event, Inbound};
 use crate::routes::{Routes, Source};
 
@@ -166,6 +168,19 @@ fn event_case(routes: &Routes, case: &TestCaseConfig, topic: &str, value: Json, 
 /// The payload of a test case, as the body of a request.
 pub fn case_payload(case: &TestCaseConfig, dir: &Path) -> Result<Vec<u8>, String> {
     encode(case, &case_document(case, dir)?)
+}
+
+/// Whether a call's body is the one a case expects, exactly: the JSON value; for a form, its
+/// text, or the form those fields would make (in any order: a server reads them the same).
+fn same_body(want: &Json, got: Option<&Body>) -> bool {
+    match (got, want) {
+        (Some(Body::Json(got)), want) => got == want,
+        (Some(Body::Form(got)), Json::String(want)) => form::decoded(got) == form::decoded(want),
+        (Some(Body::Form(got)), Json::Object(fields)) => {
+            form::decoded(got) == form::decoded(&form::encode(fields.iter().map(|(k, v)| (k.as_str(), v))))
+        }
+        _ => false,
+    }
 }
 
 /// A case's payload as its request carries it: JSON, or, when the case's `Content-Type` is
@@ -396,9 +411,16 @@ fn compare_calls(calls: &[CallOf], want: &[ExpectedCall], passed: &[String], pro
             }
         }
         if let Some(b) = &want.body
-            && Some(b) != call.body.as_ref()
+            && !same_body(b, call.body.as_ref())
         {
-            let got = call.body.clone().unwrap_or(json!(null));
+            let got = serde_json::to_value(&call.body).unwrap_or_default();
+            // Fields expected of a form read best as the form they make.
+            let b = match (&call.body, b) {
+                (Some(Body::Form(_)), Json::Object(fields)) => {
+                    Json::String(form::encode(fields.iter().map(|(k, v)| (k.as_str(), v))))
+                }
+                _ => b.clone(),
+            };
             problems.push(format!("call {i}: body differs\n       expected {b}\n       got      {got}"));
         }
     }

@@ -291,13 +291,31 @@ fn missing(source: &Source, headers: Headers) -> String {
 /// `{prefix}.{name}`.
 pub fn object(fields: &[(String, Expr)], input: Input, prefix: &str) -> Result<Map<String, Json>, MapError> {
     let mut out = Map::with_capacity(fields.len());
+    each_value(fields, input, prefix, |name, v| {
+        out.insert(name.to_owned(), v);
+    })?;
+    Ok(out)
+}
+
+/// The values of `fields` that find one, in config order (an object's map sorts them).
+pub fn values<'f>(fields: &'f [(String, Expr)], input: Input, prefix: &str) -> Result<Vec<(&'f str, Json)>, MapError> {
+    let mut out = Vec::with_capacity(fields.len());
+    each_value(fields, input, prefix, |name, v| out.push((name, v)))?;
+    Ok(out)
+}
+
+fn each_value<'f>(
+    fields: &'f [(String, Expr)],
+    input: Input,
+    prefix: &str,
+    mut found: impl FnMut(&'f str, Json),
+) -> Result<(), MapError> {
     for (name, expr) in fields {
-        let found = eval(expr, input, None).map_err(|e| e.under(&format!("{prefix}.{name}")))?;
-        if let Some(v) = found {
-            out.insert(name.clone(), v);
+        if let Some(v) = eval(expr, input, None).map_err(|e| e.under(&format!("{prefix}.{name}")))? {
+            found(name, v);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod challenge;
 pub mod explain;
+pub mod form;
 pub mod map;
 pub mod parse;
 pub mod plan;

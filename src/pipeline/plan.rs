@@ -99,7 +99,34 @@ pub struct PlannedCall {
     #[serde(serialize_with = "super::pairs_as_map")]
     pub headers: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<Json>,
+    pub body: Option<Body>,
+}
+
+/// A call's body.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Body {
+    /// `body:` or `body_value:`, sent as JSON.
+    Json(Json),
+    /// `form:`, form-encoded (`super::form`): the text sent.
+    Form(String),
+}
+
+impl Body {
+    /// The bytes sent (and signed).
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Body::Json(value) => serde_json::to_vec(value).unwrap_or_default(),
+            Body::Form(text) => text.clone().into_bytes(),
+        }
+    }
+
+    fn media_type(&self) -> &'static str {
+        match self {
+            Body::Json(_) => "application/json",
+            Body::Form(_) => "application/x-www-form-urlencoded",
+        }
+    }
 }
 
 /// Plans `rule`'s call for `event`. An error means the event cannot be sent (dead letter).
@@ -114,17 +141,26 @@ pub fn plan(rule: &DispatchRule, event: &Delivered) -> Result<PlannedCall, Strin
     }
     let body = match &rule.body_value {
         // An optional value that finds nothing: no body.
-        Some(value) => map::eval(value, event.input(), None).map_err(|e| format!("body{}: {}", e.field, e.message))?,
+        Some(value) => map::eval(value, event.input(), None)
+            .map_err(|e| format!("body{}: {}", e.field, e.message))?
+            .map(Body::Json),
         None if rule.body.is_empty() => None,
+        None if rule.form => {
+            let fields =
+                map::values(&rule.body, event.input(), "form").map_err(|e| format!("{}: {}", e.field, e.message))?;
+            Some(Body::Form(super::form::encode(fields.iter().map(|(k, v)| (*k, v)))))
+        }
         None => {
             let obj =
                 map::object(&rule.body, event.input(), "body").map_err(|e| format!("{}: {}", e.field, e.message))?;
-            Some(Json::Object(obj))
+            Some(Body::Json(Json::Object(obj)))
         }
     };
     let mut headers: Vec<(String, String)> = Vec::with_capacity(rule.headers.len() + 2);
-    if body.is_some() && !rule.headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
-        headers.push(("content-type".into(), "application/json".into()));
+    if let Some(body) = &body
+        && !rule.headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE)
+    {
+        headers.push(("content-type".into(), body.media_type().into()));
     }
     for (name, parts) in &rule.headers {
         let mut value = String::new();
@@ -213,6 +249,7 @@ mod tests {
             headers: vec![(http::HeaderName::from_static("x-event"), vec![Part::Var(Var::Header("event_id".into()))])],
             body: vec![],
             body_value: None,
+            form: false,
             bearer_token: token.map(|t| Secret(t.as_bytes().to_vec())),
             oauth2: None,
             sign: None,

@@ -65,9 +65,12 @@ pub struct DispatchRule {
     pub path: Vec<Part<Var>>,
     pub query: Vec<(String, Vec<Part<Var>>)>,
     pub headers: Vec<(HeaderName, Vec<Part<Var>>)>,
+    /// The body's properties (`body:`), or, where `form` is set, its form fields (`form:`).
     pub body: Vec<(String, Expr)>,
     /// Instead of `body`: the body as one value (`body_value:`).
     pub body_value: Option<Expr>,
+    /// `body` holds form fields, sent form-encoded (`pipeline::form`) instead of as JSON.
+    pub form: bool,
     pub bearer_token: Option<Secret>,
     /// Where each call's bearer token comes from, when an authorization server issues it.
     pub oauth2: Option<Arc<OAuth2>>,
@@ -302,9 +305,17 @@ fn compile_rule(
             None => ok = false,
         }
     }
+    let form = !req.form.is_empty();
+    if let Some((_, first)) = req.form.first()
+        && (!req.body.is_empty() || req.body_value.is_some())
+    {
+        let message = format!("dispatch rule '{name}': give body, body_value or form (form fields), not two of them");
+        ctx.error(first.referenced, message);
+    }
+    let (fields, label) = if form { (&req.form, "form") } else { (&req.body, "body") };
     let mut body = Vec::new();
-    for (k, e) in &req.body {
-        match expr::compile(ctx, e, &format!("dispatch rule '{name}', body.{k}"), false) {
+    for (k, e) in fields {
+        match expr::compile(ctx, e, &format!("dispatch rule '{name}', {label}.{k}"), false) {
             Some(x) => body.push((k.clone(), x)),
             None => ok = false,
         }
@@ -386,6 +397,7 @@ fn compile_rule(
         headers,
         body,
         body_value,
+        form,
         bearer_token,
         oauth2,
         sign,

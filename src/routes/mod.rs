@@ -266,11 +266,41 @@ impl Ctx<'_> {
             Ok(s) => return Some(s),
             Err(e) => e,
         };
-        match (e.unset(), self.unset_is_fine()) {
-            (Some(_), Some(why)) => self.warning(text.referenced, format!("{e}{why}")),
-            _ => self.error(text.referenced, e.to_string()),
-        }
+        self.report_unset(text, e);
         None
+    }
+
+    /// Reports why `text` does not expand: each variable it needs that is unset (or empty
+    /// where `:?` needs it), a warning or an error as `unset_is_fine` says, so one run of
+    /// `validate` names them all; or the text's malformed `${`. True where they are warnings.
+    fn report_unset(&mut self, text: &Text, first: env::ExpandError) -> bool {
+        if first.unset().is_none() {
+            self.error(text.referenced, first.to_string());
+            return false;
+        }
+        let why = self.unset_is_fine();
+        for e in self.unset_in(&text.value) {
+            match why {
+                Some(why) => self.warning(text.referenced, format!("{e}{why}")),
+                None => self.error(text.referenced, e.to_string()),
+            }
+        }
+        why.is_some()
+    }
+
+    /// Every variable `raw` needs that is unset (or empty where `:?` needs it), with its error,
+    /// in the order they come.
+    fn unset_in(&self, raw: &str) -> Vec<env::ExpandError> {
+        let env = self.env;
+        let mut found: Vec<env::ExpandError> = Vec::new();
+        loop {
+            let known = |name: &str| found.iter().any(|e| e.unset() == Some(name));
+            let lookup = |name: &str| if known(name) { Some("x".to_owned()) } else { env(name) };
+            match env::expand(raw, &lookup) {
+                Err(e) if e.unset().is_some_and(|name| !known(name)) => found.push(e),
+                _ => return found,
+            }
+        }
     }
 
     /// As [`Ctx::text`], but where an unset variable is only a warning (what reads it does not
@@ -307,28 +337,18 @@ impl Ctx<'_> {
             Ok(s) => return Some(s),
             Err(e) => e,
         };
-        let (Some(name), Some(why)) = (e.unset(), self.unset_is_fine()) else {
-            self.error(text.referenced, e.to_string());
+        if !self.report_unset(text, e) {
             return None;
-        };
-        self.warning(text.referenced, format!("{e}{why}"));
+        }
         // Every variable that is missing (or empty where `:?` needs it) takes its stand-in.
         let raw = &text.value;
-        let mut missing = vec![name.to_owned()];
-        loop {
-            let env = self.env;
-            let lookup = |name: &str| {
-                let first = raw.starts_with(&format!("${{{name}"));
-                if missing.iter().any(|m| m == name) { Some(stand_in(name, first)) } else { env(name) }
-            };
-            match env::expand(raw, &lookup) {
-                Ok(s) => return Some(s),
-                Err(e) => match e.unset() {
-                    Some(name) if !missing.iter().any(|m| m == name) => missing.push(name.to_owned()),
-                    _ => return None,
-                },
-            }
-        }
+        let missing = self.unset_in(raw);
+        let env = self.env;
+        let lookup = |name: &str| {
+            let first = raw.starts_with(&format!("${{{name}"));
+            if missing.iter().any(|e| e.unset() == Some(name)) { Some(stand_in(name, first)) } else { env(name) }
+        };
+        env::expand(raw, &lookup).ok()
     }
 
     /// Whether this compile is for a dry run (`validate`, `check`, `test`): nothing it compiles

@@ -575,10 +575,18 @@ fn raw_secrets(
             continue;
         }
         if strength < MIN_SECRET_BYTES {
-            let message = format!(
-                "this secret has only {strength} byte{} besides any 'whsec_' prefix: one signed webhook lets anyone who sees it guess a short secret offline; use at least {MIN_SECRET_BYTES} random bytes (Stripe's and Standard Webhooks' secrets have 24 or more)",
-                if strength == 1 { "" } else { "s" }
-            );
+            let bytes = if strength == 1 { "byte" } else { "bytes" };
+            // A token or password is sent as it is: no signature to guess it from, but a
+            // short one can be guessed by trying it.
+            let message = if matches!(cfg.kind.value.as_str(), "token" | "basic") {
+                format!(
+                    "this secret has only {strength} {bytes}: a short token or password can be guessed by trying it; use at least {MIN_SECRET_BYTES} random bytes"
+                )
+            } else {
+                format!(
+                    "this secret has only {strength} {bytes} besides any 'whsec_' prefix: one signed webhook lets anyone who sees it guess a short secret offline; use at least {MIN_SECRET_BYTES} random bytes (Stripe's and Standard Webhooks' secrets have 24 or more)"
+                )
+            };
             ctx.warning(text.referenced, message);
         }
         out.push(key);

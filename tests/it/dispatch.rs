@@ -600,6 +600,57 @@ async fn calls_to_a_service_behind_basic_authentication_carry_its_credentials() 
     gw.stop().await;
 }
 
+/// `form:` sends the fields form-encoded, as Twilio's and Stripe's APIs take them: an object's
+/// members in brackets, an array as its field repeated; the signature covers the text as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_calls_send_form_fields_signed_over_the_text_sent() {
+    let orders = OrderService::start(|_, _| (200, vec![])).await;
+    let (topic, group) = (unique("payments"), unique("group"));
+    let body = "          body:
+            order_status: { const: processing }
+            transaction_id: { path: $.transaction_id }
+            payment_amount: { path: $.payment_amount }
+            currency: { path: $.currency }
+            payment_method: { path: $.payment_method }
+            paid_at: { path: $.event_timestamp }
+";
+    let form = "          sign: { kind: hmac-sha256, secrets: [\"${ORDERS_SIGNING_SECRET}\"] }
+          form:
+            order_status: { const: processing }
+            amount: { path: $.payment_amount }
+            metadata: { object: { transaction_id: { path: $.transaction_id }, note: { const: \"paid & ready\" } } }
+            tags: { const: [paid, card] }
+";
+    let (_dir, config) = shipped_with(&[(body, form)]);
+    let secret = "form-signing-secret-0123456789";
+    let url = orders.url();
+    let env =
+        [("ORDER_SERVICE_URL", url.as_str()), ("DISPATCH_GROUP", group.as_str()), ("ORDERS_SIGNING_SECRET", secret)];
+    let gw = start_with(&config, Role::Dispatch, &topic, &env).await;
+    produce(&topic, &[payment("ord f/1", 0)]).await;
+    let seen = orders.wait_for(1, WAIT).await;
+    let call = &seen[0];
+    assert_eq!(call.path, "/orders/ord%20f%2F1");
+    assert_eq!(call.headers["content-type"], "application/x-www-form-urlencoded");
+    let fields: Vec<(String, String)> =
+        form_urlencoded::parse(&call.raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let want = [
+        ("order_status", "processing"),
+        ("amount", "100.0"),
+        ("metadata[note]", "paid & ready"),
+        ("metadata[transaction_id]", "ord f/1#0"),
+        ("tags", "paid"),
+        ("tags", "card"),
+    ];
+    let want: Vec<(String, String)> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert_eq!(fields, want, "{}", String::from_utf8_lossy(&call.raw));
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    let mac = hex::encode(aws_lc_rs::hmac::sign(&key, &call.raw));
+    assert_eq!(call.headers["x-hub-signature-256"], format!("sha256={mac}"));
+    assert_empty(&gw.dlq);
+    gw.stop().await;
+}
+
 /// An OAuth2 token server (the fake service, answering tokens): `tok-0`, `tok-1`, … in turn,
 /// each for an hour.
 async fn token_server() -> OrderService {

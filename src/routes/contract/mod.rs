@@ -208,7 +208,7 @@ pub(super) fn check_source_path(
     }
 }
 
-/// Checks what a dispatch rule reads (its `when`, and its `body` or `body_value`) against the
+/// Checks what a dispatch rule reads (its `when`, and its `body`, `form` or `body_value`) against the
 /// schemas of the events it takes (any one of which describes an event): a path that cannot
 /// exist in any is an error (the call would fail, or the rule never hold, for every event), a
 /// misspelt one a warning.
@@ -216,8 +216,9 @@ pub(super) fn check_dispatch_rule(ctx: &mut Ctx, rule: &super::dispatch::Dispatc
     let inbound = Inbound::any_of(schemas);
     let what = format!("dispatch rule '{}'", rule.name);
     check_conditions(ctx, &rule.when.conditions, &inbound, &rule.when, &format!("{what}, when"));
+    let label = if rule.form { "form" } else { "body" };
     for (name, expr) in &rule.body {
-        check_reads(ctx, expr, &inbound, &rule.when, &format!("{what}, body.{name}"));
+        check_reads(ctx, expr, &inbound, &rule.when, &format!("{what}, {label}.{name}"));
     }
     if let Some(expr) = &rule.body_value {
         check_reads(ctx, expr, &inbound, &rule.when, &format!("{what}, body_value"));

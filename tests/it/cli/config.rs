@@ -445,6 +445,27 @@ fn serve_role(dir: &Path, role: &str, env: &[(&str, &str)]) -> (Option<i32>, Str
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Every unset variable of one string is named, not only the first: one run of `validate`
+/// (warnings) or `serve` (errors) lists all a user has to set.
+#[test]
+fn every_unset_variable_of_a_string_is_named() {
+    let dir = config(&calling("${ORDERS_URL}/tenants/${ORDERS_TENANT}/x", ""));
+    let out = switchyard(&["validate"], dir.path(), &[("S", "whsec_0123456789abcdefghijklmn")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "routes.yaml:19:39: warning: environment variable 'ORDERS_URL' is not set",
+            "routes.yaml:19:39: warning: environment variable 'ORDERS_TENANT' is not set",
+        ],
+    );
+    let (code, out) = serve_role(dir.path(), "all", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    for name in ["S", "ORDERS_URL", "ORDERS_TENANT"] {
+        assert!(out.contains(&format!("environment variable '{name}' is not set")), "{out}");
+    }
+}
+
 /// A dispatcher-only process never reads a source's webhook secret, and an ingress-only one
 /// never reads a dispatcher's URL or token: each starts without them (a warning names what
 /// it skipped); a process running both refuses to start without either.

@@ -825,3 +825,78 @@ tests:
         ],
     );
 }
+
+/// `form:` sends the body as form fields (Twilio's Messages API here); `check` shows the text
+/// sent, and a case's `body` matches it written as the text or as the fields, in any order.
+/// With `body` or `body_value` too it is refused.
+#[test]
+fn form_fields_are_sent_form_encoded() {
+    let routes = |extra: &str| {
+        format!(
+            r#"dispatch:
+  - name: sms
+    topic: t
+    group: g
+    rules:
+      - name: text_the_customer
+        request:
+          method: POST
+          url: https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json
+          form:
+            To: {{ path: $.phone }}
+            Body: {{ template: "Order {{$.order_id}} has shipped" }}
+            MediaUrl: {{ path: $.photos, optional: true }}{extra}
+tests:
+  - name: the fields, in another order
+    topic: t
+    body: {{ order_id: "7", phone: "+15551234567", photos: [a.png, b.png] }}
+    expect:
+      calls:
+        - body: {{ MediaUrl: [a.png, b.png], To: "+15551234567", Body: Order 7 has shipped }}
+  - name: the text
+    topic: t
+    body: {{ order_id: "8", phone: "+15551234567" }}
+    expect:
+      calls:
+        - headers: {{ Content-Type: application/x-www-form-urlencoded }}
+          body: To=%2B15551234567&Body=Order+8+has+shipped
+  - name: a wrong field fails
+    topic: t
+    body: {{ order_id: "9", phone: "+15551234567" }}
+    expect:
+      calls:
+        - body: {{ To: "+15551234567", Body: Order 10 has shipped }}
+"#
+        )
+    };
+    let dir = config(&routes(""));
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert_says(
+        &text(&out),
+        &[
+            "ok   the fields, in another order",
+            "ok   the text",
+            "call 0: body differs\n       expected \"Body=Order+10+has+shipped&To=%2B15551234567\"\n       got      \"To=%2B15551234567&Body=Order+9+has+shipped\"",
+            "2 passed, 1 failed",
+        ],
+    );
+    let event = r#"{"order_id": "7", "phone": "+15551234567", "photos": ["a.png"]}"#;
+    std::fs::write(dir.path().join("event.json"), event).unwrap();
+    let out = switchyard(&["check", "--topic", "t", "--payload", "event.json"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let call = &shown["calls"][0];
+    assert_eq!(call["headers"]["content-type"], "application/x-www-form-urlencoded", "{shown}");
+    assert_eq!(call["body"], "To=%2B15551234567&Body=Order+7+has+shipped&MediaUrl=a.png", "{shown}");
+    for extra in ["\n          body: { id: { path: $.order_id } }", "\n          body_value: { path: $ }"] {
+        let both = config(&routes(extra));
+        let out = switchyard(&["validate", "-c", "routes.yaml"], both.path(), &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert_says(
+            &text(&out),
+            &[
+                "routes.yaml:11:17: dispatch rule 'text_the_customer': give body, body_value or form (form fields), not two of them",
+            ],
+        );
+    }
+}

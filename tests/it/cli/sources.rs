@@ -257,6 +257,12 @@ fn a_secret_that_is_only_its_prefix_is_refused_and_a_short_one_warned_about() {
     let warned = "routes.yaml:4:39: warning: this secret has only 5 bytes besides any 'whsec_' prefix";
     assert!(text(&out).contains(warned), "{}", text(&out));
     assert!(!text(&out).contains("whsec_short"), "the secret is never quoted: {}", text(&out));
+    // A token or password is not a signing key: nothing signed gives it away, trying does.
+    let token = config(&SOURCE.replace("kind: stripe,", "kind: token,"));
+    let out = switchyard(&["validate"], token.path(), &[("S", "short")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let warned = "routes.yaml:4:38: warning: this secret has only 5 bytes: a short token or password can be guessed by trying it; use at least 16 random bytes";
+    assert!(text(&out).contains(warned), "{}", text(&out));
 }
 
 #[test]
