@@ -73,7 +73,7 @@ pub fn why_not(filter: &Filter, input: Input) -> Option<String> {
             let wanted = if wanted.len() == 1 { wanted.concat() } else { format!("one of {}", wanted.join(", ")) };
             return Some(format!(
                 "when.event_type takes {wanted}, and the event type ({}) {}",
-                place(at),
+                at.place(),
                 found_as(found.as_deref())
             ));
         }
@@ -87,7 +87,7 @@ fn failing(condition: &Condition, input: Input) -> Option<String> {
         Condition::Test { at, test, .. } => {
             let found = locate(at, input);
             (!passes(test, found.as_deref(), matches!(at, Locator::Header(_))))
-                .then(|| format!("{} {} does not hold: it {}", place(at), test_text(test), found_as(found.as_deref())))
+                .then(|| format!("{} {} does not hold: it {}", at.place(), test_text(test), found_as(found.as_deref())))
         }
         Condition::All(all) => all.iter().find_map(|c| failing(c, input)),
         Condition::Any(any) => {
@@ -106,21 +106,13 @@ fn holding(condition: &Condition, input: Input) -> String {
     match condition {
         Condition::Test { at, test, .. } => {
             let found = locate(at, input);
-            format!("{} {} (it {})", place(at), test_text(test), found_as(found.as_deref()))
+            format!("{} {} (it {})", at.place(), test_text(test), found_as(found.as_deref()))
         }
         Condition::All(all) => all.iter().map(|c| holding(c, input)).collect::<Vec<_>>().join(", and "),
         Condition::Any(any) => {
             any.iter().find(|c| failing(c, input).is_none()).map_or_else(String::new, |c| holding(c, input))
         }
         Condition::Not(c) => format!("not ({})", failing(c, input).unwrap_or_default()),
-    }
-}
-
-/// Where a condition reads: its JSONPath, or `header NAME`.
-fn place(at: &Locator) -> String {
-    match at {
-        Locator::Path(p) => p.as_str().to_owned(),
-        Locator::Header(h) => format!("header {h}"),
     }
 }
 

@@ -193,9 +193,17 @@ pub fn route(source: &Source, input: Input) -> Result<Outcome, Rejection> {
     }
     if events.is_empty() {
         let kind = source.event_type.as_ref().and_then(|at| map::text_at(at, input));
-        let why = match kind {
-            Some(t) => format!("no rule of source '{}' matches this '{}' event", source.name, clip(&t, QUOTED_VALUE)),
-            None => format!("no rule of source '{}' matches this event", source.name),
+        let why = match (kind, &source.event_type) {
+            (Some(t), _) => {
+                format!("no rule of source '{}' matches this '{}' event", source.name, clip(&t, QUOTED_VALUE))
+            }
+            // A batch's values hold their types, not the webhook.
+            (None, Some(at)) if source.rules.iter().all(|r| r.for_each.is_none()) => format!(
+                "no rule of source '{}' matches this event, which has no event type ({} is missing)",
+                source.name,
+                at.place()
+            ),
+            (None, _) => format!("no rule of source '{}' matches this event", source.name),
         };
         return Ok(Outcome::Ignored(why));
     }

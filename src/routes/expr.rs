@@ -57,6 +57,14 @@ impl Locator {
             Locator::Header(_) => None,
         }
     }
+
+    /// Where it reads, in words: the JSONPath, or `header NAME`.
+    pub fn place(&self) -> String {
+        match self {
+            Locator::Path(p) => p.as_str().to_owned(),
+            Locator::Header(h) => format!("header {h}"),
+        }
+    }
 }
 
 /// A transform step.
@@ -191,7 +199,10 @@ fn compile_nested(
     Some(Expr {
         source,
         each,
-        default: cfg.default.as_ref().map(|d| d.value.clone()),
+        default: match &cfg.default {
+            Some(d) => Some(ctx.json(&d.value, d.referenced)?),
+            None => None,
+        },
         optional: cfg.optional,
         steps,
         at,
@@ -211,7 +222,7 @@ fn compile_source(
     let mut at = spanned.referenced;
     if let Some(c) = &cfg.constant {
         at = c.referenced;
-        sources.push(Source::Const(c.value.clone()));
+        sources.push(Source::Const(ctx.json(&c.value, c.referenced)?));
     }
     if let Some(p) = &cfg.path {
         at = p.referenced;
@@ -320,7 +331,8 @@ fn compile_regex(ctx: &mut Ctx, text: &Text, what: &str) -> Option<regex::Regex>
 }
 
 fn compile_template(ctx: &mut Ctx, text: &Text) -> Option<Vec<Part<Path>>> {
-    let parts = match template::parse(&text.value) {
+    let expanded = ctx.text_or_name(text)?;
+    let parts = match template::parse(&expanded) {
         Ok(parts) => parts,
         Err(e) => {
             ctx.error(text.referenced, e);
@@ -467,7 +479,19 @@ fn compile_test(ctx: &mut Ctx, c: &ConditionConfig, referenced: Location) -> Opt
     };
     let low = bound(c.gt, c.gte);
     let high = bound(c.lt, c.lte);
-    let mut tests = plain_tests(c);
+    let mut tests = Vec::new();
+    for test in plain_tests(c) {
+        // `${VAR}` in a value the test compares with reads the environment.
+        tests.push(match test {
+            Test::Equals(v) => Test::Equals(ctx.json(&v, referenced)?),
+            Test::In(vs) => Test::In(vs.iter().map(|v| ctx.json(v, referenced)).collect::<Option<_>>()?),
+            Test::NotIn(vs) => Test::NotIn(vs.iter().map(|v| ctx.json(v, referenced)).collect::<Option<_>>()?),
+            Test::Contains(v) => Test::Contains(ctx.json(&v, referenced)?),
+            Test::StartsWith(t) => Test::StartsWith(ctx.json(&Json::String(t), referenced)?.as_str()?.to_owned()),
+            Test::EndsWith(t) => Test::EndsWith(ctx.json(&Json::String(t), referenced)?.as_str()?.to_owned()),
+            other => other,
+        });
+    }
     if let Some(m) = &c.matches {
         tests.push(Test::Matches(compile_regex(ctx, m, "'matches'")?));
     }

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde_json::Value as Json;
 use serde_saphyr::Location;
 
 use crate::config::model::{Spanned, Text};
@@ -137,6 +138,7 @@ pub fn compile(
         schemas: HashMap::new(),
         source_paths: None,
         root_paths: Vec::new(),
+        stand_ins: Default::default(),
     };
     let cfg = &loaded.file;
     let kafka = settings::compile_kafka(&mut ctx, &cfg.kafka);
@@ -230,6 +232,10 @@ pub(crate) struct Ctx<'a> {
     /// The `$$…` paths compiled since the source began, as `$…` paths: they read the payload
     /// even under a `for_each` or an `each`.
     root_paths: Vec<String>,
+    /// Strings that an unset variable's stand-in made (`$CURRENCY`), where that is only a
+    /// warning: the contract check does not hold a constant holding one to the schema's
+    /// `pattern` or `enum`, which the variable's real value is for.
+    stand_ins: std::collections::HashSet<String>,
 }
 
 impl Ctx<'_> {
@@ -322,6 +328,22 @@ impl Ctx<'_> {
         }
     }
 
+    /// As [`Ctx::text_or_name`], for each string in a JSON value the config writes (a `const`,
+    /// a `default`, a condition's `equals`): `${VAR}` there reads the environment as it does
+    /// in any other string of the config.
+    pub(crate) fn json(&mut self, value: &Json, at: Location) -> Option<Json> {
+        Some(match value {
+            Json::String(s) if s.contains('$') => {
+                Json::String(self.text_or_name(&Spanned(serde_saphyr::Spanned::new(s.clone(), at, at)))?)
+            }
+            Json::Array(items) => Json::Array(items.iter().map(|v| self.json(v, at)).collect::<Option<_>>()?),
+            Json::Object(members) => {
+                Json::Object(members.iter().map(|(k, v)| Some((k.clone(), self.json(v, at)?))).collect::<Option<_>>()?)
+            }
+            other => other.clone(),
+        })
+    }
+
     /// As [`Ctx::text_or_name`], for a URL: an unset variable stands for a host of its own
     /// under `.unset.invalid` (`http://order-service-url.unset.invalid` when it begins the
     /// URL), which no call can reach and `allowed_hosts` lets by ([`is_stand_in_host`]).
@@ -348,7 +370,19 @@ impl Ctx<'_> {
             let first = raw.starts_with(&format!("${{{name}"));
             if missing.iter().any(|e| e.unset() == Some(name)) { Some(stand_in(name, first)) } else { env(name) }
         };
-        env::expand(raw, &lookup).ok()
+        let expanded = env::expand(raw, &lookup).ok()?;
+        self.stand_ins.insert(expanded.clone());
+        Some(expanded)
+    }
+
+    /// Whether `value` holds a string an unset variable's stand-in made (`Ctx::stand_ins`).
+    pub(crate) fn stands_in(&self, value: &Json) -> bool {
+        match value {
+            Json::String(s) => self.stand_ins.contains(s),
+            Json::Array(items) => items.iter().any(|v| self.stands_in(v)),
+            Json::Object(members) => members.values().any(|v| self.stands_in(v)),
+            _ => false,
+        }
     }
 
     /// Whether this compile is for a dry run (`validate`, `check`, `test`): nothing it compiles

@@ -475,6 +475,13 @@ sources:
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.body["status"], "ignored");
     assert_eq!(res.body["reason"], "no rule of source 'github' matches this 'ping' event");
+    // Without the event header, the answer says so.
+    let body = serde_json::to_vec(&push).unwrap();
+    let res = post(&url, &[("x-hub-signature-256", &sign(&body)), ("x-github-delivery", "d-3")], body).await;
+    assert_eq!((res.status, res.body["status"].as_str()), (200, Some("ignored")), "{}", res.body);
+    let says =
+        "no rule of source 'github' matches this event, which has no event type (header x-github-event is missing)";
+    assert_eq!(res.body["reason"], says);
 
     // A header the mapping needs is missing: 422 naming it, nothing published.
     let res = send("push", None, push.clone()).await;

@@ -516,6 +516,9 @@ fn check_one(
     };
     fits(ctx, check, expr, &produced, target, name);
     for (v, what) in constants_of(expr).into_iter().chain(default_of(expr)) {
+        if ctx.stands_in(&v) {
+            continue;
+        }
         for n in target.iter().filter(|n| n.surely()) {
             for why in super::schema::value_breaks(&n.schema, &v) {
                 let message = format!("{}: {what} breaks '{}': {why}", check.what(name), check.canonical);

@@ -466,6 +466,60 @@ fn every_unset_variable_of_a_string_is_named() {
     }
 }
 
+/// `${VAR}` reads the environment in the strings of a `const`, a `default`, a `template` and a
+/// condition's values as in every other string: before, they were sent as written.
+#[test]
+fn constants_defaults_templates_and_condition_values_read_the_environment() {
+    let yaml = r#"sources:
+  - name: s
+    path: /hooks/s
+    verify: { kind: stripe, secrets: ["${S}"] }
+    event_type: $.type
+    rules:
+      - name: r
+        when: { all: [{ path: $.account, equals: "${ACCOUNT}" }] }
+        emit:
+          topic: t
+          schema: canonical.json
+          value:
+            shop: { const: "${SHOP}" }
+            note: { template: "from ${SHOP}: {$.id}" }
+            tier: { path: $.tier, default: "${TIER:-basic}" }
+"#;
+    let dir = config(yaml);
+    let canonical = r#"{"type": "object", "properties": {"shop": {"type": "string", "pattern": "^[a-z]+$"}}}"#;
+    std::fs::write(dir.path().join("canonical.json"), canonical).unwrap();
+    std::fs::write(dir.path().join("mine.json"), r#"{"type": "t", "id": "e1", "account": "acct_1"}"#).unwrap();
+    std::fs::write(dir.path().join("theirs.json"), r#"{"type": "t", "id": "e2", "account": "acct_2"}"#).unwrap();
+    let env = [("S", "whsec_0123456789abcdefghijklmn"), ("ACCOUNT", "acct_1"), ("SHOP", "acme")];
+    let out = switchyard(&["check", "--source", "s", "--payload", "mine.json"], dir.path(), &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown["events"][0]["value"],
+        serde_json::json!({"shop": "acme", "note": "from acme: e1", "tier": "basic"}),
+        "{shown}"
+    );
+    let out = switchyard(&["check", "--source", "s", "--payload", "theirs.json"], dir.path(), &env);
+    assert!(text(&out).contains("\"status\": \"ignored\""), "{}", text(&out));
+    // Unset, each is a warning, and the stand-in `$SHOP` is not held to the schema's pattern,
+    // which the real value is for; a real value is.
+    let out = switchyard(&["validate"], dir.path(), &[("S", "whsec_0123456789abcdefghijklmn")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_says(
+        &text(&out),
+        &[
+            "routes.yaml:8:23: warning: environment variable 'ACCOUNT' is not set",
+            "routes.yaml:13:28: warning: environment variable 'SHOP' is not set",
+            "routes.yaml:14:31: warning: environment variable 'SHOP' is not set",
+        ],
+    );
+    let env = [("S", "whsec_0123456789abcdefghijklmn"), ("ACCOUNT", "a"), ("SHOP", "ACME")];
+    let out = switchyard(&["validate"], dir.path(), &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_says(&text(&out), &["the constant \"ACME\" breaks 'canonical.json'"]);
+}
+
 /// A dispatcher-only process never reads a source's webhook secret, and an ingress-only one
 /// never reads a dispatcher's URL or token: each starts without them (a warning names what
 /// it skipped); a process running both refuses to start without either.
