@@ -330,8 +330,27 @@ fn compile_regex(ctx: &mut Ctx, text: &Text, what: &str) -> Option<regex::Regex>
     }
 }
 
+/// A template's `${` that begins no variable name stays as written: `"Total: ${$.amount}"` is a
+/// dollar sign before a placeholder, not the environment (`$${`, the escape, is left alone).
+fn dollar_before_placeholder(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for (i, c) in raw.char_indices() {
+        let rest = &raw[i..];
+        let begins_no_name = rest.starts_with("${")
+            && !raw[..i].ends_with('$')
+            && !rest[2..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+        if begins_no_name {
+            out.push('$');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn compile_template(ctx: &mut Ctx, text: &Text) -> Option<Vec<Part<Path>>> {
-    let expanded = ctx.text_or_name(text)?;
+    let escaped =
+        Spanned(serde_saphyr::Spanned::new(dollar_before_placeholder(&text.value), text.referenced, text.defined));
+    let expanded = ctx.text_or_name(&escaped)?;
     let parts = match template::parse(&expanded) {
         Ok(parts) => parts,
         Err(e) => {

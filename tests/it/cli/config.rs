@@ -467,7 +467,8 @@ fn every_unset_variable_of_a_string_is_named() {
 }
 
 /// `${VAR}` reads the environment in the strings of a `const`, a `default`, a `template` and a
-/// condition's values as in every other string: before, they were sent as written.
+/// condition's values as in every other string: before, they were sent as written. In a
+/// template, `${$.id}` stays a dollar sign before a placeholder.
 #[test]
 fn constants_defaults_templates_and_condition_values_read_the_environment() {
     let yaml = r#"sources:
@@ -483,7 +484,7 @@ fn constants_defaults_templates_and_condition_values_read_the_environment() {
           schema: canonical.json
           value:
             shop: { const: "${SHOP}" }
-            note: { template: "from ${SHOP}: {$.id}" }
+            note: { template: "from ${SHOP}: ${$.id}" }
             tier: { path: $.tier, default: "${TIER:-basic}" }
 "#;
     let dir = config(yaml);
@@ -497,7 +498,7 @@ fn constants_defaults_templates_and_condition_values_read_the_environment() {
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         shown["events"][0]["value"],
-        serde_json::json!({"shop": "acme", "note": "from acme: e1", "tier": "basic"}),
+        serde_json::json!({"shop": "acme", "note": "from acme: $e1", "tier": "basic"}),
         "{shown}"
     );
     let out = switchyard(&["check", "--source", "s", "--payload", "theirs.json"], dir.path(), &env);
