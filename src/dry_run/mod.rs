@@ -6,9 +6,10 @@ pub mod cases;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
+use serde_json::Value as Json;
 
 use crate::pipeline::explain::{self, PassedOver};
-use crate::pipeline::plan::{self, Delivered, PlannedCall};
+use crate::pipeline::plan::{self, Body, Delivered, PlannedCall};
 use crate::pipeline::{self, Event, Inbound, Input, Outcome, Rejection, Replied};
 use crate::routes::dispatch::DispatchRule;
 use crate::routes::{Routes, Source};
@@ -185,8 +186,8 @@ pub fn planned_calls(routes: &Routes, event: &Event) -> Vec<CallOf> {
     out
 }
 
-/// Dry-run output never shows credentials: not `Authorization`, nor any header or query value
-/// whose config text reads the environment (where secrets come from). A signed call (`sign:`)
+/// Dry-run output never shows credentials: not `Authorization`, nor any header, query or body
+/// value whose config text reads the environment (where secrets come from). A signed call (`sign:`)
 /// shows the headers its signature adds, whose values depend on when it is sent.
 fn redact(mut call: PlannedCall, rule: &DispatchRule) -> PlannedCall {
     if let Some(signer) = &rule.sign {
@@ -225,7 +226,41 @@ fn redact(mut call: PlannedCall, rule: &DispatchRule) -> PlannedCall {
             .collect();
         call.url = format!("{path}?{}", pairs.join("&"));
     }
+    call.body = call.body.map(|body| redact_body(body, rule));
     call
+}
+
+/// A body's values whose config reads the environment, as `<redacted>`: a form's fields of
+/// those names (and their `name[…]` members), a JSON body's properties, or the whole value.
+fn redact_body(body: Body, rule: &DispatchRule) -> Body {
+    const REDACTED: &str = "<redacted>";
+    if rule.env_body_value {
+        return Body::Json(Json::String(REDACTED.into()));
+    }
+    if rule.env_body.is_empty() {
+        return body;
+    }
+    let hidden = |name: &str| {
+        rule.env_body.iter().any(|f| name == f || name.strip_prefix(f.as_str()).is_some_and(|r| r.starts_with('[')))
+    };
+    match body {
+        Body::Json(Json::Object(mut members)) => {
+            for (name, value) in members.iter_mut() {
+                if hidden(name) {
+                    *value = Json::String(REDACTED.into());
+                }
+            }
+            Body::Json(Json::Object(members))
+        }
+        Body::Form(text) => {
+            let pairs = form_urlencoded::parse(text.as_bytes()).map(|(k, v)| {
+                let value = if hidden(&k) { REDACTED.into() } else { v.into_owned() };
+                (k.into_owned(), value)
+            });
+            Body::Form(form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish())
+        }
+        other => other,
+    }
 }
 
 /// Splits `K: V` header arguments (`check --header`) into trimmed names and values.

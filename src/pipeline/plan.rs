@@ -255,6 +255,8 @@ mod tests {
             sign: None,
             env_headers: vec![],
             env_query: vec![],
+            env_body: vec![],
+            env_body_value: false,
             timeout: Duration::from_secs(1),
             retry: RetryPolicy {
                 initial_delay: Duration::ZERO,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, Method};
+use serde_json::Value as Json;
 
 use super::contract::event_types_allowed;
 use super::expr::{self, Expr, Filter};
@@ -15,7 +16,7 @@ use super::template::{self, Part};
 use super::verify::{Secret, Verifier};
 use super::{Ctx, Schema};
 use crate::config::model::{
-    ClientTlsConfig, DispatchRuleConfig, DispatcherConfig, OAuth2Config, OneOrMany, Spanned, Text,
+    ClientTlsConfig, DispatchRuleConfig, DispatcherConfig, ExprConfig, OAuth2Config, OneOrMany, Spanned, Text,
 };
 use crate::pem::TlsFiles;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,10 @@ pub struct DispatchRule {
     /// their values as `<redacted>`, since a secret may be among them.
     pub env_headers: Vec<HeaderName>,
     pub env_query: Vec<String>,
+    /// The same of the body: the `body` or `form` fields whose config reads the environment
+    /// (a `const: "${API_KEY}"`), and whether `body_value` does.
+    pub env_body: Vec<String>,
+    pub env_body_value: bool,
     pub timeout: Duration,
     pub retry: RetryPolicy,
 }
@@ -313,6 +318,8 @@ fn compile_rule(
         ctx.error(first.referenced, message);
     }
     let (fields, label) = if form { (&req.form, "form") } else { (&req.body, "body") };
+    let env_body = fields.iter().filter(|(_, e)| reads_env(&e.value)).map(|(k, _)| k.clone()).collect();
+    let env_body_value = req.body_value.as_ref().is_some_and(|e| reads_env(&e.value));
     let mut body = Vec::new();
     for (k, e) in fields {
         match expr::compile(ctx, e, &format!("dispatch rule '{name}', {label}.{k}"), false) {
@@ -403,6 +410,8 @@ fn compile_rule(
         sign,
         env_headers,
         env_query,
+        env_body,
+        env_body_value,
         timeout: Duration::from_millis(req.timeout_ms.as_ref().map_or(10_000, |v| v.value)),
         retry,
     };
@@ -559,6 +568,16 @@ fn split_url(ctx: &mut Ctx, text: &Text, url: &str, schemas: &[Arc<Schema>]) -> 
 fn vars(ctx: &mut Ctx, text: &Text, schemas: &[Arc<Schema>]) -> Option<Vec<Part<Var>>> {
     let expanded = ctx.text_or_name(text)?;
     parse_vars(ctx, text, &expanded, schemas)
+}
+
+/// Whether a value's config text reads the environment: a `${` in its `const`, `default` or
+/// `template`, or in those of the values of its `object`.
+fn reads_env(e: &ExprConfig) -> bool {
+    let in_json = |v: &Option<Spanned<Json>>| v.as_ref().is_some_and(|v| v.value.to_string().contains("${"));
+    in_json(&e.constant)
+        || in_json(&e.default)
+        || e.template.as_ref().is_some_and(|t| t.value.contains("${"))
+        || e.object.iter().flatten().any(|(_, v)| reads_env(&v.value))
 }
 
 /// Parses a template; each `{property}` must be a property of one of `schemas` (none: unchecked).

@@ -130,13 +130,19 @@ fn check_reads_the_payload_from_standard_input_with_a_dash() {
     assert!(String::from_utf8_lossy(&from_stdin.stdout).contains("\"status\": \"accepted\""));
 }
 
+/// Nor a body's (a JSON property, a form's field and its `name[…]` members) whose config
+/// reads it.
 #[test]
 fn check_shows_no_value_that_comes_from_the_environment() {
     let routes = std::fs::read_to_string(repo().join("routes.yaml")).unwrap().replace(
         "            Idempotency-Key: \"{header.event_id}\"\n",
         "            Idempotency-Key: \"{header.event_id}\"\n            X-Api-Key: \"${ORDERS_KEY}\"\n            X-Shop: eu-1\n          query: { key: \"k-${ORDERS_KEY}\", v: \"2\" }\n",
     );
-    assert!(routes.contains("X-Api-Key"), "routes.yaml changed");
+    let routes = routes.replace(
+        "            order_status: { const: processing }\n",
+        "            order_status: { const: processing }\n            auth: { object: { key: { const: \"${ORDERS_KEY}\" }, v: { const: 2 } } }\n",
+    );
+    assert!(routes.contains("X-Api-Key") && routes.contains("auth:"), "routes.yaml changed");
     let dir = config(&routes);
     std::os::unix::fs::symlink(repo().join("samples"), dir.path().join("samples")).unwrap();
     let env = [("ORDERS_KEY", "s3cret"), ("ORDER_SERVICE_TOKEN", "t0ken"), ("STRIPE_WEBHOOK_SECRET", "whsec_x")];
@@ -155,6 +161,27 @@ fn check_shows_no_value_that_comes_from_the_environment() {
     assert_eq!(call["headers"]["authorization"], "Bearer <redacted>");
     assert_eq!(call["headers"]["x-shop"], "eu-1", "values written in the config are shown");
     assert_eq!(call["headers"]["idempotency-key"], "evt_1OJ5kZ2eZvKYlo2CsH9XkQ7u");
+    assert_eq!(call["body"]["auth"], "<redacted>");
+    assert_eq!(call["body"]["order_status"], "processing", "values written in the config are shown");
+    // The same fields sent as a form.
+    let dir = config(&routes.replacen(
+        "          body:\n            order_status",
+        "          form:\n            order_status",
+        1,
+    ));
+    std::os::unix::fs::symlink(repo().join("samples"), dir.path().join("samples")).unwrap();
+    let out = switchyard(
+        &["check", "--source", "stripe", "--payload", "samples/stripe/checkout_session_completed.json"],
+        dir.path(),
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let form = doc["calls"][0]["body"].as_str().unwrap();
+    assert!(
+        form.starts_with("order_status=processing&auth%5Bkey%5D=%3Credacted%3E&auth%5Bv%5D=%3Credacted%3E&"),
+        "{form}"
+    );
 }
 
 #[test]
