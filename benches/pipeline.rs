@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
     });
     let doc = pipeline::parse::parse(&body, &source.reads).unwrap();
     group.bench_function("validate + match + map + validate canonical", |b| {
-        b.iter(|| pipeline::route(source, pipeline::Input::webhook(black_box(&doc), &headers)).unwrap())
+        b.iter(|| pipeline::route(source, pipeline::Input::webhook(black_box(&doc), &headers, None)).unwrap())
     });
     group.finish();
 }

@@ -197,7 +197,8 @@ pub fn shipped_routes(data: &[u8]) {
         if let Some(whole) = &whole {
             let projected =
                 parse::parse(data, &source.reads).expect("the projected parse accepts what serde_json does");
-            let (projected, whole) = (Input::webhook(&projected, &headers), Input::webhook(whole, &headers));
+            let (projected, whole) =
+                (Input::webhook(&projected, &headers, None), Input::webhook(whole, &headers, None));
             assert_eq!(pipeline::route(source, projected), pipeline::route(source, whole));
         }
         let input = pipeline::Inbound { headers: &headers, query: None, body: data, now: NOW, verify: false };

@@ -18,7 +18,7 @@ use crate::cli::{RunArgs, block_on, load_strict, serve};
 use crate::config::env;
 use crate::config::model::ExpectedStatus;
 use crate::kafka::EmbeddedBroker;
-use crate::pipeline::verify::{adyen, sign};
+use crate::pipeline::verify::{adyen, sign_request};
 use crate::routes::reply::Challenge;
 use crate::routes::verify::Secret;
 use crate::routes::{EnvMode, Routes, Source, Verifier};
@@ -209,6 +209,8 @@ struct Sample {
     case: String,
     body: String,
     headers: Vec<(String, String)>,
+    /// The case's URL query (a Twilio status callback's `?order=…`).
+    query: Option<String>,
 }
 
 /// One sample per source from the config's `tests:` cases, an accepted one when there is one.
@@ -229,7 +231,8 @@ fn samples(config: &Path) -> Vec<Sample> {
         let Ok(body) = crate::dry_run::cases::case_payload(case, dir) else { continue };
         let Ok(body) = String::from_utf8(body) else { continue };
         let headers = case.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        out.push(Sample { source: source.clone(), case: case.name.value.clone(), body, headers });
+        let query = case.query.clone();
+        out.push(Sample { source: source.clone(), case: case.name.value.clone(), body, headers, query });
     }
     out
 }
@@ -385,7 +388,8 @@ fn source_lines(source: &Source, listener: Listener, secrets: &DevSecrets, sampl
         return lines;
     }
     // A test case's payload when the source has one; else, for Stripe, the bundled checkout.
-    let (what, body, extra) = match (samples.iter().find(|s| s.source == source.name), &source.verifier) {
+    let sample = samples.iter().find(|s| s.source == source.name);
+    let (what, body, extra) = match (sample, &source.verifier) {
         (Some(sample), _) => {
             (format!("The payload of test case '{}'", sample.case), sample.body.clone(), sample.headers.clone())
         }
@@ -397,8 +401,16 @@ fn source_lines(source: &Source, listener: Listener, secrets: &DevSecrets, sampl
     };
     let insecure = if listener.tls { " (-k: curl trusts any certificate, as this is dev on this machine)" } else { "" };
     lines.push(format!("\n  {what}{}{insecure}:\n", signature_note(&source.verifier)));
-    lines.push(curl(listener, source, &body, &extra, secrets));
+    let query = sample.and_then(|s| s.query.as_deref());
+    lines.push(curl(listener, source, Request { query, body: &body, headers: &extra }, secrets));
     lines
+}
+
+/// What `dev`'s `curl` sends: the URL's query, the body, and headers besides the signature's.
+struct Request<'a> {
+    query: Option<&'a str>,
+    body: &'a str,
+    headers: &'a [(String, String)],
 }
 
 fn signature_note(verifier: &Verifier) -> String {
@@ -422,10 +434,15 @@ fn signature_note(verifier: &Verifier) -> String {
 /// A shell command that posts `body` to `source`, signed as its verifier wants. A token or
 /// Basic credentials are the secret itself: one of the user's own is not printed, a placeholder
 /// is (only the generated dev secret, printed above, is shown as it is).
-fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, String)], secrets: &DevSecrets) -> String {
+fn curl(listener: Listener, source: &Source, request: Request, secrets: &DevSecrets) -> String {
+    let Request { query, body, headers: extra } = request;
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let insecure = if listener.tls { "-k " } else { "" };
-    let mut cmd = format!("curl -sS {insecure}{}{}", listener.base(), source.path);
+    let url = match query {
+        Some(q) => quote(&format!("{}{}?{q}", listener.base(), source.path)),
+        None => format!("{}{}", listener.base(), source.path),
+    };
+    let mut cmd = format!("curl -sS {insecure}{url}");
     // A case's own Content-Type (a form's) is sent instead of JSON's, not beside it.
     if !extra.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
         cmd.push_str(" -H 'Content-Type: application/json'");
@@ -450,7 +467,7 @@ fn curl(listener: Listener, source: &Source, body: &str, extra: &[(String, Strin
         Verifier::Basic { secrets } if own(secrets) => {
             vec![("Authorization".to_owned(), "Basic <base64 of the user:password in verify.secrets>".to_owned())]
         }
-        scheme => sign(scheme, body.as_bytes(), crate::ingress::unix_now(), &id),
+        scheme => sign_request(scheme, query, body.as_bytes(), crate::ingress::unix_now(), &id),
     });
     for (name, value) in extra.iter().cloned().chain(signature) {
         cmd.push_str(&format!(" -H {}", quote(&format!("{name}: {value}"))));

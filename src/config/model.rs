@@ -374,6 +374,9 @@ pub struct ConditionConfig {
     /// A header instead of `path`: of the webhook's request in `sources`, of the Kafka record
     /// in `dispatch`. Its value is a string.
     pub header: Option<Text>,
+    /// A parameter of the webhook's URL query instead of `path` (in `sources`): its decoded
+    /// value, a string (the first, when it repeats).
+    pub query: Option<Text>,
     pub equals: Option<Json>,
     #[serde(rename = "in")]
     pub one_of: Option<Vec<Json>>,
@@ -436,6 +439,9 @@ pub struct ExprConfig {
     /// A header's value (a string): of the webhook's request in `sources`, e.g.
     /// `X-GitHub-Delivery`; of the Kafka record in a dispatch `body`.
     pub header: Option<Text>,
+    /// A parameter of the webhook's URL query, decoded, as a string (the first, when it
+    /// repeats): `?order=123` on a Twilio status callback URL. In `sources` only.
+    pub query: Option<Text>,
     /// An object built of these named values, each written as a property of `value` is
     /// (`customer: { object: { id: { path: $.customer }, email: { path: $.email } } }`).
     pub object: Option<IndexMap<String, Spanned<ExprConfig>>>,

@@ -96,7 +96,7 @@ pub fn run(routes: &Routes, source: &Source, input: &Inbound) -> DryRun {
         Ok(Outcome::Ignored(reason)) => {
             // The same parse the pipeline ran, which succeeded: the rules' filters read it.
             let doc = pipeline::document(source, input).unwrap_or_default();
-            let passed_over = explain::source_rules(source, Input::webhook(&doc, input.headers));
+            let passed_over = explain::source_rules(source, Input::webhook(&doc, input.headers, input.query));
             DryRun::Ignored { event_id, reason, passed_over }
         }
         Ok(Outcome::Reply { reply, answer }) => DryRun::Replied { event_id, reply, replied: answer },

@@ -11,7 +11,7 @@ use super::map::{Input, locate, matches, passes};
 use super::plan::{Delivered, addressee};
 use crate::routes::Source;
 use crate::routes::dispatch::Dispatcher;
-use crate::routes::expr::{Condition, Filter, Locator, Test};
+use crate::routes::expr::{Condition, Filter, Test};
 use crate::text::{QUOTED_VALUE, clip};
 
 /// A rule that takes nothing of a document, and why.
@@ -86,7 +86,7 @@ fn failing(condition: &Condition, input: Input) -> Option<String> {
     match condition {
         Condition::Test { at, test, .. } => {
             let found = locate(at, input);
-            (!passes(test, found.as_deref(), matches!(at, Locator::Header(_))))
+            (!passes(test, found.as_deref(), at.reads_text()))
                 .then(|| format!("{} {} does not hold: it {}", at.place(), test_text(test), found_as(found.as_deref())))
         }
         Condition::All(all) => all.iter().find_map(|c| failing(c, input)),
@@ -153,6 +153,7 @@ fn test_text(test: &Test) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::expr::Locator;
     use crate::routes::jsonpath::Path;
     use serde_json::json;
 
@@ -166,7 +167,7 @@ mod tests {
 
     fn why(filter: &Filter, doc: &Json) -> Option<String> {
         let headers = http::HeaderMap::new();
-        why_not(filter, Input::webhook(doc, &headers))
+        why_not(filter, Input::webhook(doc, &headers, None))
     }
 
     #[test]

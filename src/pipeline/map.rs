@@ -18,17 +18,25 @@ pub struct Input<'a> {
     /// The whole payload (or event), what `$$` is.
     pub root: &'a Json,
     pub headers: Headers<'a>,
+    /// The webhook's URL query (none for a consumed event).
+    pub query: Option<&'a str>,
 }
 
 impl<'a> Input<'a> {
     /// A document (the root) and the headers that came with it.
     pub fn new(doc: &'a Json, headers: Headers<'a>) -> Input<'a> {
-        Input { doc, root: doc, headers }
+        Input { doc, root: doc, headers, query: None }
     }
 
-    /// A webhook's parsed body and its request headers.
-    pub fn webhook(doc: &'a Json, headers: &'a HeaderMap) -> Input<'a> {
-        Input::new(doc, Headers::Http(headers))
+    /// A webhook's parsed body, its request headers and its URL's query.
+    pub fn webhook(doc: &'a Json, headers: &'a HeaderMap, query: Option<&'a str>) -> Input<'a> {
+        Input { query, ..Input::new(doc, Headers::Http(headers)) }
+    }
+
+    /// The decoded value of the query parameter `name` (the first, when it repeats).
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        let query = self.query?.as_bytes();
+        form_urlencoded::parse(query).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 
     /// What `path` reads: the root for a `$$…` path, else the document in hand.
@@ -82,6 +90,7 @@ pub fn locate<'a>(at: &Locator, input: Input<'a>) -> Option<Cow<'a, Json>> {
         Locator::Header(h) => {
             input.headers.get(h.as_str()).ok().flatten().map(|v| Cow::Owned(Json::String(v.to_owned())))
         }
+        Locator::Query(q) => input.query_value(q).map(|v| Cow::Owned(Json::String(v))),
     }
 }
 
@@ -109,11 +118,12 @@ impl MapError {
 pub fn matches(filter: &Filter, input: Input) -> bool {
     if let Some((at, types)) = &filter.event_type {
         let found = match at {
-            Locator::Path(p) => p.find(input.for_path(p)).and_then(Json::as_str),
-            Locator::Header(h) => input.headers.get(h.as_str()).ok().flatten(),
+            Locator::Path(p) => p.find(input.for_path(p)).and_then(Json::as_str).map(Cow::Borrowed),
+            Locator::Header(h) => input.headers.get(h.as_str()).ok().flatten().map(Cow::Borrowed),
+            Locator::Query(q) => input.query_value(q).map(Cow::Owned),
         };
         match found {
-            Some(t) if types.iter().any(|x| x == t) => {}
+            Some(t) if types.iter().any(|x| x == t.as_ref()) => {}
             _ => return false,
         }
     }
@@ -124,7 +134,7 @@ fn holds(condition: &Condition, input: Input) -> bool {
     match condition {
         Condition::Test { at, test, .. } => {
             let found = locate(at, input);
-            passes(test, found.as_deref(), matches!(at, Locator::Header(_)))
+            passes(test, found.as_deref(), at.reads_text())
         }
         Condition::Any(all) => all.iter().any(|c| holds(c, input)),
         Condition::All(all) => all.iter().all(|c| holds(c, input)),
@@ -211,6 +221,7 @@ fn eval_one(
         Source::Header(name) => {
             input.headers.get(name.as_str()).map_err(failed)?.map(|v| Cow::Owned(Json::String(v.to_owned())))
         }
+        Source::Query(name) => input.query_value(name).map(|v| Cow::Owned(Json::String(v))),
         Source::Object(fields) => return object(fields, input, "").map(|m| Some(Json::Object(m))),
     };
     let mut value = match (found, &expr.default) {
@@ -282,6 +293,7 @@ fn missing(source: &Source, headers: Headers) -> String {
         }
         Source::Field(name) => format!("the value has no property '{name}'"),
         Source::Header(name) => format!("required data is missing: no {} '{name}'", headers.noun()),
+        Source::Query(name) => format!("required data is missing: no query parameter '{name}'"),
         Source::Const(_) => "constant is missing".into(),
         Source::Object(_) => "an object is always produced".into(),
     }

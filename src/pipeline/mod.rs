@@ -146,7 +146,7 @@ pub fn ingest(source: &Source, input: &Inbound) -> (Option<String>, Result<Outco
         Ok(doc) => doc,
         Err(rejection) => return (None, Err(rejection)),
     };
-    let input = Input::webhook(&doc, input.headers);
+    let input = Input::webhook(&doc, input.headers, input.query);
     let event_id = source.event_id.as_ref().and_then(|at| map::text_at(at, input));
     let event_id = event_id.map(|id| clip_owned(id, QUOTED_ID));
     (event_id, route(source, input))
@@ -291,13 +291,11 @@ fn emit(rule: &Rule, input: Input) -> Result<Event, Rejection> {
     let (violations, more) = rule.emit.schema.violations(&value);
     if !violations.is_empty() {
         let schema = &rule.emit.schema.name;
-        let (status, reason, what) = match header_at_fault(rule, &violations, input) {
-            Some(header) => (
+        let (status, reason, what) = match sent_at_fault(rule, &violations, input) {
+            Some(sent) => (
                 422,
                 Reason::Mapping,
-                format!(
-                    "cannot map this payload: the request header '{header}' holds a value the canonical schema '{schema}' refuses"
-                ),
+                format!("cannot map this payload: {sent} holds a value the canonical schema '{schema}' refuses"),
             ),
             None => (
                 500,
@@ -313,23 +311,29 @@ fn emit(rule: &Rule, input: Input) -> Result<Event, Rejection> {
     Ok(Event { rule: rule.name.clone(), topic: rule.emit.topic.clone(), key, headers, value })
 }
 
-/// The request header whose value alone breaks the canonical schema, if that is what every
-/// violation points at: a header is the one input no inbound schema checked (nor the contract
-/// check, beyond its being a string), so the sender is at fault (422), not the routes (500).
-/// A value the config wrote (a `default`, a `lookup` table's) is never the sender's fault.
-fn header_at_fault<'r>(rule: &'r Rule, violations: &[Violation], input: Input) -> Option<&'r str> {
+/// The request header or query parameter whose value alone breaks the canonical schema, if
+/// that is what every violation points at (`the request header 'x-shop'`): no inbound schema
+/// checked it (nor the contract check, beyond its being a string), so the sender is at fault
+/// (422), not the routes (500). A value the config wrote (a `default`, a `lookup` table's) is
+/// never the sender's fault.
+fn sent_at_fault(rule: &Rule, violations: &[Violation], input: Input) -> Option<String> {
     use crate::routes::expr::{Source, Step};
-    let mut found = None;
+    let mut found: Option<String> = None;
     for v in violations {
         let expr = written_at(&rule.emit.value, &v.path)?;
-        let Source::Header(h) = &expr.source else { return None };
-        let sent = matches!(input.headers.get(h.as_str()), Ok(Some(_)));
-        // A value a lookup or a keyed hash made is the config's, not the header's.
+        let (named, sent) = match &expr.source {
+            Source::Header(h) => {
+                (format!("the request header '{h}'"), matches!(input.headers.get(h.as_str()), Ok(Some(_))))
+            }
+            Source::Query(q) => (format!("the query parameter '{q}'"), input.query_value(q).is_some()),
+            _ => return None,
+        };
+        // A value a lookup or a keyed hash made is the config's, not the sender's.
         let own = sent && !expr.steps.iter().any(|s| matches!(s, Step::Lookup { .. } | Step::HmacSha256 { .. }));
-        if !own || found.is_some_and(|f| f != h.as_str()) {
+        if !own || found.as_ref().is_some_and(|f| *f != named) {
             return None;
         }
-        found = Some(h.as_str());
+        found = Some(named);
     }
     found
 }

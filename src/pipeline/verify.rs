@@ -277,11 +277,22 @@ fn stripe_header_of(keys: &[hmac::Key], t: i64, body: &[u8]) -> String {
 /// as it is). `id` is the Standard Webhooks `webhook-id` (and Twitch's message id). Empty for
 /// `none` or no secret.
 pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String, String)> {
+    sign_request(verifier, None, body, now, id)
+}
+
+/// As [`sign`], for a request whose URL has `query`, which Twilio's signature covers.
+pub fn sign_request(
+    verifier: &Verifier,
+    query: Option<&str>,
+    body: &[u8],
+    now: i64,
+    id: &str,
+) -> Vec<(String, String)> {
     let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let keys = |secrets: &[SigningKey]| secrets.iter().map(|s| s.key.clone()).collect::<Vec<_>>();
     match verifier {
         Verifier::None => Vec::new(),
-        Verifier::All(all) => all.iter().flat_map(|v| sign(v, body, now, id)).collect(),
+        Verifier::All(all) => all.iter().flat_map(|v| sign_request(v, query, body, now, id)).collect(),
         Verifier::Stripe { secrets, .. } if !secrets.is_empty() => {
             vec![("Stripe-Signature".to_owned(), stripe_header_of(&keys(secrets), now, body))]
         }
@@ -333,7 +344,7 @@ pub fn sign(verifier: &Verifier, body: &[u8], now: i64, id: &str) -> Vec<(String
                 ]
             })
             .unwrap_or_default(),
-        Verifier::Twilio { secrets, url } => twilio::sign(secrets, url, body),
+        Verifier::Twilio { secrets, url } => twilio::sign(secrets, url, query, body),
         Verifier::Square { secrets, url } => secrets
             .first()
             .map(|s| {

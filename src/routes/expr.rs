@@ -38,6 +38,8 @@ pub enum Source {
     /// A header that came with the document: the webhook's request header, or the consumed
     /// record's Kafka header.
     Header(HeaderName),
+    /// A parameter of the webhook's URL query (sources only).
+    Query(String),
     /// An object of named values, each evaluated against the same document.
     Object(Vec<(String, Expr)>),
 }
@@ -47,6 +49,8 @@ pub enum Source {
 pub enum Locator {
     Path(Path),
     Header(HeaderName),
+    /// A parameter of the webhook's URL query (sources only).
+    Query(String),
 }
 
 impl Locator {
@@ -54,7 +58,7 @@ impl Locator {
     pub fn path(&self) -> Option<&Path> {
         match self {
             Locator::Path(p) => Some(p),
-            Locator::Header(_) => None,
+            Locator::Header(_) | Locator::Query(_) => None,
         }
     }
 
@@ -63,7 +67,14 @@ impl Locator {
         match self {
             Locator::Path(p) => p.as_str().to_owned(),
             Locator::Header(h) => format!("header {h}"),
+            Locator::Query(q) => format!("query parameter {q}"),
         }
+    }
+
+    /// Whether it reads text that came with the document (a header, a query parameter),
+    /// which a range reads as a number.
+    pub fn reads_text(&self) -> bool {
+        !matches!(self, Locator::Path(_))
     }
 }
 
@@ -245,6 +256,10 @@ fn compile_source(
         at = h.referenced;
         sources.push(Source::Header(ctx.header_name(&h.value, at)?));
     }
+    if let Some(q) = &cfg.query {
+        at = q.referenced;
+        sources.push(Source::Query(ctx.query_name(q, what)?));
+    }
     if let Some(fields) = &cfg.object {
         let mut compiled = Vec::with_capacity(fields.len());
         for (name, e) in fields {
@@ -257,9 +272,9 @@ fn compile_source(
         1 => Some((sources.pop()?, at)),
         0 => {
             let hint = if allow_field {
-                ", 'template', 'header', 'object' or 'field'"
+                ", 'template', 'header', 'query', 'object' or 'field'"
             } else {
-                ", 'template', 'header' or 'object'"
+                ", 'template', 'header', 'query' or 'object'"
             };
             ctx.error(at, format!("{what}: give exactly one source: 'const', 'path'{hint}"));
             None
@@ -443,7 +458,7 @@ fn compile_condition(ctx: &mut Ctx, spanned: &Spanned<ConditionConfig>, depth: u
         ctx.error(at, format!("conditions nest more than {MAX_NESTING} deep"));
         return None;
     }
-    let tested = c.path.is_some() || c.header.is_some() || has_test(c);
+    let tested = c.path.is_some() || c.header.is_some() || c.query.is_some() || has_test(c);
     match (&c.any, &c.all, &c.not) {
         (None, None, None) => compile_test(ctx, c, at),
         _ if tested => {
@@ -486,13 +501,18 @@ fn plain_tests(c: &ConditionConfig) -> Vec<Test> {
 const TESTS: &str = "'equals', 'in', 'not_in', 'exists', 'contains', 'starts_with', 'ends_with', 'matches', or a range ('gt' or 'gte', 'lt' or 'lte')";
 
 fn compile_test(ctx: &mut Ctx, c: &ConditionConfig, referenced: Location) -> Option<Condition> {
-    let (at, place) = match (&c.path, &c.header) {
-        (Some(path), None) => (Locator::Path(ctx.path(path)?), path.referenced),
-        (None, Some(header)) => {
+    let (at, place) = match (&c.path, &c.header, &c.query) {
+        (Some(path), None, None) => (Locator::Path(ctx.path(path)?), path.referenced),
+        (None, Some(header), None) => {
             (Locator::Header(ctx.header_name(&header.value, header.referenced)?), header.referenced)
         }
+        (None, None, Some(query)) => (Locator::Query(ctx.query_name(query, "a condition")?), query.referenced),
         _ => {
-            ctx.error(referenced, "a condition needs exactly one of 'path' and 'header' (or is 'any', 'all' or 'not')");
+            let message = match ctx.reads_events() {
+                true => "a condition needs exactly one of 'path' and 'header' (or is 'any', 'all' or 'not')",
+                false => "a condition needs exactly one of 'path', 'header' and 'query' (or is 'any', 'all' or 'not')",
+            };
+            ctx.error(referenced, message);
             return None;
         }
     };

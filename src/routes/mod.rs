@@ -418,6 +418,28 @@ impl Ctx<'_> {
         }
     }
 
+    /// Whether what compiles reads consumed events (a dispatcher's), not webhooks.
+    pub(crate) fn reads_events(&self) -> bool {
+        matches!(self.part, Part::Dispatch)
+    }
+
+    /// A query parameter's name, where one can be read: a webhook's URL (an event consumed
+    /// from Kafka has none).
+    pub(crate) fn query_name(&mut self, name: &Text, what: &str) -> Option<String> {
+        if self.reads_events() {
+            let message = format!(
+                "{what}: 'query' reads a webhook's URL query, and an event consumed from Kafka has none (its Kafka headers: 'header')"
+            );
+            self.error(name.referenced, message);
+            return None;
+        }
+        if name.value.is_empty() {
+            self.error(name.referenced, format!("{what}: 'query' names no parameter"));
+            return None;
+        }
+        Some(name.value.clone())
+    }
+
     pub(crate) fn path(&mut self, text: &Text) -> Option<jsonpath::Path> {
         self.path_at(&text.value, text.referenced)
     }

@@ -154,7 +154,7 @@ sources:
           topic: {topic}
           schema: sms.json
           key: {{ field: from }}
-          value: {{ from: {{ path: $.From }}, text: {{ path: $.Body }}, sid: {{ path: $.MessageSid }} }}
+          value: {{ from: {{ path: $.From }}, text: {{ path: $.Body }}, sid: {{ path: $.MessageSid }}, tenant: {{ query: tenant, optional: true }} }}
         answer:
           content_type: text/xml
           text: {{ template: "<Response><Message>Thanks for: {{$.Body}}</Message></Response>" }}
@@ -198,5 +198,9 @@ sources:
     let sms = json!({"from": "+15005550006", "text": "Hello & goodbye ✓", "sid": "SM0123456789abcdef"});
     assert_eq!(records[0].value, sms);
     assert_eq!(records[0].key.as_deref(), Some("+15005550006"));
+    // A value read from the URL's query (`{ query: tenant }`), which the signature covers.
+    let mut eu = sms.clone();
+    eu["tenant"] = json!("eu");
+    assert_eq!(records[1].value, eu);
     gw.stop().await;
 }

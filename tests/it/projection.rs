@@ -84,8 +84,8 @@ fn answers_the_same(routes: &Routes) {
         for doc in variants(&checkout).into_iter().chain(variants(&intent)) {
             let body = serde_json::to_vec(&doc).unwrap();
             let projected = parse::parse(&body, &source.reads).unwrap();
-            let whole = pipeline::route(source, Input::webhook(&doc, &headers));
-            assert_eq!(pipeline::route(source, Input::webhook(&projected, &headers)), whole, "{doc}");
+            let whole = pipeline::route(source, Input::webhook(&doc, &headers, None));
+            assert_eq!(pipeline::route(source, Input::webhook(&projected, &headers, None)), whole, "{doc}");
             checked += 1;
             match whole {
                 Ok(pipeline::Outcome::Publish { .. }) => accepted += 1,

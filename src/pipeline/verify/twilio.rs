@@ -44,12 +44,16 @@ pub(super) fn verify(
     Err(NO_MATCH.into())
 }
 
-/// `X-Twilio-Signature` for a form `body` posted to `url`: how `switchyard dev` signs its
-/// ready-to-paste request (with the first secret).
-pub(super) fn sign(secrets: &[Secret], url: &TwilioUrl, body: &[u8]) -> Vec<(String, String)> {
+/// `X-Twilio-Signature` for a form `body` posted to `url` with `query`: how `switchyard dev`
+/// signs its ready-to-paste request (with the first secret).
+pub(super) fn sign(secrets: &[Secret], url: &TwilioUrl, query: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
     let Some(secret) = secrets.first() else { return Vec::new() };
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &secret.0);
     let mut text = url.without_port.clone().into_bytes();
+    if let Some(q) = query {
+        text.push(b'?');
+        text.extend_from_slice(q.as_bytes());
+    }
     text.extend(fields(body));
     let tag = hmac::sign(&key, &text);
     vec![("X-Twilio-Signature".to_owned(), base64::engine::general_purpose::STANDARD.encode(tag.as_ref()))]

@@ -614,7 +614,7 @@ fn produced_types(ctx: &mut Ctx, expr: &Expr, inbound: Option<&Inbound>, when: &
             }
             Some([Ty::String].into())
         }
-        Source::Header(_) => Some([Ty::String].into()),
+        Source::Header(_) | Source::Query(_) => Some([Ty::String].into()),
         Source::Field(_) => None,
         Source::Object(_) => Some([Ty::Object].into()),
         Source::Paths(paths) => {

@@ -331,3 +331,80 @@ fn a_dead_letter_topic_of_refused_webhooks_is_a_topic_of_its_own() {
     let out = invalid(&kept(""));
     assert_says(&out, &["routes.yaml:6:24: dead_letter_topic is empty"]);
 }
+
+/// `query:` reads a parameter of the webhook's URL, in values and conditions (a Twilio status
+/// callback's `?order=…`, set when the message was sent); a missing one is the sender's 422,
+/// and so is one the canonical schema refuses. A dispatcher has no URL query to read.
+#[test]
+fn values_and_conditions_read_the_urls_query() {
+    let source = r#"sources:
+  - name: status
+    path: /hooks/status
+    verify: { kind: twilio, url: "https://hooks.example.com/hooks/status", secrets: ["${T}"] }
+    form_fields: true
+    event_type: $.MessageStatus
+    rules:
+      - name: delivered
+        when: { event_type: delivered, all: [{ query: shop, equals: acme }] }
+        emit:
+          topic: sms
+          schema: delivered.json
+          value:
+            order_id: { query: order }
+            sid: { path: $.MessageSid }
+"#;
+    let cases = r#"tests:
+  - name: the order comes from the URL
+    source: status
+    query: order=12345&shop=acme
+    headers: { Content-Type: application/x-www-form-urlencoded }
+    body: { MessageSid: SM1, MessageStatus: delivered }
+    expect: { status: accepted, events: [{ topic: sms, value: { order_id: "12345", sid: SM1 } }] }
+  - name: without it, the sender is told
+    source: status
+    query: shop=acme
+    headers: { Content-Type: application/x-www-form-urlencoded }
+    body: { MessageSid: SM2, MessageStatus: delivered }
+    expect: { status: rejected, http_status: 422, message_contains: "value.order_id: required data is missing: no query parameter 'order'" }
+  - name: a value the schema refuses is the sender's too
+    source: status
+    query: order=abc&shop=acme
+    headers: { Content-Type: application/x-www-form-urlencoded }
+    body: { MessageSid: SM3, MessageStatus: delivered }
+    expect: { status: rejected, http_status: 422, message_contains: "the query parameter 'order' holds a value the canonical schema" }
+  - name: another shop's is passed over
+    source: status
+    query: order=1&shop=other
+    headers: { Content-Type: application/x-www-form-urlencoded }
+    body: { MessageSid: SM4, MessageStatus: delivered }
+    expect: { status: ignored }
+"#;
+    let dir = config(&format!("{source}{cases}"));
+    let canonical = r#"{"type": "object", "properties": {"order_id": {"type": "string", "pattern": "^[0-9]+$"}}}"#;
+    std::fs::write(dir.path().join("delivered.json"), canonical).unwrap();
+    let out = switchyard(&["test"], dir.path(), &[]);
+    assert!(text(&out).ends_with("4 passed, 0 failed\n"), "{}", text(&out));
+    std::fs::write(dir.path().join("status.json"), r#"{"MessageSid": "SM9", "MessageStatus": "delivered"}"#).unwrap();
+    let out = switchyard(
+        &["check", "--source", "status", "--payload", "status.json", "--query", "order=9&shop=other"],
+        dir.path(),
+        &[],
+    );
+    assert_says(
+        &text(&out),
+        &[r#""why": "when: query parameter shop equals \"acme\" does not hold: it is \"other\"""#],
+    );
+    let dispatch = r#"dispatch:
+  - name: d
+    topic: sms
+    group: g
+    rules:
+      - name: r
+        when: { all: [{ query: shop, exists: true }] }
+        request: { method: POST, url: "http://o/x", body: { o: { query: order } } }
+"#;
+    let out = invalid(&format!("{source}{dispatch}"));
+    let says =
+        "'query' reads a webhook's URL query, and an event consumed from Kafka has none (its Kafka headers: 'header')";
+    assert_says(&out, &[&format!("a condition: {says}"), &format!("dispatch rule 'r', body.o: {says}")]);
+}
